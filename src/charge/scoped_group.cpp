@@ -1,0 +1,24 @@
+// The calling thread's current group (ScopedGroup, current_group).
+#include "charge/current.hpp"
+#include "core/refcount.hpp"
+#include "core/runtime.hpp"
+#include "memcg/group.hpp"
+
+namespace memcg {
+namespace detail {
+constinit thread_local GroupImpl* tls_current_group __attribute__((tls_model("initial-exec"))) = nullptr;
+}  // namespace detail
+
+ScopedGroup::ScopedGroup(const Group& g) : group_(g), prev_(detail::tls_current_group) {
+  detail::tls_current_group = group_.impl();
+}
+
+ScopedGroup::~ScopedGroup() { detail::tls_current_group = prev_; }
+
+Group current_group() {
+  detail::GroupImpl* g = detail::current_group_impl();
+  detail::group_get(g);
+  return Group::adopt(g);
+}
+
+}  // namespace memcg

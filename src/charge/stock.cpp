@@ -1,0 +1,262 @@
+#include "charge/stock.hpp"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/group_impl.hpp"
+#include "core/offline.hpp"
+#include "core/refcount.hpp"
+#include "platform/assert.hpp"
+#include "platform/membarrier.hpp"
+#include "platform/ranked_mutex.hpp"
+#include "platform/rcu.hpp"
+
+namespace memcg::detail {
+
+void stock_thread_exit(void* p);  // pthread key destructor, below
+
+namespace {
+
+#if defined(MEMCG_TSAN)
+constexpr std::memory_order kDekker = std::memory_order_seq_cst;
+#else
+constexpr std::memory_order kDekker = std::memory_order_relaxed;
+#endif
+
+struct StockSlot {
+  // Owner writes with plain (relaxed) stores; drainers read/write them only
+  // under the protocol above; stat readers read them racily under RCU.
+  std::atomic<GroupImpl*> group{nullptr};  // holds a reference while set
+  std::atomic<std::uint64_t> bytes{0};
+};
+
+struct alignas(64) ThreadStock {
+  std::atomic<std::uint32_t> in_op{0};          // written by the owner only
+  std::atomic<std::uint32_t> drain_pending{0};  // drainers in progress
+  std::uint32_t victim = 0;                     // owner only: next slot to evict
+  bool registered = false;                      // owner + registry mutex
+  StockSlot slots[kStockSlots];
+  SpinLock lock{LockRank::kThreadStock};
+  ThreadStock* next = nullptr;  // registry mutex
+  ThreadStock* prev = nullptr;  // registry mutex
+};
+
+struct StockRegistry {
+  RankedMutex drain_mutex{LockRank::kStockDrain};
+  RankedMutex mutex{LockRank::kStockRegistry};
+  ThreadStock* head MEMCG_GUARDED_BY(mutex) = nullptr;
+  std::atomic<std::uint64_t> count{0};
+  pthread_key_t key;
+};
+
+StockRegistry& registry() {
+  static StockRegistry* r = [] {
+    auto* reg = new StockRegistry;  // leaked: exiting threads use it
+    MEMCG_CHECK(pthread_key_create(&reg->key, stock_thread_exit) == 0, "pthread_key_create");
+    return reg;
+  }();
+  return *r;
+}
+
+constinit thread_local ThreadStock tls_stock __attribute__((tls_model("initial-exec"))){};
+
+void register_stock(ThreadStock& s) {
+  StockRegistry& r = registry();
+  LockGuard<RankedMutex> l(r.mutex);
+  s.next = r.head;
+  s.prev = nullptr;
+  if (r.head) r.head->prev = &s;
+  r.head = &s;
+  s.registered = true;
+  r.count.fetch_add(1, std::memory_order_relaxed);
+  pthread_setspecific(r.key, &s);
+}
+
+void unregister_stock(ThreadStock& s) {
+  StockRegistry& r = registry();
+  LockGuard<RankedMutex> l(r.mutex);
+  if (!s.registered) return;
+  if (s.prev) s.prev->next = s.next; else r.head = s.next;
+  if (s.next) s.next->prev = s.prev;
+  s.registered = false;
+  r.count.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// Runs f on the owner's slots under the owner/drainer protocol.
+template <class F>
+inline void owner_op(ThreadStock& s, F&& f) {
+  s.in_op.store(1, kDekker);
+  membarrier::light();
+#if defined(MEMCG_TSAN)
+  const bool clear = s.drain_pending.load(std::memory_order_seq_cst) == 0;
+#else
+  const bool clear = s.drain_pending.load(std::memory_order_acquire) == 0;
+#endif
+  if (MEMCG_LIKELY(clear)) {
+    f();
+    s.in_op.store(0, std::memory_order_release);
+    return;
+  }
+  s.in_op.store(0, std::memory_order_release);
+  LockGuard<SpinLock> l(s.lock);
+  f();
+}
+
+inline StockSlot* find_slot(ThreadStock& s, GroupImpl* g) {
+  for (auto& slot : s.slots)
+    if (slot.group.load(std::memory_order_relaxed) == g) return &slot;
+  return nullptr;
+}
+
+struct Taken {
+  GroupImpl* group = nullptr;
+  std::uint64_t bytes = 0;
+};
+
+// Uncharges what a drain or eviction took out of a slot and drops the slot's
+// reference. Never under a stock lock held by the owner fast path.
+void give_back(const Taken& t) {
+  if (!t.group) return;
+  if (t.bytes) t.group->counter.uncharge(t.bytes);
+  group_put(t.group);
+}
+
+// Takes the slots matching pred out of s (s.lock held, owner excluded).
+template <class Pred>
+int take_matching_locked(ThreadStock& s, Pred&& pred, Taken* out) {
+  int n = 0;
+  for (auto& slot : s.slots) {
+    GroupImpl* g = slot.group.load(std::memory_order_relaxed);
+    if (!g || !pred(g)) continue;
+    out[n++] = Taken{g, slot.bytes.load(std::memory_order_relaxed)};
+    slot.bytes.store(0, std::memory_order_relaxed);
+    slot.group.store(nullptr, std::memory_order_release);
+  }
+  return n;
+}
+
+// The drainer side of the protocol over every registered stock (registry
+// mutex held by the caller).
+template <class Pred>
+void drain_all_locked(StockRegistry& r, Pred&& pred, GroupImpl* account_to) MEMCG_REQUIRES(r.mutex) {
+  for (ThreadStock* s = r.head; s; s = s->next) s->drain_pending.fetch_add(1, std::memory_order_seq_cst);
+  membarrier::heavy();
+  for (ThreadStock* s = r.head; s; s = s->next) {
+    while (s->in_op.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    Taken taken[kStockSlots];
+    int n;
+    {
+      LockGuard<SpinLock> l(s->lock);
+      n = take_matching_locked(*s, pred, taken);
+    }
+    s->drain_pending.fetch_sub(1, std::memory_order_release);
+    if (n && account_to) account_to->stats.stock_drains.fetch_add(1, std::memory_order_relaxed);
+    for (int i = 0; i < n; ++i) give_back(taken[i]);
+  }
+}
+
+}  // namespace
+
+void stock_thread_exit(void* p) {
+  auto* s = static_cast<ThreadStock*>(p);
+  Taken taken[kStockSlots];
+  int n;
+  {
+    LockGuard<SpinLock> l(s->lock);
+    n = take_matching_locked(*s, [](GroupImpl*) { return true; }, taken);
+  }
+  unregister_stock(*s);
+  for (int i = 0; i < n; ++i) give_back(taken[i]);
+}
+
+bool stock_consume(GroupImpl* g, std::uint64_t bytes) noexcept {
+  ThreadStock& s = tls_stock;
+  bool ok = false;
+  owner_op(s, [&] {
+    StockSlot* slot = find_slot(s, g);
+    if (!slot) return;
+    std::uint64_t have = slot->bytes.load(std::memory_order_relaxed);
+    if (have < bytes) return;
+    slot->bytes.store(have - bytes, std::memory_order_relaxed);
+    ok = true;
+  });
+  return ok;
+}
+
+void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept {
+  ThreadStock& s = tls_stock;
+  if (MEMCG_UNLIKELY(!s.registered)) register_stock(s);
+  Taken evicted;
+  std::uint64_t excess = bytes;  // what is not stocked gets uncharged
+  owner_op(s, [&] {
+    // Checked inside the op: remove() sets dying before it drains, so either
+    // we see dying here or its drain sees the slot we fill (stock.hpp).
+    if (!g->is_online()) return;
+    StockSlot* slot = find_slot(s, g);
+    if (!slot) {
+      slot = find_slot(s, nullptr);
+      if (!slot) {
+        slot = &s.slots[s.victim];
+        s.victim = (s.victim + 1) % kStockSlots;
+        evicted = Taken{slot->group.load(std::memory_order_relaxed), slot->bytes.load(std::memory_order_relaxed)};
+      }
+      group_get(g);
+      slot->bytes.store(0, std::memory_order_relaxed);
+      slot->group.store(g, std::memory_order_release);
+    }
+    std::uint64_t b = slot->bytes.load(std::memory_order_relaxed) + bytes;
+    // Above one batch, keep half a batch: alternating charge/uncharge around
+    // the bound does not walk the hierarchy every time.
+    excess = b > kChargeBatch ? b - kChargeBatch / 2 : 0;
+    slot->bytes.store(b - excess, std::memory_order_relaxed);
+  });
+  if (excess) g->counter.uncharge(excess);
+  give_back(evicted);
+}
+
+void drain_stocks_of(GroupImpl* g) noexcept {
+  StockRegistry& r = registry();
+  LockGuard<RankedMutex> l(r.mutex);
+  drain_all_locked(r, [g](GroupImpl* x) { return x == g; }, nullptr);
+}
+
+bool drain_stocks_in_subtree(GroupImpl* over) noexcept {
+  StockRegistry& r = registry();
+  if (!r.drain_mutex.try_lock()) return false;
+  {
+    LockGuard<RankedMutex> l(r.mutex);
+    drain_all_locked(r, [over](GroupImpl* x) { return x->is_descendant_of(over); }, over);
+  }
+  r.drain_mutex.unlock();
+  return true;
+}
+
+void drain_own_stock() noexcept {
+  ThreadStock& s = tls_stock;
+  Taken taken[kStockSlots];
+  int n;
+  {
+    LockGuard<SpinLock> l(s.lock);
+    n = take_matching_locked(s, [](GroupImpl*) { return true; }, taken);
+  }
+  for (int i = 0; i < n; ++i) give_back(taken[i]);
+}
+
+std::uint64_t threads_with_stock() noexcept { return registry().count.load(std::memory_order_relaxed); }
+
+std::uint64_t stock_bytes_in_subtree(GroupImpl* g) noexcept {
+  StockRegistry& r = registry();
+  std::uint64_t sum = 0;
+  rcu::ReadGuard rg;  // slot groups may be evicted and freed while we look
+  LockGuard<RankedMutex> l(r.mutex);
+  for (ThreadStock* s = r.head; s; s = s->next)
+    for (auto& slot : s->slots) {
+      GroupImpl* x = slot.group.load(std::memory_order_acquire);
+      if (x && x->is_descendant_of(g)) sum += slot.bytes.load(std::memory_order_relaxed);
+    }
+  return sum;
+}
+
+}  // namespace memcg::detail

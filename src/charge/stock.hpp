@@ -1,0 +1,59 @@
+// Per-thread charge stocks (the kernel's memcg_stock_pcp, per thread instead
+// of per CPU, with up to kStockSlots groups like the kernel's multi-memcg
+// stock).
+//
+// A slot holds pre-charged bytes of one group and a reference on it. Small
+// charges and uncharges of the owner thread touch only its own slots: no
+// atomic read-modify-write, no shared cache line.
+//
+// OWNER / DRAINER PROTOCOL (asymmetric Dekker):
+//   owner op:  in_op = 1; light barrier; if drain_pending == 0: op on slots
+//              (plain loads/stores); in_op = 0 (release)
+//              else: in_op = 0; take ThreadStock::lock; op; unlock
+//   drainer:   drain_pending += 1; heavy barrier (membarrier); wait until
+//              in_op == 0 (acquire); take lock; move slot bytes out; unlock;
+//              drain_pending -= 1
+//   The heavy barrier orders the owner's in_op store before its
+//   drain_pending load, so either the drainer sees in_op == 1 and waits, or
+//   the owner sees drain_pending and serialises on the lock.
+// An owner op never blocks, charges or takes another lock; evictions and
+// excess are uncharged after it.
+//
+// BOUND: a slot holds at most kChargeBatch bytes, a group sits in at most one
+// slot per thread, so stocks make memory.current of a group overstate what is
+// really charged below it by at most
+//     threads x kChargeBatch                      (the group's own slots)
+//     threads x min(kStockSlots, groups in subtree) x kChargeBatch   (subtree)
+//
+// LOCKS: StockRegistry::drain_mutex (kStockDrain) -> StockRegistry::mutex
+// (kStockRegistry) -> ThreadStock::lock (kThreadStock).
+#pragma once
+
+#include <cstdint>
+
+namespace memcg::detail {
+
+struct GroupImpl;
+
+inline constexpr std::uint64_t kChargeBatch = 64 * 1024;
+inline constexpr int kStockSlots = 7;
+
+/// Owner: serves `bytes` (<= kChargeBatch) of g from the stock; false if the
+/// stock holds fewer bytes of g.
+bool stock_consume(GroupImpl* g, std::uint64_t bytes) noexcept;
+/// Owner: `bytes` already charged to g go into the stock (or, for a group
+/// that is not online or beyond the slot bound, are uncharged).
+void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept;
+
+/// Remote, exact: no thread's stock holds g afterwards (g is dying, so no
+/// owner installs it again). Used by remove().
+void drain_stocks_of(GroupImpl* g) noexcept;
+/// Remote, best effort: drains slots of groups in over's subtree, unless
+/// another thread is already draining (then returns false at once).
+bool drain_stocks_in_subtree(GroupImpl* over) noexcept;
+/// Drains the calling thread's stock completely (thread exit, tests).
+void drain_own_stock() noexcept;
+
+std::uint64_t threads_with_stock() noexcept;
+
+}  // namespace memcg::detail

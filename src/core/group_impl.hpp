@@ -1,0 +1,120 @@
+// GroupImpl: one node of the group tree (the kernel's struct mem_cgroup).
+//
+// MAP
+//   parent ──strong ref──▶ grandparent ...        (a child pins its parent)
+//   parent ──first_child──▶ c1 ──next_sibling──▶ c2 ...   (weak, RCU-protected)
+//   IdTable[id] ──weak, RCU──▶ group              (cleared at release)
+//   ThreadStock slot ──strong ref──▶ group        (charge layer)
+//   Reservation ──seed-002 pin──▶ group           (one ref for all of them)
+//
+// INVARIANTS (at quiescence)
+//   counter.usage == Σ bytes charged here directly + Σ children.counter.usage
+//   bytes held in thread stocks for G  ⊂  G.counter.usage
+//   pins == number of live Reservations on G (+ large kmallocs, later)
+//   pin_flags & kPinActive  ⇒  exactly one reference is held for the pin
+//                              until (dead && pins == 0)
+//   state online  ⇔ the base reference is held and kKilled is clear
+//   nr_descendants / nr_dying_descendants count online / dying groups below
+//
+// LIFECYCLE (see include/memcg/group.hpp for the diagram)
+//   online --remove()--> dying --last put--> released --grace period--> freed
+//   Races analysed:
+//   1) T0: tryget_online reads count=1, !killed   T1: remove sets kKilled
+//      T0: CAS count 1->2 fails (the word changed) and retries, sees kKilled.
+//   2) T0: last put (count->0) in any thread      -> worker: unlink, call_rcu
+//      T1: RCU reader found G via the id table or a sibling link before the
+//          unlink: G is freed only after T1's read section ends.
+//   3) remove vs the last reservation uncharge: see charge/pin.hpp.
+//
+// LOCKS: tree links, names of children, ids, nr_*descendants writes: the tree
+// mutex (Runtime::tree_mutex, rank kTree). Everything else is atomic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "counter/events.hpp"
+#include "counter/page_counter.hpp"
+#include "memcg/types.hpp"
+#include "platform/rcu.hpp"
+#include "platform/worker.hpp"
+
+namespace memcg::detail {
+
+inline constexpr std::uint32_t kGroupMagicLive = 0x6d656d63;  // "memc"
+inline constexpr std::uint32_t kGroupMagicFreed = 0xdeadbeef;
+
+// Local statistics of one group (memory.stat sums them over the subtree).
+struct StatCounters {
+  std::atomic<std::uint64_t> slab_reclaimable{0};
+  std::atomic<std::uint64_t> slab_unreclaimable{0};
+  std::atomic<std::uint64_t> kmalloc_large{0};
+  std::atomic<std::uint64_t> reservations{0};
+  std::atomic<std::uint64_t> stock_drains{0};
+  std::atomic<std::uint64_t> pgscan{0};
+  std::atomic<std::uint64_t> pgsteal{0};
+
+  void add_into(StatCounters& dst) const noexcept;
+};
+
+struct GroupImpl {
+  GroupImpl(GroupImpl* parent, std::string name, std::uint32_t id);
+  ~GroupImpl();
+  GroupImpl(const GroupImpl&) = delete;
+  GroupImpl& operator=(const GroupImpl&) = delete;
+
+  // ---- identity: immutable after construction ----
+  std::atomic<std::uint32_t> magic{kGroupMagicLive};  // poisoned just before delete
+  const std::uint32_t id;
+  const std::uint32_t depth;  // root = 0
+  GroupImpl* const parent;    // holds a reference (null for root)
+  const std::string name;     // "" for the root
+
+  // ---- lifecycle ----
+  static constexpr std::uint64_t kKilled = 1ull << 63;
+  static constexpr std::uint64_t kCountMask = kKilled - 1;
+  std::atomic<std::uint64_t> ref{1};  // count | kKilled; starts with the base reference
+  std::atomic<GroupState> state{GroupState::online};
+
+  // ---- tree links: written under the tree mutex, read under RCU ----
+  std::atomic<GroupImpl*> first_child{nullptr};
+  std::atomic<GroupImpl*> next_sibling{nullptr};
+  GroupImpl* prev_sibling = nullptr;  // tree mutex
+  GroupImpl* last_child = nullptr;    // tree mutex
+  std::atomic<std::uint64_t> nr_descendants{0};        // written under tree mutex
+  std::atomic<std::uint64_t> nr_dying_descendants{0};  // written under tree mutex
+
+  // ---- accounting ----
+  PageCounter counter;
+  EventCounters events;        // hierarchical
+  EventCounters events_local;  // own
+  StatCounters stats;          // local; folded into the parent when freed
+
+  // ---- seed 002: one pin for all pinning objects (charge/pin.hpp) ----
+  static constexpr std::uint32_t kPinActive = 1, kPinDead = 2;
+  std::atomic<std::uint64_t> pins{0};  // live Reservations (+ large kmallocs)
+  std::atomic<std::uint32_t> pin_flags{0};
+
+  // ---- deferred work (release, then free) ----
+  WorkItem work;
+  rcu::Head rcu_head;
+
+  bool is_root() const noexcept { return parent == nullptr; }
+  bool is_online() const noexcept { return state.load(std::memory_order_acquire) == GroupState::online; }
+  /// True if this group is `ancestor` or lies below it. Parent pointers are
+  /// immutable, so this is safe on any group the caller keeps alive.
+  bool is_descendant_of(const GroupImpl* ancestor) const noexcept {
+    for (const GroupImpl* g = this; g; g = g->parent)
+      if (g == ancestor) return true;
+    return false;
+  }
+};
+
+// Records an event at g: local at g, hierarchical at g and every ancestor.
+void record_event(GroupImpl* g, Event e) noexcept;
+
+/// The group that owns a counter (try_charge reports the refusing level).
+inline GroupImpl* group_of(PageCounter* c) noexcept { return static_cast<GroupImpl*>(c->owner()); }
+
+}  // namespace memcg::detail

@@ -1,0 +1,98 @@
+// Reference counting, release and free of groups (seed 000):
+//   last put -> worker: unlink, unpublish id -> call_rcu -> RCU thread:
+//   queue free -> worker: fold stats into parent, free id, delete, put parent.
+// The thread that drops the last reference only queues work.
+#include "core/refcount.hpp"
+#include "core/runtime.hpp"
+#include "platform/assert.hpp"
+#include "platform/rcu.hpp"
+#include "platform/worker.hpp"
+
+namespace memcg::detail {
+namespace {
+
+void free_work(WorkItem* w) {
+  GroupImpl* g = static_cast<GroupImpl*>(w->arg);
+  Runtime& rt = runtime();
+  GroupImpl* parent = g->parent;
+  MEMCG_CHECK(g->counter.usage() == 0, "freeing a group that still has charges");
+  MEMCG_CHECK(g->pins.load() == 0, "freeing a group with live reservations");
+  {
+    LockGuard<RankedMutex> l(rt.tree_mutex);
+    rt.ids.release(g->id);
+  }
+  g->state.store(GroupState::freed, std::memory_order_release);
+  g->magic.store(kGroupMagicFreed, std::memory_order_relaxed);
+  delete g;
+  rt.groups_allocated.fetch_sub(1, std::memory_order_relaxed);
+  rt.groups_freed.fetch_add(1, std::memory_order_relaxed);
+  group_put(parent);
+}
+
+void free_rcu(rcu::Head* h) {
+  // RCU callback context: hand over to the worker ("process context").
+  GroupImpl* g = static_cast<GroupImpl*>(h->arg);
+  worker::queue(&g->work, free_work);
+}
+
+void release_work(WorkItem* w) {
+  GroupImpl* g = static_cast<GroupImpl*>(w->arg);
+  Runtime& rt = runtime();
+  {
+    LockGuard<RankedMutex> l(rt.tree_mutex);
+    GroupImpl* parent = g->parent;
+    GroupImpl* next = g->next_sibling.load(std::memory_order_relaxed);
+    // Unlink for new readers; g->next_sibling stays valid for current ones.
+    if (g->prev_sibling)
+      g->prev_sibling->next_sibling.store(next, std::memory_order_release);
+    else
+      parent->first_child.store(next, std::memory_order_release);
+    if (next)
+      next->prev_sibling = g->prev_sibling;
+    else
+      parent->last_child = g->prev_sibling;
+    rt.ids.unpublish(g->id);
+    // Nothing charges a released group any more: fold its statistics into
+    // the parent now, in the same step that hides it from subtree walks.
+    g->stats.add_into(parent->stats);
+    for (GroupImpl* a = parent; a; a = a->parent)
+      a->nr_dying_descendants.fetch_sub(1, std::memory_order_relaxed);
+  }
+  g->state.store(GroupState::released, std::memory_order_release);
+  rcu::call(&g->rcu_head, free_rcu);
+}
+
+}  // namespace
+
+bool group_tryget(GroupImpl* g) noexcept {
+  std::uint64_t v = g->ref.load(std::memory_order_relaxed);
+  do {
+    if ((v & GroupImpl::kCountMask) == 0) return false;
+  } while (!g->ref.compare_exchange_weak(v, v + 1, std::memory_order_acquire, std::memory_order_relaxed));
+  return true;
+}
+
+bool group_tryget_online(GroupImpl* g) noexcept {
+  std::uint64_t v = g->ref.load(std::memory_order_relaxed);
+  do {
+    if ((v & GroupImpl::kKilled) || (v & GroupImpl::kCountMask) == 0) return false;
+  } while (!g->ref.compare_exchange_weak(v, v + 1, std::memory_order_acquire, std::memory_order_relaxed));
+  return true;
+}
+
+void group_kill(GroupImpl* g) noexcept {
+  std::uint64_t old = g->ref.fetch_or(GroupImpl::kKilled, std::memory_order_acq_rel);
+  MEMCG_CHECK(!(old & GroupImpl::kKilled), "group killed twice");
+}
+
+void group_put(GroupImpl* g) noexcept {
+  std::uint64_t old = g->ref.fetch_sub(1, std::memory_order_acq_rel);
+  MEMCG_CHECK((old & GroupImpl::kCountMask) != 0, "group reference underflow");
+  if ((old & GroupImpl::kCountMask) != 1) return;
+  MEMCG_CHECK(!g->is_root(), "the root group lost its last reference");
+  MEMCG_CHECK(old & GroupImpl::kKilled, "last reference dropped on a group that was never removed");
+  runtime().releases_queued.fetch_add(1, std::memory_order_relaxed);
+  worker::queue(&g->work, release_work);
+}
+
+}  // namespace memcg::detail

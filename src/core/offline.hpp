@@ -1,0 +1,20 @@
+// Upcalls from the core into higher layers, called by Group::remove() after
+// the group is marked dying and killed, without the tree mutex held, in the
+// order listed (the kernel's per-subsystem css_offline). Each layer defines
+// its function; the core calls them and nothing else of theirs.
+#pragma once
+
+#include <cstdint>
+
+namespace memcg::detail {
+
+struct GroupImpl;
+
+/// charge/: drain every thread's stock of g; mark g's reservation pin dead
+/// (seed 002) and drop it if no reservation is live.
+void offline_charge(GroupImpl* g) noexcept;
+
+/// charge/: bytes of thread stocks held for groups in g's subtree (stat).
+std::uint64_t stock_bytes_in_subtree(GroupImpl* g) noexcept;
+
+}  // namespace memcg::detail

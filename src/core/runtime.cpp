@@ -1,0 +1,56 @@
+#include "core/runtime.hpp"
+
+#include "platform/membarrier.hpp"
+
+namespace memcg::detail {
+
+void StatCounters::add_into(StatCounters& dst) const noexcept {
+  auto mv = [](const std::atomic<std::uint64_t>& s, std::atomic<std::uint64_t>& d) {
+    d.fetch_add(s.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  };
+  mv(slab_reclaimable, dst.slab_reclaimable);
+  mv(slab_unreclaimable, dst.slab_unreclaimable);
+  mv(kmalloc_large, dst.kmalloc_large);
+  mv(reservations, dst.reservations);
+  mv(stock_drains, dst.stock_drains);
+  mv(pgscan, dst.pgscan);
+  mv(pgsteal, dst.pgsteal);
+}
+
+GroupImpl::GroupImpl(GroupImpl* p, std::string n, std::uint32_t i)
+    : id(i), depth(p ? p->depth + 1 : 0), parent(p), name(std::move(n)),
+      counter(p ? &p->counter : nullptr, this) {
+  work.arg = this;
+  rcu_head.arg = this;
+}
+
+GroupImpl::~GroupImpl() = default;
+
+void record_event(GroupImpl* g, Event e) noexcept {
+  g->events_local.inc(e);
+  for (GroupImpl* a = g; a; a = a->parent) a->events.inc(e);
+}
+
+Runtime::Runtime() {
+  membarrier::init();
+  LockGuard<RankedMutex> l(tree_mutex);
+  std::uint32_t id = ids.alloc();
+  root = new GroupImpl(nullptr, "", id);
+  ids.publish(id, root);
+  groups_allocated.store(1, std::memory_order_relaxed);
+}
+
+Runtime& runtime() noexcept {
+  static Runtime* rt = new Runtime;  // never destroyed, see runtime.hpp
+  return *rt;
+}
+
+GroupImpl* find_online_child_locked(GroupImpl* parent, std::string_view name) {
+  for (GroupImpl* c = parent->first_child.load(std::memory_order_relaxed); c;
+       c = c->next_sibling.load(std::memory_order_relaxed)) {
+    if (c->state.load(std::memory_order_relaxed) == GroupState::online && c->name == name) return c;
+  }
+  return nullptr;
+}
+
+}  // namespace memcg::detail

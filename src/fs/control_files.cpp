@@ -1,0 +1,81 @@
+#include "fs/control_files.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "core/errors.hpp"
+#include "memcg/fs.hpp"
+
+namespace memcg::fs::detail {
+namespace {
+
+using memcg::detail::make_err;
+
+std::string line(std::uint64_t v) { return fmt::format("{}\n", v); }
+std::string limit_line(std::uint64_t v) { return format_limit(v) + "\n"; }
+
+std::string events_text(const Events& e) {
+  return fmt::format("low {}\nhigh {}\nmax {}\noom {}\noom_kill {}\n", e.low, e.high, e.max, e.oom, e.oom_kill);
+}
+
+std::string stat_text(const Group& g) {
+  Stat s = g.stat();
+  return fmt::format(
+      "reservations {}\nkmalloc_large {}\nslab_reclaimable {}\nslab_unreclaimable {}\nslab {}\n"
+      "stock {}\nstock_drains {}\npgscan {}\npgsteal {}\n",
+      s.reservations, s.kmalloc_large, s.slab_reclaimable, s.slab_unreclaimable, s.slab(), s.stock,
+      s.stock_drains, s.pgscan, s.pgsteal);
+}
+
+template <void (Group::*Set)(std::uint64_t, std::error_code&) noexcept>
+void write_limit(const Group& g, std::string_view v, std::error_code& ec) {
+  std::uint64_t bytes;
+  if (!parse_bytes(v, bytes)) {
+    ec = make_err(std::errc::invalid_argument);
+    return;
+  }
+  (const_cast<Group&>(g).*Set)(bytes, ec);
+}
+
+void write_peak(const Group& g, std::string_view, std::error_code& ec) {
+  if (!g.online()) {
+    ec = make_err(std::errc::no_such_file_or_directory);
+    return;
+  }
+  const_cast<Group&>(g).reset_peak();
+  ec.clear();
+}
+
+const ControlFile kFiles[] = {
+    {"cgroup.stat",
+     [](const Group& g) {
+       return fmt::format("nr_descendants {}\nnr_dying_descendants {}\n", g.nr_descendants(),
+                          g.nr_dying_descendants());
+     },
+     nullptr},
+    {"memory.current", [](const Group& g) { return line(g.current()); }, nullptr},
+    {"memory.events", [](const Group& g) { return events_text(g.events()); }, nullptr},
+    {"memory.events.local", [](const Group& g) { return events_text(g.events_local()); }, nullptr},
+    {"memory.high", [](const Group& g) { return limit_line(g.high()); }, write_limit<&Group::set_high>},
+    {"memory.low", [](const Group& g) { return limit_line(g.low()); }, write_limit<&Group::set_low>},
+    {"memory.max", [](const Group& g) { return limit_line(g.max()); }, write_limit<&Group::set_max>},
+    {"memory.min", [](const Group& g) { return limit_line(g.min()); }, write_limit<&Group::set_min>},
+    {"memory.peak", [](const Group& g) { return line(g.peak()); }, write_peak},
+    {"memory.stat", stat_text, nullptr},
+};
+
+}  // namespace
+
+const ControlFile* control_files(std::size_t& count) noexcept {
+  count = sizeof(kFiles) / sizeof(kFiles[0]);
+  return kFiles;
+}
+
+const ControlFile* find_control_file(std::string_view name) noexcept {
+  for (const auto& f : kFiles)
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+}  // namespace memcg::fs::detail

@@ -1,0 +1,29 @@
+// THE LOCK ORDER OF THE WHOLE LIBRARY.
+//
+// A thread may acquire a lock only if its rank is greater than the rank of
+// every lock it already holds. Checked builds (MEMCG_CHECKED) assert this on
+// every acquisition (RankedMutex, SpinLock); clang additionally checks the
+// GUARDED_BY/REQUIRES annotations at compile time.
+//
+// Not locks, but ordering rules of the same weight:
+//  - An RCU read section may be entered with any lock held and may take locks
+//    of any rank, but rcu::synchronize()/rcu::barrier()/memcg::barrier() must
+//    not be called with any lock held or inside a read section.
+//  - No lock is held across a call into user code (shrinkers, OOM handlers,
+//    constructors).
+//  - The group reference count is not a lock: dropping the last reference
+//    only queues work for the worker, so put() may be called under any lock.
+#pragma once
+
+namespace memcg::detail {
+
+enum class LockRank : int {
+  kTree = 10,          // Runtime::tree_mutex: group tree links, names, ids, limits writes
+  kStockDrain = 20,    // StockRegistry::drain_mutex: one remote drainer of stocks at a time
+  kStockRegistry = 30, // StockRegistry::mutex: the list of thread stocks
+  kThreadStock = 40,   // ThreadStock::lock: slot contents while a remote drain runs
+  kWorkerQueue = 50,   // Worker::mutex: queued work items
+  kRcuRegistry = 60,   // TSan RCU flavour: its reader list and callback queue
+};
+
+}  // namespace memcg::detail

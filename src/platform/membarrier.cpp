@@ -1,0 +1,35 @@
+#include "platform/membarrier.hpp"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <mutex>
+
+namespace memcg::detail::membarrier {
+
+bool g_available = false;
+
+namespace {
+long sys_membarrier(int cmd) { return syscall(__NR_membarrier, cmd, 0, 0); }
+std::once_flag g_once;
+}  // namespace
+
+void init() noexcept {
+  std::call_once(g_once, [] {
+    long q = sys_membarrier(MEMBARRIER_CMD_QUERY);
+    if (q < 0 || !(q & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return;
+    if (sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) return;
+    g_available = true;
+  });
+}
+
+void heavy() noexcept {
+  if (g_available) {
+    if (sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return;
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+}  // namespace memcg::detail::membarrier
+

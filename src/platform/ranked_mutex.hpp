@@ -1,0 +1,82 @@
+// Mutexes that know their rank in the library lock order (lock_order.hpp).
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "platform/assert.hpp"
+#include "platform/lock_order.hpp"
+#include "platform/thread_annotations.hpp"
+
+namespace memcg::detail {
+
+// Per-thread record of held ranks (checked builds only).
+void lock_rank_acquire(LockRank r) noexcept;
+void lock_rank_release(LockRank r) noexcept;
+bool lock_rank_held(LockRank r) noexcept;
+
+#if defined(MEMCG_CHECKED)
+#define MEMCG_RANK_ACQUIRE(r) ::memcg::detail::lock_rank_acquire(r)
+#define MEMCG_RANK_RELEASE(r) ::memcg::detail::lock_rank_release(r)
+#define MEMCG_ASSERT_HELD(m) MEMCG_ASSERT(::memcg::detail::lock_rank_held((m).rank()))
+#else
+#define MEMCG_RANK_ACQUIRE(r) ((void)0)
+#define MEMCG_RANK_RELEASE(r) ((void)0)
+#define MEMCG_ASSERT_HELD(m) ((void)0)
+#endif
+
+class MEMCG_CAPABILITY("mutex") RankedMutex {
+ public:
+  constexpr explicit RankedMutex(LockRank r) noexcept : rank_(r) {}
+  void lock() MEMCG_ACQUIRE() { MEMCG_RANK_ACQUIRE(rank_); m_.lock(); }
+  bool try_lock() MEMCG_TRY_ACQUIRE(true) {
+    if (!m_.try_lock()) return false;
+    MEMCG_RANK_ACQUIRE(rank_);
+    return true;
+  }
+  void unlock() MEMCG_RELEASE() { m_.unlock(); MEMCG_RANK_RELEASE(rank_); }
+  LockRank rank() const noexcept { return rank_; }
+  std::mutex& native() noexcept { return m_; }
+
+ private:
+  std::mutex m_;
+  LockRank rank_;
+};
+
+// A test-and-test-and-set lock for short sections; trivially destructible so
+// it can live in constinit thread_local storage.
+class MEMCG_CAPABILITY("mutex") SpinLock {
+ public:
+  constexpr explicit SpinLock(LockRank r) noexcept : rank_(r) {}
+  void lock() MEMCG_ACQUIRE() {
+    MEMCG_RANK_ACQUIRE(rank_);
+    for (;;) {
+      if (!v_.exchange(true, std::memory_order_acquire)) return;
+      while (v_.load(std::memory_order_relaxed)) std::this_thread::yield();
+    }
+  }
+  void unlock() MEMCG_RELEASE() {
+    v_.store(false, std::memory_order_release);
+    MEMCG_RANK_RELEASE(rank_);
+  }
+  LockRank rank() const noexcept { return rank_; }
+
+ private:
+  std::atomic<bool> v_{false};
+  LockRank rank_;
+};
+
+template <class M>
+class MEMCG_SCOPED_CAPABILITY LockGuard {
+ public:
+  explicit LockGuard(M& m) MEMCG_ACQUIRE(m) : m_(m) { m_.lock(); }
+  ~LockGuard() MEMCG_RELEASE() { m_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+
+ private:
+  M& m_;
+};
+
+}  // namespace memcg::detail

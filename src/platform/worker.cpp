@@ -1,0 +1,95 @@
+#include "platform/worker.hpp"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "platform/assert.hpp"
+#include "platform/lock_order.hpp"
+#include "platform/ranked_mutex.hpp"
+
+namespace memcg::detail::worker {
+namespace {
+
+struct State {
+  RankedMutex mutex{LockRank::kWorkerQueue};
+  std::condition_variable_any cv;       // work arrived
+  std::condition_variable_any done_cv;  // work finished
+  WorkItem* head = nullptr;             // guarded by mutex
+  WorkItem** tail = &head;              // guarded by mutex
+  std::uint64_t queued = 0;             // guarded by mutex
+  std::uint64_t done = 0;               // guarded by mutex
+  bool started = false;                 // guarded by mutex
+};
+
+// Leaked on purpose: the worker outlives static destructors.
+State& state() {
+  static State* s = new State;
+  return *s;
+}
+
+constinit thread_local bool tls_is_worker = false;
+
+void run() {
+  tls_is_worker = true;
+  State& s = state();
+  for (;;) {
+    WorkItem* batch;
+    {
+      std::unique_lock<RankedMutex> l(s.mutex);
+      s.cv.wait(l, [&] { return s.head != nullptr; });
+      batch = s.head;
+      s.head = nullptr;
+      s.tail = &s.head;
+    }
+    std::uint64_t n = 0;
+    while (batch) {
+      WorkItem* next = batch->next;  // read first: fn may free the item
+      batch->fn(batch);
+      batch = next;
+      ++n;
+    }
+    {
+      std::lock_guard<RankedMutex> l(s.mutex);
+      s.done += n;
+    }
+    s.done_cv.notify_all();
+  }
+}
+
+}  // namespace
+
+void queue(WorkItem* w, void (*fn)(WorkItem*)) noexcept {
+  State& s = state();
+  w->fn = fn;
+  w->next = nullptr;
+  {
+    std::lock_guard<RankedMutex> l(s.mutex);
+    if (!s.started) {
+      s.started = true;
+      std::thread(run).detach();
+    }
+    *s.tail = w;
+    s.tail = &w->next;
+    ++s.queued;
+  }
+  s.cv.notify_one();
+}
+
+void flush() noexcept {
+  MEMCG_CHECK(!tls_is_worker, "worker::flush from the worker would deadlock");
+  State& s = state();
+  std::unique_lock<RankedMutex> l(s.mutex);
+  std::uint64_t target = s.queued;
+  s.done_cv.wait(l, [&] { return s.done >= target; });
+}
+
+std::uint64_t items_run() noexcept {
+  State& s = state();
+  std::lock_guard<RankedMutex> l(s.mutex);
+  return s.done;
+}
+
+bool on_worker_thread() noexcept { return tls_is_worker; }
+
+}  // namespace memcg::detail::worker

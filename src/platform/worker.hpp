@@ -1,0 +1,29 @@
+// The library worker: one thread that runs deferred work in "process
+// context" (seed 000). Group release and free run here, never in the thread
+// that dropped the last reference, and never on an RCU callback thread.
+//
+// Concurrency: queue() may be called from any thread, under any library lock
+// (the queue lock has the highest rank but RCU's), and from RCU callbacks.
+// flush() must not be called from the worker itself.
+#pragma once
+
+#include <cstdint>
+
+namespace memcg::detail {
+
+struct WorkItem {
+  void (*fn)(WorkItem*) = nullptr;
+  WorkItem* next = nullptr;
+  void* arg = nullptr;  // the object the item belongs to (set by the owner)
+};
+
+namespace worker {
+void queue(WorkItem* w, void (*fn)(WorkItem*)) noexcept;
+/// Waits until every item queued before the call has run.
+void flush() noexcept;
+/// Items run since start (lets barrier() see whether a round made progress).
+std::uint64_t items_run() noexcept;
+bool on_worker_thread() noexcept;
+}  // namespace worker
+
+}  // namespace memcg::detail
