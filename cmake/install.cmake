@@ -1,1 +1,90 @@
-# placeholder, filled below
+# cmake/install.cmake - install rules and package metadata for memcg.
+#
+# Installs:
+#   ${CMAKE_INSTALL_INCLUDEDIR}/memcg/*.hpp          public headers
+#   ${CMAKE_INSTALL_LIBDIR}/libmemcg.a               memcg_static
+#   ${CMAKE_INSTALL_LIBDIR}/libmemcg.so*             memcg_shared
+#   ${CMAKE_INSTALL_LIBDIR}/cmake/memcg/             memcgConfig.cmake, memcgConfigVersion.cmake,
+#                                                    memcgTargets*.cmake (namespace memcg::)
+#   ${CMAKE_INSTALL_LIBDIR}/pkgconfig/memcg.pc       pkg-config metadata
+#
+# Consumers:
+#   find_package(memcg CONFIG REQUIRED)     # memcg::memcg = shared library
+#   set(MEMCG_USE_STATIC ON)                # before find_package: memcg::memcg = static library
+#   target_link_libraries(app PRIVATE memcg::memcg)
+# or
+#   g++ -std=c++20 app.cpp $(pkg-config --cflags --libs memcg)
+#
+# Only memcg_static and memcg_shared are exported. memcg_objects reaches them
+# as $<TARGET_OBJECTS:...> sources (not as a link dependency) and
+# memcg_internal is build-tree only, so neither appears in the export set.
+# The static library's link interface names PkgConfig::URCU, fmt::fmt and
+# Threads::Threads; memcgConfig.cmake recreates those targets.
+
+include(CMakePackageConfigHelpers)
+
+set(MEMCG_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/memcg"
+    CACHE STRING "Where memcgConfig.cmake is installed (relative to the prefix)")
+mark_as_advanced(MEMCG_INSTALL_CMAKEDIR)
+
+# --- headers -----------------------------------------------------------------
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/memcg/"
+        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/memcg"
+        COMPONENT memcg_development
+        FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h")
+
+# --- libraries ---------------------------------------------------------------
+install(TARGETS memcg_static memcg_shared
+        EXPORT memcgTargets
+        ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT memcg_development
+        LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT memcg_runtime
+                NAMELINK_COMPONENT memcg_development
+        RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT memcg_runtime
+        INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+
+install(EXPORT memcgTargets
+        NAMESPACE memcg::
+        FILE memcgTargets.cmake
+        DESTINATION "${MEMCG_INSTALL_CMAKEDIR}"
+        COMPONENT memcg_development)
+
+# --- CMake package config ----------------------------------------------------
+configure_package_config_file(
+  "${CMAKE_CURRENT_LIST_DIR}/memcgConfig.cmake.in"
+  "${PROJECT_BINARY_DIR}/memcgConfig.cmake"
+  INSTALL_DESTINATION "${MEMCG_INSTALL_CMAKEDIR}")
+# 0.x: a minor version bump may break the API.
+write_basic_package_version_file(
+  "${PROJECT_BINARY_DIR}/memcgConfigVersion.cmake"
+  VERSION ${PROJECT_VERSION}
+  COMPATIBILITY SameMinorVersion)
+install(FILES "${PROJECT_BINARY_DIR}/memcgConfig.cmake"
+              "${PROJECT_BINARY_DIR}/memcgConfigVersion.cmake"
+        DESTINATION "${MEMCG_INSTALL_CMAKEDIR}"
+        COMPONENT memcg_development)
+
+# --- pkg-config --------------------------------------------------------------
+# The .pc file locates the prefix relative to itself (${pcfiledir}), so it stays
+# right when the tree is installed with `cmake --install <dir> --prefix <p>` or
+# relocated. With an absolute CMAKE_INSTALL_LIBDIR it falls back to absolute paths.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(MEMCG_PC_DIR "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+  set(MEMCG_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+  set(MEMCG_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
+else()
+  set(MEMCG_PC_DIR "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+  file(RELATIVE_PATH _memcg_pc_up "/memcg-prefix/${MEMCG_PC_DIR}" "/memcg-prefix")
+  string(REGEX REPLACE "/$" "" _memcg_pc_up "${_memcg_pc_up}")
+  set(MEMCG_PC_PREFIX "\${pcfiledir}/${_memcg_pc_up}")
+  set(MEMCG_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
+  unset(_memcg_pc_up)
+endif()
+if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
+  set(MEMCG_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
+else()
+  set(MEMCG_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+endif()
+configure_file("${CMAKE_CURRENT_LIST_DIR}/memcg.pc.in" "${PROJECT_BINARY_DIR}/memcg.pc" @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/memcg.pc"
+        DESTINATION "${MEMCG_PC_DIR}"
+        COMPONENT memcg_development)
