@@ -1,0 +1,119 @@
+// The charge policy: batching through the stock, refusal at max, events,
+// drain-and-retry.
+#include "charge/charge.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "../test_util.hpp"
+#include "charge/stock.hpp"
+#include "core/group_impl.hpp"
+
+namespace memcg {
+namespace {
+
+using detail::kChargeBatch;
+
+TEST(Charge, SmallChargeRefillsABatchAndIsServedFromStock) {
+  test::TempGroup t("batch");
+  auto* g = t->impl();
+  ASSERT_TRUE(detail::try_charge_memcg(g, 1024));
+  // One batch was charged; the rest sits in this thread's stock.
+  EXPECT_EQ(t->current(), kChargeBatch);
+  EXPECT_EQ(t->stat().stock, kChargeBatch - 1024);
+  ASSERT_TRUE(detail::try_charge_memcg(g, 1024));
+  EXPECT_EQ(t->current(), kChargeBatch);  // served from the stock
+  EXPECT_EQ(t->stat().stock, kChargeBatch - 2048);
+  detail::uncharge_memcg(g, 2048);
+  EXPECT_EQ(t->stat().stock, kChargeBatch);
+  detail::drain_own_stock();
+  EXPECT_EQ(t->current(), 0u);
+  EXPECT_EQ(t->stat().stock, 0u);
+}
+
+TEST(Charge, LargeChargesBypassTheStock) {
+  test::TempGroup t("large");
+  auto* g = t->impl();
+  ASSERT_TRUE(detail::try_charge_memcg(g, kChargeBatch + 1));
+  EXPECT_EQ(t->current(), kChargeBatch + 1);
+  EXPECT_EQ(t->stat().stock, 0u);
+  detail::uncharge_memcg(g, kChargeBatch + 1);
+  EXPECT_EQ(t->current(), 0u);
+}
+
+TEST(Charge, RefusedBatchFallsBackToExactBytes) {
+  test::TempGroup t("exact");
+  t.get().set_max(10000);
+  auto* g = t->impl();
+  ASSERT_TRUE(detail::try_charge_memcg(g, 4000));  // batch refused, 4000 fits
+  EXPECT_EQ(t->current(), 4000u);
+  EXPECT_EQ(t->events().max, 0u) << "a refused batch is not a max event";
+  EXPECT_EQ(t->failcnt(), 1u) << "but it counts in failcnt, as in the kernel";
+  ASSERT_TRUE(detail::try_charge_memcg(g, 6000));
+  EXPECT_FALSE(detail::try_charge_memcg(g, 1));
+  EXPECT_EQ(t->current(), 10000u);
+  Events e = t->events();
+  EXPECT_EQ(e.max, 2u);  // one before the drain, one after
+  EXPECT_EQ(e.oom, 1u);
+  detail::uncharge_memcg(g, 10000);
+  detail::drain_own_stock();
+  EXPECT_EQ(t->current(), 0u);
+}
+
+TEST(Charge, EventsAreHierarchicalAndLocal) {
+  test::TempGroup t("ev");
+  Group a = t->create("a");
+  Group b = a.create("b");
+  a.set_max(1000);
+  EXPECT_FALSE(detail::try_charge_memcg(b.impl(), 2000));
+  // Refused at a: a's local and hierarchical counts, t's hierarchical only.
+  EXPECT_EQ(a.events_local().max, 2u);
+  EXPECT_EQ(a.events().max, 2u);
+  EXPECT_EQ(b.events().max, 0u);
+  EXPECT_EQ(t->events().max, 2u);
+  EXPECT_EQ(t->events_local().max, 0u);
+  EXPECT_EQ(t->events().oom, 1u);
+  b.remove();
+  a.remove();
+}
+
+TEST(Charge, HighEventWhenAChargeLeavesAnAncestorOverHigh) {
+  test::TempGroup t("high");
+  Group a = t->create("a");
+  t.get().set_high(100 * 1024);
+  ASSERT_TRUE(detail::try_charge_memcg(a.impl(), 200 * 1024));
+  EXPECT_EQ(t->events_local().high, 1u);
+  EXPECT_EQ(a.events_local().high, 0u);
+  EXPECT_EQ(t->current(), 200u * 1024);  // high never refuses
+  detail::uncharge_memcg(a.impl(), 200 * 1024);
+  a.remove();
+}
+
+TEST(Charge, DrainsOtherThreadsStocksBeforeFailingAtMax) {
+  test::TempGroup t("drainmax");
+  t.get().set_max(kChargeBatch);
+  auto* g = t->impl();
+  std::atomic<int> phase{0};
+  std::thread holder([&] {
+    ASSERT_TRUE(detail::try_charge_memcg(g, 1024));  // stocks kChargeBatch - 1024
+    detail::uncharge_memcg(g, 1024);                  // all of it is in the stock now
+    phase = 1;
+    while (phase != 2) std::this_thread::yield();    // keep the thread (and stock) alive
+  });
+  while (phase != 1) std::this_thread::yield();
+  EXPECT_EQ(t->current(), kChargeBatch);
+  // Nothing is really used, but the holder's stock has every byte under max.
+  ASSERT_TRUE(detail::try_charge_memcg(g, 4096));
+  EXPECT_EQ(t->events().max, 1u);
+  EXPECT_GE(t->stat().stock_drains, 1u);
+  EXPECT_EQ(t->events().oom, 0u);
+  detail::uncharge_memcg(g, 4096);
+  phase = 2;
+  holder.join();
+  detail::drain_own_stock();
+  EXPECT_EQ(t->current(), 0u);
+}
+
+}  // namespace
+}  // namespace memcg

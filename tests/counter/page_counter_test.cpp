@@ -1,0 +1,125 @@
+#include "counter/page_counter.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace memcg::detail {
+namespace {
+
+struct Chain {
+  PageCounter root{nullptr, nullptr};
+  PageCounter mid{&root, nullptr};
+  PageCounter leaf{&mid, nullptr};
+};
+
+TEST(PageCounter, ChargeWalksToTheRoot) {
+  Chain c;
+  PageCounter* fail = nullptr;
+  ASSERT_TRUE(c.leaf.try_charge(100, &fail));
+  EXPECT_EQ(c.leaf.usage(), 100u);
+  EXPECT_EQ(c.mid.usage(), 100u);
+  EXPECT_EQ(c.root.usage(), 100u);
+  c.leaf.uncharge(100);
+  EXPECT_EQ(c.root.usage(), 0u);
+}
+
+TEST(PageCounter, RefusalRollsBackEveryLevelAndNamesTheRefuser) {
+  Chain c;
+  c.mid.set_max(150);
+  PageCounter* fail = nullptr;
+  ASSERT_TRUE(c.leaf.try_charge(100, &fail));
+  EXPECT_FALSE(c.leaf.try_charge(51, &fail));
+  EXPECT_EQ(fail, &c.mid);
+  EXPECT_EQ(c.mid.failcnt(), 1u);
+  EXPECT_EQ(c.leaf.failcnt(), 0u);
+  EXPECT_EQ(c.leaf.usage(), 100u);
+  EXPECT_EQ(c.mid.usage(), 100u);
+  EXPECT_EQ(c.root.usage(), 100u);
+  EXPECT_TRUE(c.leaf.try_charge(50, &fail));  // exactly at max is allowed
+  EXPECT_EQ(c.mid.usage(), 150u);
+  EXPECT_EQ(c.mid.margin(), 0u);
+}
+
+TEST(PageCounter, RootLimitRefusesToo) {
+  Chain c;
+  c.root.set_max(10);
+  PageCounter* fail = nullptr;
+  EXPECT_FALSE(c.leaf.try_charge(11, &fail));
+  EXPECT_EQ(fail, &c.root);
+  EXPECT_EQ(c.leaf.usage(), 0u);
+  EXPECT_EQ(c.mid.usage(), 0u);
+}
+
+TEST(PageCounter, HugeChargeDoesNotOverflow) {
+  Chain c;
+  PageCounter* fail = nullptr;
+  ASSERT_TRUE(c.leaf.try_charge(10, &fail));
+  EXPECT_FALSE(c.leaf.try_charge(UINT64_MAX - 5, &fail));  // would wrap
+  EXPECT_EQ(c.leaf.usage(), 10u);
+}
+
+TEST(PageCounter, WatermarkFollowsPeakAndResetsToCurrent) {
+  Chain c;
+  PageCounter* fail = nullptr;
+  c.leaf.try_charge(300, &fail);
+  c.leaf.uncharge(200);
+  EXPECT_EQ(c.leaf.watermark(), 300u);
+  EXPECT_EQ(c.root.watermark(), 300u);
+  c.leaf.reset_watermark();
+  EXPECT_EQ(c.leaf.watermark(), 100u);
+  EXPECT_EQ(c.root.watermark(), 300u);
+}
+
+TEST(PageCounter, ProtectedUsagePropagatesToParent) {
+  Chain c;
+  PageCounter sib{&c.mid, nullptr};
+  c.leaf.set_min(100);
+  c.leaf.set_low(300);
+  sib.set_min(50);
+  PageCounter* fail = nullptr;
+  c.leaf.try_charge(200, &fail);
+  sib.try_charge(20, &fail);
+  EXPECT_EQ(c.leaf.min_usage(), 100u);
+  EXPECT_EQ(c.leaf.low_usage(), 200u);
+  EXPECT_EQ(sib.min_usage(), 20u);
+  EXPECT_EQ(c.mid.children_min_usage(), 120u);
+  EXPECT_EQ(c.mid.children_low_usage(), 200u);
+  c.leaf.uncharge(150);  // leaf usage 50
+  EXPECT_EQ(c.mid.children_min_usage(), 70u);
+  EXPECT_EQ(c.mid.children_low_usage(), 50u);
+  c.leaf.set_min(0);
+  EXPECT_EQ(c.mid.children_min_usage(), 20u);
+}
+
+TEST(PageCounter, ConcurrentChargesNeverPassMaxAndBalance) {
+  Chain c;
+  c.mid.set_max(10000);
+  std::atomic<bool> stop{false};
+  std::atomic<bool> over{false};
+  std::thread sampler([&] {
+    while (!stop) {
+      if (c.mid.usage() > 10000) over = true;
+    }
+  });
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      PageCounter* fail;
+      for (int i = 0; i < 20000; ++i) {
+        if (c.leaf.try_charge(700, &fail)) c.leaf.uncharge(700);
+      }
+    });
+  for (auto& t : ts) t.join();
+  stop = true;
+  sampler.join();
+  EXPECT_FALSE(over.load());
+  EXPECT_EQ(c.leaf.usage(), 0u);
+  EXPECT_EQ(c.mid.usage(), 0u);
+  EXPECT_EQ(c.root.usage(), 0u);
+}
+
+}  // namespace
+}  // namespace memcg::detail
