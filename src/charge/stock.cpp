@@ -10,6 +10,7 @@
 #include "core/refcount.hpp"
 #include "platform/assert.hpp"
 #include "platform/membarrier.hpp"
+#include "platform/owner_gate.hpp"
 #include "platform/ranked_mutex.hpp"
 #include "platform/rcu.hpp"
 
@@ -19,12 +20,6 @@ void stock_thread_exit(void* p);  // pthread key destructor, below
 
 namespace {
 
-#if defined(MEMCG_TSAN)
-constexpr std::memory_order kDekker = std::memory_order_seq_cst;
-#else
-constexpr std::memory_order kDekker = std::memory_order_relaxed;
-#endif
-
 struct StockSlot {
   // Owner writes with plain (relaxed) stores; drainers read/write them only
   // under the protocol above; stat readers read them racily under RCU.
@@ -33,12 +28,10 @@ struct StockSlot {
 };
 
 struct alignas(64) ThreadStock {
-  std::atomic<std::uint32_t> in_op{0};          // written by the owner only
-  std::atomic<std::uint32_t> drain_pending{0};  // drainers in progress
-  std::uint32_t victim = 0;                     // owner only: next slot to evict
-  bool registered = false;                      // owner + registry mutex
+  OwnerGate gate{LockRank::kThreadStock};  // owner fast path vs remote drains
+  std::uint32_t victim = 0;                // owner only: next slot to evict
+  bool registered = false;                 // owner + registry mutex
   StockSlot slots[kStockSlots];
-  SpinLock lock{LockRank::kThreadStock};
   ThreadStock* next = nullptr;  // registry mutex
   ThreadStock* prev = nullptr;  // registry mutex
 };
@@ -84,26 +77,6 @@ void unregister_stock(ThreadStock& s) {
   r.count.fetch_sub(1, std::memory_order_relaxed);
 }
 
-// Runs f on the owner's slots under the owner/drainer protocol.
-template <class F>
-inline void owner_op(ThreadStock& s, F&& f) {
-  s.in_op.store(1, kDekker);
-  membarrier::light();
-#if defined(MEMCG_TSAN)
-  const bool clear = s.drain_pending.load(std::memory_order_seq_cst) == 0;
-#else
-  const bool clear = s.drain_pending.load(std::memory_order_acquire) == 0;
-#endif
-  if (MEMCG_LIKELY(clear)) {
-    f();
-    s.in_op.store(0, std::memory_order_release);
-    return;
-  }
-  s.in_op.store(0, std::memory_order_release);
-  LockGuard<SpinLock> l(s.lock);
-  f();
-}
-
 inline StockSlot* find_slot(ThreadStock& s, GroupImpl* g) {
   for (auto& slot : s.slots)
     if (slot.group.load(std::memory_order_relaxed) == g) return &slot;
@@ -123,7 +96,7 @@ void give_back(const Taken& t) {
   group_put(t.group);
 }
 
-// Takes the slots matching pred out of s (s.lock held, owner excluded).
+// Takes the slots matching pred out of s (gate lock held, owner excluded).
 template <class Pred>
 int take_matching_locked(ThreadStock& s, Pred&& pred, Taken* out) {
   int n = 0;
@@ -141,17 +114,17 @@ int take_matching_locked(ThreadStock& s, Pred&& pred, Taken* out) {
 // mutex held by the caller).
 template <class Pred>
 void drain_all_locked(StockRegistry& r, Pred&& pred, GroupImpl* account_to) MEMCG_REQUIRES(r.mutex) {
-  for (ThreadStock* s = r.head; s; s = s->next) s->drain_pending.fetch_add(1, std::memory_order_seq_cst);
+  for (ThreadStock* s = r.head; s; s = s->next) s->gate.announce();
   membarrier::heavy();
   for (ThreadStock* s = r.head; s; s = s->next) {
-    while (s->in_op.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    s->gate.wait_idle();
     Taken taken[kStockSlots];
     int n;
     {
-      LockGuard<SpinLock> l(s->lock);
+      LockGuard<SpinLock> l(s->gate.lock());
       n = take_matching_locked(*s, pred, taken);
     }
-    s->drain_pending.fetch_sub(1, std::memory_order_release);
+    s->gate.retire();
     if (n && account_to) account_to->stats.stock_drains.fetch_add(1, std::memory_order_relaxed);
     for (int i = 0; i < n; ++i) give_back(taken[i]);
   }
@@ -164,7 +137,7 @@ void stock_thread_exit(void* p) {
   Taken taken[kStockSlots];
   int n;
   {
-    LockGuard<SpinLock> l(s->lock);
+    LockGuard<SpinLock> l(s->gate.lock());
     n = take_matching_locked(*s, [](GroupImpl*) { return true; }, taken);
   }
   unregister_stock(*s);
@@ -174,7 +147,7 @@ void stock_thread_exit(void* p) {
 bool stock_consume(GroupImpl* g, std::uint64_t bytes) noexcept {
   ThreadStock& s = tls_stock;
   bool ok = false;
-  owner_op(s, [&] {
+  s.gate.run([&] {
     StockSlot* slot = find_slot(s, g);
     if (!slot) return;
     std::uint64_t have = slot->bytes.load(std::memory_order_relaxed);
@@ -190,7 +163,7 @@ void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept {
   if (MEMCG_UNLIKELY(!s.registered)) register_stock(s);
   Taken evicted;
   std::uint64_t excess = bytes;  // what is not stocked gets uncharged
-  owner_op(s, [&] {
+  s.gate.run([&] {
     // Checked inside the op: remove() sets dying before it drains, so either
     // we see dying here or its drain sees the slot we fill (stock.hpp).
     if (!g->is_online()) return;
@@ -238,7 +211,7 @@ void drain_own_stock() noexcept {
   Taken taken[kStockSlots];
   int n;
   {
-    LockGuard<SpinLock> l(s.lock);
+    LockGuard<SpinLock> l(s.gate.lock());
     n = take_matching_locked(s, [](GroupImpl*) { return true; }, taken);
   }
   for (int i = 0; i < n; ++i) give_back(taken[i]);

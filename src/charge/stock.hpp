@@ -6,16 +6,12 @@
 // charges and uncharges of the owner thread touch only its own slots: no
 // atomic read-modify-write, no shared cache line.
 //
-// OWNER / DRAINER PROTOCOL (asymmetric Dekker):
-//   owner op:  in_op = 1; light barrier; if drain_pending == 0: op on slots
-//              (plain loads/stores); in_op = 0 (release)
-//              else: in_op = 0; take ThreadStock::lock; op; unlock
-//   drainer:   drain_pending += 1; heavy barrier (membarrier); wait until
-//              in_op == 0 (acquire); take lock; move slot bytes out; unlock;
-//              drain_pending -= 1
-//   The heavy barrier orders the owner's in_op store before its
-//   drain_pending load, so either the drainer sees in_op == 1 and waits, or
-//   the owner sees drain_pending and serialises on the lock.
+// Slots are guarded by the thread's OwnerGate (platform/owner_gate.hpp):
+// the owner's fast path pays a compiler barrier; remove() and a charge failing
+// at max drain other threads' slots through the gate's drainer side. Inside
+// a gate operation the owner checks that the group is online before it
+// stocks it; remove() sets dying before it drains, so a drained group is
+// never stocked again.
 // An owner op never blocks, charges or takes another lock; evictions and
 // excess are uncharged after it.
 //
