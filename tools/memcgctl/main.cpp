@@ -1,1 +1,71 @@
-int main() { return 0; }
+// memcgctl: argument parsing and dispatch (CLI11). See docs/memcgctl.md.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "memcgctl.hpp"
+
+int main(int argc, char** argv) {
+  using namespace memcgctl;
+
+  CLI::App app{"memcgctl - drive the in-process memcg group tree", "memcgctl"};
+  app.require_subcommand(1);
+  app.fallthrough(false);
+
+  DemoOptions demo_opts;
+  CLI::App* demo = app.add_subcommand(
+      "demo", "Run a multi-tenant workload with a live table, then check the accounting");
+  demo->add_option("--seconds", demo_opts.seconds, "Run time of the workload (default 3)")
+      ->check(CLI::Range(0.01, 86400.0));
+  demo->add_option("--threads", demo_opts.threads, "Worker threads (default 2)")->check(CLI::Range(1, 256));
+  demo->add_flag("--json", demo_opts.json, "Print one JSON object at the end instead of text");
+  demo->add_flag("--no-live", demo_opts.no_live, "Plain periodic blocks instead of the live table");
+
+  std::string path, value;
+  CLI::App* cat = app.add_subcommand("cat", "Print a control file");
+  cat->add_option("PATH", path, "File path, e.g. /memory.current")->required();
+  CLI::App* write = app.add_subcommand("write", "Write a value to a control file");
+  write->add_option("PATH", path, "File path, e.g. /a/memory.max")->required();
+  write->add_option("VALUE", value, "\"max\" or bytes with an optional K/M/G/T suffix")->required();
+  CLI::App* ls = app.add_subcommand("ls", "List a group's child groups and files");
+  ls->add_option("PATH", path, "Group path, e.g. /")->required();
+  CLI::App* mkdir = app.add_subcommand("mkdir", "Create a group");
+  mkdir->add_option("PATH", path, "Group path, e.g. /a")->required();
+  CLI::App* rmdir = app.add_subcommand("rmdir", "Remove a group");
+  rmdir->add_option("PATH", path, "Group path, e.g. /a")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();  // the selected subcommand's help, if any
+    return kExitUsage;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return kExitUsage;
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    // CLI11 reports an unknown first word as a missing subcommand.
+    if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-')
+      what = fmt::format("unknown subcommand '{}'", argv[1]);
+    std::cerr << "memcgctl: " << what << "\n\n" << app.help();
+    return kExitUsage;
+  }
+
+  try {
+    if (*demo) return run_demo(demo_opts);
+    if (*cat) return run_cat(path);
+    if (*write) return run_write(path, value);
+    if (*ls) return run_ls(path);
+    if (*mkdir) return run_mkdir(path);
+    if (*rmdir) return run_rmdir(path);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "memcgctl: {}\n", e.what());
+    return kExitFailed;
+  }
+  std::cerr << app.help();
+  return kExitUsage;
+}
