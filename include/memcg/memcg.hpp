@@ -24,7 +24,9 @@
 // inside an RCU read section must not call barrier() or remove().
 #pragma once
 
+#include "memcg/cache.hpp"
 #include "memcg/fs.hpp"
 #include "memcg/group.hpp"
+#include "memcg/kmalloc.hpp"
 #include "memcg/reservation.hpp"
 #include "memcg/types.hpp"

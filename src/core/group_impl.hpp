@@ -37,6 +37,7 @@
 #include "counter/events.hpp"
 #include "counter/page_counter.hpp"
 #include "memcg/types.hpp"
+#include "platform/intrusive_list.hpp"
 #include "platform/rcu.hpp"
 #include "platform/worker.hpp"
 
@@ -95,6 +96,10 @@ struct GroupImpl {
   static constexpr std::uint32_t kPinActive = 1, kPinDead = 2;
   std::atomic<std::uint64_t> pins{0};  // live Reservations (+ large kmallocs)
   std::atomic<std::uint32_t> pin_flags{0};
+
+  // ---- slab layer: the child caches charging this group (registered and
+  // reparented ones), guarded by the slab mutex (slab/cache_impl.hpp) ----
+  ListNode slab_caches;
 
   // ---- deferred work (release, then free) ----
   WorkItem work;

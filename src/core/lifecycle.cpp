@@ -17,6 +17,7 @@ void free_work(WorkItem* w) {
   GroupImpl* parent = g->parent;
   MEMCG_CHECK(g->counter.usage() == 0, "freeing a group that still has charges");
   MEMCG_CHECK(g->pins.load() == 0, "freeing a group with live reservations");
+  MEMCG_CHECK(g->slab_caches.empty(), "freeing a group that still has slab caches");
   {
     LockGuard<RankedMutex> l(rt.tree_mutex);
     rt.ids.release(g->id);

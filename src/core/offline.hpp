@@ -14,6 +14,11 @@ struct GroupImpl;
 /// (seed 002) and drop it if no reservation is live.
 void offline_charge(GroupImpl* g) noexcept;
 
+/// slab/: unpublish g's child caches, flush every thread's magazines of
+/// them, shrink them; destroy the empty ones and reparent the others (and
+/// the reparented caches g inherited) to g's parent.
+void offline_slab(GroupImpl* g) noexcept;
+
 /// charge/: bytes of thread stocks held for groups in g's subtree (stat).
 std::uint64_t stock_bytes_in_subtree(GroupImpl* g) noexcept;
 

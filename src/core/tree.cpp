@@ -121,6 +121,7 @@ void remove_group(GroupImpl* g, std::error_code& ec) noexcept {
   }
   group_kill(g);       // tryget_online fails from here on
   offline_charge(g);   // stocks drained, reservation pin marked dead
+  offline_slab(g);     // child caches destroyed or reparented
   group_put(g);        // the base reference
   ec.clear();
 }

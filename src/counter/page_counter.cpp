@@ -71,6 +71,12 @@ void PageCounter::uncharge(std::uint64_t bytes) noexcept {
   }
 }
 
+void PageCounter::move_to_parent(std::uint64_t bytes) noexcept {
+  std::uint64_t old = usage_.fetch_sub(bytes, std::memory_order_relaxed);
+  MEMCG_CHECK(old >= bytes, "page counter underflow: moving bytes never charged");
+  propagate_protected_usage(old - bytes);
+}
+
 void PageCounter::set_min(std::uint64_t v) noexcept {
   min_.store(v, std::memory_order_relaxed);
   propagate_protected_usage(usage());

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/errors.hpp"
+#include "memcg/cache.hpp"
 #include "memcg/fs.hpp"
 
 namespace memcg::fs::detail {
@@ -59,6 +60,7 @@ const ControlFile kFiles[] = {
     {"memory.events.local", [](const Group& g) { return events_text(g.events_local()); }, nullptr},
     {"memory.high", [](const Group& g) { return limit_line(g.high()); }, write_limit<&Group::set_high>},
     {"memory.low", [](const Group& g) { return limit_line(g.low()); }, write_limit<&Group::set_low>},
+    {"memory.kmem.slabinfo", [](const Group& g) { return memcg::slabinfo(g); }, nullptr},
     {"memory.max", [](const Group& g) { return limit_line(g.max()); }, write_limit<&Group::set_max>},
     {"memory.min", [](const Group& g) { return limit_line(g.min()); }, write_limit<&Group::set_min>},
     {"memory.peak", [](const Group& g) { return line(g.peak()); }, write_peak},

@@ -13,15 +13,27 @@
 //    constructors).
 //  - The group reference count is not a lock: dropping the last reference
 //    only queues work for the worker, so put() may be called under any lock.
+//  - Charging and uncharging take stock locks (kThreadStock and, at a limit,
+//    kStockDrain/kStockRegistry): never charge or uncharge while holding a
+//    lock ranked above kStockDrain (a cache lock, say); collect and do it
+//    after unlocking.
 #pragma once
 
 namespace memcg::detail {
 
 enum class LockRank : int {
   kTree = 10,          // Runtime::tree_mutex: group tree links, names, ids, limits writes
+  kKmallocInit = 12,   // kmalloc size-class setup (creates root caches, so before kSlab)
+  kSlab = 15,          // SlabRuntime::slab_mutex (seed 003's memcg_slab_mutex): child-cache
+                       //   creation and destruction, root arrays, per-group cache lists
   kStockDrain = 20,    // StockRegistry::drain_mutex: one remote drainer of stocks at a time
   kStockRegistry = 30, // StockRegistry::mutex: the list of thread stocks
-  kThreadStock = 40,   // ThreadStock::lock: slot contents while a remote drain runs
+  kThreadStock = 40,   // ThreadStock's gate lock: slot contents while a remote drain runs
+  kMagRegistry = 42,   // MagRegistry::mutex: the list of threads' magazine tables
+  kThreadMags = 44,    // ThreadMags' gate lock: a thread's magazines while flushed remotely
+  kCache = 46,         // ChildCache::lock: slab lists, free lists, depot, counts
+  kPageSource = 48,    // PageSource::mutex: regions and free slabs
+  kMetaArena = 49,     // MetaArena::lock: metadata blocks
   kWorkerQueue = 50,   // Worker::mutex: queued work items
   kRcuRegistry = 60,   // TSan RCU flavour: its reader list and callback queue
 };

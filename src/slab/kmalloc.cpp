@@ -1,0 +1,207 @@
+// kmalloc: size classes on root caches, and the large path.
+#include "memcg/kmalloc.hpp"
+
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "charge/charge.hpp"
+#include "charge/current.hpp"
+#include "charge/pin.hpp"
+#include "core/group_impl.hpp"
+#include "platform/assert.hpp"
+#include "slab/slab_internal.hpp"
+
+namespace memcg {
+namespace detail {
+
+RootCache* create_root(std::string_view name, std::size_t size, const CacheOptions& o, bool is_kmalloc,
+                       std::error_code& ec) noexcept;
+
+namespace {
+
+// Size classes: 8, 16, then steps of 16 to 128, then four steps per
+// power of two up to 8 KiB (at most 25% internal waste above 128 bytes).
+constexpr std::uint32_t kClassSizes[] = {8,    16,   32,   48,   64,   80,   96,   112,  128,  160,  192,
+                                         224,  256,  320,  384,  448,  512,  640,  768,  896,  1024, 1280,
+                                         1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192};
+constexpr int kNumClasses = sizeof(kClassSizes) / sizeof(kClassSizes[0]);
+
+struct KmallocCaches {
+  std::atomic<RootCache*> roots[kNumClasses] = {};
+  std::uint8_t class_by_16[kMaxSmallSize / 16 + 1] = {};  // (size + 15) / 16 -> class
+  SpinLock init_lock{LockRank::kKmallocInit};
+  std::atomic<bool> ready{false};
+};
+
+constinit KmallocCaches g_kmalloc;
+
+void init_classes() {
+  LockGuard<SpinLock> l(g_kmalloc.init_lock);
+  if (g_kmalloc.ready.load(std::memory_order_relaxed)) return;
+  int c = 1;  // sizes 1..16 map to class 1 (16) except <= 8 handled apart
+  for (std::uint32_t i = 0; i <= kMaxSmallSize / 16; ++i) {
+    while (kClassSizes[c] < i * 16) ++c;
+    g_kmalloc.class_by_16[i] = static_cast<std::uint8_t>(c);
+  }
+  g_kmalloc.ready.store(true, std::memory_order_release);
+}
+
+RootCache* root_for_class(int c) {
+  RootCache* r = g_kmalloc.roots[c].load(std::memory_order_acquire);
+  if (MEMCG_LIKELY(r)) return r;
+  LockGuard<SpinLock> l(g_kmalloc.init_lock);
+  r = g_kmalloc.roots[c].load(std::memory_order_relaxed);
+  if (r) return r;
+  char name[32];
+  int n = 0;
+  const char* prefix = "kmalloc-";
+  while (prefix[n]) { name[n] = prefix[n]; ++n; }
+  char digits[12];
+  int d = 0;
+  for (std::uint32_t v = kClassSizes[c]; v; v /= 10) digits[d++] = static_cast<char>('0' + v % 10);
+  while (d) name[n++] = digits[--d];
+  CacheOptions o;
+  o.align = kClassSizes[c] >= 16 ? 16 : 8;
+  std::error_code ec;
+  r = create_root(std::string_view(name, static_cast<std::size_t>(n)), kClassSizes[c], o, true, ec);
+  if (r) g_kmalloc.roots[c].store(r, std::memory_order_release);
+  return r;
+}
+
+inline int class_of(std::size_t size) {
+  if (size <= 8) return 0;
+  if (MEMCG_UNLIKELY(!g_kmalloc.ready.load(std::memory_order_acquire))) init_classes();
+  return g_kmalloc.class_by_16[(size + 15) >> 4];
+}
+
+// ---- large path ----
+// The mapping starts kSlabSize-aligned with this header, so kfree finds it
+// by the same address mask as a slab; the returned pointer is at
+// header + offset (offset >= 64, a multiple of the requested alignment).
+struct LargeHeader {
+  std::uint32_t kind = kLargeKind;
+  std::uint32_t offset = 0;
+  std::size_t usable = 0;    // bytes from the returned pointer to the end of the mapping
+  std::size_t map_len = 0;   // mapped (and charged) bytes
+  GroupImpl* group = nullptr;  // pinned (seed 002)
+};
+
+void* large_alloc(std::size_t size, std::size_t align, GroupImpl* g) {
+  if (align > kSlabSize / 2) return nullptr;
+  const std::size_t offset = align > 64 ? align : 64;
+  if (size > (std::size_t{1} << 46)) return nullptr;
+  const std::size_t len = (offset + size + 4095) & ~std::size_t{4095};
+  GroupImpl* x = g;
+  std::error_code ec;
+  for (;;) {
+    while (!x->is_online()) x = x->parent;
+    if (pin_group(x, ec)) break;  // lost a race with remove(): try the parent
+  }
+  if (!try_charge_memcg(x, len)) {
+    unpin_group(x);
+    return nullptr;
+  }
+  // Over-map by one slab and trim, for kSlabSize alignment of the header.
+  void* raw = ::mmap(nullptr, len + kSlabSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) {
+    uncharge_memcg(x, len);
+    unpin_group(x);
+    return nullptr;
+  }
+  auto base = reinterpret_cast<std::uintptr_t>(raw);
+  auto aligned = (base + kSlabSize - 1) & ~(kSlabSize - 1);
+  if (aligned > base) ::munmap(raw, aligned - base);
+  const std::size_t tail = base + len + kSlabSize - (aligned + len);
+  if (tail) ::munmap(reinterpret_cast<void*>(aligned + len), tail);
+  auto* h = new (reinterpret_cast<void*>(aligned)) LargeHeader;
+  h->offset = static_cast<std::uint32_t>(offset);
+  h->usable = len - offset;
+  h->map_len = len;
+  h->group = x;
+  x->stats.kmalloc_large.fetch_add(len, std::memory_order_relaxed);
+  return reinterpret_cast<char*>(aligned) + offset;
+}
+
+void large_free(LargeHeader* h) {
+  GroupImpl* g = h->group;
+  const std::size_t len = h->map_len;
+  ::munmap(h, len);
+  g->stats.kmalloc_large.fetch_sub(len, std::memory_order_relaxed);
+  uncharge_memcg(g, len);
+  unpin_group(g);  // may drop the last reference of a removed group
+}
+
+inline std::uint32_t span_kind(const void* p) { return *static_cast<const std::uint32_t*>(slab_base(p)); }
+
+void* alloc_in(std::size_t size, std::size_t align, GroupImpl* g) {
+  if (align <= 16) {
+    if (size == 0) size = 1;
+    if (size <= kMaxSmallSize) {
+      RootCache* r = root_for_class(class_of(size));
+      return r ? cache_alloc(r, g) : nullptr;
+    }
+    return large_alloc(size, 16, g);
+  }
+  if (align & (align - 1)) return nullptr;
+  // Power-of-two classes up to a page are aligned to their size.
+  std::size_t rounded = size < align ? align : size;
+  if (align <= 4096 && rounded <= kMaxSmallSize) {
+    std::size_t p2 = 32;
+    while (p2 < rounded) p2 <<= 1;
+    if (p2 <= kMaxSmallSize) {
+      RootCache* r = root_for_class(class_of(p2));
+      return r ? cache_alloc(r, g) : nullptr;
+    }
+  }
+  return large_alloc(size, align, g);
+}
+
+}  // namespace
+}  // namespace detail
+
+void* kmalloc(std::size_t size) noexcept { return detail::alloc_in(size, 16, detail::current_group_impl()); }
+void* kmalloc(std::size_t size, const Group& g) noexcept {
+  return g ? detail::alloc_in(size, 16, g.impl()) : nullptr;
+}
+void* kmalloc_aligned(std::size_t size, std::size_t align) noexcept {
+  return detail::alloc_in(size, align, detail::current_group_impl());
+}
+void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexcept {
+  return g ? detail::alloc_in(size, align, g.impl()) : nullptr;
+}
+
+void kfree(void* p) noexcept {
+  if (!p) return;
+  const std::uint32_t kind = detail::span_kind(p);
+  if (MEMCG_LIKELY(kind == detail::kSlabKind)) {
+    detail::cache_free(p);
+  } else {
+    MEMCG_CHECK(kind == detail::kLargeKind, "kfree of a pointer that kmalloc did not return");
+    detail::large_free(static_cast<detail::LargeHeader*>(detail::slab_base(p)));
+  }
+}
+
+std::size_t ksize(const void* p) noexcept {
+  if (!p) return 0;
+  const void* base = detail::slab_base(p);
+  const std::uint32_t kind = detail::span_kind(p);
+  if (kind == detail::kSlabKind) return static_cast<const detail::Slab*>(base)->stride;
+  MEMCG_CHECK(kind == detail::kLargeKind, "ksize of a pointer that kmalloc did not return");
+  auto* h = static_cast<const detail::LargeHeader*>(base);
+  return h->usable - (static_cast<const char*>(p) - (static_cast<const char*>(base) + h->offset));
+}
+
+void* MemoryResource::do_allocate(std::size_t bytes, std::size_t align) {
+  void* p = align <= 16 ? kmalloc(bytes, g_) : kmalloc_aligned(bytes, align, g_);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+bool MemoryResource::do_is_equal(const std::pmr::memory_resource& o) const noexcept {
+  auto* m = dynamic_cast<const MemoryResource*>(&o);
+  return m && m->g_ == g_;
+}
+
+}  // namespace memcg

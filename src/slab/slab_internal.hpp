@@ -1,0 +1,59 @@
+// Entry points shared by the slab layer's files (not a public interface).
+//
+// Reference rule: every function taking a ChildCache* requires the caller to
+// hold a reference on it (child_get), or to be inside the calling thread's
+// magazine gate with the cache found published or in its table.
+#pragma once
+
+#include <cstdint>
+
+#include "slab/cache_impl.hpp"
+
+namespace memcg::detail {
+
+inline constexpr std::uint32_t kDepotMax = 16;       // magazines per depot list
+inline constexpr std::uint64_t kEmptySlabsKept = 1;  // per live child cache
+
+enum class RefillResult { kOk, kRetry, kNoMem };
+
+void child_get(ChildCache* c) noexcept;
+void child_put(ChildCache* c) noexcept;
+
+Magazine* new_magazine() noexcept;
+void free_magazine(Magazine* m) noexcept;
+
+/// A full (or partly filled, never empty) magazine of c's objects, from the
+/// depot or the slabs; may take and charge a new slab (no locks held).
+/// kRetry: the cache died or was reparented meanwhile (look it up again).
+RefillResult get_full_magazine(ChildCache* c, Magazine** out) noexcept;
+/// Returns m's rounds to their slabs (c->lock held).
+void flush_magazine_locked(ChildCache* c, Magazine* m) noexcept;
+/// Gives a magazine back to c's depot (or to the slabs if c is dead or the
+/// depot is full), freeing it when it is not kept.
+void return_magazine(ChildCache* c, Magazine* m) noexcept;
+/// One object straight to its slab.
+void free_to_slab(ChildCache* c, void* obj) noexcept;
+/// Releases empty slabs beyond `keep` (uncharging the group). No lock held.
+void release_empty_slabs(ChildCache* c, std::uint64_t keep) noexcept;
+/// Flushes the depot to the slabs, then releases empty slabs beyond `keep`.
+void shrink_child(ChildCache* c, std::uint64_t keep_empty) noexcept;
+/// A dead cache that just became empty: queue its destruction.
+void maybe_queue_dead_destroy(ChildCache* c) noexcept;
+void destroy_dead_child_work(WorkItem* w);
+
+/// The child cache of root for g (or g's nearest online ancestor), created
+/// if needed, with a reference for the caller. nullptr: out of metadata.
+ChildCache* get_child_cache(RootCache* root, GroupImpl* g) noexcept;
+
+/// Drain round: flushes, in every thread, the magazine table entries whose
+/// cache satisfies pred, returning their objects to the slabs (no slab is
+/// released here). Caller holds no lock ranked above kSlab.
+void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcept;
+
+/// Returns every magazine of the calling thread to its cache's depot.
+void flush_own_magazines() noexcept;
+
+void* cache_alloc(RootCache* root, GroupImpl* g) noexcept;
+void cache_free(void* obj) noexcept;
+
+}  // namespace memcg::detail

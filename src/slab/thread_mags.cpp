@@ -1,0 +1,317 @@
+// Per-thread magazine tables and the allocation/free fast paths.
+//
+// Each thread has a small direct-mapped table: child cache -> (loaded,
+// previous) magazines. The table is guarded by the thread's OwnerGate: the
+// owner's fast path costs a compiler barrier, and a drain round (group
+// removal, shrink, destroy) can flush any thread's entries for the caches it
+// is killing. A gate operation is also what keeps a cache found in a root's
+// array alive while it is used: killing a cache unpublishes it first and
+// runs a drain round before dropping its registration reference.
+//
+// The slow paths hold a real reference on the cache (seed 001): a thread
+// that looked up a cache and then blocks (charging, reclaim) can never use a
+// destroyed cache.
+#include <pthread.h>
+
+#include <atomic>
+#include <utility>
+
+#include "core/group_impl.hpp"
+#include "platform/assert.hpp"
+#include "platform/membarrier.hpp"
+#include "platform/meta_arena.hpp"
+#include "platform/owner_gate.hpp"
+#include "platform/ranked_mutex.hpp"
+#include "slab/slab_internal.hpp"
+#include "slab/testing.hpp"
+
+namespace memcg::detail {
+
+void mags_thread_exit(void* p);
+
+namespace {
+
+constexpr std::uint32_t kTableSize = 64;
+
+struct MagEntry {
+  ChildCache* cache;
+  Magazine* loaded;  // never null while cache is set
+  Magazine* prev;    // may be null
+};
+
+struct ThreadMags {
+  OwnerGate gate{LockRank::kThreadMags};
+  MagEntry* table = nullptr;  // kTableSize entries from the meta arena (owner)
+  bool registered = false;    // owner + registry mutex
+  ThreadMags* next = nullptr; // registry mutex
+  ThreadMags* prev = nullptr; // registry mutex
+};
+
+struct MagRegistry {
+  RankedMutex mutex{LockRank::kMagRegistry};
+  ThreadMags* head MEMCG_GUARDED_BY(mutex) = nullptr;
+  pthread_key_t key;
+};
+
+MagRegistry& registry() {
+  static MagRegistry* r = [] {
+    auto* reg = new MagRegistry;  // leaked: exiting threads use it
+    MEMCG_CHECK(pthread_key_create(&reg->key, mags_thread_exit) == 0, "pthread_key_create");
+    return reg;
+  }();
+  return *r;
+}
+
+constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec"))){};
+
+inline std::uint32_t slot_of(const ChildCache* c) {
+  auto p = reinterpret_cast<std::uintptr_t>(c);
+  return static_cast<std::uint32_t>((p >> 6) ^ (p >> 12)) & (kTableSize - 1);
+}
+
+// Prepares the calling thread's table (first slow path only).
+bool ensure_table(ThreadMags& t) {
+  if (t.table) return true;
+  auto* table = static_cast<MagEntry*>(meta::alloc(sizeof(MagEntry) * kTableSize));
+  if (!table) return false;
+  MagRegistry& r = registry();
+  LockGuard<RankedMutex> l(r.mutex);
+  t.table = table;
+  t.next = r.head;
+  t.prev = nullptr;
+  if (r.head) r.head->prev = &t;
+  r.head = &t;
+  t.registered = true;
+  pthread_setspecific(r.key, &t);
+  return true;
+}
+
+// An entry taken out of a table, with a reference on its cache, to be given
+// back to the cache's depot outside any gate.
+struct Evicted {
+  ChildCache* cache = nullptr;
+  Magazine* loaded = nullptr;
+  Magazine* prev = nullptr;
+};
+
+void give_back(const Evicted& e) {
+  if (!e.cache) return;
+  return_magazine(e.cache, e.loaded);
+  return_magazine(e.cache, e.prev);
+  child_put(e.cache);
+}
+
+// Inside a gate op: takes entry e out (the cache is alive: we are in the gate
+// and the entry was not flushed) and pins its cache for give_back.
+Evicted evict_in_gate(MagEntry& e) {
+  Evicted out{e.cache, e.loaded, e.prev};
+  if (e.cache) child_get(e.cache);
+  e = MagEntry{};
+  return out;
+}
+
+inline ChildCache* lookup_in_gate(RootCache* root, GroupImpl* g) {
+  if (!root->options.account) return root->unaccounted;
+  ChildArray* arr = root->children.load(std::memory_order_acquire);
+  if (!arr || g->id >= arr->capacity) return nullptr;
+  return arr->slot[g->id].load(std::memory_order_acquire);
+}
+
+void* alloc_slow(RootCache* root, GroupImpl* g) {
+  ThreadMags& t = tls_mags;
+  if (!ensure_table(t)) return nullptr;
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    GroupImpl* x = g;
+    while (!x->is_online()) x = x->parent;  // a removed group charges its nearest online ancestor
+    ChildCache* c = nullptr;
+    t.gate.run([&] {  // lock-free lookup; published caches are alive inside the gate
+      c = lookup_in_gate(root, x);
+      if (c) child_get(c);
+    });
+    if (!c && !(c = get_child_cache(root, x))) return nullptr;  // creates it (slab mutex)
+    testing::delay_point(testing::Point::kAfterChildLookup);
+    Magazine* full = nullptr;
+    RefillResult rr = get_full_magazine(c, &full);
+    if (rr == RefillResult::kNoMem) {
+      child_put(c);
+      return nullptr;
+    }
+    if (rr == RefillResult::kRetry) {
+      child_put(c);
+      continue;
+    }
+    void* obj = full->rounds[--full->n];
+    Evicted ev;
+    Magazine* spare = nullptr;  // an empty magazine displaced from c's own entry
+    bool installed = false;
+    t.gate.run([&] {
+      // Checked inside the gate: a cache killed before our op started is
+      // seen dead here; one killed after waits for us and flushes the entry.
+      if (c->dead.load(std::memory_order_acquire)) return;
+      MagEntry& e = t.table[slot_of(c)];
+      if (e.cache == c) {
+        spare = e.prev;  // empty (we only come here when both were empty)
+        e.prev = e.loaded;
+        e.loaded = full;
+      } else {
+        ev = evict_in_gate(e);
+        e = MagEntry{c, full, nullptr};
+      }
+      installed = true;
+    });
+    if (!installed) return_magazine(c, full);
+    return_magazine(c, spare);
+    give_back(ev);
+    child_put(c);
+    return obj;
+  }
+  return nullptr;
+}
+
+void free_slow(ChildCache* c, void* obj) {
+  ThreadMags& t = tls_mags;
+  child_get(c);  // the object's slab keeps c alive until obj is given back
+  Magazine* empty = nullptr;
+  if (ensure_table(t)) {
+    {
+      LockGuard<SpinLock> l(c->lock);
+      if (!c->dead.load(std::memory_order_relaxed)) empty = c->depot_empty.pop();
+    }
+    if (!empty && !c->dead.load(std::memory_order_relaxed)) empty = new_magazine();
+  }
+  if (!empty) {
+    free_to_slab(c, obj);
+    child_put(c);
+    return;
+  }
+  empty->rounds[empty->n++] = obj;
+  Evicted ev;
+  Magazine* out_full = nullptr;
+  bool installed = false;
+  t.gate.run([&] {
+    if (c->dead.load(std::memory_order_acquire)) return;
+    MagEntry& e = t.table[slot_of(c)];
+    if (e.cache == c) {  // loaded full, prev full or absent
+      out_full = e.prev;
+      e.prev = e.loaded;
+      e.loaded = empty;
+    } else {
+      ev = evict_in_gate(e);
+      e = MagEntry{c, empty, nullptr};
+    }
+    installed = true;
+  });
+  if (!installed) return_magazine(c, empty);  // dead: to the slabs
+  return_magazine(c, out_full);
+  give_back(ev);
+  child_put(c);
+}
+
+}  // namespace
+
+void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
+  ThreadMags& t = tls_mags;
+  void* obj = nullptr;
+  if (MEMCG_LIKELY(t.table != nullptr)) {
+    t.gate.run([&] {
+      ChildCache* c = lookup_in_gate(root, g);
+      if (!c) return;
+      MagEntry& e = t.table[slot_of(c)];
+      if (e.cache != c) return;
+      if (MEMCG_LIKELY(e.loaded->n)) {
+        obj = e.loaded->rounds[--e.loaded->n];
+      } else if (e.prev && e.prev->n) {
+        std::swap(e.loaded, e.prev);
+        obj = e.loaded->rounds[--e.loaded->n];
+      }
+    });
+    if (MEMCG_LIKELY(obj != nullptr)) return obj;
+  }
+  return alloc_slow(root, g);
+}
+
+void cache_free(void* obj) noexcept {
+  Slab* s = Slab::of(obj);
+  ChildCache* c = s->cache;
+  if (MEMCG_UNLIKELY(c->dead.load(std::memory_order_acquire))) {
+    child_get(c);
+    free_to_slab(c, obj);
+    child_put(c);
+    return;
+  }
+  ThreadMags& t = tls_mags;
+  bool done = false;
+  if (MEMCG_LIKELY(t.table != nullptr)) {
+    t.gate.run([&] {
+      MagEntry& e = t.table[slot_of(c)];
+      if (e.cache != c) return;
+      if (MEMCG_LIKELY(!e.loaded->full())) {
+        e.loaded->rounds[e.loaded->n++] = obj;
+        done = true;
+      } else if (e.prev && e.prev->empty()) {
+        std::swap(e.loaded, e.prev);
+        e.loaded->rounds[e.loaded->n++] = obj;
+        done = true;
+      }
+    });
+    if (MEMCG_LIKELY(done)) return;
+  }
+  free_slow(c, obj);
+}
+
+void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcept {
+  MagRegistry& r = registry();
+  LockGuard<RankedMutex> l(r.mutex);
+  for (ThreadMags* t = r.head; t; t = t->next) t->gate.announce();
+  membarrier::heavy();
+  for (ThreadMags* t = r.head; t; t = t->next) {
+    t->gate.wait_idle();
+    {
+      LockGuard<SpinLock> gl(t->gate.lock());
+      for (std::uint32_t i = 0; i < kTableSize; ++i) {
+        MagEntry& e = t->table[i];
+        if (!e.cache || !pred(e.cache, arg)) continue;
+        {
+          LockGuard<SpinLock> cl(e.cache->lock);
+          flush_magazine_locked(e.cache, e.loaded);
+          if (e.prev) flush_magazine_locked(e.cache, e.prev);
+        }
+        free_magazine(e.loaded);
+        if (e.prev) free_magazine(e.prev);
+        e = MagEntry{};
+      }
+    }
+    t->gate.retire();
+  }
+}
+
+// Thread exit (pthread key destructor) and explicit flushes of the caller's
+// own magazines: every entry goes back to its cache's depot.
+void flush_own_magazines() noexcept {
+  ThreadMags& t = tls_mags;
+  if (!t.table) return;
+  Evicted evs[kTableSize];
+  {
+    LockGuard<SpinLock> l(t.gate.lock());  // excludes drain rounds
+    for (std::uint32_t i = 0; i < kTableSize; ++i) evs[i] = evict_in_gate(t.table[i]);
+  }
+  for (auto& ev : evs) give_back(ev);
+}
+
+void mags_thread_exit(void* p) {
+  auto* t = static_cast<ThreadMags*>(p);
+  flush_own_magazines();
+  MagRegistry& r = registry();
+  {
+    LockGuard<RankedMutex> l(r.mutex);
+    if (t->registered) {
+      if (t->prev) t->prev->next = t->next; else r.head = t->next;
+      if (t->next) t->next->prev = t->prev;
+      t->registered = false;
+    }
+  }
+  meta::free(t->table, sizeof(MagEntry) * kTableSize);
+  t->table = nullptr;
+}
+
+}  // namespace memcg::detail

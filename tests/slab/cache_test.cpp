@@ -1,0 +1,229 @@
+#include "memcg/cache.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "../test_util.hpp"
+#include "charge/stock.hpp"
+#include "core/group_impl.hpp"
+#include "slab/cache_impl.hpp"
+#include "slab/page_source.hpp"
+#include "slab/slab_internal.hpp"
+
+namespace memcg {
+namespace {
+
+using detail::kSlabSize;
+
+// Drops this thread's magazines and stock so counters show slabs only.
+void quiesce_thread() {
+  detail::flush_own_magazines();
+  detail::drain_own_stock();
+}
+
+TEST(Cache, CreateValidatesArguments) {
+  std::error_code ec;
+  EXPECT_FALSE(Cache::create("", 64, {}, ec));
+  EXPECT_EQ(ec, std::errc::invalid_argument);
+  EXPECT_FALSE(Cache::create("bad name", 64, {}, ec));
+  EXPECT_FALSE(Cache::create(std::string(65, 'x'), 64, {}, ec));
+  EXPECT_FALSE(Cache::create("zero", 0, {}, ec));
+  EXPECT_FALSE(Cache::create("huge", Cache::kMaxObjectSize + 1, {}, ec));
+  CacheOptions o;
+  o.align = 24;
+  EXPECT_FALSE(Cache::create("align", 64, o, ec));
+  o.align = 8192;
+  EXPECT_FALSE(Cache::create("align", 64, o, ec));
+  EXPECT_EQ(ec, std::errc::invalid_argument);
+  EXPECT_THROW(Cache::create("", 1), std::system_error);
+  Cache c = Cache::create("ok", 24);
+  EXPECT_TRUE(c);
+  EXPECT_EQ(c.name(), "ok");
+  EXPECT_EQ(c.object_size(), 24u);
+  c.destroy();
+}
+
+TEST(Cache, AllocChargesTheCurrentGroupPerSlab) {
+  test::TempGroup t("slabchg");
+  Cache c = Cache::create("chg", 256);
+  std::vector<void*> objs;
+  {
+    ScopedGroup s(*t);
+    for (int i = 0; i < 10; ++i) objs.push_back(c.alloc());
+  }
+  for (void* p : objs) ASSERT_NE(p, nullptr);
+  quiesce_thread();
+  // One slab holds 10 objects of 256 bytes: one slab charged.
+  EXPECT_EQ(t->current(), kSlabSize);
+  EXPECT_EQ(t->stat().slab_unreclaimable, kSlabSize);
+  EXPECT_EQ(t->stat().slab_reclaimable, 0u);
+  std::set<void*> unique(objs.begin(), objs.end());
+  EXPECT_EQ(unique.size(), objs.size());
+  for (void* p : objs) {
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u);
+    std::memset(p, 0xab, 256);
+  }
+  for (void* p : objs) Cache::free(p);
+  c.shrink();
+  EXPECT_EQ(t->current(), 0u);
+  EXPECT_EQ(t->stat().slab(), 0u);
+  c.destroy();
+}
+
+TEST(Cache, ReclaimableCachesCountAsSlabReclaimable) {
+  test::TempGroup t("slabrec");
+  CacheOptions o;
+  o.reclaimable = true;
+  Cache c = Cache::create("rec", 64, o);
+  void* p = c.alloc(*t);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(t->stat().slab_reclaimable, kSlabSize);
+  Cache::free(p);
+  c.shrink();
+  EXPECT_EQ(t->stat().slab_reclaimable, 0u);
+  c.destroy();
+}
+
+TEST(Cache, UnaccountedCachesChargeNobody) {
+  test::TempGroup t("unacc");
+  CacheOptions o;
+  o.account = false;
+  Cache c = Cache::create("unacc", 64, o);
+  void* p = c.alloc(*t);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(t->current(), 0u);
+  Cache::free(p);
+  c.destroy();
+}
+
+TEST(Cache, ConstructorRunsOncePerCarvedObject) {
+  static std::atomic<int> ctors{0};
+  CacheOptions o;
+  o.ctor = [](void* p) {
+    ctors++;
+    *static_cast<int*>(p) = 42;
+  };
+  Cache c = Cache::create("ctor", 64, o);
+  test::TempGroup t("ctor");
+  void* p = c.alloc(*t);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(*static_cast<int*>(p), 42);
+  const int after_first = ctors.load();
+  EXPECT_GE(after_first, 1);
+  Cache::free(p);
+  void* q = c.alloc(*t);  // from the magazine: constructed state, no new ctor
+  EXPECT_EQ(ctors.load(), after_first);
+  Cache::free(q);
+  c.destroy();
+}
+
+TEST(Cache, AllocOverMaxFailsCleanly) {
+  test::TempGroup t("slabmax");
+  t.get().set_max(2 * kSlabSize);
+  Cache c = Cache::create("max", 1024);
+  std::vector<void*> objs;
+  for (;;) {
+    void* p = c.alloc(*t);
+    if (!p) break;
+    objs.push_back(p);
+    ASSERT_LT(objs.size(), 1000u);
+  }
+  EXPECT_LE(t->current(), 2 * kSlabSize);
+  EXPECT_GE(t->events().max, 1u);
+  EXPECT_GE(objs.size(), 60u);  // two slabs of 63 objects, minus what the stock batch took
+  for (void* p : objs) Cache::free(p);
+  c.shrink();
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
+  c.destroy();
+}
+
+TEST(Cache, DestroyIsBusyWhileObjectsLive) {
+  Cache c = Cache::create("busy", 128);
+  test::TempGroup t("busy");
+  void* p = c.alloc(*t);
+  std::error_code ec;
+  c.destroy(ec);
+  EXPECT_EQ(ec, std::errc::device_or_resource_busy);
+  EXPECT_TRUE(c);
+  Cache::free(p);
+  c.destroy(ec);
+  EXPECT_FALSE(ec);
+  EXPECT_FALSE(c);
+}
+
+TEST(Cache, ConcurrentFirstAllocationsCreateOneChild) {
+  Cache c = Cache::create("first", 64);
+  test::TempGroup t("first");
+  const auto before = slab_runtime_stats().child_caches;
+  std::vector<std::thread> ts;
+  std::vector<void*> got(8);
+  std::atomic<int> go{0};
+  for (int i = 0; i < 8; ++i)
+    ts.emplace_back([&, i] {
+      go++;
+      while (go < 8) {}
+      got[i] = c.alloc(*t);
+    });
+  for (auto& th : ts) th.join();
+  EXPECT_EQ(slab_runtime_stats().child_caches, before + 1);
+  for (void* p : got) {
+    ASSERT_TRUE(p);
+    Cache::free(p);
+  }
+  EXPECT_NE(c.slabinfo(*t).find("first"), std::string::npos);
+  c.destroy();
+}
+
+TEST(Cache, CrossThreadFreesReturnToTheCache) {
+  test::TempGroup t("xfree");
+  Cache c = Cache::create("xfree", 96);
+  std::vector<void*> objs;
+  for (int i = 0; i < 5000; ++i) objs.push_back(c.alloc(*t));
+  std::thread([&] {
+    for (void* p : objs) Cache::free(p);
+  }).join();  // the freeing thread's exit returns its magazines to the depot
+  c.shrink();
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
+  c.destroy();
+}
+
+TEST(Cache, SlabinfoLayout) {
+  test::TempGroup t("slabinfo");
+  Cache c = Cache::create("infocache", 512);
+  void* p = c.alloc(*t);
+  std::string info = c.slabinfo(*t);
+  EXPECT_EQ(info.rfind("slabinfo - version: 2.1\n", 0), 0u);
+  EXPECT_NE(info.find("# name"), std::string::npos);
+  EXPECT_NE(info.find("infocache"), std::string::npos);
+  EXPECT_NE(info.find(": tunables"), std::string::npos);
+  EXPECT_NE(info.find(": slabdata"), std::string::npos);
+  std::string all = fs::read(t->path() + "/memory.kmem.slabinfo");
+  EXPECT_NE(all.find("infocache"), std::string::npos);
+  Cache::free(p);
+  c.destroy();
+}
+
+TEST(TypedCache, MakesAndDestroys) {
+  struct Node {
+    int a;
+    double b;
+    explicit Node(int x) : a(x), b(x * 2.0) {}
+  };
+  TypedCache<Node> tc("nodes");
+  test::TempGroup t("typed");
+  Node* n = tc.make_in(*t, 7);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->a, 7);
+  EXPECT_EQ(n->b, 14.0);
+  TypedCache<Node>::destroy(n);
+  tc.cache().destroy();
+}
+
+}  // namespace
+}  // namespace memcg

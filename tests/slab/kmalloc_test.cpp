@@ -1,0 +1,131 @@
+#include "memcg/kmalloc.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <memory_resource>
+#include <string>
+#include <vector>
+
+#include "../test_util.hpp"
+#include "charge/stock.hpp"
+#include "slab/slab_internal.hpp"
+
+namespace memcg {
+namespace {
+
+void quiesce_thread() {
+  detail::flush_own_magazines();
+  detail::drain_own_stock();
+}
+
+TEST(Kmalloc, SizesAlignmentAndKsize) {
+  for (std::size_t n : {0, 1, 7, 8, 9, 16, 17, 100, 128, 129, 1000, 4096, 5000, 8192, 8193, 100000}) {
+    void* p = kmalloc(n);
+    ASSERT_NE(p, nullptr) << n;
+    EXPECT_GE(ksize(p), n);
+    if (n > 8) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u) << n;
+    std::memset(p, 0x5a, n);
+    kfree(p);
+  }
+  kfree(nullptr);
+  EXPECT_EQ(ksize(nullptr), 0u);
+}
+
+TEST(Kmalloc, AlignedAllocations) {
+  for (std::size_t align : {32, 64, 256, 4096, 16384}) {
+    for (std::size_t n : {1, 100, 5000, 20000}) {
+      void* p = kmalloc_aligned(n, align);
+      ASSERT_NE(p, nullptr) << n << " " << align;
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % align, 0u) << n << " " << align;
+      EXPECT_GE(ksize(p), n);
+      kfree(p);
+    }
+  }
+  EXPECT_EQ(kmalloc_aligned(10, 48), nullptr);  // not a power of two
+}
+
+TEST(Kmalloc, ChargesTheGroupAndLargeAllocationsShowInStat) {
+  test::TempGroup t("kmal");
+  void* small = kmalloc(100, *t);
+  void* big = kmalloc(1 << 20, *t);
+  quiesce_thread();
+  EXPECT_EQ(t->stat().kmalloc_large, (1u << 20) + 4096);  // header page included
+  EXPECT_EQ(t->current(), detail::kSlabSize + (1u << 20) + 4096);
+  kfree(big);
+  kfree(small);
+  EXPECT_EQ(t->stat().kmalloc_large, 0u);
+  quiesce_thread();
+}
+
+TEST(Kmalloc, LargeAllocationPinsARemovedGroup) {
+  const auto base = test::settled_groups();
+  test::TempGroup t("kmalpin");
+  void* big;
+  {
+    Group a = t->create("a");
+    big = kmalloc(300000, a);
+    ASSERT_TRUE(big);
+    a.remove();
+  }
+  EXPECT_EQ(test::settled_groups(), base + 2);  // a pinned by the allocation
+  EXPECT_GT(t->current(), 300000u);
+  kfree(big);
+  EXPECT_EQ(test::settled_groups(), base + 1);
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
+}
+
+TEST(Kmalloc, LimitMakesItReturnNull) {
+  test::TempGroup t("kmallim");
+  t.get().set_max(100000);
+  EXPECT_EQ(kmalloc(200000, *t), nullptr);
+  EXPECT_EQ(t->current(), 0u);
+}
+
+TEST(Allocator, StlContainersChargeTheirGroup) {
+  test::TempGroup t("stl");
+  {
+    std::vector<int, Allocator<int>> v{Allocator<int>(*t)};
+    for (int i = 0; i < 100000; ++i) v.push_back(i);
+    EXPECT_GE(t->current(), 400000u);
+    std::map<int, int, std::less<int>, Allocator<std::pair<const int, int>>> m{
+        Allocator<std::pair<const int, int>>(*t)};
+    for (int i = 0; i < 1000; ++i) m[i] = i;
+    EXPECT_EQ(m.size(), 1000u);
+  }
+  quiesce_thread();
+  Cache dummy;  // (no caches to shrink here: kmalloc caches keep one empty slab)
+  EXPECT_LE(t->current(), 40 * detail::kSlabSize);
+}
+
+TEST(Allocator, ThrowsBadAllocOverLimit) {
+  test::TempGroup t("stllim");
+  t.get().set_max(64 << 10);
+  std::vector<char, Allocator<char>> v{Allocator<char>(*t)};
+  EXPECT_THROW(v.resize(1 << 20), std::bad_alloc);
+}
+
+TEST(MemoryResource, PmrContainersChargeTheirGroup) {
+  test::TempGroup t("pmr");
+  MemoryResource mr(*t);
+  {
+    std::pmr::vector<std::pmr::string> v(&mr);
+    for (int i = 0; i < 1000; ++i) v.emplace_back(std::string(100, 'x'));
+    EXPECT_GT(t->current(), 0u);
+    void* p = mr.allocate(100, 256);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 256, 0u);
+    mr.deallocate(p, 100, 256);
+  }
+  EXPECT_TRUE(mr.is_equal(mr));
+  MemoryResource other(Group::root());
+  EXPECT_FALSE(mr.is_equal(other));
+  t.get().set_max(1);
+  EXPECT_THROW(mr.allocate(1 << 20), std::bad_alloc);
+  t.get().set_max(unlimited);
+  quiesce_thread();
+}
+
+}  // namespace
+}  // namespace memcg
