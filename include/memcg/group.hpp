@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -34,6 +35,17 @@
 
 namespace memcg {
 namespace detail { struct GroupImpl; }
+class Group;
+
+/// What an OOM handler is told (see Group::set_oom_handler).
+struct OomContext {
+  const Group* group;        ///< the group whose memory.max could not be met
+  const Group* victim;       ///< suggestion: the heaviest descendant (by usage, descending into the largest child)
+  std::uint64_t requested;   ///< bytes the failing charge asked for
+};
+/// Frees memory (kills a query, drops a tenant's cache...) and returns true
+/// if it freed anything; false means the allocation fails cleanly.
+using OomHandler = std::function<bool(const OomContext&)>;
 
 class Group {
  public:
@@ -106,6 +118,17 @@ class Group {
   std::uint64_t effective_low(const Group& reclaim_root) const;
   std::uint64_t effective_min() const;
   std::uint64_t effective_low() const;
+
+  /// memory.reclaim: reclaims up to `bytes` from the subtree (shrinkers,
+  /// then empty slabs). Returns the bytes reclaimed; the error_code form
+  /// sets EAGAIN when fewer than `bytes` were reclaimed.
+  std::uint64_t reclaim(std::uint64_t bytes);
+  std::uint64_t reclaim(std::uint64_t bytes, std::error_code& ec) noexcept;
+
+  /// OOM handler for this subtree: called, with no library lock held, when
+  /// reclaim cannot make a charge fit under memory.max of this group or a
+  /// descendant without a handler of its own. An empty handler removes it.
+  void set_oom_handler(OomHandler h);
 
   Events events() const noexcept;
   Events events_local() const noexcept;

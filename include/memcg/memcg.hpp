@@ -28,5 +28,7 @@
 #include "memcg/fs.hpp"
 #include "memcg/group.hpp"
 #include "memcg/kmalloc.hpp"
+#include "memcg/list_lru.hpp"
 #include "memcg/reservation.hpp"
+#include "memcg/shrinker.hpp"
 #include "memcg/types.hpp"

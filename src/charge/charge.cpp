@@ -2,32 +2,47 @@
 
 #include "charge/stock.hpp"
 #include "core/group_impl.hpp"
+#include "core/upcalls.hpp"
 #include "platform/assert.hpp"
 
 namespace memcg::detail {
 namespace {
 
-// Every ancestor left above memory.high records a high event (the kernel
-// counts them where it reclaims the overage; reclaim comes with the reclaim
-// layer, the event is counted here from the start).
-void check_high(GroupImpl* g) noexcept {
-  for (GroupImpl* a = g; a; a = a->parent)
-    if (MEMCG_UNLIKELY(a->counter.usage() > a->counter.high())) record_event(a, Event::kHigh);
+// After a successful hierarchical charge: a non-root ancestor left above
+// memory.high makes this thread reclaim and maybe throttle (reclaim layer);
+// the root above its high wakes the background reclaimer (and records the
+// event here, the kernel having no root high).
+void check_high(GroupImpl* g, std::uint64_t bytes) noexcept {
+  bool over = false;
+  for (GroupImpl* a = g; a; a = a->parent) {
+    if (MEMCG_LIKELY(a->counter.usage() <= a->counter.high())) continue;
+    if (a->is_root()) {
+      record_event(a, Event::kHigh);
+      wake_background_reclaim();
+    } else {
+      over = true;
+    }
+  }
+  if (over) handle_over_high(g, bytes);
 }
+
+constexpr int kMaxOomRounds = 4;              // handler calls per charge before giving up
 
 }  // namespace
 
 bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
   if (bytes == 0) return true;
   const bool small = bytes <= kChargeBatch;
-  if (small && stock_consume(g, bytes)) return true;
   std::uint64_t batch = small ? kChargeBatch : bytes;
   bool drained = false;
+  int retries = kMaxReclaimRetries;
+  int oom_rounds = 0;
   for (;;) {
+    if (small && stock_consume(g, bytes)) return true;
     PageCounter* fail = nullptr;
     if (g->counter.try_charge(batch, &fail)) {
       if (batch > bytes) stock_refill(g, batch - bytes);
-      check_high(g);
+      check_high(g, batch);
       return true;
     }
     if (batch > bytes) {  // the batch did not fit; the request alone may
@@ -36,13 +51,24 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
     }
     GroupImpl* over = group_of(fail);
     record_event(over, Event::kMax);
+    if (in_reclaim()) {  // a shrinker's own allocation: never recurse, never fail
+      g->counter.force_charge(bytes);
+      return true;
+    }
+    const std::uint64_t reclaimed = reclaim_for_charge(over, bytes);
+    if (over->counter.margin() >= bytes) continue;
     if (!drained) {
       drained = true;
       drain_stocks_in_subtree(over);
-      if (small && stock_consume(g, bytes)) return true;
       continue;
     }
-    record_event(over, Event::kOom);
+    if (reclaimed && bytes <= kCostlyBytes) continue;
+    if (retries-- > 0) continue;
+    if (oom_rounds < kMaxOomRounds && oom_for_charge(over, bytes)) {
+      ++oom_rounds;
+      retries = kMaxReclaimRetries;
+      continue;
+    }
     return false;
   }
 }
@@ -53,6 +79,10 @@ void force_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
 
 void uncharge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
   if (bytes == 0) return;
+  if (MEMCG_UNLIKELY(in_reclaim())) {  // reclaim counts what it really uncharges
+    uncharge_walk(g, bytes);
+    return;
+  }
   if (bytes <= kChargeBatch)
     stock_refill(g, bytes);  // stocks it, or uncharges if g is not online
   else
@@ -64,6 +94,9 @@ bool try_charge_walk(GroupImpl* g, std::uint64_t bytes) noexcept {
   return g->counter.try_charge(bytes, &fail);
 }
 
-void uncharge_walk(GroupImpl* g, std::uint64_t bytes) noexcept { g->counter.uncharge(bytes); }
+void uncharge_walk(GroupImpl* g, std::uint64_t bytes) noexcept {
+  g->counter.uncharge(bytes);
+  note_uncharged(bytes);
+}
 
 }  // namespace memcg::detail

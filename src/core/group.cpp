@@ -9,6 +9,7 @@
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
 #include "core/tree.hpp"
+#include "core/upcalls.hpp"
 #include "counter/protection.hpp"
 #include "platform/assert.hpp"
 #include "platform/rcu.hpp"
@@ -156,6 +157,7 @@ void set_limit(GroupImpl* g, Limit which, std::uint64_t v, std::error_code& ec) 
     ec = make_err(std::errc::invalid_argument);
     return;
   }
+  {
   // Limit writes are serialised with remove() so a removed group's limits
   // never change (cgroupfs: the files are gone).
   detail::Runtime& rt = detail::runtime();
@@ -170,7 +172,13 @@ void set_limit(GroupImpl* g, Limit which, std::uint64_t v, std::error_code& ec) 
     case Limit::kLow: g->counter.set_low(v); break;
     case Limit::kMin: g->counter.set_min(v); break;
   }
+  }
   ec.clear();
+  // As cgroup v2 does after the write: reclaim towards a max (then OOM) or a
+  // high below the current usage. Outside the tree mutex: reclaim calls
+  // shrinkers and handlers.
+  if (which == Limit::kMax) detail::enforce_max(g);
+  if (which == Limit::kHigh) detail::enforce_high(g);
 }
 
 void set_limit_or_throw(GroupImpl* g, Limit which, std::uint64_t v, const char* what) {

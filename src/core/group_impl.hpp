@@ -97,9 +97,18 @@ struct GroupImpl {
   std::atomic<std::uint64_t> pins{0};  // live Reservations (+ large kmallocs)
   std::atomic<std::uint32_t> pin_flags{0};
 
+  // ---- reclaim layer: this group's shared reclaim cursor (when it is the
+  // root of a reclaim), see reclaim/reclaim_iter.hpp. position is a weak,
+  // RCU-protected pointer, moved away from a group before it is freed. ----
+  std::atomic<GroupImpl*> reclaim_position{nullptr};
+  std::atomic<std::uint32_t> reclaim_generation{0};
+  std::atomic<std::uint64_t> reclaim_dead_seen{0};  // the old "restart on any death" scheme only
+  void* oom_handler = nullptr;  // OomHandler*, tree mutex
+
   // ---- slab layer: the child caches charging this group (registered and
   // reparented ones), guarded by the slab mutex (slab/cache_impl.hpp) ----
   ListNode slab_caches;
+  std::atomic<std::uint32_t> nr_slab_caches{0};  // length of slab_caches, for lock-free "any?" checks
 
   // ---- deferred work (release, then free) ----
   WorkItem work;

@@ -2,6 +2,7 @@
 //   last put -> worker: unlink, unpublish id -> call_rcu -> RCU thread:
 //   queue free -> worker: fold stats into parent, free id, delete, put parent.
 // The thread that drops the last reference only queues work.
+#include "core/offline.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
 #include "platform/assert.hpp"
@@ -53,6 +54,7 @@ void release_work(WorkItem* w) {
     else
       parent->last_child = g->prev_sibling;
     rt.ids.unpublish(g->id);
+    release_reclaim_locked(g);  // no reclaim cursor may name g once it can be freed
     // Nothing charges a released group any more: fold its statistics into
     // the parent now, in the same step that hides it from subtree walks.
     g->stats.add_into(parent->stats);

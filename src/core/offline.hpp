@@ -19,6 +19,12 @@ void offline_charge(GroupImpl* g) noexcept;
 /// the reparented caches g inherited) to g's parent.
 void offline_slab(GroupImpl* g) noexcept;
 
+/// reclaim/: move the reclaim cursors positioned at g (targeted, seed 004),
+/// splice g's ListLru lists into its parent's.
+void offline_reclaim(GroupImpl* g) noexcept;
+/// reclaim/: at release (tree mutex held): move any cursor still at g.
+void release_reclaim_locked(GroupImpl* g) noexcept;
+
 /// charge/: bytes of thread stocks held for groups in g's subtree (stat).
 std::uint64_t stock_bytes_in_subtree(GroupImpl* g) noexcept;
 

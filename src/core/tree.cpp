@@ -122,6 +122,7 @@ void remove_group(GroupImpl* g, std::error_code& ec) noexcept {
   group_kill(g);       // tryget_online fails from here on
   offline_charge(g);   // stocks drained, reservation pin marked dead
   offline_slab(g);     // child caches destroyed or reparented
+  offline_reclaim(g);  // reclaim cursors moved off g, LRU lists reparented
   group_put(g);        // the base reference
   ec.clear();
 }

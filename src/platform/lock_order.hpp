@@ -28,13 +28,18 @@ enum class LockRank : int {
                        //   creation and destruction, root arrays, per-group cache lists
   kStockDrain = 20,    // StockRegistry::drain_mutex: one remote drainer of stocks at a time
   kStockRegistry = 30, // StockRegistry::mutex: the list of thread stocks
+  kShrinkers = 34,     // shrinker registry: the list (never held across a shrinker call)
+  kLruRegistry = 35,   // the list of ListLru instances (reparenting on removal)
+  kLruGrow = 36,       // one ListLru's per-group array: growth, list creation
+  kLruList = 37,       // one group's list of one ListLru (a parent's is taken nested, deeper first)
   kThreadStock = 40,   // ThreadStock's gate lock: slot contents while a remote drain runs
   kMagRegistry = 42,   // MagRegistry::mutex: the list of threads' magazine tables
   kThreadMags = 44,    // ThreadMags' gate lock: a thread's magazines while flushed remotely
   kCache = 46,         // ChildCache::lock: slab lists, free lists, depot, counts
   kPageSource = 48,    // PageSource::mutex: regions and free slabs
   kMetaArena = 49,     // MetaArena::lock: metadata blocks
-  kWorkerQueue = 50,   // Worker::mutex: queued work items
+  kWorkerQueue = 50,
+  kReclaimWake = 55,   // the background reclaimer's wake-up state   // Worker::mutex: queued work items
   kRcuRegistry = 60,   // TSan RCU flavour: its reader list and callback queue
 };
 

@@ -20,6 +20,15 @@ void lock_rank_acquire(LockRank r) noexcept {
   h.r[h.n++] = r;
 }
 
+void lock_rank_acquire_nested(LockRank r) noexcept {
+  HeldRanks& h = tls_held;
+  for (int i = 0; i < h.n; ++i)
+    MEMCG_CHECK(static_cast<int>(h.r[i]) <= static_cast<int>(r),
+                "lock order violated (see src/platform/lock_order.hpp)");
+  MEMCG_CHECK(h.n < kMaxHeld, "too many locks held");
+  h.r[h.n++] = r;
+}
+
 void lock_rank_release(LockRank r) noexcept {
   HeldRanks& h = tls_held;
   for (int i = h.n - 1; i >= 0; --i) {

@@ -13,15 +13,18 @@ namespace memcg::detail {
 
 // Per-thread record of held ranks (checked builds only).
 void lock_rank_acquire(LockRank r) noexcept;
+void lock_rank_acquire_nested(LockRank r) noexcept;
 void lock_rank_release(LockRank r) noexcept;
 bool lock_rank_held(LockRank r) noexcept;
 
 #if defined(MEMCG_CHECKED)
 #define MEMCG_RANK_ACQUIRE(r) ::memcg::detail::lock_rank_acquire(r)
+#define MEMCG_RANK_ACQUIRE_NESTED(r) ::memcg::detail::lock_rank_acquire_nested(r)
 #define MEMCG_RANK_RELEASE(r) ::memcg::detail::lock_rank_release(r)
 #define MEMCG_ASSERT_HELD(m) MEMCG_ASSERT(::memcg::detail::lock_rank_held((m).rank()))
 #else
 #define MEMCG_RANK_ACQUIRE(r) ((void)0)
+#define MEMCG_RANK_ACQUIRE_NESTED(r) ((void)0)
 #define MEMCG_RANK_RELEASE(r) ((void)0)
 #define MEMCG_ASSERT_HELD(m) ((void)0)
 #endif
@@ -59,6 +62,16 @@ class MEMCG_CAPABILITY("mutex") SpinLock {
   void unlock() MEMCG_RELEASE() {
     v_.store(false, std::memory_order_release);
     MEMCG_RANK_RELEASE(rank_);
+  }
+  /// Takes a second lock of the same rank while one is held (the kernel's
+  /// spin_lock_nested); the caller documents why the pair cannot invert
+  /// (for list_lru: the deeper group's list first). Released with unlock().
+  void lock_nested() MEMCG_ACQUIRE() {
+    MEMCG_RANK_ACQUIRE_NESTED(rank_);
+    for (;;) {
+      if (!v_.exchange(true, std::memory_order_acquire)) return;
+      while (v_.load(std::memory_order_relaxed)) std::this_thread::yield();
+    }
   }
   LockRank rank() const noexcept { return rank_; }
 

@@ -61,6 +61,7 @@ ChildCache* create_locked(RootCache* root, GroupImpl* g) {
   c->partial.owner = c->full.owner = c->empty.owner = nullptr;
   root->all_children.push_back(&c->root_node);
   g->slab_caches.push_back(&c->group_node);
+  g->nr_slab_caches.fetch_add(1, std::memory_order_relaxed);
   slab_runtime().child_caches.fetch_add(1, std::memory_order_relaxed);
   // Publish last: a reader that finds it sees it constructed.
   root->children.load(std::memory_order_relaxed)->slot[g->id].store(c, std::memory_order_release);
@@ -103,6 +104,7 @@ void destroy_locked(ChildCache* c) {
   c->listed = false;
   c->root_node.unlink();
   c->group_node.unlink();
+  c->group.load(std::memory_order_relaxed)->nr_slab_caches.fetch_sub(1, std::memory_order_relaxed);
   child_put(c);
 }
 
@@ -123,6 +125,8 @@ void reparent_locked(ChildCache* c, GroupImpl* g) {
   }
   c->group_node.unlink();
   p->slab_caches.push_back(&c->group_node);
+  g->nr_slab_caches.fetch_sub(1, std::memory_order_relaxed);
+  p->nr_slab_caches.fetch_add(1, std::memory_order_relaxed);
   group_put(g);  // the cache's old reference
 }
 

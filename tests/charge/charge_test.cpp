@@ -9,6 +9,8 @@
 #include "../test_util.hpp"
 #include "charge/stock.hpp"
 #include "core/group_impl.hpp"
+#include "core/upcalls.hpp"
+#include "memcg/shrinker.hpp"
 
 namespace memcg {
 namespace {
@@ -53,8 +55,11 @@ TEST(Charge, RefusedBatchFallsBackToExactBytes) {
   ASSERT_TRUE(detail::try_charge_memcg(g, 6000));
   EXPECT_FALSE(detail::try_charge_memcg(g, 1));
   EXPECT_EQ(t->current(), 10000u);
+  // The kernel's try_charge loop with nothing reclaimable: a max event
+  // before the stock drain, one after it, one per retry; then OOM (no
+  // handler: the charge fails).
   Events e = t->events();
-  EXPECT_EQ(e.max, 2u);  // one before the drain, one after
+  EXPECT_EQ(e.max, 2u + detail::kMaxReclaimRetries);
   EXPECT_EQ(e.oom, 1u);
   detail::uncharge_memcg(g, 10000);
   detail::drain_own_stock();
@@ -68,10 +73,11 @@ TEST(Charge, EventsAreHierarchicalAndLocal) {
   a.set_max(1000);
   EXPECT_FALSE(detail::try_charge_memcg(b.impl(), 2000));
   // Refused at a: a's local and hierarchical counts, t's hierarchical only.
-  EXPECT_EQ(a.events_local().max, 2u);
-  EXPECT_EQ(a.events().max, 2u);
+  const std::uint64_t n = 2 + detail::kMaxReclaimRetries;
+  EXPECT_EQ(a.events_local().max, n);
+  EXPECT_EQ(a.events().max, n);
   EXPECT_EQ(b.events().max, 0u);
-  EXPECT_EQ(t->events().max, 2u);
+  EXPECT_EQ(t->events().max, n);
   EXPECT_EQ(t->events_local().max, 0u);
   EXPECT_EQ(t->events().oom, 1u);
   b.remove();
@@ -81,10 +87,16 @@ TEST(Charge, EventsAreHierarchicalAndLocal) {
 TEST(Charge, HighEventWhenAChargeLeavesAnAncestorOverHigh) {
   test::TempGroup t("high");
   Group a = t->create("a");
-  t.get().set_high(100 * 1024);
+  t.get().set_high(196 * 1024);
+  const auto throttled = reclaim_stats().throttle_us;
   ASSERT_TRUE(detail::try_charge_memcg(a.impl(), 200 * 1024));
-  EXPECT_EQ(t->events_local().high, 1u);
+  // Nothing to reclaim: reclaim_high runs once and retries 16 times (a high
+  // event each), then the thread is throttled: overage 4K/196K of 2^20,
+  // squared, scaled: about 27 ms per nominal batch, x 200K/64K = ~83 ms.
+  EXPECT_EQ(t->events_local().high, 1u + detail::kMaxReclaimRetries);
   EXPECT_EQ(a.events_local().high, 0u);
+  EXPECT_GE(reclaim_stats().throttle_us - throttled, 80000u);
+  EXPECT_LE(reclaim_stats().throttle_us - throttled, 90000u);
   EXPECT_EQ(t->current(), 200u * 1024);  // high never refuses
   detail::uncharge_memcg(a.impl(), 200 * 1024);
   a.remove();

@@ -1,0 +1,90 @@
+// memcg/list_lru.hpp - intrusive per-group LRU lists for reclaimable objects.
+//
+// A ListLru keeps, for every group, a list of the objects charged to it, in
+// least-recently-added order, with a count per group; a group-aware shrinker
+// counts and walks the list of the group it is asked about. When a group is
+// removed its list is spliced into its parent's, so its objects stay
+// reclaimable (the kernel's memcg_reparent_list_lrus).
+//
+// Concurrency: add/del/count/walk from any thread. walk() calls `isolate`
+// with the group's list lock held: the callback must not block, allocate
+// through memcg, or call into the same ListLru; the usual pattern is to
+// collect the objects it removes and free them after walk() returns.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+#include "memcg/group.hpp"
+
+namespace memcg {
+
+struct ListLruHook {
+  ListLruHook* next = nullptr;
+  ListLruHook* prev = nullptr;
+  void* list = nullptr;  // internal: the per-group list holding it (atomic access)
+};
+
+enum class LruStatus {
+  removed,  ///< take the object off the list (the callback now owns it)
+  rotate,   ///< move it to the tail (recently used)
+  skip,     ///< leave it where it is
+  stop,     ///< end the walk here
+};
+
+namespace detail {
+struct GroupImpl;
+class ListLruBase {
+ public:
+  ListLruBase();
+  ~ListLruBase();
+  ListLruBase(const ListLruBase&) = delete;
+  ListLruBase& operator=(const ListLruBase&) = delete;
+
+  bool add(ListLruHook* h, GroupImpl* g) noexcept;
+  bool del(ListLruHook* h) noexcept;
+  std::uint64_t count(GroupImpl* g) const noexcept;
+  std::uint64_t count_all() const noexcept;
+  std::uint64_t walk(GroupImpl* g, LruStatus (*cb)(ListLruHook*, void*), void* arg, std::uint64_t nr_to_walk) noexcept;
+  void* impl() const noexcept { return impl_; }
+
+ private:
+  void* impl_;
+};
+}  // namespace detail
+
+template <class T, ListLruHook T::*Hook>
+class ListLru {
+ public:
+  /// Adds obj to g's list (g's nearest online ancestor if g was removed).
+  /// False if obj is already on a list.
+  bool add(T& obj, const Group& g) noexcept { return base_.add(&(obj.*Hook), g.impl()); }
+  /// Adds obj to the calling thread's current group's list.
+  bool add(T& obj) noexcept { return add(obj, current_group()); }
+  /// Takes obj off whatever list holds it; false if it was on none.
+  bool del(T& obj) noexcept { return base_.del(&(obj.*Hook)); }
+  /// Objects on g's own list (not its descendants').
+  std::uint64_t count(const Group& g) const noexcept { return base_.count(g.impl()); }
+  std::uint64_t count_all() const noexcept { return base_.count_all(); }
+
+  /// Visits up to nr_to_walk objects of g's list, oldest first, calling
+  /// isolate(T&) -> LruStatus under the list lock. Returns objects removed.
+  template <class F>
+  std::uint64_t walk(const Group& g, F&& isolate, std::uint64_t nr_to_walk) {
+    auto thunk = [](ListLruHook* h, void* arg) -> LruStatus {
+      T* obj = reinterpret_cast<T*>(reinterpret_cast<char*>(h) - hook_offset());
+      return (*static_cast<F*>(arg))(*obj);
+    };
+    return base_.walk(g.impl(), thunk, &isolate, nr_to_walk);
+  }
+
+ private:
+  static std::ptrdiff_t hook_offset() noexcept {
+    alignas(T) static char probe[sizeof(T)];
+    T* t = reinterpret_cast<T*>(probe);
+    return reinterpret_cast<char*>(&(t->*Hook)) - reinterpret_cast<char*>(t);
+  }
+  detail::ListLruBase base_;
+};
+
+}  // namespace memcg

@@ -1,0 +1,78 @@
+// memcg/shrinker.hpp - reclaimable memory: shrinkers.
+//
+// A Shrinker reports how many objects it could free (count) and frees some
+// (scan), as the kernel's shrinkers do. A group-aware shrinker is asked per
+// group (ShrinkControl::group) for the objects charged to that group; a
+// global one is asked with the group being reclaimed and may free anything.
+//
+// Reclaim calls shrinkers without holding any library lock, in bounded
+// batches (kShrinkBatch objects per scan call), from the thread that needs
+// memory (a charge over memory.max or memory.high, memory.reclaim, set_max)
+// or from the background reclaimer. At most kMaxConcurrentCalls reclaimers
+// are inside one shrinker at a time; others skip it, so one slow or blocked
+// shrinker cannot stall every reclaimer.
+//
+// Rules for implementers: count() and scan() may run concurrently from
+// several threads; they must not call memcg::barrier(), remove groups or
+// unregister shrinkers; memory they allocate is charged even over limits
+// (reclaim never recurses). scan() returns the number of objects freed, or
+// kShrinkStop to end this round.
+#pragma once
+
+#include <cstdint>
+
+#include "memcg/group.hpp"
+
+namespace memcg {
+
+inline constexpr std::uint64_t kShrinkStop = ~std::uint64_t{0};
+inline constexpr std::uint64_t kShrinkBatch = 128;
+
+struct ShrinkControl {
+  Group group;               ///< the group whose objects to count/scan
+  std::uint64_t nr_to_scan;  ///< scan(): at most this many (<= kShrinkBatch)
+  int priority;              ///< 12 (gentle) .. 0 (desperate)
+};
+
+class Shrinker {
+ public:
+  virtual ~Shrinker() = default;
+  virtual std::uint64_t count(const ShrinkControl& sc) = 0;
+  virtual std::uint64_t scan(const ShrinkControl& sc) = 0;
+  /// Relative cost of recreating an object (the kernel's seeks): scan
+  /// pressure is (count >> priority) * 4 / seeks.
+  virtual unsigned seeks() const { return 2; }
+};
+
+/// Keeps a shrinker registered; unregisters on destruction (or reset()),
+/// waiting for calls already inside the shrinker to return.
+class ShrinkerRegistration {
+ public:
+  ShrinkerRegistration() noexcept = default;
+  ShrinkerRegistration(ShrinkerRegistration&& o) noexcept : h_(o.h_) { o.h_ = nullptr; }
+  ShrinkerRegistration& operator=(ShrinkerRegistration&& o) noexcept;
+  ShrinkerRegistration(const ShrinkerRegistration&) = delete;
+  ShrinkerRegistration& operator=(const ShrinkerRegistration&) = delete;
+  ~ShrinkerRegistration() { reset(); }
+  void reset() noexcept;
+  explicit operator bool() const noexcept { return h_ != nullptr; }
+
+ private:
+  friend ShrinkerRegistration register_shrinker(Shrinker&, bool);
+  void* h_ = nullptr;
+};
+
+/// Registers s (which must outlive the registration). Safe while reclaim runs.
+ShrinkerRegistration register_shrinker(Shrinker& s, bool group_aware = true);
+
+/// Statistics of the reclaim machinery (tests, the demo).
+struct ReclaimStats {
+  std::uint64_t shrinker_calls = 0;    ///< count + scan calls made
+  std::uint64_t shrinker_skips = 0;    ///< skipped: too many reclaimers inside
+  std::uint64_t rounds_completed = 0;  ///< full passes of shared iterators
+  std::uint64_t background_runs = 0;   ///< background reclaimer wake-ups that reclaimed
+  std::uint64_t throttle_us = 0;       ///< total memory.high throttling slept
+};
+ReclaimStats reclaim_stats() noexcept;
+
+}  // namespace memcg

@@ -1,0 +1,40 @@
+// Upcalls from the charge layer into the reclaim layer (which sits above
+// it): the kernel's try_charge_memcg calls into vmscan and the OOM killer in
+// the same way. Defined in src/reclaim/.
+#pragma once
+
+#include <cstdint>
+
+namespace memcg::detail {
+
+struct GroupImpl;
+
+inline constexpr int kMaxReclaimRetries = 16;              // MAX_RECLAIM_RETRIES
+inline constexpr std::uint64_t kCostlyBytes = 32 * 1024;   // PAGE_ALLOC_COSTLY_ORDER
+
+// Non-null while this thread reclaims (set by the reclaim layer).
+extern constinit thread_local void* tls_reclaim_state __attribute__((tls_model("initial-exec")));
+
+/// Synchronous reclaim for a charge refused at `over`: about `bytes` from
+/// over's subtree. Returns bytes reclaimed.
+std::uint64_t reclaim_for_charge(GroupImpl* over, std::uint64_t bytes) noexcept;
+/// OOM for a charge refused at `over` after reclaim: records the oom event,
+/// calls the nearest handler. True if the handler freed memory.
+bool oom_for_charge(GroupImpl* over, std::uint64_t bytes) noexcept;
+/// After a charge of `bytes` to g left a non-root ancestor above high:
+/// reclaim the overage and throttle (memory.high).
+void handle_over_high(GroupImpl* g, std::uint64_t bytes) noexcept;
+/// The root is above its high: wake the background reclaimer.
+void wake_background_reclaim() noexcept;
+/// True while the calling thread is reclaiming (charges then never recurse
+/// into reclaim: they are forced, as the kernel does under PF_MEMALLOC).
+inline bool in_reclaim() noexcept { return tls_reclaim_state != nullptr; }
+/// Bytes uncharged by this thread count as reclaimed while it reclaims.
+void note_uncharged(std::uint64_t bytes) noexcept;
+
+/// After memory.max / memory.high of g was lowered: reclaim towards it
+/// (max: then OOM), as the kernel's memory_max_write/memory_high_write do.
+void enforce_max(GroupImpl* g) noexcept;
+void enforce_high(GroupImpl* g) noexcept;
+
+}  // namespace memcg::detail

@@ -1,0 +1,69 @@
+// The background reclaimer: one library thread that keeps the root under
+// its memory.high (a process-wide soft budget), like kswapd. Charging
+// threads that leave the root above high only wake it; they are not
+// throttled for the root (non-root groups throttle, see high.cpp).
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "core/group_impl.hpp"
+#include "core/runtime.hpp"
+#include "core/upcalls.hpp"
+#include "platform/ranked_mutex.hpp"
+#include "reclaim/reclaim.hpp"
+#include "reclaim/reclaim_stats.hpp"
+
+namespace memcg::detail {
+namespace {
+
+struct Background {
+  RankedMutex mutex{LockRank::kReclaimWake};
+  std::condition_variable_any cv;
+  bool started = false;  // mutex
+  bool wanted = false;   // mutex
+  std::atomic<bool> pending{false};
+};
+
+Background& bg() {
+  static Background* b = new Background;  // leaked: the thread outlives static destructors
+  return *b;
+}
+
+void run() {
+  Background& b = bg();
+  GroupImpl* root = runtime().root;
+  for (;;) {
+    {
+      std::unique_lock<RankedMutex> l(b.mutex);
+      b.cv.wait_for(l, std::chrono::milliseconds(100), [&] { return b.wanted; });
+      b.wanted = false;
+    }
+    b.pending.store(false, std::memory_order_release);
+    for (int i = 0; i < kMaxReclaimRetries; ++i) {
+      const std::uint64_t usage = root->counter.usage(), high = root->counter.high();
+      if (usage <= high) break;
+      const std::uint64_t got = try_to_free(root, usage - high, ReclaimReason::kBackground);
+      if (!got) break;  // nothing to take: wait for the next wake-up
+      g_reclaim_stats.background_runs.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
+}  // namespace
+
+void wake_background_reclaim() noexcept {
+  Background& b = bg();
+  if (b.pending.exchange(true, std::memory_order_acq_rel)) return;  // already asked
+  {
+    LockGuard<RankedMutex> l(b.mutex);
+    b.wanted = true;
+    if (!b.started) {
+      b.started = true;
+      std::thread(run).detach();
+    }
+  }
+  b.cv.notify_one();
+}
+
+}  // namespace memcg::detail

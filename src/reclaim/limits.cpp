@@ -1,0 +1,88 @@
+// Lowered limits, memory.reclaim and the reclaim statistics.
+#include "core/errors.hpp"
+#include "core/group_impl.hpp"
+#include "core/upcalls.hpp"
+#include "charge/stock.hpp"
+#include "memcg/group.hpp"
+#include "memcg/shrinker.hpp"
+#include "reclaim/reclaim.hpp"
+#include "reclaim/reclaim_iter.hpp"
+#include "reclaim/reclaim_stats.hpp"
+
+namespace memcg {
+namespace detail {
+
+ReclaimCounters g_reclaim_stats;
+
+bool run_oom(GroupImpl* over, std::uint64_t bytes) noexcept;
+
+// memory_max_write: drain stocks once, reclaim with retries, then OOM until
+// the handler gives up.
+void enforce_max(GroupImpl* g) noexcept {
+  bool drained = false;
+  int reclaims = kMaxReclaimRetries;
+  for (int oom_rounds = 0; oom_rounds < 8;) {
+    const std::uint64_t usage = g->counter.usage(), max = g->counter.max();
+    if (usage <= max) return;
+    if (!drained) {
+      drained = true;
+      drain_stocks_in_subtree(g);
+      continue;
+    }
+    if (reclaims) {
+      if (!try_to_free(g, usage - max, ReclaimReason::kLimit)) --reclaims;
+      continue;
+    }
+    ++oom_rounds;
+    if (!run_oom(g, 0)) return;
+  }
+}
+
+// memory_high_write: drain once, then reclaim until below or out of retries.
+void enforce_high(GroupImpl* g) noexcept {
+  bool drained = false;
+  int retries = kMaxReclaimRetries;
+  for (;;) {
+    const std::uint64_t usage = g->counter.usage(), high = g->counter.high();
+    if (usage <= high) return;
+    if (!drained) {
+      drained = true;
+      drain_stocks_in_subtree(g);
+      continue;
+    }
+    if (!try_to_free(g, usage - high, ReclaimReason::kHigh) && !retries--) return;
+  }
+}
+
+}  // namespace detail
+
+std::uint64_t Group::reclaim(std::uint64_t bytes, std::error_code& ec) noexcept {
+  if (!p_) {
+    ec = detail::make_err(std::errc::invalid_argument);
+    return 0;
+  }
+  const std::uint64_t got = detail::proactive_reclaim(p_, bytes);
+  if (got < bytes) ec = detail::make_err(std::errc::resource_unavailable_try_again);
+  else ec.clear();
+  return got;
+}
+
+std::uint64_t Group::reclaim(std::uint64_t bytes) {
+  std::error_code ec;
+  const std::uint64_t got = reclaim(bytes, ec);
+  detail::throw_if(ec, "memcg::Group::reclaim");
+  return got;
+}
+
+ReclaimStats reclaim_stats() noexcept {
+  auto& s = detail::g_reclaim_stats;
+  ReclaimStats r;
+  r.shrinker_calls = s.shrinker_calls.load();
+  r.shrinker_skips = s.shrinker_skips.load();
+  r.rounds_completed = detail::reclaim_rounds_completed();
+  r.background_runs = s.background_runs.load();
+  r.throttle_us = s.throttle_us.load();
+  return r;
+}
+
+}  // namespace memcg

@@ -1,0 +1,21 @@
+// The reclaim layer's part of Group::remove() and of the release.
+#include "core/group_impl.hpp"
+#include "core/offline.hpp"
+#include "core/runtime.hpp"
+#include "reclaim/list_lru_internal.hpp"
+#include "reclaim/reclaim_iter.hpp"
+
+namespace memcg::detail {
+
+void offline_reclaim(GroupImpl* g) noexcept {
+  {
+    LockGuard<RankedMutex> l(runtime().tree_mutex);
+    reclaim_iter_invalidate_locked(g);  // seed 004: only cursors at g move
+  }
+  reclaim_iter_count_death();  // for the old scheme the benchmark compares against
+  reparent_list_lrus(g);
+}
+
+void release_reclaim_locked(GroupImpl* g) noexcept { reclaim_iter_invalidate_locked(g); }
+
+}  // namespace memcg::detail

@@ -1,0 +1,162 @@
+#include "reclaim/shrinker_registry.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "core/group_impl.hpp"
+#include "core/refcount.hpp"
+#include "platform/meta_arena.hpp"
+#include "platform/ranked_mutex.hpp"
+#include "reclaim/reclaim_stats.hpp"
+
+namespace memcg {
+namespace detail {
+namespace {
+
+struct Entry {
+  std::uint64_t seq = 0;       // registration order; the registry is sorted by it
+  Shrinker* shrinker = nullptr;
+  bool group_aware = true;
+  std::atomic<int> active{0};  // reclaimers inside, + kUnlinked when unregistered
+  Entry* next = nullptr;       // registry mutex
+  Entry* prev = nullptr;       // registry mutex
+};
+
+struct Registry {
+  RankedMutex mutex{LockRank::kShrinkers};
+  Entry* head MEMCG_GUARDED_BY(mutex) = nullptr;
+  Entry* tail MEMCG_GUARDED_BY(mutex) = nullptr;
+  std::uint64_t next_seq MEMCG_GUARDED_BY(mutex) = 1;
+  std::atomic<std::uint64_t> count{0};
+};
+
+Registry& registry() {
+  static Registry* r = new Registry;  // leaked: outlives static destructors
+  return *r;
+}
+
+// Takes the first registered entry with seq > after_seq that can be
+// entered, with its active count raised; skipped ones are counted. Walking
+// by sequence number (not by a held entry's link) stays correct whatever is
+// unregistered meanwhile.
+Entry* enter_next(std::uint64_t after_seq) {
+  Registry& r = registry();
+  LockGuard<RankedMutex> l(r.mutex);
+  for (Entry* e = r.head; e; e = e->next) {
+    if (e->seq <= after_seq) continue;
+    int a = e->active.load(std::memory_order_relaxed);
+    if (a >= kMaxConcurrentCalls) {
+      g_reclaim_stats.shrinker_skips.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    e->active.fetch_add(1, std::memory_order_acq_rel);
+    return e;
+  }
+  return nullptr;
+}
+
+void leave(Entry* e) { e->active.fetch_sub(1, std::memory_order_acq_rel); }
+
+}  // namespace
+
+bool any_shrinkers() noexcept { return registry().count.load(std::memory_order_relaxed) != 0; }
+
+std::uint64_t shrink_group_objects(GroupImpl* g, bool is_root, int priority, std::uint64_t protection,
+                                   std::uint64_t* freeable_out) noexcept {
+  std::uint64_t freed = 0, freeable_sum = 0;
+  if (!any_shrinkers()) {
+    if (freeable_out) *freeable_out = 0;
+    return 0;
+  }
+  group_get(g);
+  ShrinkControl sc{Group::adopt(g), 0, priority};
+  const std::uint64_t usage = g->counter.usage();
+  // Never hold the registry mutex across a call; hold one entry at a time.
+  std::uint64_t seq = 0;
+  for (;;) {
+    Entry* e = enter_next(seq);
+    if (!e) break;
+    seq = e->seq;
+    struct Leave {
+      Entry* e;
+      ~Leave() { leave(e); }
+    } guard{e};
+    if (!e->group_aware && !is_root) continue;
+    sc.nr_to_scan = 0;
+    g_reclaim_stats.shrinker_calls.fetch_add(1, std::memory_order_relaxed);
+    const std::uint64_t freeable = e->shrinker->count(sc);
+    if (freeable == 0 || freeable == kShrinkStop) continue;
+    freeable_sum += freeable;
+    // The kernel's do_shrink_slab: (freeable >> priority) * 4 / seeks,
+    // at most twice what there is; then proportional protection: the
+    // protected share of the group's usage is not scanned.
+    const unsigned seeks = std::max(1u, e->shrinker->seeks());
+    std::uint64_t total = (freeable >> priority) * 4 / seeks;
+    if (protection) {
+      const std::uint64_t size = std::max(usage, protection);
+      total -= static_cast<std::uint64_t>(static_cast<unsigned __int128>(total) * protection / (size + 1));
+    }
+    if (total == 0 && priority == 0) total = freeable;  // last resort: everything
+    total = std::min(total, 2 * freeable);
+    while (total > 0) {
+      sc.nr_to_scan = std::min(total, kShrinkBatch);
+      g_reclaim_stats.shrinker_calls.fetch_add(1, std::memory_order_relaxed);
+      const std::uint64_t got = e->shrinker->scan(sc);
+      if (got == kShrinkStop) break;
+      freed += got;
+      g->stats.pgscan.fetch_add(sc.nr_to_scan, std::memory_order_relaxed);
+      total -= sc.nr_to_scan;
+    }
+  }
+  if (freeable_out) *freeable_out = freeable_sum;
+  return freed;
+}
+
+}  // namespace detail
+
+ShrinkerRegistration& ShrinkerRegistration::operator=(ShrinkerRegistration&& o) noexcept {
+  if (this != &o) {
+    reset();
+    h_ = o.h_;
+    o.h_ = nullptr;
+  }
+  return *this;
+}
+
+void ShrinkerRegistration::reset() noexcept {
+  if (!h_) return;
+  auto* e = static_cast<detail::Entry*>(h_);
+  h_ = nullptr;
+  detail::Registry& r = detail::registry();
+  {
+    detail::LockGuard<detail::RankedMutex> l(r.mutex);
+    if (e->prev) e->prev->next = e->next; else r.head = e->next;
+    if (e->next) e->next->prev = e->prev; else r.tail = e->prev;
+    r.count.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // A reclaimer that entered e may still be inside it.
+  while (e->active.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  detail::meta::destroy(e);
+}
+
+ShrinkerRegistration register_shrinker(Shrinker& s, bool group_aware) {
+  auto* e = detail::meta::make<detail::Entry>();
+  if (!e) throw std::bad_alloc();
+  e->shrinker = &s;
+  e->group_aware = group_aware;
+  detail::Registry& r = detail::registry();
+  {
+    detail::LockGuard<detail::RankedMutex> l(r.mutex);
+    e->seq = r.next_seq++;
+    e->prev = r.tail;
+    if (r.tail) r.tail->next = e; else r.head = e;
+    r.tail = e;
+    r.count.fetch_add(1, std::memory_order_relaxed);
+  }
+  ShrinkerRegistration reg;
+  reg.h_ = e;
+  return reg;
+}
+
+}  // namespace memcg

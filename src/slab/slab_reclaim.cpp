@@ -1,0 +1,73 @@
+#include "slab/slab_reclaim.hpp"
+
+#include "core/group_impl.hpp"
+#include "core/refcount.hpp"
+#include "platform/rcu.hpp"
+
+#include <vector>
+#include "slab/slab_internal.hpp"
+#include "slab/slab_runtime.hpp"
+
+namespace memcg::detail {
+namespace {
+
+constexpr int kBatch = 32;
+
+bool in_subtree(ChildCache* c, void* root) {
+  GroupImpl* g = c->group.load(std::memory_order_relaxed);
+  return g && g->is_descendant_of(static_cast<GroupImpl*>(root));
+}
+bool of_group(ChildCache* c, void* g) { return c->group.load(std::memory_order_relaxed) == g; }
+
+// Shrinks g's caches, taking references under the slab mutex and shrinking
+// without it (reclaimers must not serialise on the global mutex).
+void shrink_caches_of(GroupImpl* g) {
+  SlabRuntime& rt = slab_runtime();
+  ChildCache* batch[kBatch];
+  int n = 0;
+  {
+    LockGuard<RankedMutex> l(rt.slab_mutex);
+    for (ListNode* x = g->slab_caches.next; x != &g->slab_caches && n < kBatch; x = x->next) {
+      auto* c = static_cast<ChildCache*>(x->owner);
+      child_get(c);
+      batch[n++] = c;
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    shrink_child(batch[i], 0);
+    maybe_queue_dead_destroy(batch[i]);
+    child_put(batch[i]);
+  }
+}
+
+}  // namespace
+
+void reclaim_group_slabs(GroupImpl* g, bool own_magazines, bool all_threads) noexcept {
+  if (all_threads) flush_thread_magazines(of_group, g);
+  else if (own_magazines) flush_own_magazines();
+  shrink_caches_of(g);
+}
+
+void reclaim_group_slabs_subtree(GroupImpl* g) noexcept {
+  flush_thread_magazines(in_subtree, g);
+  // Visit the subtree under RCU, holding a reference on each group we shrink.
+  std::vector<GroupImpl*> groups;
+  {
+    rcu::ReadGuard rg;
+    std::vector<GroupImpl*> stack{g};
+    while (!stack.empty()) {
+      GroupImpl* x = stack.back();
+      stack.pop_back();
+      if (x->nr_slab_caches.load(std::memory_order_relaxed) && group_tryget(x)) groups.push_back(x);
+      for (GroupImpl* c = x->first_child.load(std::memory_order_acquire); c;
+           c = c->next_sibling.load(std::memory_order_acquire))
+        stack.push_back(c);
+    }
+  }
+  for (GroupImpl* x : groups) {
+    shrink_caches_of(x);
+    group_put(x);
+  }
+}
+
+}  // namespace memcg::detail
