@@ -122,8 +122,8 @@ class Group {
   /// memory.reclaim: reclaims up to `bytes` from the subtree (shrinkers,
   /// then empty slabs). Returns the bytes reclaimed; the error_code form
   /// sets EAGAIN when fewer than `bytes` were reclaimed.
-  std::uint64_t reclaim(std::uint64_t bytes);
-  std::uint64_t reclaim(std::uint64_t bytes, std::error_code& ec) noexcept;
+  std::uint64_t reclaim(std::uint64_t bytes) const;
+  std::uint64_t reclaim(std::uint64_t bytes, std::error_code& ec) const noexcept;
 
   /// OOM handler for this subtree: called, with no library lock held, when
   /// reclaim cannot make a charge fit under memory.max of this group or a

@@ -71,10 +71,13 @@ void PageCounter::uncharge(std::uint64_t bytes) noexcept {
   }
 }
 
-void PageCounter::move_to_parent(std::uint64_t bytes) noexcept {
-  std::uint64_t old = usage_.fetch_sub(bytes, std::memory_order_relaxed);
-  MEMCG_CHECK(old >= bytes, "page counter underflow: moving bytes never charged");
-  propagate_protected_usage(old - bytes);
+void PageCounter::move_to_ancestor(std::uint64_t bytes, PageCounter* ancestor) noexcept {
+  for (PageCounter* c = this; c != ancestor; c = c->parent_) {
+    MEMCG_CHECK(c, "move_to_ancestor: not an ancestor");
+    std::uint64_t old = c->usage_.fetch_sub(bytes, std::memory_order_relaxed);
+    MEMCG_CHECK(old >= bytes, "page counter underflow: moving bytes never charged");
+    c->propagate_protected_usage(old - bytes);
+  }
 }
 
 void PageCounter::set_min(std::uint64_t v) noexcept {

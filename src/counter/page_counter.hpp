@@ -37,9 +37,10 @@ class PageCounter {
   void force_charge(std::uint64_t bytes) noexcept;
   /// Uncharges `bytes` at every level up to the root.
   void uncharge(std::uint64_t bytes) noexcept;
-  /// Moves `bytes` charged here to the parent: this level's usage drops, the
-  /// ancestors' do not change (they already include them). Reparenting.
-  void move_to_parent(std::uint64_t bytes) noexcept;
+  /// Moves `bytes` charged here to `ancestor`: the usage of this level and
+  /// of every level below `ancestor` drops; `ancestor` and above do not
+  /// change (they already include them). Reparenting.
+  void move_to_ancestor(std::uint64_t bytes, PageCounter* ancestor) noexcept;
 
   std::uint64_t usage() const noexcept { return usage_.load(std::memory_order_relaxed); }
   std::uint64_t max() const noexcept { return max_.load(std::memory_order_relaxed); }

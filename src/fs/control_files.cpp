@@ -48,6 +48,21 @@ void write_peak(const Group& g, std::string_view, std::error_code& ec) {
   ec.clear();
 }
 
+// memory.reclaim: a byte count (suffixes allowed, "max" is not); EAGAIN if
+// less could be reclaimed.
+void write_reclaim(const Group& g, std::string_view v, std::error_code& ec) {
+  std::uint64_t bytes;
+  if (!parse_bytes(v, bytes) || bytes == unlimited) {
+    ec = make_err(std::errc::invalid_argument);
+    return;
+  }
+  if (!g.online()) {
+    ec = make_err(std::errc::no_such_file_or_directory);
+    return;
+  }
+  g.reclaim(bytes, ec);
+}
+
 const ControlFile kFiles[] = {
     {"cgroup.stat",
      [](const Group& g) {
@@ -64,6 +79,7 @@ const ControlFile kFiles[] = {
     {"memory.max", [](const Group& g) { return limit_line(g.max()); }, write_limit<&Group::set_max>},
     {"memory.min", [](const Group& g) { return limit_line(g.min()); }, write_limit<&Group::set_min>},
     {"memory.peak", [](const Group& g) { return line(g.peak()); }, write_peak},
+    {"memory.reclaim", nullptr, write_reclaim},
     {"memory.stat", stat_text, nullptr},
 };
 

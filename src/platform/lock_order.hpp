@@ -38,8 +38,8 @@ enum class LockRank : int {
   kCache = 46,         // ChildCache::lock: slab lists, free lists, depot, counts
   kPageSource = 48,    // PageSource::mutex: regions and free slabs
   kMetaArena = 49,     // MetaArena::lock: metadata blocks
-  kWorkerQueue = 50,
-  kReclaimWake = 55,   // the background reclaimer's wake-up state   // Worker::mutex: queued work items
+  kWorkerQueue = 50,   // Worker::mutex: queued work items
+  kReclaimWake = 55,   // the background reclaimer's wake-up state
   kRcuRegistry = 60,   // TSan RCU flavour: its reader list and callback queue
 };
 

@@ -1,5 +1,7 @@
 #include "platform/membarrier.hpp"
 
+#include "platform/assert.hpp"
+
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -26,7 +28,10 @@ void init() noexcept {
 
 void heavy() noexcept {
   if (g_available) {
-    if (sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return;
+    // Owners rely on this barrier and pay only a compiler barrier: a
+    // failure here cannot be papered over with a local fence.
+    MEMCG_CHECK(sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0, "membarrier(PRIVATE_EXPEDITED) failed");
+    return;
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }

@@ -56,7 +56,7 @@ void enforce_high(GroupImpl* g) noexcept {
 
 }  // namespace detail
 
-std::uint64_t Group::reclaim(std::uint64_t bytes, std::error_code& ec) noexcept {
+std::uint64_t Group::reclaim(std::uint64_t bytes, std::error_code& ec) const noexcept {
   if (!p_) {
     ec = detail::make_err(std::errc::invalid_argument);
     return 0;
@@ -67,7 +67,7 @@ std::uint64_t Group::reclaim(std::uint64_t bytes, std::error_code& ec) noexcept 
   return got;
 }
 
-std::uint64_t Group::reclaim(std::uint64_t bytes) {
+std::uint64_t Group::reclaim(std::uint64_t bytes) const {
   std::error_code ec;
   const std::uint64_t got = reclaim(bytes, ec);
   detail::throw_if(ec, "memcg::Group::reclaim");

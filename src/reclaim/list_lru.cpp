@@ -122,7 +122,9 @@ void reparent_list_lrus(GroupImpl* g) noexcept {
   for (LruImpl* l = reg.head; l; l = l->next) {
     LruList* from = list_at(l, g->id);
     if (!from) continue;
-    LruList* to = list_for(l, g->parent);
+    GroupImpl* p = g->parent;  // nearest online ancestor (see slab reparenting)
+    while (!p->is_online()) p = p->parent;
+    LruList* to = list_for(l, p);
     MEMCG_CHECK(to, "out of metadata memory while reparenting a ListLru");
     {
       LockGuard<SpinLock> a(from->lock);  // the deeper list first

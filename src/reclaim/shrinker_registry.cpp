@@ -88,11 +88,17 @@ std::uint64_t shrink_group_objects(GroupImpl* g, bool is_root, int priority, std
     const std::uint64_t freeable = e->shrinker->count(sc);
     if (freeable == 0 || freeable == kShrinkStop) continue;
     freeable_sum += freeable;
-    // The kernel's do_shrink_slab: (freeable >> priority) * 4 / seeks,
-    // at most twice what there is; then proportional protection: the
-    // protected share of the group's usage is not scanned.
+    // The kernel's do_shrink_slab: (freeable >> priority) * 4 / seeks, at
+    // most twice what there is; then proportional protection: the
+    // protected share of the group's usage is not scanned. Rounded up, not
+    // down: the kernel defers the remainder of small scans to later calls
+    // (nr_deferred); rounding up gives every group with objects at least
+    // one object of pressure per visit, so a shared walk spreads reclaim
+    // over the groups instead of escalating priority until one of them
+    // takes it all.
     const unsigned seeks = std::max(1u, e->shrinker->seeks());
-    std::uint64_t total = (freeable >> priority) * 4 / seeks;
+    const unsigned __int128 scaled = static_cast<unsigned __int128>(freeable) * 4 / seeks;
+    std::uint64_t total = static_cast<std::uint64_t>((scaled + ((std::uint64_t{1} << priority) - 1)) >> priority);
     if (protection) {
       const std::uint64_t size = std::max(usage, protection);
       total -= static_cast<std::uint64_t>(static_cast<unsigned __int128>(total) * protection / (size + 1));

@@ -104,19 +104,24 @@ void destroy_locked(ChildCache* c) {
   c->listed = false;
   c->root_node.unlink();
   c->group_node.unlink();
-  c->group.load(std::memory_order_relaxed)->nr_slab_caches.fetch_sub(1, std::memory_order_relaxed);
+  if (GroupImpl* g = c->group.load(std::memory_order_relaxed)) g->nr_slab_caches.fetch_sub(1, std::memory_order_relaxed);
   child_put(c);
 }
 
-// Moves a dead, non-empty cache from g to g's parent: its slab charge leaves
-// g's level (the ancestors already count it) and its statistics follow.
+// Moves a dead, non-empty cache from g to g's nearest online ancestor p: its
+// slab charge leaves the levels below p (p and above already count it) and
+// its statistics follow. Not simply g's parent: the parent may have been
+// removed already (a dying child does not block its parent's removal), and
+// a cache parked on a removed group would keep it alive. p's own removal,
+// later, finds the cache on p's list (slab mutex).
 void reparent_locked(ChildCache* c, GroupImpl* g) {
   GroupImpl* p = g->parent;
+  while (!p->is_online()) p = p->parent;
   group_get(p);
   {
     LockGuard<SpinLock> l(c->lock);
     const std::uint64_t bytes = c->nr_slabs * kSlabSize;
-    g->counter.move_to_parent(bytes);
+    g->counter.move_to_ancestor(bytes, &p->counter);
     auto& from = c->root->options.reclaimable ? g->stats.slab_reclaimable : g->stats.slab_unreclaimable;
     auto& to = c->root->options.reclaimable ? p->stats.slab_reclaimable : p->stats.slab_unreclaimable;
     from.fetch_sub(bytes, std::memory_order_relaxed);
@@ -170,7 +175,13 @@ void destroy_dead_child_work(WorkItem* w) {
   {
     LockGuard<RankedMutex> l(slab_runtime().slab_mutex);
     shrink_child(c, 0);
-    destroy_locked(c);
+    bool empty;
+    {
+      LockGuard<SpinLock> cl(c->lock);
+      empty = c->inuse == 0;
+      if (!empty) c->destroy_queued = false;  // objects came back: the next emptying re-queues
+    }
+    if (empty) destroy_locked(c);
   }
   child_put(c);  // the work item's reference
 }

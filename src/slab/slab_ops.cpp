@@ -120,12 +120,21 @@ RefillResult get_full_magazine(ChildCache* c, Magazine** out) noexcept {
   if (m->n == 0) {
     {
       LockGuard<SpinLock> l(c->lock);
+      if (c->dead.load(std::memory_order_relaxed)) {  // killed meanwhile: never refill a dead cache
+        free_magazine(m);
+        return RefillResult::kRetry;
+      }
+      g = c->group.load(std::memory_order_relaxed);
       fresh = fill_locked(c, m);  // another thread may have added a slab meanwhile
     }
     if (m->n == 0) {
       Slab* s = new_slab(c, g);
       if (!s) {
         free_magazine(m);
+        // A cache killed or reparented while we charged a removed group:
+        // look again (the charge belongs to the new owner), not ENOMEM.
+        if (c->dead.load(std::memory_order_acquire) || c->group.load(std::memory_order_acquire) != g)
+          return RefillResult::kRetry;
         return RefillResult::kNoMem;
       }
       bool lost = false;

@@ -215,7 +215,14 @@ void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
   if (MEMCG_LIKELY(t.table != nullptr)) {
     t.gate.run([&] {
       ChildCache* c = lookup_in_gate(root, g);
-      if (!c) return;
+      if (MEMCG_UNLIKELY(!c)) {
+        // A removed group (a thread still inside its ScopedGroup) charges
+        // its nearest online ancestor: look that up here, not on the slow path.
+        if (g->is_online()) return;
+        GroupImpl* x = g;
+        while (!x->is_online()) x = x->parent;
+        if (!(c = lookup_in_gate(root, x))) return;
+      }
       MagEntry& e = t.table[slot_of(c)];
       if (e.cache != c) return;
       if (MEMCG_LIKELY(e.loaded->n)) {

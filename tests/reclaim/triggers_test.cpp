@@ -1,0 +1,115 @@
+// What starts reclaim: a charge over max, over high, a lowered limit, OOM.
+#include <gtest/gtest.h>
+
+#include "../test_util.hpp"
+#include "page_cache.hpp"
+
+namespace memcg {
+namespace {
+
+constexpr std::uint64_t M = 1 << 20;
+constexpr std::uint64_t kPage = 256 << 10;
+
+TEST(Triggers, ChargeOverMaxReclaimsSynchronously) {
+  test::TempGroup t("tmax");
+  t.get().set_max(4 * M);
+  test::PageCache cache(kPage);
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(cache.add(*t));
+  EXPECT_EQ(t->current(), 4 * M);
+  // Full; a new charge succeeds because reclaim frees old pages.
+  std::error_code ec;
+  auto r = Reservation::try_make(*t, M, ec);
+  ASSERT_TRUE(r) << ec.message();
+  EXPECT_LE(t->current(), 4 * M);
+  EXPECT_GE(t->events().max, 1u);
+  EXPECT_EQ(t->events().oom, 0u);
+  EXPECT_LT(cache.pages(*t), 16u);
+}
+
+TEST(Triggers, ChargeOverHighReclaimsTheOverage) {
+  test::TempGroup t("thigh");
+  test::PageCache cache(kPage);
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(cache.add(*t));
+  t.get().set_high(2 * M);  // lowering high reclaims towards it at once
+  EXPECT_LE(t->current(), 2 * M);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(cache.add(*t));  // each charge over high reclaims
+  EXPECT_LE(t->current(), 2 * M + kPage);
+  EXPECT_GE(t->events().high, 1u);
+}
+
+TEST(Triggers, LoweringMaxReclaimsThenCallsOom) {
+  test::TempGroup t("tlower");
+  test::PageCache cache(kPage);
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(cache.add(*t));
+  t.get().set_max(2 * M);
+  EXPECT_LE(t->current(), 2 * M);
+  // Unreclaimable memory: set_max cannot get below, the OOM handler is asked.
+  auto pinned = Reservation::make(*t, M);
+  int calls = 0;
+  t.get().set_oom_handler([&](const OomContext& ctx) {
+    ++calls;
+    EXPECT_EQ(*ctx.group, *t);
+    return false;
+  });
+  t.get().set_max(kPage);
+  EXPECT_GT(t->current(), kPage);
+  EXPECT_GE(calls, 1);
+  EXPECT_GE(t->events().oom, 1u);
+}
+
+TEST(Oom, HandlerGetsTheHeaviestDescendantAndCanFreeMemory) {
+  test::TempGroup t("oom");
+  Group light = t->create("light"), heavy = t->create("heavy"), hh = heavy.create("hh");
+  t.get().set_max(4 * M);
+  std::vector<Reservation> held;
+  held.push_back(Reservation::make(light, M));
+  held.push_back(Reservation::make(hh, 2 * M));
+  held.push_back(Reservation::make(hh, 1 * M - 4096));
+  std::string victim_path;
+  t.get().set_oom_handler([&](const OomContext& ctx) {
+    victim_path = ctx.victim->path();
+    EXPECT_EQ(ctx.requested, 16384u);
+    held.pop_back();  // "kill": free the victim's newest reservation
+    return true;
+  });
+  std::error_code ec;
+  auto r = Reservation::try_make(light, 16384, ec);  // small: OOM applies
+  ASSERT_TRUE(r) << ec.message();
+  EXPECT_EQ(victim_path, hh.path());
+  EXPECT_EQ(t->events_local().oom, 1u);
+  EXPECT_EQ(hh.events_local().oom_kill, 1u);
+  EXPECT_EQ(t->events().oom_kill, 1u);
+  r.reset();
+  held.clear();
+  hh.remove();
+  heavy.remove();
+  light.remove();
+}
+
+TEST(Oom, NearestAncestorHandlerAppliesAndFailureIsClean) {
+  test::TempGroup t("oomnear");
+  Group a = t->create("a");
+  a.set_max(M);
+  int outer = 0;
+  t.get().set_oom_handler([&](const OomContext& ctx) {
+    ++outer;
+    EXPECT_EQ(*ctx.group, a);  // the group whose max failed
+    return false;              // nothing freed: the charge fails
+  });
+  auto big = Reservation::make(a, M);
+  std::error_code ec;
+  EXPECT_FALSE(Reservation::try_make(a, 4096, ec));
+  EXPECT_EQ(ec, std::errc::not_enough_memory);
+  EXPECT_EQ(outer, 1);
+  EXPECT_EQ(a.events_local().oom, 1u);
+  EXPECT_EQ(a.events_local().oom_kill, 0u);
+  // Costly charges never call the OOM handler (the kernel's order check).
+  EXPECT_FALSE(Reservation::try_make(a, 64 * 1024, ec));
+  EXPECT_EQ(outer, 1);
+  t.get().set_oom_handler(nullptr);
+  big.reset();
+  a.remove();
+}
+
+}  // namespace
+}  // namespace memcg
