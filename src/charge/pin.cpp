@@ -4,6 +4,7 @@
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
+#include "platform/fault.hpp"
 
 namespace memcg::detail {
 namespace {
@@ -29,6 +30,7 @@ bool pin_group(GroupImpl* g, std::error_code& ec) noexcept {
     return false;
   }
   g->pins.fetch_add(1, std::memory_order_seq_cst);
+  MEMCG_FAULT_POINT(fault::Kind::kPinAfterGet);
   if (g->state.load(std::memory_order_seq_cst) != GroupState::online) {
     unpin_group(g);  // lost the race with remove(): see pin.hpp
     ec = make_err(std::errc::no_such_file_or_directory);
@@ -39,6 +41,7 @@ bool pin_group(GroupImpl* g, std::error_code& ec) noexcept {
 
 void unpin_group(GroupImpl* g) noexcept {
   if (g->pins.fetch_sub(1, std::memory_order_seq_cst) != 1) return;
+  MEMCG_FAULT_POINT(fault::Kind::kUnpinLast);
   if (g->pin_flags.fetch_and(~GroupImpl::kPinDead, std::memory_order_seq_cst) & GroupImpl::kPinDead)
     group_put(g);
 }
@@ -46,6 +49,7 @@ void unpin_group(GroupImpl* g) noexcept {
 void pin_mark_dead(GroupImpl* g) noexcept {
   if (!(g->pin_flags.load(std::memory_order_seq_cst) & GroupImpl::kPinActive)) return;
   g->pin_flags.fetch_or(GroupImpl::kPinDead, std::memory_order_seq_cst);
+  MEMCG_FAULT_POINT(fault::Kind::kPinMarkDead);
   if (g->pins.load(std::memory_order_seq_cst) != 0) return;
   if (g->pin_flags.fetch_and(~GroupImpl::kPinDead, std::memory_order_seq_cst) & GroupImpl::kPinDead)
     group_put(g);

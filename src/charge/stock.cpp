@@ -9,6 +9,7 @@
 #include "core/offline.hpp"
 #include "core/refcount.hpp"
 #include "platform/assert.hpp"
+#include "platform/fault.hpp"
 #include "platform/membarrier.hpp"
 #include "platform/owner_gate.hpp"
 #include "platform/ranked_mutex.hpp"
@@ -116,6 +117,7 @@ template <class Pred>
 void drain_all_locked(StockRegistry& r, Pred&& pred, GroupImpl* account_to) MEMCG_REQUIRES(r.mutex) {
   for (ThreadStock* s = r.head; s; s = s->next) s->gate.announce();
   membarrier::heavy();
+  MEMCG_FAULT_POINT(fault::Kind::kStockDrainTake);  // owners keep refilling meanwhile
   for (ThreadStock* s = r.head; s; s = s->next) {
     s->gate.wait_idle();
     Taken taken[kStockSlots];
@@ -167,6 +169,7 @@ void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept {
     // Checked inside the op: remove() sets dying before it drains, so either
     // we see dying here or its drain sees the slot we fill (stock.hpp).
     if (!g->is_online()) return;
+    MEMCG_FAULT_POINT(fault::Kind::kStockRefillOp);  // a remote drain announces meanwhile
     StockSlot* slot = find_slot(s, g);
     if (!slot) {
       slot = find_slot(s, nullptr);
@@ -230,6 +233,31 @@ std::uint64_t stock_bytes_in_subtree(GroupImpl* g) noexcept {
       if (x && x->is_descendant_of(g)) sum += slot.bytes.load(std::memory_order_relaxed);
     }
   return sum;
+}
+
+// fork() support (the interposer's pthread_atfork handlers, src/interpose/):
+// the registry locks are held across fork; in the child only the forking
+// thread exists, so the other threads' stocks leave the registry (their
+// pre-charged bytes stay charged: a drain can never wait on a dead thread).
+void stock_fork_lock() noexcept MEMCG_NO_TSA {
+  StockRegistry& r = registry();
+  r.drain_mutex.lock();
+  r.mutex.lock();
+}
+void stock_fork_unlock(bool child) noexcept MEMCG_NO_TSA {
+  StockRegistry& r = registry();
+  if (child) {
+    ThreadStock* self = &tls_stock;
+    const bool keep = self->registered;
+    r.head = nullptr;
+    if (keep) {
+      self->next = self->prev = nullptr;
+      r.head = self;
+    }
+    r.count.store(keep ? 1 : 0, std::memory_order_relaxed);
+  }
+  r.mutex.unlock();
+  r.drain_mutex.unlock();
 }
 
 }  // namespace memcg::detail

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include "platform/fault.hpp"
 #include "platform/ranked_mutex.hpp"
 
 namespace memcg::detail::meta {
@@ -41,6 +42,7 @@ int class_of(std::size_t bytes) {
 void* alloc(std::size_t bytes) noexcept {
   if (bytes == 0) bytes = 1;
   if (bytes > (std::size_t{1} << kMaxShift)) return nullptr;
+  if (MEMCG_FAULT_FAIL(fault::Kind::kMetaAlloc)) return nullptr;
   const int c = class_of(bytes);
   const std::size_t size = std::size_t{1} << (c + kMinShift);
   void* p = nullptr;
@@ -80,5 +82,9 @@ void free(void* p, std::size_t bytes) noexcept {
 }
 
 std::uint64_t bytes_in_use() noexcept { return g_arena.in_use.load(std::memory_order_relaxed); }
+
+// fork() support (src/interpose/): the arena lock is held across fork.
+void fork_lock() noexcept MEMCG_NO_TSA { g_arena.lock.lock(); }
+void fork_unlock() noexcept MEMCG_NO_TSA { g_arena.lock.unlock(); }
 
 }  // namespace memcg::detail::meta

@@ -12,6 +12,7 @@
 #include "core/group_impl.hpp"
 #include "core/offline.hpp"
 #include "platform/assert.hpp"
+#include "platform/fault.hpp"
 #include "platform/meta_arena.hpp"
 #include "platform/ranked_mutex.hpp"
 #include "reclaim/list_lru_internal.hpp"
@@ -53,6 +54,7 @@ LruRegistry& lru_registry() {
 }
 
 void retire(LruImpl* l, void* p, std::size_t bytes) {
+  MEMCG_FAULT_SUPPRESS();  // fatal if it fails: no injected failure here
   auto* r = meta::make<LruImpl::Retired>();
   MEMCG_CHECK(r, "out of metadata memory");
   r->p = p;

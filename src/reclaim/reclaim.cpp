@@ -6,6 +6,7 @@
 #include "core/refcount.hpp"
 #include "core/upcalls.hpp"
 #include "counter/protection.hpp"
+#include "platform/fault.hpp"
 #include "reclaim/reclaim_iter.hpp"
 #include "reclaim/shrinker_registry.hpp"
 #include "slab/slab_reclaim.hpp"
@@ -86,7 +87,9 @@ std::uint64_t try_to_free(GroupImpl* root, std::uint64_t bytes, ReclaimReason wh
           }
         }
         any |= shrink_one(g, is_root, prio, protection, why);
-        if (st.reclaimed >= target) {
+        // Fault injection: abandon the walk mid-round (seed 004's testing),
+        // leaving the shared cursor wherever it is while groups die.
+        if (st.reclaimed >= target || MEMCG_FAULT_FAIL(fault::Kind::kReclaimIterBreak)) {
           reclaim_iter_break(root, g);
           goto done;
         }

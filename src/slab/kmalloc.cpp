@@ -11,6 +11,7 @@
 #include "charge/pin.hpp"
 #include "core/group_impl.hpp"
 #include "platform/assert.hpp"
+#include "platform/fault.hpp"
 #include "slab/slab_internal.hpp"
 
 namespace memcg {
@@ -103,18 +104,15 @@ void* large_alloc(std::size_t size, std::size_t align, GroupImpl* g) {
     unpin_group(x);
     return nullptr;
   }
-  // Over-map by one slab and trim, for kSlabSize alignment of the header.
-  void* raw = ::mmap(nullptr, len + kSlabSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) {
+  // A kRegionSize-aligned span of whole granules, registered in the page
+  // source's ownership map (page_source::owns, used by the interposer).
+  void* raw = MEMCG_FAULT_FAIL(fault::Kind::kLargeMap) ? nullptr : page_source::map_span(len);
+  if (!raw) {
     uncharge_memcg(x, len);
     unpin_group(x);
     return nullptr;
   }
-  auto base = reinterpret_cast<std::uintptr_t>(raw);
-  auto aligned = (base + kSlabSize - 1) & ~(kSlabSize - 1);
-  if (aligned > base) ::munmap(raw, aligned - base);
-  const std::size_t tail = base + len + kSlabSize - (aligned + len);
-  if (tail) ::munmap(reinterpret_cast<void*>(aligned + len), tail);
+  auto aligned = reinterpret_cast<std::uintptr_t>(raw);
   auto* h = new (reinterpret_cast<void*>(aligned)) LargeHeader;
   h->offset = static_cast<std::uint32_t>(offset);
   h->usable = len - offset;
@@ -127,7 +125,7 @@ void* large_alloc(std::size_t size, std::size_t align, GroupImpl* g) {
 void large_free(LargeHeader* h) {
   GroupImpl* g = h->group;
   const std::size_t len = h->map_len;
-  ::munmap(h, len);
+  page_source::unmap_span(h, len);
   g->stats.kmalloc_large.fetch_sub(len, std::memory_order_relaxed);
   uncharge_memcg(g, len);
   unpin_group(g);  // may drop the last reference of a removed group

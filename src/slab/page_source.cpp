@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "platform/assert.hpp"
+#include "platform/fault.hpp"
 #include "platform/ranked_mutex.hpp"
 
 namespace memcg::detail::page_source {
@@ -33,7 +34,6 @@ struct Source {
   FreeSlab* free_tail = nullptr;
   std::uint64_t nfree = 0, ndirty = 0, in_use = 0, nregions = 0, unmapped = 0, failures = 0;
   std::uint64_t empty_regions = 0;
-  std::atomic<bool (*)()> fail_hook{nullptr};
 };
 
 Source& src() {
@@ -45,6 +45,50 @@ Region* region_of(void* slab) {
   return reinterpret_cast<Region*>(reinterpret_cast<std::uintptr_t>(slab) & ~(kRegionSize - 1));
 }
 
+
+// ---- ownership map ----
+constexpr unsigned kAddrBits = 47;  // user addresses we accept (x86-64/arm64 default VA)
+constexpr std::size_t kMapEntries = std::size_t{1} << (kAddrBits - kRegionShift);
+std::atomic<std::atomic<std::uint8_t>*> g_owner_map{nullptr};
+
+std::atomic<std::uint8_t>* owner_map() noexcept {
+  auto* m = g_owner_map.load(std::memory_order_acquire);
+  if (m) return m;
+  void* raw = ::mmap(nullptr, kMapEntries, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  auto* fresh = static_cast<std::atomic<std::uint8_t>*>(raw);
+  if (!g_owner_map.compare_exchange_strong(m, fresh, std::memory_order_acq_rel)) {
+    ::munmap(raw, kMapEntries);
+    return m;
+  }
+  return fresh;
+}
+
+// Marks (v != 0) or clears the granules of [p, p + len); false if the range
+// cannot be represented (address beyond kAddrBits, or no map).
+bool mark_granules(void* p, std::size_t len, std::uint8_t v) noexcept {
+  auto a = reinterpret_cast<std::uintptr_t>(p);
+  if ((a + len - 1) >> kAddrBits) return false;
+  auto* m = owner_map();
+  if (!m) return false;
+  for (std::uintptr_t g = a >> kRegionShift; g <= (a + len - 1) >> kRegionShift; ++g)
+    m[g].store(v, std::memory_order_release);
+  return true;
+}
+
+// A kRegionSize-aligned mapping of `len` (a multiple of kRegionSize) bytes.
+void* map_aligned(std::size_t len) noexcept {
+  void* raw = ::mmap(nullptr, len + kRegionSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  auto base = reinterpret_cast<std::uintptr_t>(raw);
+  auto aligned = (base + kRegionSize - 1) & ~(kRegionSize - 1);
+  if (aligned > base) ::munmap(raw, aligned - base);
+  const auto tail = base + len + kRegionSize - (aligned + len);
+  if (tail) ::munmap(reinterpret_cast<void*>(aligned + len), tail);
+  return reinterpret_cast<void*>(aligned);
+}
+
 void free_list_remove(Source& s, FreeSlab* f) {
   if (f->prev) f->prev->next = f->next; else s.free_head = f->next;
   if (f->next) f->next->prev = f->prev; else s.free_tail = f->prev;
@@ -54,23 +98,20 @@ void free_list_remove(Source& s, FreeSlab* f) {
 }
 
 Region* map_region(Source& s) {
-  bool (*hook)() = s.fail_hook.load(std::memory_order_acquire);
-  if (hook && hook()) {
+  if (MEMCG_FAULT_FAIL(fault::Kind::kPageSourceMap)) {
     ++s.failures;
     return nullptr;
   }
-  // Over-map by one region and trim, to get kRegionSize alignment.
-  const std::size_t len = 2 * kRegionSize;
-  void* raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (raw == MAP_FAILED) {
+  void* raw = map_aligned(kRegionSize);
+  if (raw && !mark_granules(raw, kRegionSize, 1)) {
+    ::munmap(raw, kRegionSize);
+    raw = nullptr;
+  }
+  if (!raw) {
     ++s.failures;
     return nullptr;
   }
-  auto base = reinterpret_cast<std::uintptr_t>(raw);
-  auto aligned = (base + kRegionSize - 1) & ~(kRegionSize - 1);
-  if (aligned > base) ::munmap(raw, aligned - base);
-  const auto tail = base + len - (aligned + kRegionSize);
-  if (tail) ::munmap(reinterpret_cast<void*>(aligned + kRegionSize), tail);
+  auto aligned = reinterpret_cast<std::uintptr_t>(raw);
   auto* r = new (reinterpret_cast<void*>(aligned)) Region;
   r->next = s.regions;
   if (s.regions) s.regions->prev = r;
@@ -86,6 +127,7 @@ void unmap_region(Source& s, Region* r) {
   --s.nregions;
   --s.empty_regions;
   ++s.unmapped;
+  mark_granules(r, kRegionSize, 0);
   ::munmap(r, kRegionSize);
 }
 
@@ -154,12 +196,42 @@ void give(void* slab) noexcept {
   }
 }
 
+bool owns(const void* p) noexcept {
+  auto a = reinterpret_cast<std::uintptr_t>(p);
+  if (a >> kAddrBits) return false;
+  auto* m = g_owner_map.load(std::memory_order_acquire);
+  return m && m[a >> kRegionShift].load(std::memory_order_relaxed) != 0;
+}
+
+void* map_span(std::size_t len) noexcept {
+  if (len == 0 || len > (std::size_t{1} << 46)) return nullptr;
+  const std::size_t span = (len + kRegionSize - 1) & ~(kRegionSize - 1);
+  void* p = map_aligned(span);
+  if (p && !mark_granules(p, span, 2)) {
+    ::munmap(p, span);
+    return nullptr;
+  }
+  return p;
+}
+
+void unmap_span(void* span, std::size_t len) noexcept {
+  const std::size_t n = (len + kRegionSize - 1) & ~(kRegionSize - 1);
+  mark_granules(span, n, 0);
+  ::munmap(span, n);
+}
+
 Stats stats() noexcept {
   Source& s = src();
   LockGuard<RankedMutex> l(s.mutex);
   return Stats{s.nregions, s.in_use, s.nfree, s.unmapped, s.failures};
 }
 
-void testing_set_fail_hook(bool (*hook)()) noexcept { src().fail_hook.store(hook, std::memory_order_release); }
+#if defined(MEMCG_FAULT_INJECTION)
+void testing_set_fail_hook(bool (*hook)()) noexcept { fault::set_fail_hook(fault::Kind::kPageSourceMap, hook); }
+#endif
+
+// fork() support (src/interpose/): the source mutex is held across fork.
+void fork_lock() noexcept MEMCG_NO_TSA { src().mutex.lock(); }
+void fork_unlock() noexcept MEMCG_NO_TSA { src().mutex.unlock(); }
 
 }  // namespace memcg::detail::page_source

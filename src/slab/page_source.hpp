@@ -45,9 +45,29 @@ struct Stats {
 };
 Stats stats() noexcept;
 
-/// Test hook (fault injection): when set, called before each region mmap;
-/// returning true makes that mmap fail. Not for production use.
+// ---- ownership map (the interposer's "is this pointer ours?") ----
+// Every byte the library maps for allocations lives in whole kRegionSize
+// granules that are marked in a lazily-touched MAP_NORESERVE byte map indexed
+// by address >> kRegionShift: slab regions (one granule each) and large spans
+// (map_span: kRegionSize-aligned, length rounded up to whole granules). No
+// foreign mapping can share a marked granule, so owns() is exact. A granule
+// is marked before its memory is handed out and unmarked before munmap.
+
+/// True iff p lies in a slab region or a large span of this library. Any
+/// pointer value is allowed (never faults); lock-free.
+bool owns(const void* p) noexcept;
+/// A kRegionSize-aligned anonymous mapping of at least `len` bytes (whole
+/// granules), registered in the ownership map; nullptr on failure.
+void* map_span(std::size_t len) noexcept;
+/// Unregisters and unmaps a span from map_span(len) (same len).
+void unmap_span(void* span, std::size_t len) noexcept;
+
+#if defined(MEMCG_FAULT_INJECTION)
+/// Test hook (fault injection builds only; platform/fault.hpp kind
+/// kPageSourceMap): when set, called before each region mmap; returning
+/// true makes that mmap fail.
 void testing_set_fail_hook(bool (*hook)()) noexcept;
+#endif
 
 }  // namespace page_source
 }  // namespace memcg::detail

@@ -23,7 +23,7 @@
 #include "platform/owner_gate.hpp"
 #include "platform/ranked_mutex.hpp"
 #include "slab/slab_internal.hpp"
-#include "slab/testing.hpp"
+#include "platform/fault.hpp"
 
 namespace memcg::detail {
 
@@ -129,7 +129,7 @@ void* alloc_slow(RootCache* root, GroupImpl* g) {
       if (c) child_get(c);
     });
     if (!c && !(c = get_child_cache(root, x))) return nullptr;  // creates it (slab mutex)
-    testing::delay_point(testing::Point::kAfterChildLookup);
+    MEMCG_FAULT_POINT(fault::Kind::kAfterChildLookup);  // seed 001's window
     Magazine* full = nullptr;
     RefillResult rr = get_full_magazine(c, &full);
     if (rr == RefillResult::kNoMem) {
@@ -319,6 +319,23 @@ void mags_thread_exit(void* p) {
   }
   meta::free(t->table, sizeof(MagEntry) * kTableSize);
   t->table = nullptr;
+}
+
+// fork() support (src/interpose/): the registry mutex is held across fork; in
+// the child the other threads' tables leave the registry (their magazines'
+// objects are abandoned), so a drain round never waits on a dead thread.
+void mags_fork_lock() noexcept MEMCG_NO_TSA { registry().mutex.lock(); }
+void mags_fork_unlock(bool child) noexcept MEMCG_NO_TSA {
+  MagRegistry& r = registry();
+  if (child) {
+    ThreadMags* self = &tls_mags;
+    r.head = nullptr;
+    if (self->registered) {
+      self->next = self->prev = nullptr;
+      r.head = self;
+    }
+  }
+  r.mutex.unlock();
 }
 
 }  // namespace memcg::detail

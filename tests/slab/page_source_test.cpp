@@ -37,6 +37,7 @@ TEST(PageSource, EmptyRegionsGoBackToTheOsWithHysteresis) {
   EXPECT_LE(after.regions_mapped, mid.regions_mapped - 2);
 }
 
+#if defined(MEMCG_FAULT_INJECTION)  // the hook exists in fault-injection builds only
 TEST(PageSource, MapFailureIsAnAllocationFailure) {
   // Use every slab already mapped, then make the next region's mmap fail.
   std::vector<void*> slabs;
@@ -54,6 +55,7 @@ TEST(PageSource, MapFailureIsAnAllocationFailure) {
   slabs.push_back(s);
   for (void* x : slabs) page_source::give(x);
 }
+#endif
 
 }  // namespace
 }  // namespace memcg::detail

@@ -108,6 +108,7 @@ TEST(Reparent, AllocationForARemovedGroupGoesToItsParent) {
   c.destroy();
 }
 
+#if defined(MEMCG_FAULT_INJECTION)  // the delay hook exists in fault-injection builds only
 // Seed 001: a thread looks up a group's child cache, then is delayed (as if
 // stuck in reclaim) while the group is removed. It must never use a destroyed
 // cache: the slow path holds a reference on the cache itself.
@@ -145,6 +146,7 @@ TEST(Seed001, DelayedThreadNeverUsesADestroyedCache) {
   EXPECT_EQ(t->current(), 0u);
   c.destroy();
 }
+#endif
 
 }  // namespace
 }  // namespace memcg
