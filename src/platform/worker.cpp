@@ -92,4 +92,19 @@ std::uint64_t items_run() noexcept {
 
 bool on_worker_thread() noexcept { return tls_is_worker; }
 
+// fork() support (src/interpose/): the queue lock is held across fork; the
+// child has no worker thread, so the next queue() starts one (items the
+// parent's worker was running at fork are not rerun in the child).
+void fork_lock() noexcept MEMCG_NO_TSA { state().mutex.lock(); }
+void fork_unlock(bool child) noexcept MEMCG_NO_TSA {
+  State& s = state();
+  if (child) {
+    s.started = false;
+    std::uint64_t pending = 0;  // still queued; whatever was running is gone
+    for (WorkItem* w = s.head; w; w = w->next) ++pending;
+    s.done = s.queued - pending;
+  }
+  s.mutex.unlock();
+}
+
 }  // namespace memcg::detail::worker
