@@ -19,13 +19,23 @@ int main(int argc, char** argv) {
   DemoOptions demo_opts;
   CLI::App* demo = app.add_subcommand(
       "demo", "Run a multi-tenant workload with a live table, then check the accounting");
-  demo->add_option("--seconds", demo_opts.seconds, "Run time of the workload (default 3)")
+  demo->add_option("--seconds", demo_opts.seconds, "Run time of the workload (default: the configuration's, 3.5)")
       ->check(CLI::Range(0.01, 86400.0));
-  demo->add_option("--threads", demo_opts.threads, "Worker threads (default 2)")->check(CLI::Range(1, 256));
+  demo->add_option("--threads", demo_opts.threads, "Worker threads (default: the configuration's, 2)")
+      ->check(CLI::Range(1, 256));
+  demo->add_option("--config", demo_opts.config, "Configuration file (default: the embedded one)");
+  demo->add_flag("--print-config", demo_opts.print_config, "Print the configuration and exit");
   demo->add_flag("--json", demo_opts.json, "Print one JSON object at the end instead of text");
   demo->add_flag("--no-live", demo_opts.no_live, "Plain periodic blocks instead of the live table");
 
+  ScriptOptions script_opts;
+  CLI::App* script = app.add_subcommand("script", "Run a line-based scenario (docs/memcgctl-script.md)");
+  script->add_option("FILE", script_opts.file, "Script file, or - for stdin")->required();
+  script->add_flag("--keep-going", script_opts.keep_going, "Run every line and report every failure");
+  script->add_flag("--json", script_opts.json, "One JSON object per executed line");
+
   std::string path, value;
+  bool verb_json = false;
   CLI::App* cat = app.add_subcommand("cat", "Print a control file");
   cat->add_option("PATH", path, "File path, e.g. /memory.current")->required();
   CLI::App* write = app.add_subcommand("write", "Write a value to a control file");
@@ -37,6 +47,8 @@ int main(int argc, char** argv) {
   mkdir->add_option("PATH", path, "Group path, e.g. /a")->required();
   CLI::App* rmdir = app.add_subcommand("rmdir", "Remove a group");
   rmdir->add_option("PATH", path, "Group path, e.g. /a")->required();
+  for (CLI::App* v : {cat, write, ls, mkdir, rmdir})
+    v->add_flag("--json", verb_json, "Print one JSON object (result or error) on stdout");
 
   try {
     app.parse(argc, argv);
@@ -57,11 +69,12 @@ int main(int argc, char** argv) {
 
   try {
     if (*demo) return run_demo(demo_opts);
-    if (*cat) return run_cat(path);
-    if (*write) return run_write(path, value);
-    if (*ls) return run_ls(path);
-    if (*mkdir) return run_mkdir(path);
-    if (*rmdir) return run_rmdir(path);
+    if (*script) return run_script(script_opts);
+    if (*cat) return run_cat(path, verb_json);
+    if (*write) return run_write(path, value, verb_json);
+    if (*ls) return run_ls(path, verb_json);
+    if (*mkdir) return run_mkdir(path, verb_json);
+    if (*rmdir) return run_rmdir(path, verb_json);
   } catch (const std::exception& e) {
     fmt::print(stderr, "memcgctl: {}\n", e.what());
     return kExitFailed;

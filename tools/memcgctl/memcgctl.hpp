@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <system_error>
 
 namespace memcgctl {
 
@@ -13,10 +14,18 @@ inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
 
 struct DemoOptions {
-  double seconds = 3.0;  ///< run time of the workload
-  int threads = 2;       ///< worker threads (the churn and sampler threads come on top)
+  double seconds = 0;    ///< run time of the workload (0: the configuration's)
+  int threads = 0;       ///< worker threads (0: the configuration's); churn and sampler come on top
+  std::string config;    ///< configuration file (empty: the embedded default)
+  bool print_config = false;  ///< print the configuration text and exit
   bool json = false;     ///< one JSON object at the end instead of the human text
   bool no_live = false;  ///< plain periodic blocks even on a terminal
+};
+
+struct ScriptOptions {
+  std::string file;         ///< script path, or "-" for stdin
+  bool keep_going = false;  ///< report every failure instead of stopping at the first
+  bool json = false;        ///< one JSON object per executed line
 };
 
 /// `memcgctl demo`: demo.cpp.
@@ -24,10 +33,19 @@ int run_demo(const DemoOptions& opts);
 
 /// The fs verbs (verbs.cpp): operate on this process's tree; errors print
 /// "memcgctl: <verb> <path>: <message>" on stderr and return kExitFailed.
-int run_cat(const std::string& path);
-int run_write(const std::string& path, const std::string& value);
-int run_ls(const std::string& path);
-int run_mkdir(const std::string& path);
-int run_rmdir(const std::string& path);
+/// With json, print one object {"verb", "path", "ok", ...} on stdout instead.
+int run_cat(const std::string& path, bool json = false);
+int run_write(const std::string& path, const std::string& value, bool json = false);
+int run_ls(const std::string& path, bool json = false);
+int run_mkdir(const std::string& path, bool json = false);
+int run_rmdir(const std::string& path, bool json = false);
+
+/// `memcgctl script`: script.cpp.
+int run_script(const ScriptOptions& opts);
+
+/// "ENOENT" for ENOENT, ... ("E<number>" for codes without a name here).
+std::string errno_name(const std::error_code& ec);
+/// The errno value for a name like "ENOENT"; 0 if unknown.
+int errno_from_name(const std::string& name);
 
 }  // namespace memcgctl

@@ -88,19 +88,35 @@ bool read_row(const std::string& path, GroupRow& row, std::error_code& ec) {
   if (ec) return false;
   row.high = read_value(join_path(path, "memory.high"), ec);
   if (ec) return false;
+  row.low = read_value(join_path(path, "memory.low"), ec);
+  if (ec) return false;
   std::string events = memcg::fs::read(join_path(path, "memory.events"), ec);
   if (ec) return false;
   KeyValues ev = parse_key_values(events);
   auto emax = key_value(ev, "max"), ehigh = key_value(ev, "high"), eoom = key_value(ev, "oom");
+  auto elow = key_value(ev, "low"), ekill = key_value(ev, "oom_kill");
   row.nr_dying = read_key(join_path(path, "cgroup.stat"), "nr_dying_descendants", ec);
   if (ec) return false;
-  if (!emax || !ehigh || !eoom) {
+  std::string stat = memcg::fs::read(join_path(path, "memory.stat"), ec);
+  if (ec) return false;
+  KeyValues st = parse_key_values(stat);
+  auto slab = key_value(st, "slab"), steal = key_value(st, "pgsteal"), scan = key_value(st, "pgscan");
+  auto res = key_value(st, "reservations"), large = key_value(st, "kmalloc_large"), stock = key_value(st, "stock");
+  if (!emax || !ehigh || !eoom || !elow || !ekill || !slab || !steal || !scan || !res || !large || !stock) {
     ec = std::make_error_code(std::errc::invalid_argument);
     return false;
   }
   row.ev_max = *emax;
   row.ev_high = *ehigh;
+  row.ev_low = *elow;
   row.ev_oom = *eoom;
+  row.ev_oom_kill = *ekill;
+  row.slab = *slab;
+  row.pgsteal = *steal;
+  row.pgscan = *scan;
+  row.reservations = *res;
+  row.kmalloc_large = *large;
+  row.stock = *stock;
   return true;
 }
 

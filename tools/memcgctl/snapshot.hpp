@@ -41,10 +41,19 @@ struct GroupRow {
   std::uint64_t peak = 0;     ///< memory.peak
   std::uint64_t max = 0;      ///< memory.max (memcg::unlimited for "max")
   std::uint64_t high = 0;     ///< memory.high
+  std::uint64_t low = 0;      ///< memory.low
   std::uint64_t ev_max = 0;   ///< memory.events: max
   std::uint64_t ev_high = 0;  ///< memory.events: high
+  std::uint64_t ev_low = 0;   ///< memory.events: low
   std::uint64_t ev_oom = 0;   ///< memory.events: oom
+  std::uint64_t ev_oom_kill = 0;  ///< memory.events: oom_kill
   std::uint64_t nr_dying = 0; ///< cgroup.stat: nr_dying_descendants
+  std::uint64_t slab = 0;     ///< memory.stat: slab
+  std::uint64_t pgsteal = 0;  ///< memory.stat: pgsteal (bytes reclaimed, by reclaim rooted here)
+  std::uint64_t pgscan = 0;   ///< memory.stat: pgscan
+  std::uint64_t reservations = 0;   ///< memory.stat: reservations
+  std::uint64_t kmalloc_large = 0;  ///< memory.stat: kmalloc_large
+  std::uint64_t stock = 0;          ///< memory.stat: stock
 };
 
 /// Reads one group's row; false (ec set) if the group vanished or a file

@@ -23,14 +23,17 @@ std::string format_bytes(std::uint64_t bytes) {
 }
 
 std::vector<std::string> render_table(const std::vector<GroupRow>& rows) {
-  constexpr std::size_t kCols = 9;
+  constexpr std::size_t kCols = 14;
   using Cells = std::array<std::string, kCols>;
   std::vector<Cells> cells;
-  cells.push_back({"PATH", "CURRENT", "PEAK", "MAX", "HIGH", "EV.MAX", "EV.HIGH", "EV.OOM", "DYING"});
+  cells.push_back({"PATH", "CURRENT", "PEAK", "MAX", "HIGH", "LOW", "EV.MAX", "EV.HIGH", "EV.LOW", "OOM", "KILL",
+                   "DYING", "SLAB", "RECLAIMED"});
   for (const auto& r : rows)
     cells.push_back({r.path, format_bytes(r.current), format_bytes(r.peak), format_bytes(r.max),
-                     format_bytes(r.high), std::to_string(r.ev_max), std::to_string(r.ev_high),
-                     std::to_string(r.ev_oom), std::to_string(r.nr_dying)});
+                     format_bytes(r.high), r.low ? format_bytes(r.low) : "0", std::to_string(r.ev_max),
+                     std::to_string(r.ev_high), std::to_string(r.ev_low), std::to_string(r.ev_oom),
+                     std::to_string(r.ev_oom_kill), std::to_string(r.nr_dying), format_bytes(r.slab),
+                     format_bytes(r.pgsteal)});
   std::array<std::size_t, kCols> width{};
   for (const auto& c : cells)
     for (std::size_t i = 0; i < kCols; ++i) width[i] = std::max(width[i], c[i].size());

@@ -3,28 +3,27 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <set>
+#include <new>
 #include <thread>
 
 #include "memcg/fs.hpp"
+#include "memcg/kmalloc.hpp"
 #include "snapshot.hpp"
 
 namespace memcgctl {
 namespace {
 
-constexpr std::size_t kMaxHeld = 24;             // per worker and tenant
-constexpr std::uint64_t kStockable = 64 * 1024;  // charges up to this go through the thread stock
-constexpr std::uint64_t kLarge = 4 << 20;
 constexpr std::uint64_t kSeed = 0x6d656d6367637466ull;  // fixed: the run's shape is reproducible
-
-constexpr const char* kTmpMax = "4M";
-constexpr std::size_t kLiveTmp = 3;      // online tmp groups at a time
-constexpr std::size_t kMaxOrphans = 16;  // reservations of removed groups kept at a time
-constexpr std::uint64_t kBookkeeping = 16 * 1024;
-constexpr auto kChurnPeriod = std::chrono::milliseconds(20);
 constexpr auto kSamplePeriod = std::chrono::microseconds(200);
 
 bool is_enomem(const std::error_code& ec) { return ec == std::errc::not_enough_memory; }
+
+std::uint64_t page_size(Rng& rng) { return 4096 * rng.between(1, 4); }  // 4K..16K
+// Unreclaimable objects: 60% small (slab, kmalloc-<size>), 40% large path
+// (9K..32K: small enough for the OOM path, which skips charges above 32K).
+std::size_t kmem_size(Rng& rng) {
+  return rng.below(10) < 6 ? rng.between(64, 4096) : rng.between(9 * 1024, 32 * 1024);
+}
 
 }  // namespace
 
@@ -59,149 +58,278 @@ void Shared::wait_parked(int n) {
     parked.wait(v, std::memory_order_acquire);
 }
 
+// -------------------------------------------------------------- EntryCache
+
+EntryCache::EntryCache(std::size_t slots)
+    : nslots_(slots), slots_(std::make_unique<SlotStats[]>(slots)) {
+  memcg::CacheOptions o;
+  o.reclaimable = true;
+  o.align = alignof(Entry);
+  cache_ = memcg::Cache::create("memcgctl-entry", sizeof(Entry), o);
+}
+
+EntryCache::~EntryCache() { reg_.reset(); }
+
+void EntryCache::register_now() { reg_ = memcg::register_shrinker(*this, /*group_aware=*/true); }
+
+EntryCache::Result EntryCache::insert(const memcg::Group& g, std::uint32_t slot, std::uint64_t bytes,
+                                      std::error_code& ec) {
+  ec.clear();
+  void* mem = cache_.alloc(g);
+  if (!mem) return Result::refused;  // a limit (or no memory)
+  memcg::Reservation page = memcg::Reservation::try_make(g, bytes, ec);
+  if (!page) {
+    memcg::Cache::free(mem);
+    return is_enomem(ec) ? Result::refused : Result::error;
+  }
+  auto* e = new (mem) Entry;
+  e->page = std::move(page);
+  e->bytes = bytes;
+  e->slot = slot;
+  slots_[slot].held.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+  slots_[slot].inserted.fetch_add(1, std::memory_order_relaxed);
+  // From here the entry belongs to the list: whoever takes it off frees it.
+  lru_.add(*e, g);
+  return Result::ok;
+}
+
+void EntryCache::dispose(std::vector<Entry*>& v, bool reclaimed) {
+  for (Entry* e : v) {
+    SlotStats& s = slots_[e->slot];
+    const std::uint64_t bytes = e->bytes;
+    e->page.reset();  // uncharges the page (the group it was charged to, even if removed)
+    e->~Entry();
+    memcg::Cache::free(e);
+    s.held.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+    if (reclaimed) {
+      s.reclaimed.fetch_add(1, std::memory_order_relaxed);
+      s.reclaimed_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    } else {
+      s.evicted.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  v.clear();
+}
+
+std::uint64_t EntryCache::evict(const memcg::Group& g, std::uint64_t n) {
+  std::vector<Entry*> out;
+  lru_.walk(
+      g,
+      [&](Entry& e) {
+        out.push_back(&e);
+        return memcg::LruStatus::removed;
+      },
+      n);
+  const std::uint64_t k = out.size();
+  dispose(out, false);
+  return k;
+}
+
+void EntryCache::touch(const memcg::Group& g, std::uint64_t n) {
+  lru_.walk(g, [](Entry&) { return memcg::LruStatus::rotate; }, n);
+}
+
+std::uint64_t EntryCache::count(const memcg::ShrinkControl& sc) { return lru_.count(sc.group); }
+
+std::uint64_t EntryCache::scan(const memcg::ShrinkControl& sc) {
+  scans_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<Entry*> out;
+  out.reserve(sc.nr_to_scan);
+  lru_.walk(
+      sc.group,
+      [&](Entry& e) {
+        out.push_back(&e);
+        return memcg::LruStatus::removed;
+      },
+      sc.nr_to_scan);
+  const std::uint64_t k = out.size();
+  dispose(out, true);
+  return k;
+}
+
+// -------------------------------------------------------------------- Pool
+
+void Pool::add(void* p, std::size_t size) {
+  std::lock_guard<std::mutex> l(mu_);
+  objs_.push_back(Obj{p, size});
+  bytes_.fetch_add(size, std::memory_order_relaxed);
+}
+
+bool Pool::free_one(Rng& rng) {
+  Obj o;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (objs_.empty()) return false;
+    std::size_t i = rng.below(objs_.size());
+    o = objs_[i];
+    objs_[i] = objs_.back();
+    objs_.pop_back();
+    bytes_.fetch_sub(o.size, std::memory_order_relaxed);
+  }
+  memcg::kfree(o.p);
+  return true;
+}
+
+std::uint64_t Pool::free_all() {
+  std::vector<Obj> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    all.swap(objs_);
+    bytes_.store(0, std::memory_order_relaxed);
+  }
+  std::uint64_t bytes = 0;
+  for (const Obj& o : all) {
+    bytes += o.size;
+    memcg::kfree(o.p);
+  }
+  return bytes;
+}
+
+// --------------------------------------------------------------------- OOM
+
+memcg::OomHandler make_oom_handler(std::vector<std::unique_ptr<Tenant>>& tenants, OomStats& stats) {
+  return [&tenants, &stats](const memcg::OomContext& ctx) -> bool {
+    stats.calls.fetch_add(1, std::memory_order_relaxed);
+    // The victim is the heaviest descendant of the group over its limit; its
+    // tenant is the one whose group is the victim or an ancestor of it.
+    for (auto& t : tenants) {
+      bool match = false;
+      for (memcg::Group g = *ctx.victim; g; g = g.parent())
+        if (g == t->group) {
+          match = true;
+          break;
+        }
+      if (!match) continue;
+      const std::uint64_t bytes = t->pool.free_all();
+      if (bytes == 0) return false;
+      stats.kills.fetch_add(1, std::memory_order_relaxed);
+      stats.freed_bytes.fetch_add(bytes, std::memory_order_relaxed);
+      if (stats.victims.count() < 4)
+        stats.victims.add(fmt::format("{} over {}: freed {} B of {}", ctx.group->path(),
+                                      ctx.group->max() == memcg::unlimited ? std::string("max")
+                                                                           : std::to_string(ctx.group->max()),
+                                      bytes, t->group.path()));
+      return true;
+    }
+    return false;
+  };
+}
+
 // ------------------------------------------------------------------ Worker
 
-Worker::Worker(int index, std::array<memcg::Group, kTenants> tenants, Shared& shared)
-    : index_(index), shared_(shared), rng_(kSeed + 0x1000u * static_cast<unsigned>(index + 1)),
-      tenants_(std::move(tenants)) {}
+Worker::Worker(int index, std::vector<std::unique_ptr<Tenant>>& tenants, EntryCache& cache, Shared& shared)
+    : index_(index), tenants_(tenants), cache_(cache), shared_(shared),
+      rng_(kSeed + 0x1000u * static_cast<unsigned>(index + 1)) {
+  for (auto& t : tenants_) total_weight_ += t->spec.weight;
+}
 
 void Worker::run() {
   while (shared_.phase.load(std::memory_order_relaxed) == kRun) step();
-  verify("at stop");
   shared_.park();
-  release_all();
 }
 
-std::uint64_t Worker::random_size() {
-  return rng_.below(10) < 7 ? rng_.between(512, kStockable) : rng_.between(kStockable + 1, kLarge);
+Tenant& Worker::pick() {
+  std::uint64_t r = rng_.below(total_weight_);
+  for (auto& t : tenants_) {
+    if (r < t->spec.weight) return *t;
+    r -= t->spec.weight;
+  }
+  return *tenants_.back();
 }
 
 void Worker::step() {
-  const int t = static_cast<int>(rng_.below(kTenants));
-  memcg::ScopedGroup scope(tenants_[t]);
-  const auto& held = held_[t];
+  Tenant& t = pick();
+  memcg::ScopedGroup scope(t.group);
   const std::uint64_t op = rng_.below(100);
-  if (held.empty() || (op < 40 && held.size() < kMaxHeld))
-    make(t);
-  else if (op < 60)
-    grow(t);
-  else if (op < 80)
-    shrink(t);
-  else
-    drop(t);
-  counters_[t].ops.fetch_add(1, std::memory_order_relaxed);
-}
-
-void Worker::make(int t) {
-  const std::uint64_t size = random_size();
-  std::error_code ec;
-  memcg::Reservation r = memcg::Reservation::try_make(memcg::current_group(), size, ec);
-  if (!ec) {
-    held_[t].push_back(Held{std::move(r), size});
-    bytes_[t] += size;
-  } else if (is_enomem(ec)) {
-    refused(t);
-  } else {
-    shared_.api_errors.add(fmt::format("worker {}: Reservation::try_make({}, {}) in /tenants/{}: {}", index_,
-                                       "current_group()", size, kTenantNames[t], ec.message()));
-  }
-}
-
-void Worker::grow(int t) {
-  Held& h = held_[t][rng_.below(held_[t].size())];
-  const std::uint64_t more = random_size();
-  if (h.r.grow(more)) {
-    h.bytes += more;
-    bytes_[t] += more;
-  } else {
-    refused(t);
-  }
-}
-
-void Worker::shrink(int t) {
-  Held& h = held_[t][rng_.below(held_[t].size())];
-  if (h.bytes == 0) return drop(t);
-  const std::uint64_t less = rng_.between(1, h.bytes);
-  h.r.shrink(less);
-  h.bytes -= less;
-  bytes_[t] -= less;
-}
-
-void Worker::drop(int t) {
-  auto& v = held_[t];
-  std::size_t i = rng_.below(v.size());
-  bytes_[t] -= v[i].bytes;
-  v[i].r.reset();
-  v[i] = std::move(v.back());
-  v.pop_back();
-}
-
-// A refused charge: count it, and give memory back like a tenant under
-// pressure would (so the tenant hovers around its limit instead of sitting
-// on it).
-void Worker::refused(int t) {
-  counters_[t].refused.fetch_add(1, std::memory_order_relaxed);
-  if (!held_[t].empty()) drop(t);
-}
-
-void Worker::verify(const char* when) {
-  for (int t = 0; t < kTenants; ++t) {
-    std::uint64_t sum = 0;
-    for (const Held& h : held_[t]) {
-      sum += h.bytes;
-      if (!h.r || h.r.size() != h.bytes || !(h.r.group() == tenants_[t]))
-        shared_.api_errors.add(fmt::format("worker {} {}: a reservation in /tenants/{} has size {} in group {}, "
-                                           "expected {} in /tenants/{}",
-                                           index_, when, kTenantNames[t], h.r.size(), h.r.group().path(),
-                                           h.bytes, kTenantNames[t]));
+  bool refused = false;
+  if (op < 45) {
+    // Cache insert; above the working set the tenant evicts its oldest first.
+    if (static_cast<std::uint64_t>(cache_.slot(t.slot).held.load(std::memory_order_relaxed)) > t.spec.ws)
+      cache_.evict(t.group, 8);
+    std::error_code ec;
+    auto r = cache_.insert(memcg::current_group(), t.slot, page_size(rng_), ec);
+    if (r == EntryCache::Result::refused)
+      refused = true;
+    else if (r == EntryCache::Result::error)
+      shared_.api_errors.add(fmt::format("worker {}: cache insert in {}: {}", index_, t.group.path(), ec.message()));
+  } else if (op < 60) {
+    cache_.touch(t.group, 2);
+  } else if (op < 85) {
+    if (t.pool.bytes() >= t.spec.kmem) {
+      t.pool.free_one(rng_);
+    } else {
+      const std::size_t size = kmem_size(rng_);
+      void* p = memcg::kmalloc(size);  // charged to current_group(): the tenant
+      if (p)
+        t.pool.add(p, size);
+      else
+        refused = true;
     }
-    if (sum != bytes_[t])
-      shared_.api_errors.add(fmt::format("worker {} {}: record for /tenants/{} says {}, reservations sum to {}",
-                                         index_, when, kTenantNames[t], bytes_[t], sum));
+  } else {
+    t.pool.free_one(rng_);
   }
-}
-
-void Worker::release_all() {
-  for (int t = 0; t < kTenants; ++t) {
-    for (Held& h : held_[t]) {
-      h.r.reset();
-      bytes_[t] -= h.bytes;
-      if (h.r || h.r.size() != 0)
-        shared_.api_errors.add(fmt::format("worker {}: Reservation::reset left size {}", index_, h.r.size()));
-    }
-    held_[t].clear();
-  }
+  t.counters.ops.fetch_add(1, std::memory_order_relaxed);
+  if (refused) t.counters.refused.fetch_add(1, std::memory_order_relaxed);
 }
 
 // ------------------------------------------------------------------- Churn
 
-Churn::Churn(memcg::Group system, Shared& shared)
-    : shared_(shared), system_(std::move(system)), rng_(kSeed ^ 0xc4u) {}
+Churn::Churn(const DemoConfig& cfg, memcg::Group parent, EntryCache& cache, std::uint32_t slot, Shared& shared)
+    : cfg_(cfg), parent_(std::move(parent)), cache_(cache), slot_(slot), shared_(shared), rng_(kSeed ^ 0xc4u) {}
 
 void Churn::run() {
+  const auto period = std::chrono::milliseconds(cfg_.churn_every_ms);
   while (shared_.phase.load(std::memory_order_acquire) == kRun) {
     cycle();
-    std::this_thread::sleep_for(kChurnPeriod);
+    std::this_thread::sleep_for(period);
   }
   shared_.park();
-  // Release: remove the remaining tmp groups the same way (some reservations
-  // outlive the rmdir), then release every reservation of a removed group.
+  // Release: remove the remaining tmp groups the same way (their entries
+  // outlive the rmdir on the parent's list; the demo frees them). Free the
+  // large leftovers, keep the small ones for the demo's lifecycle check.
   while (!live_.empty()) retire_oldest();
-  while (!orphans_.empty()) release_oldest_orphan();
+  for (Leftover& l : leftovers_) {
+    memcg::kfree(l.large);
+    l.large = nullptr;
+    small_kept_.insert(small_kept_.end(), l.small.begin(), l.small.end());
+    l.small.clear();
+  }
+  leftovers_.clear();
+}
+
+void Churn::free_leftover(Leftover& l) {
+  memcg::kfree(l.large);
+  for (void* p : l.small) memcg::kfree(p);
+  l.large = nullptr;
+  l.small.clear();
+}
+
+std::size_t Churn::small_leftovers() const { return small_kept_.size(); }
+
+void Churn::free_small_leftovers() {
+  for (void* p : small_kept_) memcg::kfree(p);
+  small_kept_.clear();
 }
 
 void Churn::cycle() {
+  ++cycles_;
+  while (!leftovers_.empty() && leftovers_.front().removed_at + cfg_.churn_linger <= cycles_) {
+    free_leftover(leftovers_.front());
+    leftovers_.pop_front();
+  }
   create_one();
-  while (live_.size() > kLiveTmp) retire_oldest();
-  while (orphans_.size() > kMaxOrphans) release_oldest_orphan();
+  while (live_.size() > cfg_.churn_live) retire_oldest();
+  // The parent's own list holds the entries of removed groups: free a few
+  // of the oldest each cycle (reclaim at the parent frees them too).
+  evicted_from_parent.fetch_add(cache_.evict(parent_, 16), std::memory_order_relaxed);
 }
 
 void Churn::create_one() {
   Tmp t;
-  t.path = fmt::format("/tenants/tmp-{}", ++seq_);
+  t.path = join_path(parent_.path(), fmt::format("tmp-{}", ++seq_));
   std::error_code ec;
   memcg::fs::mkdir(t.path, ec);
-  if (!ec) memcg::fs::write(join_path(t.path, "memory.max"), kTmpMax, ec);
+  if (!ec) memcg::fs::write(join_path(t.path, "memory.max"), cfg_.churn_max, ec);
   if (!ec) t.group = memcg::Group::open(t.path, ec);
   if (ec) {
     shared_.api_errors.add(fmt::format("churn: setting up {}: {}", t.path, ec.message()));
@@ -209,29 +337,23 @@ void Churn::create_one() {
     return;
   }
   created.fetch_add(1, std::memory_order_relaxed);
-
-  // Bookkeeping for the tmp tenant is charged to /system (small: the stock path).
-  t.bookkeeping.r = memcg::Reservation::try_make(system_, kBookkeeping, ec);
-  if (!ec) {
-    t.bookkeeping.bytes = kBookkeeping;
-    system_bytes_ += kBookkeeping;
-  } else if (!is_enomem(ec)) {
-    shared_.api_errors.add(fmt::format("churn: bookkeeping reservation in /system: {}", ec.message()));
-  }
-
-  memcg::ScopedGroup scope(t.group);
-  const std::uint64_t n = rng_.between(2, 6);
-  for (std::uint64_t i = 0; i < n; ++i) {
-    const std::uint64_t size = rng_.between(8 * 1024, 1536 * 1024);
-    ops.fetch_add(1, std::memory_order_relaxed);
-    memcg::Reservation r = memcg::Reservation::try_make(memcg::current_group(), size, ec);
-    if (!ec) {
-      t.res.push_back(Held{std::move(r), size});
-      tmp_bytes_ += size;
-    } else if (is_enomem(ec)) {
+  // Unreclaimable leftovers that will outlive the rmdir.
+  t.left.large = memcg::kmalloc(12 * 1024, t.group);
+  for (int i = 0; i < 4; ++i)
+    if (void* p = memcg::kmalloc(256, t.group)) t.left.small.push_back(p);
+  std::uint64_t filled = 0;
+  int refusals = 0;
+  while (filled < cfg_.churn_fill && refusals < 3) {
+    const std::uint64_t bytes = 4096 * rng_.between(4, 16);  // 16K..64K
+    auto r = cache_.insert(t.group, slot_, bytes, ec);
+    if (r == EntryCache::Result::ok) {
+      filled += bytes;
+    } else if (r == EntryCache::Result::refused) {
+      ++refusals;
       refused.fetch_add(1, std::memory_order_relaxed);
     } else {
-      shared_.api_errors.add(fmt::format("churn: Reservation::try_make({}) in {}: {}", size, t.path, ec.message()));
+      shared_.api_errors.add(fmt::format("churn: cache insert in {}: {}", t.path, ec.message()));
+      break;
     }
   }
   live_.push_back(std::move(t));
@@ -240,95 +362,45 @@ void Churn::create_one() {
 void Churn::retire_oldest() {
   Tmp t = std::move(live_.front());
   live_.pop_front();
-
-  // Drop about half of its reservations now; the rest outlive the rmdir.
-  std::vector<Held> keep;
-  for (std::size_t i = 0; i < t.res.size(); ++i) {
-    if (i == 0 || rng_.below(2)) {
-      keep.push_back(std::move(t.res[i]));
-    } else {
-      tmp_bytes_ -= t.res[i].bytes;
-      t.res[i].r.reset();
-    }
-  }
-  t.res.clear();
-  system_bytes_ -= t.bookkeeping.bytes;
-  t.bookkeeping.r.reset();
-
+  // Free about half of its entries now; the rest outlive the rmdir.
+  cache_.evict(t.group, cache_.on_list(t.group) / 2);
+  const std::uint64_t kept = cache_.on_list(t.group);
   std::error_code ec;
   memcg::fs::rmdir(t.path, ec);
   if (ec) {
     shared_.api_errors.add(fmt::format("churn: rmdir {}: {}", t.path, ec.message()));
-    for (Held& h : keep) {
-      tmp_bytes_ -= h.bytes;
-      h.r.reset();
-    }
+    cache_.evict(t.group, UINT64_MAX);
+    free_leftover(t.left);
     return;
+  }
+  if (t.left.large || !t.left.small.empty()) {
+    leftovers_made.fetch_add(1, std::memory_order_relaxed);
+    t.left.removed_at = cycles_;
+    leftovers_.push_back(std::move(t.left));
   }
   removed.fetch_add(1, std::memory_order_relaxed);
+  kept_past_rmdir.fetch_add(kept, std::memory_order_relaxed);
   if (t.group.state() != memcg::GroupState::dying)
-    shared_.orphan_errors.add(fmt::format("{} after rmdir while referenced: state {}, expected dying", t.path,
-                                          memcg::to_string(t.group.state())));
+    shared_.api_errors.add(fmt::format("{} after rmdir while referenced: state {}, expected dying", t.path,
+                                       memcg::to_string(t.group.state())));
   if (memcg::Group::open(t.path, ec); !ec)
-    shared_.orphan_errors.add(fmt::format("{} still opens after rmdir", t.path));
-  t.group = memcg::Group();  // from here only the reservations keep it
-
-  for (Held& h : keep) {
-    check_orphan(h, t.path, "after rmdir");
-    orphans_made.fetch_add(1, std::memory_order_relaxed);
-    orphans_.push_back(Orphan{std::move(h), t.path});
-  }
+    shared_.api_errors.add(fmt::format("{} still opens after rmdir", t.path));
+  if (cache_.on_list(t.group) != 0)
+    shared_.api_errors.add(fmt::format("{}: {} entries still on its own list after rmdir (expected on the parent's)",
+                                       t.path, cache_.on_list(t.group)));
 }
 
-void Churn::release_oldest_orphan() {
-  Orphan o = std::move(orphans_.front());
-  orphans_.pop_front();
-  check_orphan(o.h, o.path, "before release");
-  tmp_bytes_ -= o.h.bytes;
-  o.h.r.reset();
-  orphans_released.fetch_add(1, std::memory_order_relaxed);
-}
-
-// A reservation whose group was removed must stay valid with its size, name a
-// dying group, and refuse to grow (new charges to a removed group fail).
-void Churn::check_orphan(Held& h, const std::string& path, const char* when) {
-  if (!h.r) {
-    shared_.orphan_errors.add(fmt::format("{} {}: reservation became empty", path, when));
-    return;
-  }
-  if (h.r.size() != h.bytes)
-    shared_.orphan_errors.add(fmt::format("{} {}: reservation size {}, expected {}", path, when, h.r.size(), h.bytes));
-  memcg::Group g = h.r.group();
-  if (g.path() != path || g.state() != memcg::GroupState::dying)
-    shared_.orphan_errors.add(fmt::format("{} {}: reservation's group is {} ({}), expected {} (dying)", path, when,
-                                          g.path(), memcg::to_string(g.state()), path));
-  if (h.r.grow(4096)) {
-    shared_.orphan_errors.add(fmt::format("{} {}: grow succeeded on a removed group", path, when));
-    h.bytes += 4096;
-    tmp_bytes_ += 4096;
-  }
-}
-
-std::vector<Churn::LiveTmp> Churn::live_tmp() const {
-  std::vector<LiveTmp> out;
-  for (const Tmp& t : live_) {
-    std::uint64_t sum = 0;
-    for (const Held& h : t.res) sum += h.bytes;
-    out.push_back(LiveTmp{t.path, sum});
-  }
+std::vector<std::string> Churn::live_paths() const {
+  std::vector<std::string> out;
+  for (const Tmp& t : live_) out.push_back(t.path);
   return out;
-}
-
-std::size_t Churn::dying_with_reservations() const {
-  std::set<std::string> paths;
-  for (const Orphan& o : orphans_) paths.insert(o.path);
-  return paths.size();
 }
 
 // ----------------------------------------------------------------- Sampler
 
 void Sampler::run() {
-  while (shared_.phase.load(std::memory_order_acquire) == kRun) {
+  const std::string dying_file = join_path(parent_, "cgroup.stat");
+  for (std::uint64_t n = 0; shared_.phase.load(std::memory_order_acquire) == kRun; ++n) {
     for (const std::string& p : paths_) {
       std::error_code ec;
       std::uint64_t cur = read_value(join_path(p, "memory.current"), ec);
@@ -339,6 +411,11 @@ void Sampler::run() {
       }
       if (cur > max) shared_.limit_errors.add(fmt::format("{}: memory.current {} > memory.max {}", p, cur, max));
       samples_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (n % 8 == 0) {
+      std::error_code ec;
+      std::uint64_t d = read_key(dying_file, "nr_dying_descendants", ec);
+      if (!ec && d > dying_peak_.load(std::memory_order_relaxed)) dying_peak_.store(d, std::memory_order_relaxed);
     }
     std::this_thread::sleep_for(kSamplePeriod);
   }
