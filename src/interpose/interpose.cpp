@@ -118,7 +118,7 @@ void do_free(void* p) noexcept {
 
 // Aligned allocation with a valid power-of-two alignment.
 void* do_aligned(std::size_t align, std::size_t n) noexcept {
-  if (align <= 16) return do_malloc(n);
+  if (align <= 16) return do_malloc(align > 8 && n < 16 ? 16 : n);  // kmalloc(<= 8) is 8-aligned
   void* p;
   if (use_kmalloc()) {
     p = k_alloc_aligned(n, align);
