@@ -426,8 +426,14 @@ int run_script(const ScriptOptions& opts) {
       ++no;
       Line l;
       l.no = no;
+      // A '#' at the start of a word starts a comment.
+      for (std::size_t i = 0; i < raw.size(); ++i)
+        if (raw[i] == '#' && (i == 0 || raw[i - 1] == ' ' || raw[i - 1] == '\t')) {
+          raw.resize(i);
+          break;
+        }
       l.text = trim(raw);
-      if (l.text.empty() || l.text[0] == '#') continue;
+      if (l.text.empty()) continue;
       l.words = split(l.text);
       if (l.words[0] == "expect" && l.words.size() >= 4 && l.words[2] == "contains") {
         std::size_t p = l.text.find(" contains ");
