@@ -39,7 +39,7 @@ struct Line {
 };
 
 std::string trim(std::string_view s) {
-  std::size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
+  std::size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
   return b == std::string_view::npos ? std::string() : std::string(s.substr(b, e - b + 1));
 }
 
@@ -231,7 +231,7 @@ Result Runner::run(const Words& w, const Line& line) {
     std::string text = memcg::fs::read(w[1], r.ec);
     if (!r.ec) {
       r.text = text;
-      r.out["text"] = text;
+      r.out["content"] = text;
       r.out["value"] = contents_json(text);
     }
   } else if (v == "ls") {

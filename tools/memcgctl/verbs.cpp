@@ -86,7 +86,7 @@ int run_cat(const std::string& path, bool json) {
   std::string text = memcg::fs::read(path, ec);
   if (ec) return fail("cat", path, ec, json);
   if (json)
-    ok_json("cat", path, {{"text", text}, {"value", contents_json(text)}});
+    ok_json("cat", path, {{"content", text}, {"value", contents_json(text)}});
   else
     std::fwrite(text.data(), 1, text.size(), stdout);
   return kExitOk;
