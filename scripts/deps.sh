@@ -14,6 +14,7 @@ packages=(
   libbenchmark-dev libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev
   libcli11-dev nlohmann-json3-dev
   clang libclang-rt-14-dev valgrind
+  sqlite3 xz-utils python3  # real programs of tests/interpose
 )
 
 installed() {
