@@ -252,9 +252,9 @@ void Worker::step() {
       refused = true;
     else if (r == EntryCache::Result::error)
       shared_.api_errors.add(fmt::format("worker {}: cache insert in {}: {}", index_, t.group.path(), ec.message()));
-  } else if (op < 60) {
+  } else if (op < 65) {
     cache_.touch(t.group, 2);
-  } else if (op < 85) {
+  } else if (op < 90) {
     if (t.pool.bytes() >= t.spec.kmem) {
       t.pool.free_one(rng_);
     } else {
