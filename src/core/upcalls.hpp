@@ -10,7 +10,12 @@ namespace memcg::detail {
 struct GroupImpl;
 
 inline constexpr int kMaxReclaimRetries = 16;              // MAX_RECLAIM_RETRIES
-inline constexpr std::uint64_t kCostlyBytes = 32 * 1024;   // PAGE_ALLOC_COSTLY_ORDER
+// Charges above this never invoke the OOM handler and retry after partial
+// progress only if small (the kernel's PAGE_ALLOC_COSTLY_ORDER, 32 KiB).
+// Ours is one slab, 64 KiB: slab refills for small objects charge exactly
+// that and must be able to reach the OOM handler, as the kernel's order-0..3
+// slab pages do.
+inline constexpr std::uint64_t kCostlyBytes = 64 * 1024;
 
 // Non-null while this thread reclaims (set by the reclaim layer).
 extern constinit thread_local void* tls_reclaim_state __attribute__((tls_model("initial-exec")));

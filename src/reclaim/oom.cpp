@@ -2,7 +2,7 @@
 // group's own or an ancestor's) is called with a victim suggestion.
 // Events as the kernel counts them: oom at the group whose limit failed,
 // oom_kill at the victim when the handler freed memory. Charges above
-// kCostlyBytes never invoke OOM (the kernel skips costly orders).
+// kCostlyBytes (one slab) never invoke OOM (the kernel skips costly orders).
 #include <memory>
 
 #include "core/group_impl.hpp"

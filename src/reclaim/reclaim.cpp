@@ -86,7 +86,10 @@ std::uint64_t try_to_free(GroupImpl* root, std::uint64_t bytes, ReclaimReason wh
             protection = emin;
           }
         }
+        const std::uint64_t before = st.reclaimed;
         any |= shrink_one(g, is_root, prio, protection, why);
+        // pgsteal is the reclaimed group's (memory.stat sums it up the tree).
+        if (st.reclaimed > before) g->stats.pgsteal.fetch_add(st.reclaimed - before, std::memory_order_relaxed);
         // Fault injection: abandon the walk mid-round (seed 004's testing),
         // leaving the shared cursor wherever it is while groups die.
         if (st.reclaimed >= target || MEMCG_FAULT_FAIL(fault::Kind::kReclaimIterBreak)) {
@@ -103,7 +106,6 @@ std::uint64_t try_to_free(GroupImpl* root, std::uint64_t bytes, ReclaimReason wh
     break;
   }
 done:
-  if (st.reclaimed) root->stats.pgsteal.fetch_add(st.reclaimed, std::memory_order_relaxed);
   return st.reclaimed;
 }
 

@@ -70,8 +70,9 @@ TEST(Charge, EventsAreHierarchicalAndLocal) {
   test::TempGroup t("ev");
   Group a = t->create("a");
   Group b = a.create("b");
-  a.set_max(1000);
-  EXPECT_FALSE(detail::try_charge_memcg(b.impl(), 2000));
+  a.set_max(4000);
+  ASSERT_TRUE(detail::try_charge_memcg(b.impl(), 3000));  // fits: 1000 left
+  EXPECT_FALSE(detail::try_charge_memcg(b.impl(), 2000)); // could fit, refused
   // Refused at a: a's local and hierarchical counts, t's hierarchical only.
   const std::uint64_t n = 2 + detail::kMaxReclaimRetries;
   EXPECT_EQ(a.events_local().max, n);
@@ -80,6 +81,8 @@ TEST(Charge, EventsAreHierarchicalAndLocal) {
   EXPECT_EQ(t->events().max, n);
   EXPECT_EQ(t->events_local().max, 0u);
   EXPECT_EQ(t->events().oom, 1u);
+  detail::uncharge_memcg(b.impl(), 3000);
+  detail::drain_own_stock();
   b.remove();
   a.remove();
 }

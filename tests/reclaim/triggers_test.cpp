@@ -103,8 +103,9 @@ TEST(Oom, NearestAncestorHandlerAppliesAndFailureIsClean) {
   EXPECT_EQ(outer, 1);
   EXPECT_EQ(a.events_local().oom, 1u);
   EXPECT_EQ(a.events_local().oom_kill, 0u);
-  // Costly charges never call the OOM handler (the kernel's order check).
-  EXPECT_FALSE(Reservation::try_make(a, 64 * 1024, ec));
+  // Costly charges (above one slab) never call the OOM handler (the
+  // kernel's order check).
+  EXPECT_FALSE(Reservation::try_make(a, 128 * 1024, ec));
   EXPECT_EQ(outer, 1);
   t.get().set_oom_handler(nullptr);
   big.reset();
