@@ -1,1 +1,448 @@
-int main(){}
+// memcg_soak: runs the whole system for a given time with continuous
+// invariant checks.
+//
+//   memcg_soak [--seconds N] [--threads T] [--seed S] [--checkpoint-ms M] [--no-faults]
+//
+// Workload (T worker threads, a churn/coordinator thread, a watcher thread):
+// allocation from two Caches and kmalloc (small and large) into fixed-limit
+// groups and churned groups, frees of own objects and of objects handed over
+// by other threads, Reservations, a page-cache-like shrinker on a ListLru
+// (tests/reclaim/page_cache.hpp), memory.reclaim, limit changes, group
+// creation and removal, ScopedGroup allocation, and - in fault-injection
+// builds (MEMCG_FAULT_INJECTION) - page-source/metadata/large-map failures,
+// reclaim-iterator breaks and delays in the lifecycle race windows.
+//
+// Checks:
+//   continuously  memory.current <= memory.max of the fixed-limit groups
+//   checkpoints   workers pause at a barrier and drain their stocks and
+//                 magazines; then for every fixed group and the top group:
+//                 memory.current == reservations + slab + kmalloc_large
+//                 (memory.stat, stock 0), and a fixed group's reservations
+//                 equal what the workers hold there plus its page-cache pages;
+//                 the fixed groups' memory.events never decrease
+//   the end       everything released and removed: every group freed
+//                 (runtime_stats), no stray charge; leaks are LSan's job
+// Prints a summary; exit status 0 on success, 1 on a violated check.
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <unistd.h>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../tests/reclaim/page_cache.hpp"
+#include "charge/stock.hpp"
+#include "memcg/memcg.hpp"
+#include "platform/fault.hpp"
+#include "slab/slab_internal.hpp"
+
+namespace {
+
+using namespace memcg;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<std::uint64_t> g_failures{0};
+
+#define SOAK_CHECK(cond, ...)                                                  \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      g_failures.fetch_add(1);                                                 \
+      std::fprintf(stderr, "soak: CHECK FAILED (line %d): %s: ", __LINE__, #cond); \
+      std::fprintf(stderr, __VA_ARGS__);                                       \
+      std::fprintf(stderr, "\n");                                              \
+    }                                                                          \
+  } while (0)
+
+struct Options {
+  int seconds = 10;
+  int threads = 3;
+  std::uint64_t seed = 1;
+  int checkpoint_ms = 1000;
+  bool faults = true;
+};
+
+constexpr int kFixed = 3;
+constexpr std::uint64_t kFixedMax = 8 << 20;
+constexpr std::uint64_t kPage = 16 << 10;
+
+struct Mailbox {  // objects handed to other threads to free
+  std::mutex m;
+  std::vector<std::pair<void*, int>> items;  // (object, 0 cache / 1 kmalloc)
+};
+
+struct Shared {
+  Options opt;
+  Group top, churn_parent;
+  Group fixed[kFixed];
+  std::mutex churn_m;
+  std::vector<Group> churn;  // online churned groups (workers pick from it)
+  Cache caches[2];
+  test::PageCache* pc = nullptr;
+  Mailbox mail;
+  std::atomic<std::int64_t> fixed_res[kFixed] = {};  // reservation bytes workers hold in fixed[i]
+  std::atomic<bool> stop{false}, pause{false};
+  std::unique_ptr<std::barrier<>> sync;
+  std::atomic<std::uint64_t> ops{0}, alloc_fail{0}, churned{0}, checkpoints{0}, reclaims{0};
+};
+
+struct Held {
+  void* p;
+  int kind;  // 0/1 cache, 2 kmalloc
+};
+
+void quiesce_thread() {
+  detail::flush_own_magazines();
+  detail::drain_own_stock();
+}
+
+void worker(Shared& s, int id) {
+  std::mt19937_64 rng(s.opt.seed * 1000 + id);
+  std::vector<Held> held;
+  struct Res {
+    Reservation r;
+    int fixed;  // index in fixed[], or -1
+  };
+  std::vector<Res> res;
+  auto free_one = [&](Held h) {
+    if (h.kind == 2) kfree(h.p); else Cache::free(h.p);
+  };
+  while (!s.stop.load(std::memory_order_relaxed)) {
+    if (s.pause.load(std::memory_order_acquire)) {
+      s.sync->arrive_and_wait();  // 1: everyone stopped
+      quiesce_thread();
+      s.sync->arrive_and_wait();  // 2: everyone drained; the coordinator checks
+      s.sync->arrive_and_wait();  // 3: checks done
+      continue;
+    }
+    s.ops.fetch_add(1, std::memory_order_relaxed);
+    // The target: a fixed group (2/3) or a churned one (maybe removed meanwhile).
+    int fi = static_cast<int>(rng() % (kFixed + 1));
+    Group g;
+    if (fi < kFixed) {
+      g = s.fixed[fi];
+    } else {
+      fi = -1;
+      std::lock_guard<std::mutex> l(s.churn_m);
+      if (!s.churn.empty()) g = s.churn[rng() % s.churn.size()];
+    }
+    if (!g) g = s.fixed[0], fi = 0;
+    switch (rng() % 12) {
+      case 0: case 1: case 2: {
+        int k = rng() % 2;
+        void* p = s.caches[k].alloc(g);
+        if (p) {
+          std::memset(p, 0x5a, k ? 700 : 48);
+          held.push_back({p, k});
+        } else {
+          s.alloc_fail.fetch_add(1, std::memory_order_relaxed);
+        }
+        break;
+      }
+      case 3: case 4: {
+        const std::size_t size = rng() % 20 == 0 ? 20000 + rng() % 200000 : 1 + rng() % 4000;
+        void* p;
+        if (rng() % 4 == 0) {
+          ScopedGroup sg(g);
+          p = kmalloc(size);
+        } else {
+          p = kmalloc(size, g);
+        }
+        if (p) {
+          static_cast<char*>(p)[size - 1] = 1;
+          held.push_back({p, 2});
+        } else {
+          s.alloc_fail.fetch_add(1, std::memory_order_relaxed);
+        }
+        break;
+      }
+      case 5: case 6:  // free some, hand some to other threads
+        for (int n = rng() % 16; n > 0 && !held.empty(); --n) {
+          const std::size_t i = rng() % held.size();
+          Held h = held[i];
+          held[i] = held.back();
+          held.pop_back();
+          if (rng() % 3 == 0) {
+            std::lock_guard<std::mutex> l(s.mail.m);
+            s.mail.items.push_back({h.p, h.kind == 2 ? 1 : 0});
+          } else {
+            free_one(h);
+          }
+        }
+        break;
+      case 7: {  // frees from the mailbox (cross-thread)
+        std::vector<std::pair<void*, int>> take;
+        {
+          std::lock_guard<std::mutex> l(s.mail.m);
+          for (int n = 0; n < 32 && !s.mail.items.empty(); ++n) {
+            take.push_back(s.mail.items.back());
+            s.mail.items.pop_back();
+          }
+        }
+        for (auto [p, k] : take) {
+          if (k) kfree(p); else Cache::free(p);
+        }
+        break;
+      }
+      case 8: {  // reservations
+        if (res.size() > 32 || (rng() % 2 && !res.empty())) {
+          const std::size_t i = rng() % res.size();
+          if (res[i].fixed >= 0) s.fixed_res[res[i].fixed].fetch_sub(res[i].r.size());
+          res[i] = std::move(res.back());
+          res.pop_back();
+        } else {
+          std::error_code ec;
+          const std::uint64_t bytes = 1 + rng() % (256 << 10);
+          Reservation r = Reservation::try_make(g, bytes, ec);
+          if (r) {
+            if (fi >= 0) s.fixed_res[fi].fetch_add(bytes);
+            res.push_back({std::move(r), fi});
+          } else {
+            SOAK_CHECK(ec == std::errc::not_enough_memory || ec == std::errc::no_such_file_or_directory,
+                       "reservation: %s", ec.message().c_str());
+          }
+        }
+        break;
+      }
+      case 9:
+        for (int n = 0; n < 8; ++n) s.pc->add(g);
+        break;
+      case 10: {
+        std::error_code ec;
+        g.reclaim(256 << 10, ec);
+        s.reclaims.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      case 11:
+        if (held.size() > 3000)
+          while (held.size() > 1000) {
+            free_one(held.back());
+            held.pop_back();
+          }
+        break;
+    }
+  }
+  for (auto& h : held) free_one(h);
+  for (auto& r : res)
+    if (r.fixed >= 0) s.fixed_res[r.fixed].fetch_sub(r.r.size());
+  res.clear();
+}
+
+void watcher(Shared& s) {
+  while (!s.stop.load(std::memory_order_relaxed)) {
+    for (auto& g : s.fixed) {
+      const std::uint64_t max = g.max(), cur = g.current();
+      SOAK_CHECK(cur <= max, "%s: current %llu > max %llu", g.path().c_str(), (unsigned long long)cur,
+                 (unsigned long long)max);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void books(const Group& g) {
+  const Stat st = g.stat();
+  SOAK_CHECK(st.stock == 0, "%s: stock %llu at a checkpoint", g.path().c_str(), (unsigned long long)st.stock);
+  SOAK_CHECK(g.current() == st.reservations + st.slab() + st.kmalloc_large,
+             "%s: current %llu != reservations %llu + slab %llu + large %llu", g.path().c_str(),
+             (unsigned long long)g.current(), (unsigned long long)st.reservations, (unsigned long long)st.slab(),
+             (unsigned long long)st.kmalloc_large);
+}
+
+void checkpoint(Shared& s, Events* last) {
+  s.pause.store(true, std::memory_order_release);
+  s.sync->arrive_and_wait();  // 1
+  quiesce_thread();
+  s.sync->arrive_and_wait();  // 2: every participant drained
+  // The library worker and the background reclaimer charge nothing.
+  for (int i = 0; i < kFixed; ++i) {
+    books(s.fixed[i]);
+    const Stat st = s.fixed[i].stat();
+    const std::uint64_t want = static_cast<std::uint64_t>(s.fixed_res[i].load()) +
+                               s.pc->pages(s.fixed[i]) * s.pc->page_bytes();
+    SOAK_CHECK(st.reservations == want, "%s: reservations %llu, held %llu", s.fixed[i].path().c_str(),
+               (unsigned long long)st.reservations, (unsigned long long)want);
+    const Events e = s.fixed[i].events();
+    SOAK_CHECK(e.max >= last[i].max && e.oom >= last[i].oom && e.high >= last[i].high && e.low >= last[i].low,
+               "%s: events went backwards", s.fixed[i].path().c_str());
+    last[i] = e;
+  }
+  books(s.churn_parent);
+  books(s.top);
+  s.checkpoints.fetch_add(1);
+  s.pause.store(false, std::memory_order_release);
+  s.sync->arrive_and_wait();  // 3
+}
+
+void arm_faults() {
+#if defined(MEMCG_FAULT_INJECTION)
+  namespace f = detail::fault;
+  f::set(f::Kind::kPageSourceMap, 0.05);
+  f::set(f::Kind::kMetaAlloc, 0.001);
+  f::set(f::Kind::kLargeMap, 0.01);
+  f::set(f::Kind::kReclaimIterBreak, 0.02);
+  for (auto k : {f::Kind::kAfterChildLookup, f::Kind::kPinMarkDead, f::Kind::kUnpinLast, f::Kind::kPinAfterGet,
+                 f::Kind::kStockRefillOp, f::Kind::kStockDrainTake})
+    f::set(k, 0.01, 50);
+#endif
+}
+
+std::uint64_t faults_injected() {
+#if defined(MEMCG_FAULT_INJECTION)
+  return detail::fault::injected_total();
+#else
+  return 0;
+#endif
+}
+
+void disarm_faults() {
+#if defined(MEMCG_FAULT_INJECTION)
+  detail::fault::clear_all();
+#endif
+}
+
+int run(const Options& opt) {
+  barrier();
+  const std::uint64_t base_groups = runtime_stats().groups_allocated;
+  Shared s;
+  s.opt = opt;
+  s.top = Group::root().create("soak-" + std::to_string(::getpid()));
+  s.churn_parent = s.top.create("churn");
+  s.churn_parent.set_max(64 << 20);
+  for (int i = 0; i < kFixed; ++i) {
+    s.fixed[i] = s.top.create("fixed" + std::to_string(i));
+    s.fixed[i].set_max(kFixedMax);
+  }
+  s.fixed[2].set_low(2 << 20);
+  s.caches[0] = Cache::create("soak-small", 48);
+  s.caches[1] = Cache::create("soak-big", 700, CacheOptions{.reclaimable = true});
+  auto pc = std::make_unique<test::PageCache>(kPage);
+  s.pc = pc.get();
+  s.sync = std::make_unique<std::barrier<>>(opt.threads + 1);
+  if (opt.faults) arm_faults();
+
+  std::vector<std::thread> ts;
+  for (int i = 0; i < opt.threads; ++i) ts.emplace_back(worker, std::ref(s), i);
+  std::thread watch(watcher, std::ref(s));
+
+  // Coordinator: group churn, limit changes, checkpoints.
+  std::mt19937_64 rng(opt.seed);
+  Events last[kFixed] = {};
+  const auto end = Clock::now() + std::chrono::seconds(opt.seconds);
+  auto next_cp = Clock::now() + std::chrono::milliseconds(opt.checkpoint_ms);
+  int n = 0;
+  while (Clock::now() < end) {
+    if (Clock::now() >= next_cp) {
+      checkpoint(s, last);
+      next_cp = Clock::now() + std::chrono::milliseconds(opt.checkpoint_ms);
+    }
+    std::error_code ec;
+    switch (rng() % 4) {
+      case 0: case 1: {
+        Group g = s.churn_parent.create("g" + std::to_string(n++), ec);
+        if (!ec) {
+          if (rng() % 2) g.set_max((1 + rng() % 8) << 20);
+          std::lock_guard<std::mutex> l(s.churn_m);
+          s.churn.push_back(g);
+        }
+        break;
+      }
+      case 2: {
+        Group victim;
+        {
+          std::lock_guard<std::mutex> l(s.churn_m);
+          if (s.churn.size() > 4) {
+            const std::size_t i = rng() % s.churn.size();
+            victim = s.churn[i];
+            s.churn.erase(s.churn.begin() + i);
+          }
+        }
+        if (victim) {
+          victim.remove(ec);
+          SOAK_CHECK(!ec, "remove: %s", ec.message().c_str());
+          s.churned.fetch_add(1);
+        }
+        break;
+      }
+      case 3:  // limit changes on the churn parent (lowered below usage at times)
+        s.churn_parent.set_max((16 + rng() % 64) << 20);
+        if (rng() % 8 == 0) s.churn_parent.reclaim(1 << 20, ec);
+        break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  checkpoint(s, last);
+  s.stop = true;
+  // Workers may be waiting at a barrier only inside a checkpoint, which has
+  // completed; they exit their loop now.
+  for (auto& t : ts) t.join();
+  watch.join();
+  disarm_faults();
+  for (auto& [p, k] : s.mail.items) {
+    if (k) kfree(p); else Cache::free(p);
+  }
+  s.mail.items.clear();
+  pc.reset();  // frees every page (uncharges its reservation)
+  for (auto& c : s.caches) c.shrink();
+  quiesce_thread();
+  for (int i = 0; i < kFixed; ++i) {
+    SOAK_CHECK(s.fixed_res[i].load() == 0, "reservation bookkeeping");
+    SOAK_CHECK(s.fixed[i].stat().reservations == 0, "%s: reservations left", s.fixed[i].path().c_str());
+    SOAK_CHECK(s.fixed[i].stat().kmalloc_large == 0, "%s: large allocations left", s.fixed[i].path().c_str());
+  }
+  const SlabRuntimeStats before_destroy = slab_runtime_stats();
+  {
+    std::lock_guard<std::mutex> l(s.churn_m);
+    for (auto& g : s.churn) g.remove();
+    s.churn.clear();
+  }
+  for (auto& g : s.fixed) g.remove();
+  s.churn_parent.remove();
+  s.top.remove();
+  for (auto& g : s.fixed) g = Group();
+  s.churn_parent = Group();
+  s.top = Group();
+  for (auto& c : s.caches) {
+    std::error_code ec;
+    c.destroy(ec);
+    SOAK_CHECK(!ec, "cache destroy: %s (objects leaked)", ec.message().c_str());
+  }
+  barrier();
+  const std::uint64_t left = runtime_stats().groups_allocated;
+  SOAK_CHECK(left == base_groups, "groups not freed: %llu allocated, %llu at start", (unsigned long long)left,
+             (unsigned long long)base_groups);
+  std::printf(
+      "memcg_soak: %d s, %d workers: ops %llu, allocation failures %llu, reclaims %llu, checkpoints passed %llu, "
+      "groups churned %llu, faults injected %llu%s, child caches before teardown %llu, check failures %llu\n",
+      opt.seconds, opt.threads, (unsigned long long)s.ops.load(), (unsigned long long)s.alloc_fail.load(),
+      (unsigned long long)s.reclaims.load(), (unsigned long long)s.checkpoints.load(),
+      (unsigned long long)s.churned.load(), (unsigned long long)faults_injected(),
+      detail::fault::kEnabled ? "" : " (fault injection not compiled in)",
+      (unsigned long long)before_destroy.child_caches, (unsigned long long)g_failures.load());
+  return g_failures.load() ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    auto arg = [&](const char* name) { return std::strcmp(argv[i], name) == 0 && i + 1 < argc; };
+    if (arg("--seconds")) opt.seconds = std::atoi(argv[++i]);
+    else if (arg("--threads")) opt.threads = std::atoi(argv[++i]);
+    else if (arg("--seed")) opt.seed = std::strtoull(argv[++i], nullptr, 0);
+    else if (arg("--checkpoint-ms")) opt.checkpoint_ms = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--no-faults") == 0) opt.faults = false;
+    else {
+      std::fprintf(stderr, "usage: memcg_soak [--seconds N] [--threads T] [--seed S] [--checkpoint-ms M] [--no-faults]\n");
+      return 2;
+    }
+  }
+  if (opt.seconds < 0 || opt.threads < 1) return 2;
+  return run(opt);
+}

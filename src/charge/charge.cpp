@@ -51,6 +51,12 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
     }
     GroupImpl* over = group_of(fail);
     record_event(over, Event::kMax);
+    // More than a usage can count (the page counter never reaches
+    // UINT64_MAX): margin() below would say "fits" forever; fail now.
+    if (MEMCG_UNLIKELY(bytes >= UINT64_MAX - fail->usage())) {
+      record_event(over, Event::kOom);
+      return false;
+    }
     if (in_reclaim()) {  // a shrinker's own allocation: never recurse, never fail
       g->counter.force_charge(bytes);
       return true;

@@ -36,7 +36,9 @@ bool PageCounter::try_charge(std::uint64_t bytes, PageCounter** fail) noexcept {
     bool fits;
     // CAS, not add-then-undo: a concurrent reader never sees usage > max
     // because of a charge that is about to fail.
-    while ((fits = old <= limit && bytes <= limit - old) &&
+    // Usage never reaches UINT64_MAX (the "max" sentinel), even under an
+    // unlimited level: a charge of 2^64-1 bytes is refused, not accepted.
+    while ((fits = old <= limit && bytes <= limit - old && bytes < UINT64_MAX - old) &&
            !c->usage_.compare_exchange_weak(old, old + bytes, std::memory_order_relaxed)) {
     }
     if (MEMCG_UNLIKELY(!fits)) {

@@ -22,6 +22,7 @@
 #include "platform/meta_arena.hpp"
 #include "platform/owner_gate.hpp"
 #include "platform/ranked_mutex.hpp"
+#include "slab/checked.hpp"
 #include "slab/slab_internal.hpp"
 #include "platform/fault.hpp"
 
@@ -232,12 +233,13 @@ void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
         obj = e.loaded->rounds[--e.loaded->n];
       }
     });
-    if (MEMCG_LIKELY(obj != nullptr)) return obj;
+    if (MEMCG_LIKELY(obj != nullptr)) return checked::on_alloc(obj);
   }
-  return alloc_slow(root, g);
+  return checked::on_alloc(alloc_slow(root, g));
 }
 
 void cache_free(void* obj) noexcept {
+  checked::on_free(obj);  // checked builds: foreign, misaligned, double free
   Slab* s = Slab::of(obj);
   ChildCache* c = s->cache;
   if (MEMCG_UNLIKELY(c->dead.load(std::memory_order_acquire))) {
