@@ -510,7 +510,9 @@ void run_input(const std::uint8_t* data, std::size_t size) {
           FZ_CHECK(r.r.size() == (bytes >= old ? 0 : old - bytes), "size after shrink");
         } else {
           r.r.reset();
-          FZ_CHECK(r.r.size() == 0, "size after reset");
+          FZ_CHECK(r.r.size() == 0 && !r.r, "size after reset");
+          FZ_CHECK(!r.r.grow(1), "an empty (reset) reservation grew");
+          m.res.erase(m.res.begin() + (&r - m.res.data()));  // empty now: it has no group
         }
         break;
       }

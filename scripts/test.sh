@@ -2,7 +2,7 @@
 # scripts/test.sh - configures, builds and tests each preset in turn.
 #
 #   scripts/test.sh            presets from $MEMCG_PRESETS (default: "release asan tsan")
-#   scripts/test.sh --quick    the release preset only
+#   scripts/test.sh --quick    the release preset only (no soak, no fuzzing)
 #
 # Per preset: cmake --preset P; cmake --build --preset P -j2; ctest --preset P
 # (the test presets run 2 jobs and print the output of failing tests).
@@ -11,14 +11,22 @@
 # run that finds no tests fails.
 # Stops at the first failing preset with its exit code; prints a summary line
 # per preset with its wall time. Works from any directory.
+#
+# After the tests of the asan and tsan presets, the soak harness runs for
+# $MEMCG_SOAK_SECONDS (default 90; 0 skips it); after all presets (not with
+# --quick), the libFuzzer target runs for $MEMCG_FUZZ_SECONDS (default 120;
+# 0 skips it) through scripts/fuzz.sh (clang, ASan + UBSan).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 
 presets="${MEMCG_PRESETS:-release asan tsan}"
+quick=0
+soak_seconds="${MEMCG_SOAK_SECONDS:-90}"
+fuzz_seconds="${MEMCG_FUZZ_SECONDS:-120}"
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --quick) presets="release"; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --quick) presets="release"; quick=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,7 +57,7 @@ for p in "${preset_list[@]}"; do
   rc=0
   banner "preset $p: configure"
   stage=configure
-  cmake --preset "$p" -DMEMCG_BUILD_TESTS=ON -DMEMCG_BUILD_BENCH=ON -DMEMCG_BUILD_TOOLS=ON || rc=$?
+  cmake --preset "$p" -DMEMCG_BUILD_TESTS=ON -DMEMCG_BUILD_BENCH=ON -DMEMCG_BUILD_TOOLS=ON -DMEMCG_BUILD_SOAK=ON || rc=$?
   if [[ $rc -eq 0 ]]; then
     banner "preset $p: build"
     stage=build
@@ -60,6 +68,13 @@ for p in "${preset_list[@]}"; do
     stage=test
     ctest --preset "$p" --no-tests=error || rc=$?
   fi
+  if [[ $rc -eq 0 && ( $p == asan || $p == tsan ) && $soak_seconds -gt 0 ]]; then
+    banner "preset $p: soak (${soak_seconds}s)"
+    stage=soak
+    ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+      TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+      "build/$p/soak/memcg_soak" --seconds "$soak_seconds" || rc=$?
+  fi
   elapsed=$((SECONDS - start))
   if [[ $rc -ne 0 ]]; then
     summary+=("$(printf '%-8s FAIL (%s, exit %d)  %s' "$p" "$stage" "$rc" "$(fmt_time $elapsed)")")
@@ -69,6 +84,20 @@ for p in "${preset_list[@]}"; do
   fi
   summary+=("$(printf '%-8s PASS  %s' "$p" "$(fmt_time $elapsed)")")
 done
+
+if [[ $quick -eq 0 && $fuzz_seconds -gt 0 ]]; then
+  banner "fuzz: ops_fuzzer for ${fuzz_seconds}s (scripts/fuzz.sh)"
+  start=$SECONDS
+  rc=0
+  bash scripts/fuzz.sh "$fuzz_seconds" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    summary+=("$(printf '%-8s FAIL (exit %d)  %s' fuzz "$rc" "$(fmt_time $((SECONDS - start)))")")
+    print_summary
+    echo "test.sh: the fuzzer failed (crash inputs in build/fuzz/artifacts/)" >&2
+    exit "$rc"
+  fi
+  summary+=("$(printf '%-8s PASS  %s' fuzz "$(fmt_time $((SECONDS - start)))")")
+fi
 
 print_summary
 echo "all presets passed (${preset_list[*]}) in $(fmt_time $((SECONDS - total_start)))"
