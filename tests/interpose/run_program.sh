@@ -76,9 +76,10 @@ PY
   LD_PRELOAD=$shim "$py" work.py >out.plain || fail "python with the shim failed"
   "$run" --report json --output r.json -- "$py" work.py >out.memcg || fail "python under memcg-run failed"
   cmp -s out.plain out.memcg || fail "outputs differ"
-  # 25%, not 20: kmalloc's size classes above 128 bytes are 4 per power of
-  # two (up to 25% internal waste) against glibc's 16-byte granularity; this
-  # workload measures +20.3% (docs/memcg-run.md, "Accuracy").
+  # 25%, not 20: this workload measures +21% (docs/memcg-run.md,
+  # "Accuracy"): not size-class waste (its objects are small, where classes
+  # step by 16 bytes like glibc's chunks) but slab fragmentation from
+  # interleaved lifetimes; open question, see the issue notes.
   check_peak r.json heap.peak 25
   "$run" --max 40M --report json --output lim.json -- "$py" work.py >out.lim 2>err.lim
   rc=$?
@@ -103,9 +104,9 @@ SQL
   LD_PRELOAD=$shim "$sq" :memory: <work.sql >out.plain || fail "sqlite3 with the shim failed"
   "$run" --report json --output r.json -- "$sq" :memory: <work.sql >out.memcg || fail "sqlite3 under memcg-run failed"
   cmp -s out.plain out.memcg || fail "outputs differ"
-  # 25%, not 20: sqlite's page-cache blocks (4096 + ~250 bytes) fall in the
-  # kmalloc-5120 class (+19%); this workload measures +22.8%.
-  check_peak r.json heap.peak 25
+  # With eight size classes per power of two, sqlite's page-cache blocks
+  # (4096 + ~250 bytes) fall in kmalloc-4608; this workload measures +9.4%.
+  check_peak r.json heap.peak
   "$run" --max 20M --report json --output lim.json -- "$sq" :memory: <work.sql >out.lim 2>err.lim
   rc=$?
   echo "sqlite: limited run exit=$rc: $(grep -m1 -i 'out of memory' err.lim)"
