@@ -342,7 +342,12 @@ int run(const Options& opt) {
       next_cp = Clock::now() + std::chrono::milliseconds(opt.checkpoint_ms);
     }
     std::error_code ec;
-    switch (rng() % 4) {
+    std::size_t nchurn;
+    {
+      std::lock_guard<std::mutex> l(s.churn_m);
+      nchurn = s.churn.size();
+    }
+    switch (nchurn >= 128 ? 2 : rng() % 4) {  // at most ~128 churned groups online
       case 0: case 1: {
         Group g = s.churn_parent.create("g" + std::to_string(n++), ec);
         if (!ec) {
