@@ -1,8 +1,15 @@
 // memcg/memcg.hpp - memory cgroups for C++ processes. Umbrella header.
 //
 // A tree of groups (tenants, queries, subsystems) with hierarchical memory
-// accounting and cgroup-v2 limits (min/low/high/max), per-group charge
-// stocks, raw reservations and a cgroupfs-like text tree.
+// accounting and cgroup-v2 limits (min/low/high/max), per-thread charge
+// stocks, raw reservations, slab object caches with per-group child caches
+// and kmalloc, reclaim through shrinkers with the kernel's protection
+// semantics, OOM handlers, and a cgroupfs-like text tree.
+//
+// Headers: group.hpp (tree, limits, counters, lifecycle, ScopedGroup,
+// OOM handlers, reclaim), reservation.hpp, cache.hpp (Cache, TypedCache),
+// kmalloc.hpp (kmalloc, Allocator, MemoryResource), shrinker.hpp,
+// list_lru.hpp, fs.hpp (text tree), types.hpp.
 //
 //   #include <memcg/memcg.hpp>
 //   memcg::Group tenants = memcg::Group::root().create("tenants");
@@ -13,15 +20,21 @@
 //   std::string usage = memcg::fs::read("/tenants/a/memory.current");
 //   a.remove();                        // rmdir; r stays valid and uncharges later
 //
-// Cost model (release build, one core, see bench/charge_bench.cpp):
-//   charge+uncharge of <= 64 KiB served by the thread's stock   ~ a few ns
-//   charge that refills the stock (one CAS per ancestor)        ~ 10 ns x depth
+// Cost model (release build, 2-vCPU VM; bench/charge_bench, bench/slab_bench):
+//   Cache::alloc + free, accounted, from the thread's magazine   ~6 ns (mimalloc malloc+free ~5.5 ns)
+//   charge+uncharge of <= 64 KiB served by the thread's stock   ~5-7 ns, flat in depth
+//   charge that walks the hierarchy (one CAS per ancestor)      ~15 ns per level
+//   a new slab (64 KiB charged), a magazine refill              a cache lock, then the walk
 //   Group copy / destruction                                    one atomic RMW
 //   create / remove / open / fs::*                              a mutex, microseconds
+//   remove() with threads caching the group                     one membarrier() per drain
+//   a charge over memory.max / memory.high                      reclaim: shrinker calls
 //
-// Limits: groups are per process and do not survive fork() in the child's
-// favour (the child inherits a snapshot; do not use it there). Code running
-// inside an RCU read section must not call barrier() or remove().
+// Limits: groups are per process; after fork() only the forking thread's
+// state is kept in the child (memcg-run's interposer handles this; library
+// users should not keep using groups across fork without exec). Code running
+// inside an RCU read section, a shrinker or an OOM handler must not call
+// barrier(), remove groups or unregister shrinkers.
 #pragma once
 
 #include "memcg/cache.hpp"
