@@ -13,8 +13,9 @@
 //       The targets are read on this case.
 //   alloc_free_empty/<impl>/<size>: the same with nothing else live. The
 //       object is then alone in its page, and mimalloc retires the page on
-//       every free (_mi_page_retire), which makes it ~1.6-2x slower than its
+//       every free (_mi_page_retire), which makes it 1.7-2.2x slower than its
 //       own fast path: reported, but not what the targets mean.
+//     <impl>:
 //         cache     memcg::Cache (one root cache per size), the calling
 //                   thread inside a memcg::ScopedGroup, cache.alloc() - the
 //                   form users write; the targets are read on this one
@@ -54,17 +55,21 @@
 // GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384 (which only enlarges
 // that surplus) and says so; --no-reexec skips jemalloc instead.
 //
+// Under ASan/TSan the peers are skipped (those runtimes abort on
+// RTLD_DEEPBIND).
+//
 // After the run: RATIOS (ns/op per case, memcg/mimalloc; warm and empty heap),
-// BURST, PRODUCER/CONSUMER,
-// CHURN, RSS and TARGETS tables. PASS/MISS marks are informational; the exit
-// code is nonzero only if a benchmark failed or the groups were not all freed
-// (a correctness bug, not a timing).
+// BURST, PRODUCER/CONSUMER, CHURN, RSS and TARGETS tables. PASS/MISS marks are
+// informational; the exit code is nonzero only if a benchmark or an RSS
+// allocation failed or the churned groups were not all freed (correctness,
+// never a timing). docs/benchmarks.md explains the cases and the results.
 //
 // Flags (besides Google Benchmark's):
-//   --smoke        min time 0.01 s, no warm-up, G=20, short churn: what the
-//                  ctest test bench.slab_smoke runs
-//   --no-peers     do not load mimalloc/tcmalloc/jemalloc (e.g. under valgrind)
+//   --smoke        min time 0.01 s, no warm-up, RSS with G=20: what the ctest
+//                  test bench.slab_smoke runs (a few seconds)
+//   --no-peers     do not load mimalloc/tcmalloc/jemalloc (memcg alone)
 //   --no-reexec    do not re-execute for jemalloc's static TLS; skip it
+//                  (use it under valgrind and other process wrappers)
 //   --no-rss       skip the RSS measurement
 //   --iterations=N run every benchmark for exactly N iterations (callgrind)
 //   --timeline=F   append "<epoch seconds> <benchmark>" to F as each one ends,
@@ -912,6 +917,14 @@ void print_tables(const CaptureReporter& rep, const std::vector<RssResult>& rss,
                 "  freed = share of the added RSS returned after freeing, removing the groups and barrier().\n"
                 "  free slabs already resident at the start of each round (reusable, so not counted): ");
     for (const RssResult& r : rss) std::printf("L=%d: %llu  ", r.live, static_cast<unsigned long long>(r.slabs_free_at_start));
+    std::printf("\n  after each round (all freed, groups removed, barrier()), against its start:");
+    for (const RssResult& r : rss)
+      std::printf("\n    L=%-3d RSS %+.1f KiB, metadata %+lld B, slabs in use %+lld, free slabs %llu, child caches %+lld",
+                  r.live, (double(r.rss3) - double(r.rss0)) / 1024.0,
+                  static_cast<long long>(r.s3.metadata_bytes) - static_cast<long long>(r.s0.metadata_bytes),
+                  static_cast<long long>(r.s3.slabs_in_use) - static_cast<long long>(r.s0.slabs_in_use),
+                  static_cast<unsigned long long>(r.s3.slabs_free),
+                  static_cast<long long>(r.s3.child_caches) - static_cast<long long>(r.s0.child_caches));
     std::printf("\n");
   }
 
