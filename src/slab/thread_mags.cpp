@@ -118,7 +118,9 @@ inline ChildCache* lookup_in_gate(RootCache* root, GroupImpl* g) {
   return arr->slot[g->id].load(std::memory_order_acquire);
 }
 
-void* alloc_slow(RootCache* root, GroupImpl* g) {
+// Slow paths stay out of line: inlined, they made every fast-path call save
+// and restore six registers (callgrind: 34 of 139 instructions per op).
+__attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) {
   ThreadMags& t = tls_mags;
   if (!ensure_table(t)) return nullptr;
   for (int attempt = 0; attempt < 16; ++attempt) {
@@ -169,7 +171,7 @@ void* alloc_slow(RootCache* root, GroupImpl* g) {
   return nullptr;
 }
 
-void free_slow(ChildCache* c, void* obj) {
+__attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
   ThreadMags& t = tls_mags;
   child_get(c);  // the object's slab keeps c alive until obj is given back
   Magazine* empty = nullptr;
