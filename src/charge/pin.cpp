@@ -5,6 +5,7 @@
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
 #include "platform/fault.hpp"
+#include "platform/rcu.hpp"
 
 namespace memcg::detail {
 namespace {
@@ -40,6 +41,11 @@ bool pin_group(GroupImpl* g, std::error_code& ec) noexcept {
 }
 
 void unpin_group(GroupImpl* g) noexcept {
+  // Once pins reaches 0, remove() may see it, win the test-and-clear and
+  // drop the last reference while we still touch pin_flags: the read
+  // section keeps g's memory valid until we are done (free waits for a
+  // grace period, see core/lifecycle.cpp).
+  rcu::ReadGuard rg;
   if (g->pins.fetch_sub(1, std::memory_order_seq_cst) != 1) return;
   MEMCG_FAULT_POINT(fault::Kind::kUnpinLast);
   if (g->pin_flags.fetch_and(~GroupImpl::kPinDead, std::memory_order_seq_cst) & GroupImpl::kPinDead)

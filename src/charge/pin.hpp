@@ -15,6 +15,10 @@
 //   In the total order either T0 reads online (then T1 reads pins >= 1 and
 //   leaves the put to the last unpin) or T0 reads dying (then T0 unpins at
 //   once; the test-and-clear gives the put to exactly one of T0 and T1).
+// Use after free: after unpin's decrement to 0, remove() can win the
+// test-and-clear and drop the last reference before unpin's own
+// test-and-clear runs, so unpin does both inside an RCU read section
+// (groups are freed only after a grace period).
 #pragma once
 
 #include <system_error>

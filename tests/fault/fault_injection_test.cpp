@@ -429,6 +429,38 @@ TEST_F(FaultTest, Seed002LastUnchargeInsideMarkDeadWindow) {
   }
 }
 
+// The releaser sits between its decrement to zero and its test-and-clear
+// while remove() runs and the last handle goes: remove() wins the put, and
+// the group must stay allocated until the releaser is done with it (under
+// ASan a premature free shows as a use after free in unpin_group).
+TEST_F(FaultTest, Seed002LastUnpinOutlivesTheLastHandle) {
+  test::TempGroup t("f002b");
+  Group g = t->create("g");
+  Reservation r = Reservation::make(g, 10000);
+  g_phase = 0;
+  fault::set_point_hook(Kind::kUnpinLast, [](Kind) {
+    int expected = 0;
+    if (g_phase.compare_exchange_strong(expected, 1))
+      while (g_phase.load() != 2) std::this_thread::yield();
+  });
+  std::thread paused([&] { r.reset(); });
+  while (g_phase.load() != 1) std::this_thread::yield();
+  std::thread([g = std::move(g)]() mutable {
+    g.remove();
+    g = Group();
+  }).join();
+  // Give the worker and the RCU threads time to free the group if nothing
+  // holds it (they must not: the releaser is inside its read section).
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  g_phase = 2;
+  paused.join();
+  fault::clear_all();
+  quiesce_thread();
+  barrier();
+  EXPECT_EQ(t->current(), 0u);
+  EXPECT_EQ(t->nr_dying_descendants(), 0u);
+}
+
 // A refill paused inside its owner op while remove() drains: the drainer
 // waits for the op, so the group's bytes never stay in a stock.
 std::atomic<int> g_stock_phase{0};
