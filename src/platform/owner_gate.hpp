@@ -57,6 +57,23 @@ class OwnerGate {
     f();
   }
 
+  /// Owner thread: the two halves of run()'s unlocked case, for fast paths
+  /// that want their contended case out of line. try_enter() false: a
+  /// drainer is pending and nothing was entered (use run() instead).
+  inline bool try_enter() noexcept {
+#if defined(MEMCG_TSAN)
+    in_op_.store(1, std::memory_order_seq_cst);
+    if (MEMCG_LIKELY(drain_pending_.load(std::memory_order_seq_cst) == 0)) return true;
+#else
+    in_op_.store(1, std::memory_order_relaxed);
+    membarrier::light();
+    if (MEMCG_LIKELY(drain_pending_.load(std::memory_order_acquire) == 0)) return true;
+#endif
+    in_op_.store(0, std::memory_order_release);
+    return false;
+  }
+  inline void leave() noexcept { in_op_.store(0, std::memory_order_release); }
+
   /// Owner thread, outside run(): exclusive access through the lock (thread
   /// exit, explicit flushes of the owner's own state).
   SpinLock& lock() noexcept { return lock_; }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "charge/current.hpp"
@@ -34,6 +35,16 @@ bool valid_cache_name(std::string_view n) {
     return c <= 0x20 || c == 0x7f;
   });
 }
+// Roots' magazine-table numbers. A number comes back only after 2^32 - 1
+// more roots were created; the root that had it was destroyed long before,
+// and every table entry of it was flushed then (mag_key in cache_impl.hpp).
+std::uint32_t next_root_seq() noexcept {
+  static std::atomic<std::uint32_t> next{1};
+  std::uint32_t s;
+  do s = next.fetch_add(1, std::memory_order_relaxed);
+  while (s == 0);
+  return s;
+}
 }  // namespace
 
 RootCache* create_root(std::string_view name, std::size_t size, const CacheOptions& o, bool is_kmalloc,
@@ -52,6 +63,7 @@ RootCache* create_root(std::string_view name, std::size_t size, const CacheOptio
   r->object_size = size;
   r->options = o;
   r->is_kmalloc = is_kmalloc;
+  r->seq = next_root_seq();
   // Objects are at least pointer-sized (free objects hold a link) and
   // aligned to the largest power of two dividing the stride, up to a page.
   std::size_t align = std::max<std::size_t>(o.align, alignof(void*));

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/group_impl.hpp"
 #include "memcg/cache.hpp"
 #include "platform/intrusive_list.hpp"
 #include "platform/ranked_mutex.hpp"
@@ -39,10 +40,31 @@ namespace memcg::detail {
 struct GroupImpl;
 struct RootCache;
 
+// Per-thread magazine tables (thread_mags.cpp) are direct-mapped and keyed by
+// (root cache, group), so that the allocation fast path goes from its
+// arguments to its magazine without visiting the root's child array. The
+// key is (root sequence number, group id): a root's number is never that of
+// another live root, a group's id is not reused before the group is freed,
+// and every table entry of a cache is flushed before its root is destroyed
+// or its group removed, so a key in a table names one live cache.
+inline constexpr std::uint32_t kMagTableSize = 64;
+inline constexpr std::uint32_t kNoGroupId = 0xffffffffu;  // unaccounted caches
+inline constexpr std::uint64_t mag_key(std::uint32_t root_seq, std::uint32_t group_id) noexcept {
+  return (std::uint64_t{root_seq} << 32) | group_id;
+}
+// Consecutive roots (kmalloc classes) of one group fill distinct slots.
+inline constexpr std::uint32_t mag_slot(std::uint32_t root_seq, std::uint32_t group_id) noexcept {
+  return (root_seq + group_id * 37u) & (kMagTableSize - 1);
+}
+
 struct ChildCache {
   enum : std::uint8_t { kPartial = 1, kFull = 2, kEmpty = 3 };
 
   RootCache* const root;
+  // Magazine table key and slot: of the root and the group the cache was
+  // created for (a reparented cache is dead and has no table entries).
+  const std::uint64_t mag_key_;
+  const std::uint32_t mag_slot_;
   // Reparentable; holds one group reference (null: an unaccounted cache).
   // Written under `lock` (and the slab mutex); read by the slow paths.
   std::atomic<GroupImpl*> group;
@@ -62,10 +84,7 @@ struct ChildCache {
   ListNode group_node;  // on group's slab_caches (slab mutex)
   WorkItem destroy_work;
 
-  ChildCache(RootCache* r, GroupImpl* g) noexcept : root(r), group(g) {
-    root_node.owner = group_node.owner = this;
-    destroy_work.arg = this;
-  }
+  ChildCache(RootCache* r, GroupImpl* g) noexcept;
 };
 
 struct ChildArray {
@@ -86,6 +105,7 @@ struct RootCache {
   std::uint32_t capacity = 0;   // objects per slab
   CacheOptions options;
   bool is_kmalloc = false;
+  std::uint32_t seq = 0;  // magazine table key; unique among live roots, never 0
 
   std::atomic<ChildArray*> children{nullptr};  // by group id; grown under the slab mutex
   ChildCache* unaccounted = nullptr;            // account == false: one cache, no group
@@ -95,5 +115,14 @@ struct RootCache {
 
   RootCache() noexcept { root_node.owner = this; }
 };
+
+inline ChildCache::ChildCache(RootCache* r, GroupImpl* g) noexcept
+    : root(r),
+      mag_key_(mag_key(r->seq, g ? g->id : kNoGroupId)),
+      mag_slot_(mag_slot(r->seq, g ? g->id : kNoGroupId)),
+      group(g) {
+  root_node.owner = group_node.owner = this;
+  destroy_work.arg = this;
+}
 
 }  // namespace memcg::detail

@@ -1,7 +1,10 @@
 // Per-thread magazine tables and the allocation/free fast paths.
 //
-// Each thread has a small direct-mapped table: child cache -> (loaded,
-// previous) magazines. The table is guarded by the thread's OwnerGate: the
+// Each thread has a small direct-mapped table keyed by (root cache, group)
+// (mag_key, cache_impl.hpp) -> child cache, loaded and previous magazines:
+// the allocation fast path goes from its arguments to a magazine without
+// visiting the root's child array, and a free finds its entry through the
+// slot stored in the object's cache. The table is guarded by the thread's OwnerGate: the
 // owner's fast path costs a compiler barrier, and a drain round (group
 // removal, shrink, destroy) can flush any thread's entries for the caches it
 // is killing. A gate operation is also what keeps a cache found in a root's
@@ -32,17 +35,23 @@ void mags_thread_exit(void* p);
 
 namespace {
 
-constexpr std::uint32_t kTableSize = 64;
+constexpr std::uint32_t kTableSize = kMagTableSize;
 
 struct MagEntry {
+  std::uint64_t key;  // cache->mag_key_ while cache is set, else 0 (no root has seq 0)
   ChildCache* cache;
-  Magazine* loaded;  // never null while cache is set
-  Magazine* prev;    // may be null
+  Magazine* loaded;   // never null while cache is set
+  Magazine* prev;     // may be null
 };
+static_assert(sizeof(MagEntry) == 32, "two entries per cache line");
+
+// The table of threads that have none yet: every lookup misses, so the fast
+// paths need no null test (never written: ensure_table() runs first).
+constinit MagEntry g_no_table[kTableSize] = {};
 
 struct ThreadMags {
   OwnerGate gate{LockRank::kThreadMags};
-  MagEntry* table = nullptr;  // kTableSize entries from the meta arena (owner)
+  MagEntry* table = g_no_table;  // kTableSize entries from the meta arena (owner)
   bool registered = false;    // owner + registry mutex
   ThreadMags* next = nullptr; // registry mutex
   ThreadMags* prev = nullptr; // registry mutex
@@ -65,14 +74,11 @@ MagRegistry& registry() {
 
 constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec"))){};
 
-inline std::uint32_t slot_of(const ChildCache* c) {
-  auto p = reinterpret_cast<std::uintptr_t>(c);
-  return static_cast<std::uint32_t>((p >> 6) ^ (p >> 12)) & (kTableSize - 1);
-}
+inline bool has_table(const ThreadMags& t) { return t.table != g_no_table; }
 
 // Prepares the calling thread's table (first slow path only).
 bool ensure_table(ThreadMags& t) {
-  if (t.table) return true;
+  if (has_table(t)) return true;
   auto* table = static_cast<MagEntry*>(meta::alloc(sizeof(MagEntry) * kTableSize));
   if (!table) return false;
   MagRegistry& r = registry();
@@ -111,11 +117,51 @@ Evicted evict_in_gate(MagEntry& e) {
   return out;
 }
 
+// Installs c with `loaded` in its slot (inside the gate, c not dead),
+// returning whatever entry was there.
+Evicted install_in_gate(MagEntry* table, ChildCache* c, Magazine* loaded) {
+  MagEntry& e = table[c->mag_slot_];
+  Evicted ev = evict_in_gate(e);
+  e = MagEntry{c->mag_key_, c, loaded, nullptr};
+  return ev;
+}
+
 inline ChildCache* lookup_in_gate(RootCache* root, GroupImpl* g) {
   if (!root->options.account) return root->unaccounted;
   ChildArray* arr = root->children.load(std::memory_order_acquire);
   if (!arr || g->id >= arr->capacity) return nullptr;
   return arr->slot[g->id].load(std::memory_order_acquire);
+}
+
+inline std::uint32_t key_group_id(const RootCache* root, const GroupImpl* g) {
+  return root->options.account ? g->id : kNoGroupId;
+}
+
+// Pops from the entry for (root, gid), if it is in the table and has rounds.
+inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t gid) {
+  MagEntry& e = table[mag_slot(root->seq, gid)];
+  if (MEMCG_UNLIKELY(e.key != mag_key(root->seq, gid))) return nullptr;
+  Magazine* m = e.loaded;
+  if (MEMCG_UNLIKELY(m->n == 0)) {
+    if (!e.prev || e.prev->n == 0) return nullptr;
+    std::swap(e.loaded, e.prev);
+    m = e.loaded;
+  }
+  return m->rounds[--m->n];
+}
+
+// Pushes onto c's entry, if it is in the table and has room.
+inline bool push_in_gate(MagEntry* table, ChildCache* c, void* obj) {
+  MagEntry& e = table[c->mag_slot_];
+  if (MEMCG_UNLIKELY(e.cache != c)) return false;
+  Magazine* m = e.loaded;
+  if (MEMCG_UNLIKELY(m->full())) {
+    if (!e.prev || !e.prev->empty()) return false;
+    std::swap(e.loaded, e.prev);
+    m = e.loaded;
+  }
+  m->rounds[m->n++] = obj;
+  return true;
 }
 
 // Slow paths stay out of line: inlined, they made every fast-path call save
@@ -151,14 +197,13 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) 
       // Checked inside the gate: a cache killed before our op started is
       // seen dead here; one killed after waits for us and flushes the entry.
       if (c->dead.load(std::memory_order_acquire)) return;
-      MagEntry& e = t.table[slot_of(c)];
+      MagEntry& e = t.table[c->mag_slot_];
       if (e.cache == c) {
         spare = e.prev;  // empty (we only come here when both were empty)
         e.prev = e.loaded;
         e.loaded = full;
       } else {
-        ev = evict_in_gate(e);
-        e = MagEntry{c, full, nullptr};
+        ev = install_in_gate(t.table, c, full);
       }
       installed = true;
     });
@@ -174,6 +219,11 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) 
 __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
   ThreadMags& t = tls_mags;
   child_get(c);  // the object's slab keeps c alive until obj is given back
+  if (c->dead.load(std::memory_order_acquire)) {  // frees of dead caches bypass magazines
+    free_to_slab(c, obj);
+    child_put(c);
+    return;
+  }
   Magazine* empty = nullptr;
   if (ensure_table(t)) {
     {
@@ -193,14 +243,13 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
   bool installed = false;
   t.gate.run([&] {
     if (c->dead.load(std::memory_order_acquire)) return;
-    MagEntry& e = t.table[slot_of(c)];
+    MagEntry& e = t.table[c->mag_slot_];
     if (e.cache == c) {  // loaded full, prev full or absent
       out_full = e.prev;
       e.prev = e.loaded;
       e.loaded = empty;
     } else {
-      ev = evict_in_gate(e);
-      e = MagEntry{c, empty, nullptr};
+      ev = install_in_gate(t.table, c, empty);
     }
     installed = true;
   });
@@ -210,64 +259,61 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
   child_put(c);
 }
 
-}  // namespace
-
-void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
+// Allocation whose table probe missed or found no rounds: a removed group
+// (a thread still inside its ScopedGroup) allocates from its nearest online
+// ancestor's cache, looked up here rather than on the slow path.
+__attribute__((noinline)) void* alloc_miss(RootCache* root, GroupImpl* g) {
   ThreadMags& t = tls_mags;
   void* obj = nullptr;
-  if (MEMCG_LIKELY(t.table != nullptr)) {
-    t.gate.run([&] {
-      ChildCache* c = lookup_in_gate(root, g);
-      if (MEMCG_UNLIKELY(!c)) {
-        // A removed group (a thread still inside its ScopedGroup) charges
-        // its nearest online ancestor: look that up here, not on the slow path.
-        if (g->is_online()) return;
-        GroupImpl* x = g;
-        while (!x->is_online()) x = x->parent;
-        if (!(c = lookup_in_gate(root, x))) return;
-      }
-      MagEntry& e = t.table[slot_of(c)];
-      if (e.cache != c) return;
-      if (MEMCG_LIKELY(e.loaded->n)) {
-        obj = e.loaded->rounds[--e.loaded->n];
-      } else if (e.prev && e.prev->n) {
-        std::swap(e.loaded, e.prev);
-        obj = e.loaded->rounds[--e.loaded->n];
-      }
-    });
-    if (MEMCG_LIKELY(obj != nullptr)) return checked::on_alloc(obj);
+  if (root->options.account && !g->is_online()) {
+    GroupImpl* x = g;
+    while (!x->is_online()) x = x->parent;
+    t.gate.run([&] { obj = pop_in_gate(t.table, root, x->id); });
+    if (obj) return obj;
   }
-  return checked::on_alloc(alloc_slow(root, g));
+  return alloc_slow(root, g);
+}
+
+// The fast paths when a drain round is pending on this thread's gate: the
+// same probes, serialised with the drainer by the gate lock.
+__attribute__((noinline, cold)) void* alloc_contended(RootCache* root, GroupImpl* g) {
+  ThreadMags& t = tls_mags;
+  void* obj = nullptr;
+  t.gate.run([&] { obj = pop_in_gate(t.table, root, key_group_id(root, g)); });
+  return obj ? obj : alloc_miss(root, g);
+}
+
+__attribute__((noinline, cold)) void free_contended(ChildCache* c, void* obj) {
+  ThreadMags& t = tls_mags;
+  bool done = false;
+  t.gate.run([&] { done = push_in_gate(t.table, c, obj); });
+  if (!done) free_slow(c, obj);
+}
+
+}  // namespace
+
+// Fast paths: one gate entry (no atomic read-modify-write), one table
+// probe, one magazine. A hit proves the cache alive and not dead: a cache's
+// entries are flushed (drain round, which waits for this gate operation)
+// after it is marked dead and before it can be destroyed, and installs
+// check `dead` inside the gate.
+void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
+  ThreadMags& t = tls_mags;
+  if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(alloc_contended(root, g));
+  void* obj = pop_in_gate(t.table, root, key_group_id(root, g));
+  t.gate.leave();
+  if (MEMCG_LIKELY(obj != nullptr)) return checked::on_alloc(obj);
+  return checked::on_alloc(alloc_miss(root, g));
 }
 
 void cache_free(void* obj) noexcept {
   checked::on_free(obj);  // checked builds: foreign, misaligned, double free
-  Slab* s = Slab::of(obj);
-  ChildCache* c = s->cache;
-  if (MEMCG_UNLIKELY(c->dead.load(std::memory_order_acquire))) {
-    child_get(c);
-    free_to_slab(c, obj);
-    child_put(c);
-    return;
-  }
+  ChildCache* c = Slab::of(obj)->cache;
   ThreadMags& t = tls_mags;
-  bool done = false;
-  if (MEMCG_LIKELY(t.table != nullptr)) {
-    t.gate.run([&] {
-      MagEntry& e = t.table[slot_of(c)];
-      if (e.cache != c) return;
-      if (MEMCG_LIKELY(!e.loaded->full())) {
-        e.loaded->rounds[e.loaded->n++] = obj;
-        done = true;
-      } else if (e.prev && e.prev->empty()) {
-        std::swap(e.loaded, e.prev);
-        e.loaded->rounds[e.loaded->n++] = obj;
-        done = true;
-      }
-    });
-    if (MEMCG_LIKELY(done)) return;
-  }
-  free_slow(c, obj);
+  if (MEMCG_UNLIKELY(!t.gate.try_enter())) return free_contended(c, obj);
+  const bool done = push_in_gate(t.table, c, obj);
+  t.gate.leave();
+  if (MEMCG_UNLIKELY(!done)) free_slow(c, obj);
 }
 
 void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcept {
@@ -300,7 +346,7 @@ void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcep
 // own magazines: every entry goes back to its cache's depot.
 void flush_own_magazines() noexcept {
   ThreadMags& t = tls_mags;
-  if (!t.table) return;
+  if (!has_table(t)) return;
   Evicted evs[kTableSize];
   {
     LockGuard<SpinLock> l(t.gate.lock());  // excludes drain rounds
@@ -322,7 +368,7 @@ void mags_thread_exit(void* p) {
     }
   }
   meta::free(t->table, sizeof(MagEntry) * kTableSize);
-  t->table = nullptr;
+  t->table = g_no_table;
 }
 
 // fork() support (src/interpose/): the registry mutex is held across fork; in
