@@ -31,6 +31,10 @@ void* kmalloc_aligned(std::size_t size, std::size_t align) noexcept;
 void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexcept;
 void kfree(void* p) noexcept;                                 ///< any thread; nullptr is a no-op
 std::size_t ksize(const void* p) noexcept;                    ///< usable bytes at p (0 for nullptr)
+/// The usable size kmalloc(size) returns (its size class; for sizes above
+/// kMaxSmallSize the large path's page-rounded size), as the kernel's
+/// kmalloc_size_roundup. 0 when no allocation of that size is possible.
+std::size_t kmalloc_size_roundup(std::size_t size) noexcept;
 
 /// An STL allocator charging a fixed group (the current group when default
 /// constructed).

@@ -139,8 +139,12 @@ void* do_realloc(void* p, std::size_t n) noexcept {
   }
   if (ps::owns(p)) {
     const std::size_t old = our_usable(p);
-    // Keep the block when it is big enough and not mostly wasted.
-    if (n <= old && (n >= old / 2 || old - n < 4096)) return p;
+    // Keep the block only when it is what malloc(n) would give, or a large
+    // block with at most 1/8 to spare: glibc gives the tail of a shrunk
+    // chunk back, and programs shrink over-allocated buffers (python's
+    // string builders: keeping them cost python3 +21% peak, docs/memcg-run.md).
+    if (n <= old && (memcg::kmalloc_size_roundup(n) == old || (old > memcg::kMaxSmallSize && old - n <= old / 8)))
+      return p;
     void* q = do_malloc(n);
     if (!q) return nullptr;  // errno set, p intact
     memcpy(q, p, n < old ? n : old);

@@ -30,11 +30,17 @@ namespace {
 struct ClassTable {
   std::uint32_t size[64] = {};
   int n = 0;
+  std::uint8_t by_16[kMaxSmallSize / 16 + 1] = {};  // (size + 15) / 16 -> class (sizes > 8)
   constexpr ClassTable() {
     size[n++] = 8;
     for (std::uint32_t s = 16; s <= 256; s += 16) size[n++] = s;
     for (std::uint32_t base = 256; base < kMaxSmallSize; base *= 2)
       for (std::uint32_t k = 1; k <= 8; ++k) size[n++] = base + k * (base / 8);
+    int c = 1;
+    for (std::uint32_t i = 0; i <= kMaxSmallSize / 16; ++i) {
+      while (size[c] < i * 16) ++c;
+      by_16[i] = static_cast<std::uint8_t>(c);
+    }
   }
 };
 constexpr ClassTable kClasses{};
@@ -45,29 +51,14 @@ static_assert(kClasses.n <= 64, "class table size");
 
 struct KmallocCaches {
   std::atomic<RootCache*> roots[kNumClasses] = {};
-  std::uint8_t class_by_16[kMaxSmallSize / 16 + 1] = {};  // (size + 15) / 16 -> class
   SpinLock init_lock{LockRank::kKmallocInit};
-  std::atomic<bool> ready{false};
 };
 
 constinit KmallocCaches g_kmalloc;
 
-void init_classes() {
+__attribute__((noinline)) RootCache* create_class_root(int c) {
   LockGuard<SpinLock> l(g_kmalloc.init_lock);
-  if (g_kmalloc.ready.load(std::memory_order_relaxed)) return;
-  int c = 1;  // sizes 1..16 map to class 1 (16) except <= 8 handled apart
-  for (std::uint32_t i = 0; i <= kMaxSmallSize / 16; ++i) {
-    while (kClassSizes[c] < i * 16) ++c;
-    g_kmalloc.class_by_16[i] = static_cast<std::uint8_t>(c);
-  }
-  g_kmalloc.ready.store(true, std::memory_order_release);
-}
-
-RootCache* root_for_class(int c) {
-  RootCache* r = g_kmalloc.roots[c].load(std::memory_order_acquire);
-  if (MEMCG_LIKELY(r)) return r;
-  LockGuard<SpinLock> l(g_kmalloc.init_lock);
-  r = g_kmalloc.roots[c].load(std::memory_order_relaxed);
+  RootCache* r = g_kmalloc.roots[c].load(std::memory_order_relaxed);
   if (r) return r;
   char name[32];
   int n = 0;
@@ -85,10 +76,14 @@ RootCache* root_for_class(int c) {
   return r;
 }
 
+inline RootCache* root_for_class(int c) {
+  RootCache* r = g_kmalloc.roots[c].load(std::memory_order_acquire);
+  return MEMCG_LIKELY(r != nullptr) ? r : create_class_root(c);
+}
+
 inline int class_of(std::size_t size) {
   if (size <= 8) return 0;
-  if (MEMCG_UNLIKELY(!g_kmalloc.ready.load(std::memory_order_acquire))) init_classes();
-  return g_kmalloc.class_by_16[(size + 15) >> 4];
+  return kClasses.by_16[(size + 15) >> 4];
 }
 
 // ---- large path ----
@@ -103,11 +98,18 @@ struct LargeHeader {
   GroupImpl* group = nullptr;  // pinned (seed 002)
 };
 
+constexpr std::size_t kLargeMinOffset = 64;  // the header's room; larger alignments use align
+constexpr std::size_t kMaxLargeSize = std::size_t{1} << 46;
+
+constexpr std::size_t large_map_len(std::size_t size, std::size_t offset) {
+  return (offset + size + 4095) & ~std::size_t{4095};
+}
+
 void* large_alloc(std::size_t size, std::size_t align, GroupImpl* g) {
   if (align > kSlabSize / 2) return nullptr;
-  const std::size_t offset = align > 64 ? align : 64;
-  if (size > (std::size_t{1} << 46)) return nullptr;
-  const std::size_t len = (offset + size + 4095) & ~std::size_t{4095};
+  const std::size_t offset = align > kLargeMinOffset ? align : kLargeMinOffset;
+  if (size > kMaxLargeSize) return nullptr;
+  const std::size_t len = large_map_len(size, offset);
   GroupImpl* x = g;
   std::error_code ec;
   for (;;) {
@@ -203,6 +205,13 @@ void kfree(void* p) noexcept {
 #endif
     detail::large_free(static_cast<detail::LargeHeader*>(detail::slab_base(p)));
   }
+}
+
+std::size_t kmalloc_size_roundup(std::size_t size) noexcept {
+  if (size == 0) size = 1;
+  if (size <= kMaxSmallSize) return detail::kClassSizes[detail::class_of(size)];
+  if (size > detail::kMaxLargeSize) return 0;
+  return detail::large_map_len(size, detail::kLargeMinOffset) - detail::kLargeMinOffset;
 }
 
 std::size_t ksize(const void* p) noexcept {

@@ -111,8 +111,24 @@ static void test_realloc() {
   memset(p + 10, 'y', 100000 - 10);
   p = static_cast<char*>(realloc(p, 5000));  // shrink: large -> slab
   CHECK(p && memcmp(p, "0123456789", 10) == 0 && p[4999] == 'y');
-  p = static_cast<char*>(realloc(p, 4000));  // shrink in place
-  CHECK(p && p[3999] == 'y');
+  p = static_cast<char*>(realloc(p, 4000));  // shrink to a smaller class: moves
+  CHECK(p && p[3999] == 'y' && malloc_usable_size(p) == 4096);  // kmalloc-4096, was kmalloc-5120
+  char* same = static_cast<char*>(realloc(p, 3990));  // same class: in place
+  CHECK(same == p && p[3989] == 'y');
+  // A shrunk block gives its tail back (glibc does; python's string
+  // builders rely on it): its usable size is what malloc of the new size gives.
+  char* big = static_cast<char*>(malloc(200));
+  memset(big, 'z', 200);
+  big = static_cast<char*>(realloc(big, 60));
+  CHECK(big && big[59] == 'z' && malloc_usable_size(big) == 64);  // kmalloc-64
+  free(big);
+  char* lg = static_cast<char*>(malloc(1 << 20));  // large: at most 1/8 spare is kept
+  lg[0] = 'l';
+  char* lg2 = static_cast<char*>(realloc(lg, (1 << 20) - 1000));
+  CHECK(lg2 == lg);
+  lg2 = static_cast<char*>(realloc(lg2, 100000));
+  CHECK(lg2 && lg2[0] == 'l' && malloc_usable_size(lg2) == 102400 - 64);  // pages minus the header
+  free(lg2);
   errno = 0;
   char* q = static_cast<char*>(realloc(p, SIZE_MAX / 2));  // failure keeps p
   CHECK(q == nullptr && errno == ENOMEM);

@@ -25,12 +25,30 @@ TEST(Kmalloc, SizesAlignmentAndKsize) {
     void* p = kmalloc(n);
     ASSERT_NE(p, nullptr) << n;
     EXPECT_GE(ksize(p), n);
+    EXPECT_EQ(ksize(p), kmalloc_size_roundup(n)) << n;
     if (n > 8) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u) << n;
     std::memset(p, 0x5a, n);
     kfree(p);
   }
   kfree(nullptr);
   EXPECT_EQ(ksize(nullptr), 0u);
+}
+
+TEST(Kmalloc, SizeRoundupIsTheClassOrThePageRoundedLargeSize) {
+  EXPECT_EQ(kmalloc_size_roundup(0), 8u);
+  EXPECT_EQ(kmalloc_size_roundup(8), 8u);
+  EXPECT_EQ(kmalloc_size_roundup(9), 16u);
+  EXPECT_EQ(kmalloc_size_roundup(60), 64u);
+  EXPECT_EQ(kmalloc_size_roundup(257), 288u);    // eight classes per power of two above 256
+  EXPECT_EQ(kmalloc_size_roundup(4097), 4608u);
+  EXPECT_EQ(kmalloc_size_roundup(8192), 8192u);
+  EXPECT_EQ(kmalloc_size_roundup(8193), 3u * 4096 - 64);  // the large path: pages minus its header
+  EXPECT_EQ(kmalloc_size_roundup(std::size_t{1} << 50), 0u);
+  for (std::size_t n = 1; n <= kMaxSmallSize; ++n) {
+    const std::size_t r = kmalloc_size_roundup(n);
+    ASSERT_GE(r, n);
+    ASSERT_LE(r - n, n <= 256 ? 15 : n / 8) << n;  // the documented waste bound
+  }
 }
 
 TEST(Kmalloc, AlignedAllocations) {
