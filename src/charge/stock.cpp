@@ -32,6 +32,10 @@ struct alignas(64) ThreadStock {
   OwnerGate gate{LockRank::kThreadStock};  // owner fast path vs remote drains
   std::uint32_t victim = 0;                // owner only: next slot to evict
   bool registered = false;                 // owner + registry mutex
+  // Owner: the thread's key destructor ran. Its TLS is about to be freed, so
+  // it never registers again (charges glibc's exit path makes after that
+  // walk the hierarchy instead of stocking).
+  bool exited = false;
   StockSlot slots[kStockSlots];
   ThreadStock* next = nullptr;  // registry mutex
   ThreadStock* prev = nullptr;  // registry mutex
@@ -136,6 +140,7 @@ void drain_all_locked(StockRegistry& r, Pred&& pred, GroupImpl* account_to) MEMC
 
 void stock_thread_exit(void* p) {
   auto* s = static_cast<ThreadStock*>(p);
+  s->exited = true;
   Taken taken[kStockSlots];
   int n;
   {
@@ -162,7 +167,13 @@ bool stock_consume(GroupImpl* g, std::uint64_t bytes) noexcept {
 
 void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept {
   ThreadStock& s = tls_stock;
-  if (MEMCG_UNLIKELY(!s.registered)) register_stock(s);
+  if (MEMCG_UNLIKELY(!s.registered)) {
+    if (s.exited) {
+      g->counter.uncharge(bytes);
+      return;
+    }
+    register_stock(s);
+  }
   Taken evicted;
   std::uint64_t excess = bytes;  // what is not stocked gets uncharged
   s.gate.run([&] {

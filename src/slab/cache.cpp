@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 
 #include "charge/current.hpp"
@@ -35,17 +34,26 @@ bool valid_cache_name(std::string_view n) {
     return c <= 0x20 || c == 0x7f;
   });
 }
-// Roots' magazine-table numbers. A number comes back only after 2^32 - 1
-// more roots were created; the root that had it was destroyed long before,
-// and every table entry of it was flushed then (mag_key in cache_impl.hpp).
-std::uint32_t next_root_seq() noexcept {
-  static std::atomic<std::uint32_t> next{1};
-  std::uint32_t s;
-  do s = next.fetch_add(1, std::memory_order_relaxed);
-  while (s == 0);
-  return s;
-}
 }  // namespace
+
+std::uint32_t take_root_seq_locked(SlabRuntime& rt) noexcept {
+  if (SlabRuntime::FreeSeq* f = rt.free_seqs) {
+    rt.free_seqs = f->next;
+    const std::uint32_t s = f->seq;
+    meta::destroy(f);
+    return s;
+  }
+  if (rt.next_seq == 0) return 0;  // wrapped: every number is taken
+  return rt.next_seq++;
+}
+
+void give_root_seq_locked(SlabRuntime& rt, std::uint32_t seq) noexcept {
+  auto* f = meta::make<SlabRuntime::FreeSeq>();
+  if (!f) return;  // out of metadata: the number is never reused, which is safe
+  f->seq = seq;
+  f->next = rt.free_seqs;
+  rt.free_seqs = f;
+}
 
 RootCache* create_root(std::string_view name, std::size_t size, const CacheOptions& o, bool is_kmalloc,
                        std::error_code& ec) noexcept {
@@ -63,7 +71,16 @@ RootCache* create_root(std::string_view name, std::size_t size, const CacheOptio
   r->object_size = size;
   r->options = o;
   r->is_kmalloc = is_kmalloc;
-  r->seq = next_root_seq();
+  SlabRuntime& rt = slab_runtime();
+  {
+    LockGuard<RankedMutex> l(rt.slab_mutex);
+    r->seq = take_root_seq_locked(rt);
+  }
+  if (r->seq == 0) {
+    meta::destroy(r);
+    ec = make_err(std::errc::not_enough_memory);
+    return nullptr;
+  }
   // Objects are at least pointer-sized (free objects hold a link) and
   // aligned to the largest power of two dividing the stride, up to a page.
   std::size_t align = std::max<std::size_t>(o.align, alignof(void*));
@@ -75,12 +92,15 @@ RootCache* create_root(std::string_view name, std::size_t size, const CacheOptio
   if (!o.account) {
     r->unaccounted = meta::make<ChildCache>(r, nullptr);
     if (!r->unaccounted) {
+      {
+        LockGuard<RankedMutex> l(rt.slab_mutex);
+        give_root_seq_locked(rt, r->seq);
+      }
       meta::destroy(r);
       ec = make_err(std::errc::not_enough_memory);
       return nullptr;
     }
   }
-  SlabRuntime& rt = slab_runtime();
   {
     LockGuard<RankedMutex> l(rt.slab_mutex);
     rt.roots.push_back(&r->root_node);
@@ -198,6 +218,7 @@ void Cache::destroy(std::error_code& ec) noexcept {
     }
     r_->root_node.unlink();
     r_->destroyed = true;
+    detail::give_root_seq_locked(rt, r_->seq);  // no table entry names it any more
   }
   // Children are freed once their last reference goes; the root's arrays and
   // the root itself only when no child can reach it: each child's memory is

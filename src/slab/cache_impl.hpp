@@ -43,10 +43,13 @@ struct RootCache;
 // Per-thread magazine tables (thread_mags.cpp) are direct-mapped and keyed by
 // (root cache, group), so that the allocation fast path goes from its
 // arguments to its magazine without visiting the root's child array. The
-// key is (root sequence number, group id): a root's number is never that of
-// another live root, a group's id is not reused before the group is freed,
-// and every table entry of a cache is flushed before its root is destroyed
-// or its group removed, so a key in a table names one live cache.
+// key is (root number, group id): a root's number is handed out again only
+// after the root is destroyed (slab_runtime.hpp), a group's id only after
+// the group is freed, and every table entry of a cache is flushed before its
+// root's number or its group's id can come back, so a key in a table names
+// one cache. (That cache may have been killed since the entry was found:
+// the drain round that follows the kill flushes the entry, and whatever was
+// taken from or given to it meanwhile is counted in its `inuse`.)
 inline constexpr std::uint32_t kMagTableSize = 64;
 inline constexpr std::uint32_t kNoGroupId = 0xffffffffu;  // unaccounted caches
 inline constexpr std::uint64_t mag_key(std::uint32_t root_seq, std::uint32_t group_id) noexcept {
@@ -105,7 +108,7 @@ struct RootCache {
   std::uint32_t capacity = 0;   // objects per slab
   CacheOptions options;
   bool is_kmalloc = false;
-  std::uint32_t seq = 0;  // magazine table key; unique among live roots, never 0
+  std::uint32_t seq = 0;  // magazine table key (slab_runtime.hpp); unique among live roots, never 0
 
   std::atomic<ChildArray*> children{nullptr};  // by group id; grown under the slab mutex
   ChildCache* unaccounted = nullptr;            // account == false: one cache, no group

@@ -52,6 +52,8 @@ void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcep
 
 /// Returns every magazine of the calling thread to its cache's depot.
 void flush_own_magazines() noexcept;
+/// Threads with a registered magazine table (tests, statistics).
+std::uint64_t threads_with_magazines() noexcept;
 
 void* cache_alloc(RootCache* root, GroupImpl* g) noexcept;
 void cache_free(void* obj) noexcept;

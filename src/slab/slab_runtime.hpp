@@ -16,7 +16,22 @@ struct SlabRuntime {
   RankedMutex slab_mutex{LockRank::kSlab};
   ListNode roots;  // all root caches (slab mutex)
   std::atomic<std::uint64_t> child_caches{0};
+
+  // Root caches' magazine-table numbers (RootCache::seq, slab mutex): a
+  // number is handed out again only after its root's destroy() flushed every
+  // table entry of it, so a table key never names two live roots.
+  struct FreeSeq {
+    FreeSeq* next;
+    std::uint32_t seq;
+  };
+  FreeSeq* free_seqs = nullptr;  // slab mutex
+  std::uint32_t next_seq = 1;    // slab mutex; 0 is never a root's number
 };
+
+/// A root number (slab mutex held); 0 when all 2^32 - 1 are in use.
+std::uint32_t take_root_seq_locked(SlabRuntime& rt) noexcept;
+/// Gives a destroyed root's number back (slab mutex held, its entries flushed).
+void give_root_seq_locked(SlabRuntime& rt, std::uint32_t seq) noexcept;
 
 SlabRuntime& slab_runtime() noexcept;
 

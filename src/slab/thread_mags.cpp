@@ -53,6 +53,10 @@ struct ThreadMags {
   OwnerGate gate{LockRank::kThreadMags};
   MagEntry* table = g_no_table;  // kTableSize entries from the meta arena (owner)
   bool registered = false;    // owner + registry mutex
+  // Owner: the key destructor ran; the TLS is about to be freed, so the
+  // thread never registers a table again (allocations and frees made on
+  // glibc's exit path after that bypass magazines).
+  bool exited = false;
   ThreadMags* next = nullptr; // registry mutex
   ThreadMags* prev = nullptr; // registry mutex
 };
@@ -79,6 +83,7 @@ inline bool has_table(const ThreadMags& t) { return t.table != g_no_table; }
 // Prepares the calling thread's table (first slow path only).
 bool ensure_table(ThreadMags& t) {
   if (has_table(t)) return true;
+  if (t.exited) return false;
   auto* table = static_cast<MagEntry*>(meta::alloc(sizeof(MagEntry) * kTableSize));
   if (!table) return false;
   MagRegistry& r = registry();
@@ -168,15 +173,17 @@ inline bool push_in_gate(MagEntry* table, ChildCache* c, void* obj) {
 // and restore six registers (callgrind: 34 of 139 instructions per op).
 __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) {
   ThreadMags& t = tls_mags;
-  if (!ensure_table(t)) return nullptr;
+  const bool have_table = ensure_table(t);  // false: exited thread, or no metadata
   for (int attempt = 0; attempt < 16; ++attempt) {
     GroupImpl* x = g;
     while (!x->is_online()) x = x->parent;  // a removed group charges its nearest online ancestor
     ChildCache* c = nullptr;
-    t.gate.run([&] {  // lock-free lookup; published caches are alive inside the gate
-      c = lookup_in_gate(root, x);
-      if (c) child_get(c);
-    });
+    // Lock-free lookup: published caches are alive inside the gate, but
+    // only a registered thread's gate is waited for by drain rounds.
+    if (have_table) t.gate.run([&] {
+        c = lookup_in_gate(root, x);
+        if (c) child_get(c);
+      });
     if (!c && !(c = get_child_cache(root, x))) return nullptr;  // creates it (slab mutex)
     MEMCG_FAULT_POINT(fault::Kind::kAfterChildLookup);  // seed 001's window
     Magazine* full = nullptr;
@@ -190,6 +197,11 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) 
       continue;
     }
     void* obj = full->rounds[--full->n];
+    if (!have_table) {  // one object, the rest back to the depot
+      return_magazine(c, full);
+      child_put(c);
+      return obj;
+    }
     Evicted ev;
     Magazine* spare = nullptr;  // an empty magazine displaced from c's own entry
     bool installed = false;
@@ -293,10 +305,12 @@ __attribute__((noinline, cold)) void free_contended(ChildCache* c, void* obj) {
 }  // namespace
 
 // Fast paths: one gate entry (no atomic read-modify-write), one table
-// probe, one magazine. A hit proves the cache alive and not dead: a cache's
-// entries are flushed (drain round, which waits for this gate operation)
-// after it is marked dead and before it can be destroyed, and installs
-// check `dead` inside the gate.
+// probe, one magazine. A hit proves the cache alive (not that it is not
+// dead): a cache's entries are flushed by a drain round, which waits for
+// this gate operation, after it is marked dead and before it can be
+// destroyed, and installs check `dead` inside the gate. Objects taken from
+// or given to a just-killed cache's magazines are counted in its `inuse`
+// either way, and the flush returns the magazines' rounds to its slabs.
 void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
   ThreadMags& t = tls_mags;
   if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(alloc_contended(root, g));
@@ -357,6 +371,7 @@ void flush_own_magazines() noexcept {
 
 void mags_thread_exit(void* p) {
   auto* t = static_cast<ThreadMags*>(p);
+  t->exited = true;
   flush_own_magazines();
   MagRegistry& r = registry();
   {
@@ -367,8 +382,16 @@ void mags_thread_exit(void* p) {
       t->registered = false;
     }
   }
-  meta::free(t->table, sizeof(MagEntry) * kTableSize);
+  if (has_table(*t)) meta::free(t->table, sizeof(MagEntry) * kTableSize);
   t->table = g_no_table;
+}
+
+std::uint64_t threads_with_magazines() noexcept {
+  MagRegistry& r = registry();
+  LockGuard<RankedMutex> l(r.mutex);
+  std::uint64_t n = 0;
+  for (ThreadMags* t = r.head; t; t = t->next) ++n;
+  return n;
 }
 
 // fork() support (src/interpose/): the registry mutex is held across fork; in

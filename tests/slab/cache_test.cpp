@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+
 #include <cstring>
 #include <set>
 #include <thread>
@@ -9,6 +11,8 @@
 
 #include "../test_util.hpp"
 #include "charge/stock.hpp"
+#include "memcg/kmalloc.hpp"
+#include "memcg/reservation.hpp"
 #include "core/group_impl.hpp"
 #include "slab/cache_impl.hpp"
 #include "slab/page_source.hpp"
@@ -223,6 +227,97 @@ TEST(TypedCache, MakesAndDestroys) {
   EXPECT_EQ(n->b, 14.0);
   TypedCache<Node>::destroy(n);
   tc.cache().destroy();
+}
+
+// Magazine tables are keyed by the root's number: a number is reused only
+// after destroy(), and the new root's allocations never see the old root's
+// entries (they were flushed).
+TEST(Cache, RootNumbersAreUniqueAndRecycledAfterDestroy) {
+  std::vector<Cache> live;
+  std::set<std::uint32_t> seqs;
+  for (int i = 0; i < 50; ++i) {
+    live.push_back(Cache::create("num" + std::to_string(i), 32 + i));
+    EXPECT_NE(live.back().impl()->seq, 0u);
+    seqs.insert(live.back().impl()->seq);
+  }
+  EXPECT_EQ(seqs.size(), live.size());
+  test::TempGroup t("seq");
+  ScopedGroup s(*t);
+  Cache a = Cache::create("old", 64);
+  void* p = a.alloc();
+  ASSERT_NE(p, nullptr);
+  Cache::free(p);  // the thread's table now has an entry for (a, t)
+  const std::uint32_t seq = a.impl()->seq;
+  a.destroy();
+  Cache b = Cache::create("new", 512);
+  EXPECT_EQ(b.impl()->seq, seq);  // recycled
+  for (int i = 0; i < 100; ++i) {
+    void* q = b.alloc();
+    ASSERT_NE(q, nullptr);
+    ASSERT_EQ(detail::Slab::of(q)->cache->root, b.impl());
+    std::memset(q, 0x5b, 512);
+    Cache::free(q);
+  }
+  b.destroy();
+  for (Cache& c : live) c.destroy();
+}
+
+// Thread exit: allocations, frees and charges made after the library's
+// thread-exit destructors ran (glibc's exit path, other libraries' key
+// destructors) work, and do not register the dying thread again (its TLS
+// is freed right after, a drain round would then touch freed memory).
+pthread_key_t g_late_key;
+Cache* g_late_cache;
+Group* g_late_group;
+void late_destructor(void*) {
+  // glibc runs key destructors in rounds (PTHREAD_DESTRUCTOR_ITERATIONS) while
+  // some key is set again: staying set runs this after the library's last
+  // round too, as code on glibc's exit path would.
+  pthread_setspecific(g_late_key, g_late_cache);
+  ScopedGroup s(*g_late_group);
+  void* p = g_late_cache->alloc();
+  EXPECT_NE(p, nullptr);
+  Cache::free(p);
+  void* k = kmalloc(100);
+  EXPECT_NE(k, nullptr);
+  kfree(k);
+  std::error_code ec;
+  Reservation r = Reservation::try_make(*g_late_group, 1000, ec);  // charge via the stock path
+  EXPECT_FALSE(ec);
+}
+
+TEST(Cache, AllocationsAfterThreadExitDestructorsDoNotReregister) {
+  test::TempGroup t("late");
+  Cache c = Cache::create("late", 128);
+  g_late_cache = &c;
+  g_late_group = &t.get();
+  {  // the library's keys exist before ours: its destructors run first
+    ScopedGroup s(*t);
+    Cache::free(c.alloc());
+    std::error_code ec;
+    Reservation r = Reservation::try_make(*t, 1000, ec);
+  }
+  ASSERT_EQ(pthread_key_create(&g_late_key, late_destructor), 0);
+  quiesce_thread();
+  const std::uint64_t mags_before = detail::threads_with_magazines();
+  const std::uint64_t stocks_before = detail::threads_with_stock();
+  std::thread th([&] {
+    ScopedGroup s(*t);
+    Cache::free(c.alloc());  // registers this thread
+    std::error_code ec;
+    Reservation r = Reservation::try_make(*t, 1000, ec);
+    pthread_setspecific(g_late_key, &c);
+  });
+  th.join();
+  pthread_key_delete(g_late_key);
+  EXPECT_EQ(detail::threads_with_magazines(), mags_before);
+  EXPECT_EQ(detail::threads_with_stock(), stocks_before);
+  c.shrink();  // a drain round over every registered thread
+  quiesce_thread();
+  std::error_code ec;
+  t->reclaim(UINT64_MAX, ec);  // kmalloc's empty slab (EAGAIN: less than asked)
+  EXPECT_EQ(t->current(), 0u);
+  c.destroy();
 }
 
 }  // namespace
