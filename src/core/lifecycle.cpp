@@ -5,6 +5,7 @@
 #include "core/offline.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
+#include "core/upcalls.hpp"
 #include "platform/assert.hpp"
 #include "platform/rcu.hpp"
 #include "platform/worker.hpp"
@@ -23,6 +24,7 @@ void free_work(WorkItem* w) {
     LockGuard<RankedMutex> l(rt.tree_mutex);
     rt.ids.release(g->id);
   }
+  free_reclaim_state(g);
   g->state.store(GroupState::freed, std::memory_order_release);
   g->magic.store(kGroupMagicFreed, std::memory_order_relaxed);
   delete g;

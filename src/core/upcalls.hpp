@@ -42,4 +42,8 @@ void note_uncharged(std::uint64_t bytes) noexcept;
 void enforce_max(GroupImpl* g) noexcept;
 void enforce_high(GroupImpl* g) noexcept;
 
+/// g is being freed (worker, nothing can reach it): drop what the reclaim
+/// layer attached to it (its OOM handler).
+void free_reclaim_state(GroupImpl* g) noexcept;
+
 }  // namespace memcg::detail

@@ -80,6 +80,11 @@ bool oom_for_charge(GroupImpl* over, std::uint64_t bytes) noexcept {
   return run_oom(over, bytes);
 }
 
+void free_reclaim_state(GroupImpl* g) noexcept {
+  delete static_cast<OomHandler*>(g->oom_handler);
+  g->oom_handler = nullptr;
+}
+
 }  // namespace detail
 
 void Group::set_oom_handler(OomHandler h) {

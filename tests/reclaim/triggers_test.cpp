@@ -1,6 +1,8 @@
 // What starts reclaim: a charge over max, over high, a lowered limit, OOM.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "../test_util.hpp"
 #include "page_cache.hpp"
 
@@ -55,6 +57,18 @@ TEST(Triggers, LoweringMaxReclaimsThenCallsOom) {
   EXPECT_GT(t->current(), kPage);
   EXPECT_GE(calls, 1);
   EXPECT_GE(t->events().oom, 1u);
+}
+
+TEST(Oom, HandlerIsDestroyedWhenItsGroupIsFreed) {
+  auto token = std::make_shared<int>(7);
+  {
+    test::TempGroup t("oomfree");
+    t.get().set_oom_handler([token](const OomContext&) { return false; });
+    t.get().set_oom_handler([token](const OomContext&) { return *token == 7; });  // replaces: the first is destroyed
+    EXPECT_EQ(token.use_count(), 2);
+  }  // removed and its handle dropped
+  barrier();  // the group is freed
+  EXPECT_EQ(token.use_count(), 1) << "the OOM handler of a freed group leaked";
 }
 
 TEST(Oom, HandlerGetsTheHeaviestDescendantAndCanFreeMemory) {
