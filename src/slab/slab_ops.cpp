@@ -43,18 +43,30 @@ Slab* source_slab(ChildCache* c) MEMCG_REQUIRES(c->lock) {
 
 // Moves up to `room` objects from the slabs into m; returns a mask of the
 // rounds that were never used before (they need the constructor).
+// Fills m top down, so that allocations (which pop the top) take objects in
+// the order the slabs gave them: a fresh slab's first object, next to its
+// header, goes out first, and a slab holding one object touches one page.
 std::uint32_t fill_locked(ChildCache* c, Magazine* m) MEMCG_REQUIRES(c->lock) {
+  MEMCG_ASSERT(m->n == 0);
   std::uint32_t fresh = 0;
-  while (!m->full()) {
+  std::uint32_t i = kMagazineRounds;
+  while (i > 0) {
     Slab* s = source_slab(c);
     if (!s) break;
     const bool carve = !s->freelist;
     void* o = s->pop();
     MEMCG_ASSERT(o);
-    if (carve) fresh |= 1u << m->n;
-    m->rounds[m->n++] = o;
+    --i;
+    if (carve) fresh |= 1u << i;
+    m->rounds[i] = o;
     after_pop(c, s);
   }
+  if (i > 0) {  // partly filled: move the rounds down to start at 0
+    const std::uint32_t n = kMagazineRounds - i;
+    for (std::uint32_t k = 0; k < n; ++k) m->rounds[k] = m->rounds[i + k];
+    fresh >>= i;
+  }
+  m->n = kMagazineRounds - i;
   return fresh;
 }
 

@@ -229,6 +229,24 @@ TEST(TypedCache, MakesAndDestroys) {
   tc.cache().destroy();
 }
 
+// Magazines hand objects out in slab order: a new child cache's first object
+// is the one next to the slab header, so a one-object slab touches one page.
+TEST(Cache, FirstObjectOfAFreshSlabIsItsFirstSlot) {
+  test::TempGroup t("first");
+  Cache c = Cache::create("first", 512);
+  void* p = c.alloc(*t);
+  ASSERT_NE(p, nullptr);
+  const auto off = reinterpret_cast<std::uintptr_t>(p) & (kSlabSize - 1);
+  EXPECT_EQ(off, c.impl()->data_offset);
+  void* q = c.alloc(*t);
+  EXPECT_EQ(static_cast<char*>(q) - static_cast<char*>(p), 512);  // then the next slot
+  Cache::free(p);
+  Cache::free(q);
+  quiesce_thread();
+  c.shrink();
+  c.destroy();
+}
+
 // Magazine tables are keyed by the root's number: a number is reused only
 // after destroy(), and the new root's allocations never see the old root's
 // entries (they were flushed).
