@@ -6,8 +6,9 @@
 //   kPinDead     set by remove() if active
 //   The reference is dropped exactly once, by whoever sees pins == 0 with
 //   kPinDead set and clears it (test-and-clear):
-//     - remove():   set dead; if pins == 0 && test_and_clear(dead): put
-//     - unpin():    if --pins == 0 && test_and_clear(dead): put
+//     - remove():   set dead; then as below
+//     - unpin():    if --pins == 0: if test_and_clear(dead): put if pins is
+//                   still 0, else set dead again and look again
 //
 // Race with removal (numbered interleaving; all four accesses seq_cst):
 //   1) T0 pin():    pins += 1            2) T1 remove(): state = dying
@@ -15,6 +16,10 @@
 //   In the total order either T0 reads online (then T1 reads pins >= 1 and
 //   leaves the put to the last unpin) or T0 reads dying (then T0 unpins at
 //   once; the test-and-clear gives the put to exactly one of T0 and T1).
+// Stale zero: unpin's "pins reached 0" can be stale by its test-and-clear
+// (a pin taken while the group was online raised it again, and remove()
+// left the put to that pin). Whoever clears DEAD therefore re-reads pins
+// and gives DEAD back if a pin is live (put_if_dead_and_unpinned in pin.cpp).
 // Use after free: after unpin's decrement to 0, remove() can win the
 // test-and-clear and drop the last reference before unpin's own
 // test-and-clear runs, so unpin does both inside an RCU read section

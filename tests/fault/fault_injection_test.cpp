@@ -429,6 +429,41 @@ TEST_F(FaultTest, Seed002LastUnchargeInsideMarkDeadWindow) {
   }
 }
 
+// A stale zero: the releaser of the only reservation sits between its
+// decrement to zero and its test-and-clear; meanwhile a new reservation is
+// taken (the group is still online), then the group is removed (remove()
+// sees that pin and leaves the put to it) and its last handle dropped. The
+// releaser's test-and-clear must not drop the pin reference while the new
+// reservation lives (the group would be freed with charges).
+TEST_F(FaultTest, Seed002StaleZeroDoesNotDropTheReferenceOfALaterPin) {
+  test::TempGroup t("f002c");
+  Group g = t->create("g");
+  Reservation r1 = Reservation::make(g, 10000);
+  g_phase = 0;
+  fault::set_point_hook(Kind::kUnpinLast, [](Kind) {
+    int expected = 0;
+    if (g_phase.compare_exchange_strong(expected, 1))
+      while (g_phase.load() != 2) std::this_thread::yield();
+  });
+  std::thread paused([&] { r1.reset(); });
+  while (g_phase.load() != 1) std::this_thread::yield();
+  Reservation r2 = Reservation::make(g, 5000);  // online: a legitimate pin
+  g.remove();
+  g = Group();
+  g_phase = 2;
+  paused.join();
+  fault::clear_all();
+  quiesce_thread();
+  barrier();
+  EXPECT_EQ(t->nr_dying_descendants(), 1u) << "the group was released while a reservation pinned it";
+  EXPECT_EQ(t->current(), 5000u);
+  r2.reset();
+  quiesce_thread();
+  barrier();
+  EXPECT_EQ(t->nr_dying_descendants(), 0u) << "the group was not released after its last pin";
+  EXPECT_EQ(t->current(), 0u);
+}
+
 // The releaser sits between its decrement to zero and its test-and-clear
 // while remove() runs and the last handle goes: remove() wins the put, and
 // the group must stay allocated until the releaser is done with it (under
