@@ -13,7 +13,9 @@
 # per preset with its wall time. Works from any directory.
 #
 # After the tests of the asan and tsan presets, the soak harness runs for
-# $MEMCG_SOAK_SECONDS (default 90; 0 skips it); after all presets (not with
+# $MEMCG_SOAK_SECONDS (default 90; 0 skips it), then the stress and fault
+# tests run three copies at a time for $MEMCG_HUNT_SECONDS (default 60; 0
+# skips it; scripts/race_hunt.sh); after all presets (not with
 # --quick), the libFuzzer target runs for $MEMCG_FUZZ_SECONDS (default 120;
 # 0 skips it) through scripts/fuzz.sh (clang, ASan + UBSan).
 set -euo pipefail
@@ -23,10 +25,11 @@ presets="${MEMCG_PRESETS:-release asan tsan}"
 quick=0
 soak_seconds="${MEMCG_SOAK_SECONDS:-90}"
 fuzz_seconds="${MEMCG_FUZZ_SECONDS:-120}"
+hunt_seconds="${MEMCG_HUNT_SECONDS:-60}"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) presets="release"; quick=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -74,6 +77,13 @@ for p in "${preset_list[@]}"; do
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
       TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
       "build/$p/soak/memcg_soak" --seconds "$soak_seconds" || rc=$?
+  fi
+  if [[ $rc -eq 0 && ( $p == asan || $p == tsan ) && $hunt_seconds -gt 0 ]]; then
+    banner "preset $p: race hunt (${hunt_seconds}s, scripts/race_hunt.sh)"
+    stage=race-hunt
+    ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+      TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+      bash scripts/race_hunt.sh "build/$p" "$hunt_seconds" || rc=$?
   fi
   elapsed=$((SECONDS - start))
   if [[ $rc -ne 0 ]]; then

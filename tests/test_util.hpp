@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "memcg/memcg.hpp"
 
@@ -28,6 +30,20 @@ class TempGroup {
  private:
   Group g_;
 };
+
+// A stress test's run: at least `d`, and on until `enough()` says it did the
+// minimum work its checks expect, so that those checks do not depend on how
+// loaded the machine is (scripts/race_hunt.sh runs many copies at once); at
+// most 20 x d.
+template <class F>
+void run_for_at_least(std::chrono::milliseconds d, F&& enough) {
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    const auto t = std::chrono::steady_clock::now() - start;
+    if ((t >= d && enough()) || t >= 20 * d) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
 
 // Groups not yet freed, after every pending release has completed.
 inline std::uint64_t settled_groups() {

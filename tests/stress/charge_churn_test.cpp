@@ -130,7 +130,8 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
   for (int w = 0; w < kWorkers; ++w) threads.emplace_back(worker, w);
   threads.emplace_back(churner);
   threads.emplace_back(sampler);
-  std::this_thread::sleep_for(stress_duration());
+  test::run_for_at_least(stress_duration(),
+                         [&] { return samples.load() > 0u && ops.load() > 1000u && removed.load() > 0u; });
   stop = true;
   for (auto& t : threads) t.join();  // worker exit drains their stocks
 

@@ -149,7 +149,7 @@ TEST(Stress, ReclaimAllocationAndChurnTogether) {
     while (!stop)
       if (limited.current() > limited.max()) over++;
   });
-  std::this_thread::sleep_for(stress_duration());
+  test::run_for_at_least(stress_duration(), [&] { return adds.load() > 100u && churned.load() > 0u; });
   stop = true;
   for (auto& t : ts) t.join();
 

@@ -140,7 +140,7 @@ TEST(Stress, SlabAllocCrossThreadFreeAndGroupChurn) {
   std::vector<std::thread> ts;
   for (int w = 0; w < 3; ++w) ts.emplace_back(worker, w);
   ts.emplace_back(churner);
-  std::this_thread::sleep_for(stress_duration());
+  test::run_for_at_least(stress_duration(), [&] { return allocs.load() > 1000u && removed.load() > 0u; });
   stop = true;
   for (auto& t : ts) t.join();
   while (void* q = mail.take()) check_free(q);
