@@ -392,32 +392,40 @@ TEST_F(FaultTest, DelaysInLifecycleRaceWindows) {
 // Seed 002's window, made deterministic: remove() has set DEAD on the pin and
 // not yet read the pin count while the last reservation is released.
 std::atomic<int> g_phase{0};
+
+// The first thread to reach fault point k stops there until resume_paused().
+void pause_first_at(Kind k) {
+  g_phase = 0;
+  fault::set_point_hook(k, [](Kind) {
+    int expected = 0;
+    if (g_phase.compare_exchange_strong(expected, 1))
+      while (g_phase.load() != 2) std::this_thread::yield();
+  });
+}
+void wait_until_paused() {
+  while (g_phase.load() != 1) std::this_thread::yield();
+}
+void resume_paused() { g_phase = 2; }
 TEST_F(FaultTest, Seed002LastUnchargeInsideMarkDeadWindow) {
   for (int round = 0; round < 2; ++round) {
     test::TempGroup t("f002");
     Group g = t->create("g");
     Reservation r = Reservation::make(g, 10000);
-    g_phase = 0;
     // round 0: remover paused after DEAD is set; round 1: releaser paused
     // after the pin count reached zero.
-    const Kind k = round == 0 ? Kind::kPinMarkDead : Kind::kUnpinLast;
-    fault::set_point_hook(k, [](Kind) {
-      int expected = 0;
-      if (g_phase.compare_exchange_strong(expected, 1))
-        while (g_phase.load() != 2) std::this_thread::yield();
-    });
+    pause_first_at(round == 0 ? Kind::kPinMarkDead : Kind::kUnpinLast);
     std::thread paused;
     if (round == 0) {
       paused = std::thread([&] { g.remove(); });
-      while (g_phase.load() != 1) std::this_thread::yield();
+      wait_until_paused();
       r.reset();  // the last uncharge, inside remove()'s window
     } else {
       paused = std::thread([&] { r.reset(); });
-      while (g_phase.load() != 1) std::this_thread::yield();
+      wait_until_paused();
       // remove() runs fully while the releaser sits between its decrement and its test
       std::thread([&] { g.remove(); }).join();
     }
-    g_phase = 2;
+    resume_paused();
     paused.join();
     fault::clear_all();
     EXPECT_EQ(g.state(), GroupState::dying);
@@ -439,18 +447,13 @@ TEST_F(FaultTest, Seed002StaleZeroDoesNotDropTheReferenceOfALaterPin) {
   test::TempGroup t("f002c");
   Group g = t->create("g");
   Reservation r1 = Reservation::make(g, 10000);
-  g_phase = 0;
-  fault::set_point_hook(Kind::kUnpinLast, [](Kind) {
-    int expected = 0;
-    if (g_phase.compare_exchange_strong(expected, 1))
-      while (g_phase.load() != 2) std::this_thread::yield();
-  });
+  pause_first_at(Kind::kUnpinLast);
   std::thread paused([&] { r1.reset(); });
-  while (g_phase.load() != 1) std::this_thread::yield();
+  wait_until_paused();
   Reservation r2 = Reservation::make(g, 5000);  // online: a legitimate pin
   g.remove();
   g = Group();
-  g_phase = 2;
+  resume_paused();
   paused.join();
   fault::clear_all();
   quiesce_thread();
@@ -472,14 +475,9 @@ TEST_F(FaultTest, Seed002LastUnpinOutlivesTheLastHandle) {
   test::TempGroup t("f002b");
   Group g = t->create("g");
   Reservation r = Reservation::make(g, 10000);
-  g_phase = 0;
-  fault::set_point_hook(Kind::kUnpinLast, [](Kind) {
-    int expected = 0;
-    if (g_phase.compare_exchange_strong(expected, 1))
-      while (g_phase.load() != 2) std::this_thread::yield();
-  });
+  pause_first_at(Kind::kUnpinLast);
   std::thread paused([&] { r.reset(); });
-  while (g_phase.load() != 1) std::this_thread::yield();
+  wait_until_paused();
   std::thread([g = std::move(g)]() mutable {
     g.remove();
     g = Group();
@@ -487,7 +485,7 @@ TEST_F(FaultTest, Seed002LastUnpinOutlivesTheLastHandle) {
   // Give the worker and the RCU threads time to free the group if nothing
   // holds it (they must not: the releaser is inside its read section).
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  g_phase = 2;
+  resume_paused();
   paused.join();
   fault::clear_all();
   quiesce_thread();
