@@ -62,9 +62,11 @@ std::uint64_t try_to_free(GroupImpl* root, std::uint64_t bytes, ReclaimReason wh
     for (int prio = kDefPriority; prio >= 0; --prio) {
       ReclaimCookie cookie;
       bool any = false;
+      bool whole_tree = false;  // the pass began at the root (a shared cursor may resume mid-tree)
       GroupImpl* g = nullptr;
       while ((g = reclaim_iter(root, g, &cookie))) {
         const bool is_root = g == root;
+        whole_tree |= is_root;
         std::uint64_t protection = 0;
         if (!is_root) {
           calculate_protection(&root->counter, &g->counter);
@@ -78,13 +80,8 @@ std::uint64_t try_to_free(GroupImpl* root, std::uint64_t bytes, ReclaimReason wh
             }
             record_event(g, Event::kLow);
           }
-          // apply_proportional_protection: low counts until low reclaim is on.
-          if (!low_reclaim && elow > emin) {
-            protection = elow;
-            low_skipped = true;
-          } else {
-            protection = emin;
-          }
+          // mem_cgroup_protection: low counts until low reclaim is on.
+          protection = low_reclaim ? emin : std::max(emin, elow);
         }
         const std::uint64_t before = st.reclaimed;
         any |= shrink_one(g, is_root, prio, protection, why);
@@ -97,10 +94,14 @@ std::uint64_t try_to_free(GroupImpl* root, std::uint64_t bytes, ReclaimReason wh
           goto done;
         }
       }
-      if (!any) break;  // nothing reclaimable anywhere: more pressure will not help
+      // Nothing reclaimable in the whole tree: more pressure will not help.
+      // A pass that resumed a shared cursor mid-tree saw only its tail.
+      if (!any && whole_tree) break;
     }
-    if (st.reclaimed < target && low_skipped && !low_reclaim) {
-      low_reclaim = true;  // the kernel's memcg_low_reclaim retry
+    // The kernel's memcg_low_reclaim retry (do_try_to_free_pages): only when
+    // the attempt reclaimed nothing at all and skipped groups within low.
+    if (st.reclaimed == 0 && low_skipped && !low_reclaim) {
+      low_reclaim = true;
       continue;
     }
     break;

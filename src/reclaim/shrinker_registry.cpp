@@ -88,22 +88,23 @@ std::uint64_t shrink_group_objects(GroupImpl* g, bool is_root, int priority, std
     const std::uint64_t freeable = e->shrinker->count(sc);
     if (freeable == 0 || freeable == kShrinkStop) continue;
     freeable_sum += freeable;
-    // The kernel's do_shrink_slab: (freeable >> priority) * 4 / seeks, at
-    // most twice what there is; then proportional protection: the
-    // protected share of the group's usage is not scanned. Rounded up, not
-    // down: the kernel defers the remainder of small scans to later calls
-    // (nr_deferred); rounding up gives every group with objects at least
-    // one object of pressure per visit, so a shared walk spreads reclaim
-    // over the groups instead of escalating priority until one of them
-    // takes it all.
+    // Scan target, as the kernel's get_scan_count does it for an LRU:
+    //   scan = size - size * protection / (usage + 1)   (proportional protection)
+    //   scan = max(scan, kScanFloor) >> priority
+    // where size is the shrinker's count scaled by 4 / seeks (do_shrink_slab).
+    // Protection applies to the full count before the shift, so siblings
+    // feel pressure in proportion to their unprotected share at every
+    // priority; small groups get nothing at high priorities and the floor
+    // keeps reclaim moving at low ones (SWAP_CLUSTER_MAX).
     const unsigned seeks = std::max(1u, e->shrinker->seeks());
     const unsigned __int128 scaled = static_cast<unsigned __int128>(freeable) * 4 / seeks;
-    std::uint64_t total = static_cast<std::uint64_t>((scaled + ((std::uint64_t{1} << priority) - 1)) >> priority);
+    unsigned __int128 scan = scaled;
     if (protection) {
       const std::uint64_t size = std::max(usage, protection);
-      total -= static_cast<std::uint64_t>(static_cast<unsigned __int128>(total) * protection / (size + 1));
+      scan -= scaled * protection / (static_cast<unsigned __int128>(size) + 1);
     }
-    if (total == 0 && priority == 0) total = freeable;  // last resort: everything
+    scan = std::max<unsigned __int128>(scan, kScanFloor) >> priority;
+    std::uint64_t total = static_cast<std::uint64_t>(std::min<unsigned __int128>(scan, UINT64_MAX));
     total = std::min(total, 2 * freeable);
     while (total > 0) {
       sc.nr_to_scan = std::min(total, kShrinkBatch);

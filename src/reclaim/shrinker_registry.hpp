@@ -17,6 +17,11 @@ struct GroupImpl;
 
 inline constexpr int kMaxConcurrentCalls = 2;
 
+/// The least scan target before the priority shift (the kernel's
+/// SWAP_CLUSTER_MAX): at priority 0 every visited group with objects gets
+/// at least this much pressure, however protected.
+inline constexpr std::uint64_t kScanFloor = 32;
+
 /// Calls every registered shrinker for group g (group-aware ones with g,
 /// global ones only when g is the reclaim root), with scan pressure from
 /// `priority` scaled down by `protection` (bytes of g's usage protected),
