@@ -13,15 +13,28 @@
 // reclaim-iterator breaks and delays in the lifecycle race windows.
 //
 // Checks:
-//   continuously  memory.current <= memory.max of the fixed-limit groups
+//   continuously  memory.current <= memory.max of the fixed-limit groups and
+//                 of a sample of the churned groups with a limit (set at
+//                 creation, never changed)
 //   checkpoints   workers pause at a barrier and drain their stocks and
-//                 magazines; then for every fixed group and the top group:
-//                 memory.current == reservations + slab + kmalloc_large
-//                 (memory.stat, stock 0), and a fixed group's reservations
-//                 equal what the workers hold there plus its page-cache pages;
-//                 the fixed groups' memory.events never decrease
-//   the end       everything released and removed: every group freed
-//                 (runtime_stats), no stray charge; leaks are LSan's job
+//                 magazines; then
+//                 - fixed groups, the churn parent and the top group:
+//                   memory.current == reservations + slab + kmalloc_large
+//                   (memory.stat), stock 0;
+//                 - what the workers hold, exactly: per fixed group and for
+//                   the churned subtree, kmalloc_large == the large objects
+//                   charged there (held or in the cross-thread mailbox) and
+//                   reservations == the Reservations held + page-cache pages;
+//                 - every removed group is freed unless something still pins
+//                   it: after barrier(), the churn parent's dying descendants
+//                   <= the removed groups that held large objects,
+//                   Reservations or pages still name;
+//                 - the fixed groups' memory.events never decrease
+//   the end       everything released: no reservation, large object or page
+//                 left; after a full reclaim of the top group, memory.current
+//                 is 0 (no stray charge, slab included); every group freed
+//                 (runtime_stats) after removal; faults were injected (fault
+//                 builds); heap leaks are LSan's job
 // Prints a summary; exit status 0 on success, 1 on a violated check.
 #include <atomic>
 #include <barrier>
@@ -33,6 +46,7 @@
 #include <unistd.h>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,9 +86,41 @@ constexpr int kFixed = 3;
 constexpr std::uint64_t kFixedMax = 8 << 20;
 constexpr std::uint64_t kPage = 16 << 10;
 
+// The large path charges the mapping: the usable size plus its header room
+// (kLargeMinOffset in src/slab/kmalloc.cpp), page-rounded like ksize().
+constexpr std::uint64_t kLargeHeader = 64;
+constexpr int kWatchSample = 8;  // churned groups the watcher holds at once
+
+struct Held {
+  void* p;
+  int kind;             // 0/1 cache, 2 kmalloc
+  int fixed;            // fixed[] index, or -1: a churned group
+  int churn;            // the churned group's number (name "g<n>"), or -1
+  std::uint64_t large;  // bytes a large kmalloc charged (0 otherwise)
+};
+
 struct Mailbox {  // objects handed to other threads to free
   std::mutex m;
-  std::vector<std::pair<void*, int>> items;  // (object, 0 cache / 1 kmalloc)
+  std::vector<Held> items;
+};
+
+struct ChurnGroup {
+  Group g;
+  int n;             // name "g<n>", never reused
+  std::uint64_t max; // set at creation and never changed; 0 = none
+};
+
+struct Res {
+  Reservation r;
+  int fixed;  // index in fixed[], or -1
+  int churn;  // churned group number, or -1
+};
+
+// A worker's holdings, read by the coordinator only while every worker waits
+// at a checkpoint barrier (the barrier orders the accesses).
+struct WorkerState {
+  std::vector<Held> held;
+  std::vector<Res> res;
 };
 
 struct Shared {
@@ -82,19 +128,18 @@ struct Shared {
   Group top, churn_parent;
   Group fixed[kFixed];
   std::mutex churn_m;
-  std::vector<Group> churn;  // online churned groups (workers pick from it)
+  std::vector<ChurnGroup> churn;    // online churned groups (workers pick from it)
+  std::vector<char> churn_removed;  // by number: removed (churn_m)
+  std::vector<WorkerState> workers;
   Cache caches[2];
   test::PageCache* pc = nullptr;
   Mailbox mail;
   std::atomic<std::int64_t> fixed_res[kFixed] = {};  // reservation bytes workers hold in fixed[i]
+  std::atomic<std::int64_t> fixed_large[kFixed] = {};  // large kmalloc bytes charged to fixed[i]
+  std::atomic<std::int64_t> churn_res{0}, churn_large{0};  // the same for the churned subtree
   std::atomic<bool> stop{false}, pause{false};
   std::unique_ptr<std::barrier<>> sync;
   std::atomic<std::uint64_t> ops{0}, alloc_fail{0}, churned{0}, checkpoints{0}, reclaims{0};
-};
-
-struct Held {
-  void* p;
-  int kind;  // 0/1 cache, 2 kmalloc
 };
 
 void quiesce_thread() {
@@ -102,17 +147,28 @@ void quiesce_thread() {
   detail::drain_own_stock();
 }
 
+std::atomic<std::int64_t>& large_books(Shared& s, const Held& h) {
+  return h.fixed >= 0 ? s.fixed_large[h.fixed] : s.churn_large;
+}
+
+void free_held(Shared& s, const Held& h) {
+  if (h.kind == 2) {
+    if (h.large) large_books(s, h).fetch_sub(static_cast<std::int64_t>(h.large));
+    kfree(h.p);
+  } else {
+    Cache::free(h.p);
+  }
+}
+
+std::atomic<std::int64_t>& res_books(Shared& s, const Res& r) {
+  return r.fixed >= 0 ? s.fixed_res[r.fixed] : s.churn_res;
+}
+
 void worker(Shared& s, int id) {
   std::mt19937_64 rng(s.opt.seed * 1000 + id);
-  std::vector<Held> held;
-  struct Res {
-    Reservation r;
-    int fixed;  // index in fixed[], or -1
-  };
-  std::vector<Res> res;
-  auto free_one = [&](Held h) {
-    if (h.kind == 2) kfree(h.p); else Cache::free(h.p);
-  };
+  std::vector<Held>& held = s.workers[id].held;
+  std::vector<Res>& res = s.workers[id].res;
+  auto free_one = [&](const Held& h) { free_held(s, h); };
   while (!s.stop.load(std::memory_order_relaxed)) {
     if (s.pause.load(std::memory_order_acquire)) {
       s.sync->arrive_and_wait();  // 1: everyone stopped
@@ -124,13 +180,18 @@ void worker(Shared& s, int id) {
     s.ops.fetch_add(1, std::memory_order_relaxed);
     // The target: a fixed group (2/3) or a churned one (maybe removed meanwhile).
     int fi = static_cast<int>(rng() % (kFixed + 1));
+    int cn = -1;
     Group g;
     if (fi < kFixed) {
       g = s.fixed[fi];
     } else {
       fi = -1;
       std::lock_guard<std::mutex> l(s.churn_m);
-      if (!s.churn.empty()) g = s.churn[rng() % s.churn.size()];
+      if (!s.churn.empty()) {
+        const ChurnGroup& c = s.churn[rng() % s.churn.size()];
+        g = c.g;
+        cn = c.n;
+      }
     }
     if (!g) g = s.fixed[0], fi = 0;
     switch (rng() % 12) {
@@ -139,7 +200,7 @@ void worker(Shared& s, int id) {
         void* p = s.caches[k].alloc(g);
         if (p) {
           std::memset(p, 0x5a, k ? 700 : 48);
-          held.push_back({p, k});
+          held.push_back({p, k, fi, cn, 0});
         } else {
           s.alloc_fail.fetch_add(1, std::memory_order_relaxed);
         }
@@ -156,7 +217,9 @@ void worker(Shared& s, int id) {
         }
         if (p) {
           static_cast<char*>(p)[size - 1] = 1;
-          held.push_back({p, 2});
+          Held h{p, 2, fi, cn, size > kMaxSmallSize ? ksize(p) + kLargeHeader : 0};
+          if (h.large) large_books(s, h).fetch_add(static_cast<std::int64_t>(h.large));
+          held.push_back(h);
         } else {
           s.alloc_fail.fetch_add(1, std::memory_order_relaxed);
         }
@@ -170,14 +233,14 @@ void worker(Shared& s, int id) {
           held.pop_back();
           if (rng() % 3 == 0) {
             std::lock_guard<std::mutex> l(s.mail.m);
-            s.mail.items.push_back({h.p, h.kind == 2 ? 1 : 0});
+            s.mail.items.push_back(h);
           } else {
             free_one(h);
           }
         }
         break;
       case 7: {  // frees from the mailbox (cross-thread)
-        std::vector<std::pair<void*, int>> take;
+        std::vector<Held> take;
         {
           std::lock_guard<std::mutex> l(s.mail.m);
           for (int n = 0; n < 32 && !s.mail.items.empty(); ++n) {
@@ -185,15 +248,13 @@ void worker(Shared& s, int id) {
             s.mail.items.pop_back();
           }
         }
-        for (auto [p, k] : take) {
-          if (k) kfree(p); else Cache::free(p);
-        }
+        for (const Held& h : take) free_one(h);
         break;
       }
       case 8: {  // reservations
         if (res.size() > 32 || (rng() % 2 && !res.empty())) {
           const std::size_t i = rng() % res.size();
-          if (res[i].fixed >= 0) s.fixed_res[res[i].fixed].fetch_sub(res[i].r.size());
+          res_books(s, res[i]).fetch_sub(static_cast<std::int64_t>(res[i].r.size()));
           res[i] = std::move(res.back());
           res.pop_back();
         } else {
@@ -201,8 +262,8 @@ void worker(Shared& s, int id) {
           const std::uint64_t bytes = 1 + rng() % (256 << 10);
           Reservation r = Reservation::try_make(g, bytes, ec);
           if (r) {
-            if (fi >= 0) s.fixed_res[fi].fetch_add(bytes);
-            res.push_back({std::move(r), fi});
+            res.push_back({std::move(r), fi, cn});
+            res_books(s, res.back()).fetch_add(static_cast<std::int64_t>(bytes));
           } else {
             SOAK_CHECK(ec == std::errc::not_enough_memory || ec == std::errc::no_such_file_or_directory,
                        "reservation: %s", ec.message().c_str());
@@ -229,18 +290,30 @@ void worker(Shared& s, int id) {
     }
   }
   for (auto& h : held) free_one(h);
-  for (auto& r : res)
-    if (r.fixed >= 0) s.fixed_res[r.fixed].fetch_sub(r.r.size());
+  held.clear();
+  for (auto& r : res) res_books(s, r).fetch_sub(static_cast<std::int64_t>(r.r.size()));
   res.clear();
 }
 
 void watcher(Shared& s) {
+  std::mt19937_64 rng(s.opt.seed + 7);
+  std::vector<std::pair<Group, std::uint64_t>> sample;
+  auto check = [](const Group& g, std::uint64_t max) {
+    const std::uint64_t cur = g.current();
+    SOAK_CHECK(cur <= max, "%s: current %llu > max %llu", g.path().c_str(), (unsigned long long)cur,
+               (unsigned long long)max);
+  };
   while (!s.stop.load(std::memory_order_relaxed)) {
-    for (auto& g : s.fixed) {
-      const std::uint64_t max = g.max(), cur = g.current();
-      SOAK_CHECK(cur <= max, "%s: current %llu > max %llu", g.path().c_str(), (unsigned long long)cur,
-                 (unsigned long long)max);
+    for (auto& g : s.fixed) check(g, g.max());
+    {
+      std::lock_guard<std::mutex> l(s.churn_m);
+      for (int k = 0; k < kWatchSample && !s.churn.empty(); ++k) {
+        const ChurnGroup& c = s.churn[rng() % s.churn.size()];
+        if (c.max) sample.emplace_back(c.g, c.max);
+      }
     }
+    for (auto& [g, max] : sample) check(g, max);
+    sample.clear();  // at most kWatchSample handles held at a time
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
@@ -274,6 +347,49 @@ void checkpoint(Shared& s, Events* last) {
   }
   books(s.churn_parent);
   books(s.top);
+  // What the workers hold, exactly (objects in the mailbox included).
+  const Stat cst = s.churn_parent.stat();
+  std::uint64_t fixed_pages = 0;
+  for (auto& g : s.fixed) fixed_pages += s.pc->pages(g);
+  const std::uint64_t churn_pages = s.pc->pages_all() - fixed_pages;
+  SOAK_CHECK(cst.kmalloc_large == static_cast<std::uint64_t>(s.churn_large.load()),
+             "churned subtree: kmalloc_large %llu, held %lld", (unsigned long long)cst.kmalloc_large,
+             (long long)s.churn_large.load());
+  SOAK_CHECK(cst.reservations == static_cast<std::uint64_t>(s.churn_res.load()) + churn_pages * s.pc->page_bytes(),
+             "churned subtree: reservations %llu, held %lld + %llu pages", (unsigned long long)cst.reservations,
+             (long long)s.churn_res.load(), (unsigned long long)churn_pages);
+  for (int i = 0; i < kFixed; ++i) {
+    const std::uint64_t large = s.fixed[i].stat().kmalloc_large;
+    SOAK_CHECK(large == static_cast<std::uint64_t>(s.fixed_large[i].load()), "%s: kmalloc_large %llu, held %lld",
+               s.fixed[i].path().c_str(), (unsigned long long)large, (long long)s.fixed_large[i].load());
+  }
+  // Every removed group is freed unless something still pins it.
+  barrier();
+  std::set<int> pinned;
+  {
+    std::lock_guard<std::mutex> l(s.churn_m);
+    auto note = [&](int n) {
+      if (n >= 0 && s.churn_removed[n]) pinned.insert(n);
+    };
+    for (auto& w : s.workers) {
+      for (const Held& h : w.held)
+        if (h.large) note(h.churn);
+      for (const Res& r : w.res) note(r.churn);
+    }
+    {
+      std::lock_guard<std::mutex> lm(s.mail.m);
+      for (const Held& h : s.mail.items)
+        if (h.large) note(h.churn);
+    }
+    s.pc->for_each_page([&](const Reservation& r) {
+      const std::string name = r.group().name();
+      if (name.size() > 1 && name[0] == 'g') note(std::atoi(name.c_str() + 1));
+    });
+  }
+  const std::uint64_t dying = s.churn_parent.nr_dying_descendants();
+  SOAK_CHECK(dying <= pinned.size() + kWatchSample,
+             "%llu removed groups not freed, only %zu pinned by live objects (+%d watcher handles)",
+             (unsigned long long)dying, pinned.size(), kWatchSample);
   s.checkpoints.fetch_add(1);
   s.pause.store(false, std::memory_order_release);
   s.sync->arrive_and_wait();  // 3
@@ -324,6 +440,7 @@ int run(const Options& opt) {
   auto pc = std::make_unique<test::PageCache>(kPage);
   s.pc = pc.get();
   s.sync = std::make_unique<std::barrier<>>(opt.threads + 1);
+  s.workers.resize(opt.threads);
   if (opt.faults) arm_faults();
 
   std::vector<std::thread> ts;
@@ -349,11 +466,14 @@ int run(const Options& opt) {
     }
     switch (nchurn >= 128 ? 2 : rng() % 4) {  // at most ~128 churned groups online
       case 0: case 1: {
-        Group g = s.churn_parent.create("g" + std::to_string(n++), ec);
+        const int num = n++;
+        Group g = s.churn_parent.create("g" + std::to_string(num), ec);
         if (!ec) {
-          if (rng() % 2) g.set_max((1 + rng() % 8) << 20);
+          std::uint64_t max = 0;
+          if (rng() % 2) g.set_max(max = (1 + rng() % 8) << 20);
           std::lock_guard<std::mutex> l(s.churn_m);
-          s.churn.push_back(g);
+          s.churn.push_back({g, num, max});
+          s.churn_removed.resize(num + 1, 0);
         }
         break;
       }
@@ -363,7 +483,8 @@ int run(const Options& opt) {
           std::lock_guard<std::mutex> l(s.churn_m);
           if (s.churn.size() > 4) {
             const std::size_t i = rng() % s.churn.size();
-            victim = s.churn[i];
+            victim = s.churn[i].g;
+            s.churn_removed[s.churn[i].n] = 1;
             s.churn.erase(s.churn.begin() + i);
           }
         }
@@ -388,22 +509,31 @@ int run(const Options& opt) {
   for (auto& t : ts) t.join();
   watch.join();
   disarm_faults();
-  for (auto& [p, k] : s.mail.items) {
-    if (k) kfree(p); else Cache::free(p);
-  }
+  for (const Held& h : s.mail.items) free_held(s, h);
   s.mail.items.clear();
   pc.reset();  // frees every page (uncharges its reservation)
   for (auto& c : s.caches) c.shrink();
   quiesce_thread();
+  SOAK_CHECK(s.churn_res.load() == 0 && s.churn_large.load() == 0, "churned subtree bookkeeping");
   for (int i = 0; i < kFixed; ++i) {
-    SOAK_CHECK(s.fixed_res[i].load() == 0, "reservation bookkeeping");
+    SOAK_CHECK(s.fixed_res[i].load() == 0 && s.fixed_large[i].load() == 0, "reservation/large bookkeeping");
     SOAK_CHECK(s.fixed[i].stat().reservations == 0, "%s: reservations left", s.fixed[i].path().c_str());
     SOAK_CHECK(s.fixed[i].stat().kmalloc_large == 0, "%s: large allocations left", s.fixed[i].path().c_str());
+  }
+  {
+    const Stat st = s.top.stat();
+    SOAK_CHECK(st.reservations == 0 && st.kmalloc_large == 0, "%s: reservations %llu, large %llu left",
+               s.top.path().c_str(), (unsigned long long)st.reservations, (unsigned long long)st.kmalloc_large);
+    // Only empty slabs (and stocks) can be left: a full reclaim takes them.
+    std::error_code ec;
+    s.top.reclaim(s.top.current(), ec);
+    SOAK_CHECK(s.top.current() == 0, "%s: %llu bytes still charged after everything was freed (slab %llu)",
+               s.top.path().c_str(), (unsigned long long)s.top.current(), (unsigned long long)s.top.stat().slab());
   }
   const SlabRuntimeStats before_destroy = slab_runtime_stats();
   {
     std::lock_guard<std::mutex> l(s.churn_m);
-    for (auto& g : s.churn) g.remove();
+    for (auto& c : s.churn) c.g.remove();
     s.churn.clear();
   }
   for (auto& g : s.fixed) g.remove();
@@ -419,6 +549,8 @@ int run(const Options& opt) {
   }
   barrier();
   const std::uint64_t left = runtime_stats().groups_allocated;
+  if (opt.faults && detail::fault::kEnabled)
+    SOAK_CHECK(faults_injected() > 0, "fault injection armed but nothing was injected");
   SOAK_CHECK(left == base_groups, "groups not freed: %llu allocated, %llu at start", (unsigned long long)left,
              (unsigned long long)base_groups);
   std::printf(

@@ -1,10 +1,10 @@
 #include "slab/slab_reclaim.hpp"
 
+#include <vector>
+
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 #include "platform/rcu.hpp"
-
-#include <vector>
 #include "slab/slab_internal.hpp"
 #include "slab/slab_runtime.hpp"
 
@@ -19,24 +19,28 @@ bool in_subtree(ChildCache* c, void* root) {
 }
 bool of_group(ChildCache* c, void* g) { return c->group.load(std::memory_order_relaxed) == g; }
 
-// Shrinks g's caches, taking references under the slab mutex and shrinking
-// without it (reclaimers must not serialise on the global mutex).
+// Shrinks every cache of g, taking references under the slab mutex and
+// shrinking without it (reclaimers must not serialise on the global mutex).
+// A group that inherited its removed children's caches can hold many; all
+// are visited (the array is sized before the lock is taken: nothing
+// allocates under the slab mutex; caches added meanwhile wait for the next
+// reclaim).
 void shrink_caches_of(GroupImpl* g) {
   SlabRuntime& rt = slab_runtime();
-  ChildCache* batch[kBatch];
-  int n = 0;
+  std::vector<ChildCache*> batch;
+  batch.reserve(g->nr_slab_caches.load(std::memory_order_relaxed) + kBatch);
   {
     LockGuard<RankedMutex> l(rt.slab_mutex);
-    for (ListNode* x = g->slab_caches.next; x != &g->slab_caches && n < kBatch; x = x->next) {
+    for (ListNode* x = g->slab_caches.next; x != &g->slab_caches && batch.size() < batch.capacity(); x = x->next) {
       auto* c = static_cast<ChildCache*>(x->owner);
       child_get(c);
-      batch[n++] = c;
+      batch.push_back(c);
     }
   }
-  for (int i = 0; i < n; ++i) {
-    shrink_child(batch[i], 0);
-    maybe_queue_dead_destroy(batch[i]);
-    child_put(batch[i]);
+  for (ChildCache* c : batch) {
+    shrink_child(c, 0);
+    maybe_queue_dead_destroy(c);
+    child_put(c);
   }
 }
 

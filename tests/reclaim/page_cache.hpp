@@ -46,6 +46,13 @@ class PageCache : public Shrinker {
     return true;
   }
   std::uint64_t pages(const Group& g) const { return lru_.count(g); }
+  std::uint64_t pages_all() const { return lru_.count_all(); }
+  /// Calls f(const Reservation&) for every page (under the page-set lock).
+  template <class F>
+  void for_each_page(F f) {
+    std::lock_guard<std::mutex> l(m_);
+    for (const Page* p : all_) f(p->res);
+  }
   std::uint64_t page_bytes() const { return page_bytes_; }
 
   std::uint64_t count(const ShrinkControl& sc) override {
