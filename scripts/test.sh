@@ -13,7 +13,7 @@
 # per preset with its wall time. Works from any directory.
 #
 # After the tests of the asan and tsan presets, the soak harness runs for
-# $MEMCG_SOAK_SECONDS (default 90; 0 skips it), then the stress and fault
+# $MEMCG_SOAK_SECONDS (default 180; 0 skips it), then the stress and fault
 # tests run three copies at a time for $MEMCG_HUNT_SECONDS (default 60; 0
 # skips it; scripts/race_hunt.sh); after all presets (not with
 # --quick), the libFuzzer target runs for $MEMCG_FUZZ_SECONDS (default 120;
@@ -23,7 +23,7 @@ cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 
 presets="${MEMCG_PRESETS:-release asan tsan}"
 quick=0
-soak_seconds="${MEMCG_SOAK_SECONDS:-90}"
+soak_seconds="${MEMCG_SOAK_SECONDS:-180}"
 fuzz_seconds="${MEMCG_FUZZ_SECONDS:-120}"
 hunt_seconds="${MEMCG_HUNT_SECONDS:-60}"
 while [[ $# -gt 0 ]]; do
