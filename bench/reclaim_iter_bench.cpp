@@ -7,8 +7,21 @@
 // (kTargeted, the library's default) only moves cursors positioned at the
 // dying group, so rounds complete.
 //
-// A plain measured program (not Google Benchmark: one phase is a multi-second
-// steady-state run with several cooperating threads, not a loop to time).
+// A Google Benchmark program, one benchmark per phase with the peer scheme in
+// the same run: reclaim_iter/N:<N>/threads:<T>/{targeted,old}, registered
+// with Iterations(1), UseRealTime, milliseconds, no warm-up. A phase is
+// a multi-second steady-state run of several cooperating threads, not a loop
+// to time, so one iteration = one phase: the tree is built and torn down with
+// the timer paused, and the measured region is the phase itself (its real
+// time is about --seconds). The phase's metrics are the benchmark's counters
+// (full_rounds_per_s, shared_rounds_started, shared_rounds_completed,
+// premature, root_only, longest_round_ms, max_gap_ms, median_gap_ms,
+// p90_gap_ms, starved, whole_phase_groups, destructions_per_s, visits_per_s,
+// reclaimer_cpus), so --benchmark_format=json / --benchmark_out carry them.
+// Every --benchmark_* flag works; --benchmark_filter runs a subset (RATIOS
+// and ACCEPTANCE then skip pairs with a side not run). With
+// --benchmark_repetitions=R each phase runs R times: SUMMARY and DETAIL list
+// every run, RATIOS and ACCEPTANCE use each phase's last run.
 //
 // Tree (one fresh tree per phase, so no cursor state carries over):
 //   /bench-iter-<k>  the reclaim root
@@ -57,21 +70,28 @@
 //                   median over groups of that per-group longest gap.
 //   starved         groups alive for the whole phase and never visited.
 //
-// After all phases: SUMMARY, RATIOS (targeted/old full rounds/s) and
-// ACCEPTANCE (with the largest N: targeted completes every round it starts,
-// old completes few or none). Verdicts are informational; the exit code is
-// nonzero only for correctness failures: a premature round with 1 reclaimer,
-// a group API error, or groups not all freed after the run.
+// After benchmark::RunSpecifiedBenchmarks(), from the results the phases
+// collected: SUMMARY, DETAIL, RATIOS (targeted/old full rounds/s, both from
+// this run) and ACCEPTANCE (with the largest N: targeted completes every
+// round it starts, old completes few or none). Verdicts are informational;
+// the exit code is nonzero only for correctness failures: a premature round
+// with 1 reclaimer, a group API error (the failing phase reports the error,
+// the later ones are skipped, no tables), or groups not all freed after the
+// run; 2 for a bad flag.
 //
-// Flags:
+// Flags (parsed and removed before benchmark::Initialize; the rest goes to
+// Google Benchmark):
 //   --seconds S      phase length (default 5)
 //   --work-us U      simulated reclaim work per visited group (default 1.5)
 //   --churn-us P     one destruction every P us (default 1000)
 //   --sizes a,b      N values (default 1000,10000; multiples of 100)
 //   --threads a,b    reclaimer thread counts (default 1,2)
 //   --seed X         churn RNG seed
-//   --smoke          sizes 200,2000, 0.2 s per phase: what ctest runs
-//                    (bench.reclaim_iter_smoke); still prints the tables
+//   --smoke          sizes 200,2000, 0.2 s per phase (and, as every bench
+//                    program, --benchmark_min_time=0.01): what ctest runs
+//                    (bench.reclaim_iter_smoke, ~2 s); still prints the tables
+#include <benchmark/benchmark.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -179,9 +199,9 @@ struct PhaseResult {
   std::uint64_t premature_missing = 0;  // groups those missed, summed
   std::uint64_t premature_max = 0;      // most groups one of them missed
   std::uint64_t root_only = 0;          // completed rounds whose only miss is the reclaim root
-  std::uint64_t root_mid_loop = 0;
-  std::uint64_t late_visits = 0;
-  double reclaimer_cpus = 0;            // reclaimer threads' CPU time / phase length        // misses cleared by a visit recorded after its round ended      // root handed out after a loop's first group (restart / straggler)
+  std::uint64_t root_mid_loop = 0;      // root handed out after a loop's first group (restart / straggler)
+  std::uint64_t late_visits = 0;        // misses cleared by a visit recorded after its round ended
+  double reclaimer_cpus = 0;            // reclaimer threads' CPU time / phase length
   double longest_shared_ms = 0;         // longest shared round, the one open at the end included
   double open_round_ms = 0;             // age of the shared round open at the phase end
   std::uint64_t loops_started = 0;      // per-reclaimer cookie loops
@@ -435,14 +455,21 @@ struct Leaf {
   int parent = 0;
 };
 
-PhaseResult run_phase(int index, int n, int threads, InvalidationPolicy policy, const Options& opt) {
+// index: the phase's place in the registration order (seeds its churn RNG);
+// run: the how-many-th phase this process runs (names its root, so a repeated
+// phase never meets its predecessor's name). state: the benchmark's timer is
+// paused while the tree is built and torn down, so the measured region is the
+// phase itself.
+PhaseResult run_phase(int index, std::uint64_t run, int n, int threads, InvalidationPolicy policy,
+                      const Options& opt, benchmark::State& state) {
+  state.PauseTiming();
   PhaseResult r;
   r.n = n;
   r.threads = threads;
   r.policy = policy;
 
   Tracker tracker;
-  memcg::Group root = memcg::Group::root().create(numbered("bench-iter-", static_cast<std::uint64_t>(index)));
+  memcg::Group root = memcg::Group::root().create(numbered("bench-iter-", run));
   std::vector<memcg::Group> parents;
   std::vector<Leaf> leaves;
   parents.reserve(kParents);
@@ -532,6 +559,7 @@ PhaseResult run_phase(int index, int n, int threads, InvalidationPolicy policy, 
   };
 
   const std::uint64_t lib_rounds0 = memcg::detail::reclaim_rounds_completed();
+  state.ResumeTiming();
   std::vector<std::thread> ts;
   for (int i = 0; i < threads; ++i) ts.emplace_back(reclaimer);
   std::thread ct(churn);
@@ -542,6 +570,7 @@ PhaseResult run_phase(int index, int n, int threads, InvalidationPolicy policy, 
   stop.store(true);
   ct.join();
   for (auto& t : ts) t.join();
+  state.PauseTiming();
   tracker.finish(&r);
   r.lib_rounds = memcg::detail::reclaim_rounds_completed() - lib_rounds0;
   r.loops_started = loops_started.load();
@@ -557,6 +586,7 @@ PhaseResult run_phase(int index, int n, int threads, InvalidationPolicy policy, 
   for (memcg::Group& p : parents) p.remove();
   parents.clear();
   root.remove();
+  state.ResumeTiming();
   return r;
 }
 
@@ -574,10 +604,12 @@ std::string fmt_ratio(double a, double b, double floor_b) {
   return buf;
 }
 
+// The phase's last run (--benchmark_repetitions runs a phase more than once).
 const PhaseResult* find(const std::vector<PhaseResult>& rs, int n, int t, InvalidationPolicy p) {
+  const PhaseResult* last = nullptr;
   for (const PhaseResult& r : rs)
-    if (r.n == n && r.threads == t && r.policy == p) return &r;
-  return nullptr;
+    if (r.n == n && r.threads == t && r.policy == p) last = &r;
+  return last;
 }
 
 void print_report(const std::vector<PhaseResult>& rs, const Options& opt) {
@@ -643,7 +675,10 @@ void print_report(const std::vector<PhaseResult>& rs, const Options& opt) {
   for (int t : opt.threads) {
     const PhaseResult* a = find(rs, big, t, InvalidationPolicy::kTargeted);
     const PhaseResult* b = find(rs, big, t, InvalidationPolicy::kRestartOnAnyDeath);
-    if (!a || !b) continue;
+    if (!a || !b) {
+      std::printf("  %d thr: not run (--benchmark_filter left out a side)\n", t);
+      continue;
+    }
     // Every round it starts completes: none premature, and no round (the
     // one open at the end included) lasted more than a quarter of the phase.
     const bool a_ok = a->premature == 0 && a->shared_completed > 0 && a->longest_shared_ms < a->seconds * 250.0;
@@ -675,16 +710,65 @@ bool parse_list(const char* s, std::vector<int>* out) {
 int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--smoke] [--seconds S] [--work-us U] [--churn-us P] [--sizes a,b] [--threads a,b]"
-               " [--seed X]\n",
+               " [--seed X] [--benchmark_...]\n",
                argv0);
   return 2;
+}
+
+// ---------------------------------------------------------------------------
+// Benchmarks: one per phase, one iteration each.
+
+Options g_opt;
+std::vector<PhaseResult> g_results;  // every phase run, in run order
+std::uint64_t g_runs = 0;            // phases started (names the trees)
+std::string g_api_error;             // the first group API error: later phases skip
+
+void BM_phase(benchmark::State& state, int index, int n, int threads, InvalidationPolicy policy) {
+  if (!g_api_error.empty()) {
+    state.SkipWithError("skipped: an earlier phase failed with a group API error");
+    return;
+  }
+  PhaseResult r;
+  bool ran = false;
+  for (auto _ : state) {
+    try {
+      r = run_phase(index, g_runs++, n, threads, policy, g_opt, state);
+      ran = true;
+    } catch (const std::exception& e) {
+      g_api_error = e.what();
+      state.SkipWithError(("group API error: " + g_api_error).c_str());
+      break;
+    }
+  }
+  if (!ran) return;
+  memcg::barrier();  // the phase's groups are freed before the next one
+
+  const double s = r.seconds > 0 ? r.seconds : 1;
+  auto& c = state.counters;
+  c["full_rounds_per_s"] = static_cast<double>(r.full_rounds) / s;
+  c["shared_rounds_started"] = static_cast<double>(r.shared_started);
+  c["shared_rounds_completed"] = static_cast<double>(r.shared_completed);
+  c["premature"] = static_cast<double>(r.premature);
+  c["root_only"] = static_cast<double>(r.root_only);
+  c["longest_round_ms"] = r.longest_shared_ms;
+  c["max_gap_ms"] = r.max_gap_ms;
+  c["median_gap_ms"] = r.median_gap_ms;
+  c["p90_gap_ms"] = r.p90_gap_ms;
+  c["starved"] = static_cast<double>(r.starved);
+  c["whole_phase_groups"] = static_cast<double>(r.whole_phase_groups);
+  c["destructions_per_s"] = static_cast<double>(r.destructions) / s;
+  c["visits_per_s"] = static_cast<double>(r.visits) / s;
+  c["reclaimer_cpus"] = r.reclaimer_cpus;
+  g_results.push_back(r);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options opt;
+  // Own flags first, removed from argv; the rest goes to Google Benchmark.
+  Options& opt = g_opt;
   bool sizes_given = false, seconds_given = false;
+  std::vector<char*> args{argv[0]};
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
     auto value = [&](const char* name) -> const char* {
@@ -715,38 +799,52 @@ int main(int argc, char** argv) {
     } else if ((v = value("--seed"))) {
       opt.seed = std::strtoull(v, nullptr, 0);
     } else {
-      return usage(argv[0]);
+      args.push_back(argv[i]);
     }
   }
+  // No warm-up, whatever the flags or BENCHMARK_MIN_WARMUP_TIME say (the
+  // last flag wins): a warm-up would run whole extra phases. --smoke: as every
+  // bench program, --benchmark_min_time=0.01 (moot here: one iteration per
+  // phase); the phases themselves get short.
+  static char no_warmup_flag[] = "--benchmark_min_warmup_time=0";
+  static char smoke_min_time_flag[] = "--benchmark_min_time=0.01";
+  args.push_back(no_warmup_flag);
   if (opt.smoke) {
+    args.push_back(smoke_min_time_flag);
     if (!sizes_given) opt.sizes = {200, 2000};
     if (!seconds_given) opt.seconds = 0.2;
   }
   for (int& n : opt.sizes) n = std::max(kParents, n / kParents * kParents);
+  int nargs = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  benchmark::Initialize(&nargs, args.data());
+  if (benchmark::ReportUnrecognizedArguments(nargs, args.data())) return usage(argv[0]);
+
+  // Registration, in the old phase order: N, then reclaimer threads, then
+  // targeted before old.
+  int index = 0;
+  for (int n : opt.sizes)
+    for (int t : opt.threads)
+      for (InvalidationPolicy p : {InvalidationPolicy::kTargeted, InvalidationPolicy::kRestartOnAnyDeath}) {
+        const std::string name = "reclaim_iter/N:" + std::to_string(n) + "/threads:" + std::to_string(t) + "/" +
+                                 scheme_name(p);
+        benchmark::RegisterBenchmark(name.c_str(), BM_phase, index++, n, t, p)
+            ->Iterations(1)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
 
   const std::uint64_t groups_before = memcg::runtime_stats().groups_allocated;
-  std::vector<PhaseResult> results;
-  int index = 0;
-  try {
-    for (int n : opt.sizes)
-      for (int t : opt.threads)
-        for (InvalidationPolicy p : {InvalidationPolicy::kTargeted, InvalidationPolicy::kRestartOnAnyDeath}) {
-          std::printf("phase %d: N=%d, %d reclaimer(s), %s scheme, %.2f s ...", index, n, t, scheme_name(p),
-                      opt.seconds);
-          std::fflush(stdout);
-          results.push_back(run_phase(index++, n, t, p, opt));
-          const PhaseResult& r = results.back();
-          std::printf(" %.1f full rounds/s, shared rounds %" PRIu64 "/%" PRIu64 ", max gap %.1f ms\n",
-                      static_cast<double>(r.full_rounds) / r.seconds, r.shared_completed, r.shared_started,
-                      r.max_gap_ms);
-          memcg::barrier();  // the phase's groups are freed before the next one
-        }
-  } catch (const std::exception& e) {
-    std::printf("\nFAIL: group API error: %s\n", e.what());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  std::fflush(stdout);
+
+  if (!g_api_error.empty()) {
+    std::printf("\nFAIL: group API error: %s\n", g_api_error.c_str());
     return 1;
   }
-
-  print_report(results, opt);
+  const std::vector<PhaseResult>& results = g_results;
+  if (!results.empty()) print_report(results, opt);
 
   bool ok = true;
   for (const PhaseResult& r : results)
