@@ -37,14 +37,10 @@ namespace memcg {
 namespace detail { struct GroupImpl; }
 class Group;
 
-/// What an OOM handler is told (see Group::set_oom_handler).
-struct OomContext {
-  const Group* group;        ///< the group whose memory.max could not be met
-  const Group* victim;       ///< suggestion: the heaviest descendant (by usage, descending into the largest child)
-  std::uint64_t requested;   ///< bytes the failing charge asked for
-};
+struct OomContext;
 /// Frees memory (kills a query, drops a tenant's cache...) and returns true
-/// if it freed anything; false means the allocation fails cleanly.
+/// if it freed anything; false means the allocation fails cleanly. See
+/// OomContext (below Group) for what it is told.
 using OomHandler = std::function<bool(const OomContext&)>;
 
 class Group {
@@ -150,6 +146,31 @@ inline Group Group::adopt(detail::GroupImpl* p) noexcept {
   g.p_ = p;
   return g;
 }
+
+/// What an OOM handler is told (see Group::set_oom_handler).
+struct OomContext {
+  const Group* group;        ///< the group whose memory.max could not be met
+  /// Suggestion: the group of `group`'s subtree (itself included) with the
+  /// largest own usage, i.e. its memory.current minus its online children's
+  /// (a removed descendant's remaining charges count as its nearest online
+  /// ancestor's, where the kernel reparents them). This is the group whose
+  /// own objects weigh most, like the kernel's choice of the task with the
+  /// largest footprint; following the largest child instead would pick a
+  /// half of a big group over a single bigger sibling. Ties go to the first
+  /// in pre-order (a group before its descendants, older siblings first), so
+  /// a subtree whose groups are all empty suggests `group` itself.
+  const Group* victim;
+  std::uint64_t requested;   ///< bytes the failing charge asked for
+  /// oom_kill is counted (memory.events.local, and memory.events of it and
+  /// its ancestors) at the group the handler says it acted on, when the
+  /// handler returns true: by default `victim`; a handler that freed memory
+  /// of another group names it with killed(g) before returning (the last
+  /// call wins; a null g restores the default). Nothing is counted when the
+  /// handler returns false.
+  void killed(const Group& g) const { killed_ = g; }
+  /// Internal: the group named by killed() (null: `victim`).
+  mutable Group killed_;
+};
 
 /// Makes `g` the calling thread's current group for the scope; nests.
 class ScopedGroup {

@@ -3,8 +3,10 @@
 // A ListLru keeps, for every group, a list of the objects charged to it, in
 // least-recently-added order, with a count per group; a group-aware shrinker
 // counts and walks the list of the group it is asked about. When a group is
-// removed its list is spliced into its parent's, so its objects stay
-// reclaimable (the kernel's memcg_reparent_list_lrus).
+// removed its list is spliced into its nearest online ancestor's, so its
+// objects stay reclaimable (the kernel's memcg_reparent_list_lrus); an add()
+// racing with the removal lands on that ancestor's list too, and the emptied
+// list is freed after an RCU grace period.
 //
 // Concurrency: add/del/count/walk from any thread. walk() calls `isolate`
 // with the group's list lock held: the callback must not block, allocate

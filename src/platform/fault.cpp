@@ -62,6 +62,8 @@ const char* name(Kind k) noexcept {
     case Kind::kPinAfterGet: return "pin_after_get";
     case Kind::kStockRefillOp: return "stock_refill_op";
     case Kind::kStockDrainTake: return "stock_drain_take";
+    case Kind::kLruAddAfterOnlineCheck: return "lru_add_after_online_check";
+    case Kind::kBeforeGroupFree: return "before_group_free";
     case Kind::kCount: break;
   }
   return "?";

@@ -36,6 +36,8 @@ enum class Kind : unsigned {
   kPinAfterGet,         // pin_group: pins incremented, online not yet re-checked
   kStockRefillOp,       // stock refill: inside the owner op, after the online check
   kStockDrainTake,      // remote drain: announced, owners not yet waited for
+  kLruAddAfterOnlineCheck,  // ListLru::add: nearest online ancestor found, its list not yet looked up
+  kBeforeGroupFree,     // free_work: released, grace period over, not yet freed (seed 000)
   kCount
 };
 

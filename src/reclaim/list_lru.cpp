@@ -1,9 +1,34 @@
 // ListLru: per-group intrusive lists (the kernel's list_lru with memcg
 // awareness). Each list has its own lock; a hook records which list holds
 // it, so del() needs no group. Removal of a group splices its list into the
-// parent's (deeper list locked first, the parent's nested), repointing the
-// hooks; the emptied list is kept (dead) until the ListLru dies, so a del()
-// racing with the splice can still lock it and find out it moved.
+// nearest online ancestor's (deeper list locked first, the ancestor's
+// nested), repointing the hooks; the emptied list is marked dead, its slot
+// cleared, and it is freed after an RCU grace period, like a replaced slot
+// array (the kernel frees its list_lru_memcg with kvfree_rcu).
+//
+// Invariants (lock order: registry -> grow_mutex -> list lock -> nested list lock):
+//  (1) A list is created in slot[id] only under grow_mutex, and only for a
+//      group that is online at that moment (add), or by a reparent, which
+//      holds the registry mutex (then the group's own reparent, serialized by
+//      that mutex, is still to come).
+//  (2) A group's reparent is marked dying before reparent_list_lrus() runs
+//      (Group::remove), and looks up, splices, marks dead and clears the slot
+//      of its list all under grow_mutex. By (1), once it has looked, no list
+//      can appear in that slot until the id is reused by a new group (which
+//      happens only after the group is freed). So every list that is not
+//      dead is either spliced later by its group's reparent or belongs to an
+//      online group: an object is never stranded in a slot nobody walks.
+//  (3) Objects are linked only under the lock of a list seen not dead; dead
+//      is set under that lock by the splice, so a racing add() either links
+//      before the splice (and is moved) or sees dead and retries from the
+//      group's nearest online ancestor (mirroring child caches of the slab
+//      layer, child_cache.cpp get_child_cache()).
+//  (4) Lifetime: list and slot-array pointers are loaded inside an RCU read
+//      section (slots, hooks); retired memory is passed to call_rcu only
+//      after it became unreachable (slot cleared, every hook repointed).
+//      Holding the lock of a list that is not dead pins it: it can only be
+//      retired after its splice, which takes that lock first; so walk()
+//      leaves the read section before calling user code.
 #include "memcg/list_lru.hpp"
 
 #include <algorithm>
@@ -15,6 +40,7 @@
 #include "platform/fault.hpp"
 #include "platform/meta_arena.hpp"
 #include "platform/ranked_mutex.hpp"
+#include "platform/rcu.hpp"
 #include "reclaim/list_lru_internal.hpp"
 
 namespace memcg::detail {
@@ -23,26 +49,30 @@ struct LruList {
   SpinLock lock{LockRank::kLruList};
   ListLruHook head;             // sentinel; head.next = oldest
   std::uint64_t nr = 0;         // lock
-  bool dead = false;            // lock: spliced into the parent's, never used again
+  bool dead = false;            // lock: spliced into an ancestor's, never used again
+  rcu::Head rcu{};              // frees it a grace period after it died
   LruList() noexcept { head.next = head.prev = &head; }
 };
 
+// A replaced slot array, freed after a grace period.
+struct RetiredSlots {
+  rcu::Head rcu{};
+  void* p = nullptr;
+  std::size_t bytes = 0;
+};
+
 struct LruImpl {
-  RankedMutex grow_mutex{LockRank::kLruGrow};  // array growth and list creation (never with a list lock)
+  RankedMutex grow_mutex{LockRank::kLruGrow};  // array growth, list creation, reparenting
   std::atomic<std::atomic<LruList*>*> slots{nullptr};
   std::atomic<std::uint32_t> capacity{0};
-  // Replaced arrays and dead lists, freed with the ListLru.
-  struct Retired {
-    void* p;
-    std::size_t bytes;
-    Retired* next;
-  };
-  Retired* retired = nullptr;  // grow_mutex
   LruImpl* next = nullptr;     // registry
   LruImpl* prev = nullptr;
 };
 
 namespace {
+
+// Dead lists and replaced arrays (of every ListLru) waiting for their grace period.
+std::atomic<std::uint64_t> g_retired_pending{0};
 
 struct LruRegistry {
   RankedMutex mutex{LockRank::kLruRegistry};
@@ -53,36 +83,61 @@ LruRegistry& lru_registry() {
   return *r;
 }
 
-void retire(LruImpl* l, void* p, std::size_t bytes) {
-  MEMCG_FAULT_SUPPRESS();  // fatal if it fails: no injected failure here
-  auto* r = meta::make<LruImpl::Retired>();
-  MEMCG_CHECK(r, "out of metadata memory");
-  r->p = p;
-  r->bytes = bytes;
-  r->next = l->retired;
-  l->retired = r;
+void free_list_rcu(rcu::Head* h) {
+  meta::destroy(static_cast<LruList*>(h->arg));
+  g_retired_pending.fetch_sub(1, std::memory_order_release);
 }
 
+void free_slots_rcu(rcu::Head* h) {
+  auto* r = static_cast<RetiredSlots*>(h->arg);
+  meta::free(r->p, r->bytes);
+  meta::destroy(r);
+  g_retired_pending.fetch_sub(1, std::memory_order_release);
+}
+
+// x is unreachable (dead, its slot cleared, no hook on it): free it once
+// every reader that may have loaded it has left its read section.
+void retire_list(LruList* x) {
+  g_retired_pending.fetch_add(1, std::memory_order_relaxed);
+  x->rcu.arg = x;
+  rcu::call(&x->rcu, free_list_rcu);
+}
+
+// Caller holds an RCU read section or grow_mutex.
 LruList* list_at(LruImpl* l, std::uint32_t id) {
   if (id >= l->capacity.load(std::memory_order_acquire)) return nullptr;
   return l->slots.load(std::memory_order_acquire)[id].load(std::memory_order_acquire);
 }
 
-// The list for g, created on first use (grow_mutex).
-LruList* list_for(LruImpl* l, GroupImpl* g) {
-  if (LruList* x = list_at(l, g->id)) return x;
-  LockGuard<RankedMutex> guard(l->grow_mutex);
+// The list for g, created if it has none (grow_mutex held). nullptr: out of
+// metadata memory. The caller establishes invariant (1).
+LruList* list_for_locked(LruImpl* l, GroupImpl* g) {
+  MEMCG_ASSERT_HELD(l->grow_mutex);
   std::uint32_t cap = l->capacity.load(std::memory_order_relaxed);
   if (g->id >= cap) {
     std::uint32_t ncap = std::max<std::uint32_t>(64, cap * 2);
     while (ncap <= g->id) ncap *= 2;
-    auto* fresh = static_cast<std::atomic<LruList*>*>(meta::alloc(sizeof(std::atomic<LruList*>) * ncap));
-    if (!fresh) return nullptr;
     auto* old = l->slots.load(std::memory_order_relaxed);
+    RetiredSlots* r = nullptr;
+    if (old) {
+      r = meta::make<RetiredSlots>();
+      if (!r) return nullptr;
+    }
+    auto* fresh = static_cast<std::atomic<LruList*>*>(meta::alloc(sizeof(std::atomic<LruList*>) * ncap));
+    if (!fresh) {
+      if (r) meta::destroy(r);
+      return nullptr;
+    }
     for (std::uint32_t i = 0; i < cap; ++i) fresh[i].store(old[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
     l->slots.store(fresh, std::memory_order_release);
     l->capacity.store(ncap, std::memory_order_release);
-    if (old) retire(l, old, sizeof(std::atomic<LruList*>) * cap);
+    if (r) {  // readers may still index the old array: free it after a grace period
+      r->p = old;
+      r->bytes = sizeof(std::atomic<LruList*>) * cap;
+      r->rcu.arg = r;
+      g_retired_pending.fetch_add(1, std::memory_order_relaxed);
+      rcu::call(&r->rcu, free_slots_rcu);
+    }
   }
   auto* slots = l->slots.load(std::memory_order_relaxed);
   LruList* x = slots[g->id].load(std::memory_order_relaxed);
@@ -92,6 +147,16 @@ LruList* list_for(LruImpl* l, GroupImpl* g) {
     slots[g->id].store(x, std::memory_order_release);
   }
   return x;
+}
+
+enum class Made { kOk, kOffline, kNoMemory };
+
+// add()'s slow path: creates x's list unless x stopped being online (then
+// its reparent may already have looked at the slot: invariant (1)).
+Made make_list(LruImpl* l, GroupImpl* x) {
+  LockGuard<RankedMutex> guard(l->grow_mutex);
+  if (!x->is_online()) return Made::kOffline;
+  return list_for_locked(l, x) ? Made::kOk : Made::kNoMemory;
 }
 
 void link_tail(LruList* x, ListLruHook* h) {
@@ -117,16 +182,25 @@ LruList* hook_list(ListLruHook* h) {
 
 }  // namespace
 
-// Splices g's lists of every ListLru into g's parent's (offline, no lock held).
+std::uint64_t list_lru_retired_pending() noexcept { return g_retired_pending.load(std::memory_order_acquire); }
+
+// Splices g's lists of every ListLru into g's nearest online ancestor's
+// (g is dying; no lock held on entry).
 void reparent_list_lrus(GroupImpl* g) noexcept {
   LruRegistry& reg = lru_registry();
-  LockGuard<RankedMutex> rl(reg.mutex);
+  LockGuard<RankedMutex> rl(reg.mutex);  // one reparent at a time: see invariant (1)
   for (LruImpl* l = reg.head; l; l = l->next) {
+    LockGuard<RankedMutex> guard(l->grow_mutex);
     LruList* from = list_at(l, g->id);
-    if (!from) continue;
+    if (!from) continue;  // and none can be created any more: g is not online
     GroupImpl* p = g->parent;  // nearest online ancestor (see slab reparenting)
     while (!p->is_online()) p = p->parent;
-    LruList* to = list_for(l, p);
+    // p may start dying now; its reparent comes after ours and moves this on.
+    LruList* to;
+    {
+      MEMCG_FAULT_SUPPRESS();  // removal cannot be undone: no injected failure here
+      to = list_for_locked(l, p);
+    }
     MEMCG_CHECK(to, "out of metadata memory while reparenting a ListLru");
     {
       LockGuard<SpinLock> a(from->lock);  // the deeper list first
@@ -139,10 +213,10 @@ void reparent_list_lrus(GroupImpl* g) noexcept {
       from->dead = true;
       to->lock.unlock();
     }
-    // Free the slot for the id's next owner; keep the dead list for racing del()s.
-    LockGuard<RankedMutex> guard(l->grow_mutex);
+    // Free the slot for the id's next owner; the dead list goes after a
+    // grace period (a racing add()/del()/walk() may have loaded it).
     l->slots.load(std::memory_order_relaxed)[g->id].store(nullptr, std::memory_order_release);
-    retire(l, from, sizeof(LruList));
+    retire_list(from);
   }
 }
 
@@ -165,16 +239,12 @@ ListLruBase::~ListLruBase() {
     if (l->prev) l->prev->next = l->next; else reg.head = l->next;
     if (l->next) l->next->prev = l->prev;
   }
+  // Retired lists and arrays are freed by their RCU callbacks, which do not
+  // touch *l.
   const std::uint32_t cap = l->capacity.load(std::memory_order_relaxed);
   if (auto* slots = l->slots.load(std::memory_order_relaxed)) {
     for (std::uint32_t i = 0; i < cap; ++i) meta::destroy(slots[i].load(std::memory_order_relaxed));
     meta::free(slots, sizeof(std::atomic<LruList*>) * cap);
-  }
-  for (auto* r = l->retired; r;) {
-    auto* next = r->next;
-    meta::free(r->p, r->bytes);
-    meta::destroy(r);
-    r = next;
   }
   meta::destroy(l);
 }
@@ -185,18 +255,25 @@ bool ListLruBase::add(ListLruHook* h, GroupImpl* g) noexcept {
   for (;;) {
     GroupImpl* x = g;
     while (!x->is_online()) x = x->parent;  // a removed group's objects go to its ancestor's list
-    LruList* list = list_for(l, x);
-    if (!list) return false;
-    LockGuard<SpinLock> guard(list->lock);
-    if (list->dead) continue;  // spliced away meanwhile: look again
-    if (hook_list(h)) return false;
-    link_tail(list, h);
-    return true;
+    MEMCG_FAULT_POINT(fault::Kind::kLruAddAfterOnlineCheck);
+    {
+      rcu::ReadGuard rg;
+      if (LruList* list = list_at(l, x->id)) {
+        LockGuard<SpinLock> guard(list->lock);
+        if (list->dead) continue;  // spliced away meanwhile: x is dying, look again
+        if (hook_list(h)) return false;
+        link_tail(list, h);
+        return true;
+      }
+    }
+    if (make_list(l, x) == Made::kNoMemory) return false;
+    // kOk: use it; kOffline: x was removed meanwhile, go to its ancestor.
   }
 }
 
 bool ListLruBase::del(ListLruHook* h) noexcept {
   for (;;) {
+    rcu::ReadGuard rg;  // the list may be retired once the hook left it
     LruList* list = hook_list(h);
     if (!list) return false;
     LockGuard<SpinLock> guard(list->lock);
@@ -208,6 +285,7 @@ bool ListLruBase::del(ListLruHook* h) noexcept {
 
 std::uint64_t ListLruBase::count(GroupImpl* g) const noexcept {
   if (!g) return 0;
+  rcu::ReadGuard rg;
   LruList* list = list_at(static_cast<LruImpl*>(impl_), g->id);
   if (!list) return 0;
   LockGuard<SpinLock> guard(list->lock);
@@ -216,6 +294,7 @@ std::uint64_t ListLruBase::count(GroupImpl* g) const noexcept {
 
 std::uint64_t ListLruBase::count_all() const noexcept {
   auto* l = static_cast<LruImpl*>(impl_);
+  // grow_mutex excludes reparenting: an object being moved is counted once.
   LockGuard<RankedMutex> guard(l->grow_mutex);
   std::uint64_t n = 0;
   const std::uint32_t cap = l->capacity.load(std::memory_order_relaxed);
@@ -231,16 +310,28 @@ std::uint64_t ListLruBase::count_all() const noexcept {
 std::uint64_t ListLruBase::walk(GroupImpl* g, LruStatus (*cb)(ListLruHook*, void*), void* arg,
                                 std::uint64_t nr_to_walk) noexcept {
   if (!g) return 0;
-  LruList* list = list_at(static_cast<LruImpl*>(impl_), g->id);
-  if (!list) return 0;
+  LruList* list;
+  {
+    rcu::ReadGuard rg;
+    list = list_at(static_cast<LruImpl*>(impl_), g->id);
+    if (!list) return 0;
+    list->lock.lock();
+    if (list->dead) {  // g was reparented meanwhile: its objects are its ancestor's now
+      list->lock.unlock();
+      return 0;
+    }
+  }
+  // Invariant (4): a live list whose lock we hold cannot be retired, so the
+  // callback runs outside the read section.
   std::uint64_t removed = 0;
-  LockGuard<SpinLock> guard(list->lock);
   ListLruHook* h = list->head.next;
   // Rotated items go behind the original tail; stop when we reach them.
   std::uint64_t budget = std::min(nr_to_walk, list->nr);
   while (budget-- && h != &list->head) {
     ListLruHook* next = h->next;
-    switch (cb(h, arg)) {
+    const LruStatus st = cb(h, arg);
+    if (st == LruStatus::stop) break;
+    switch (st) {
       case LruStatus::removed:
         unlink(list, h);
         ++removed;
@@ -250,12 +341,12 @@ std::uint64_t ListLruBase::walk(GroupImpl* g, LruStatus (*cb)(ListLruHook*, void
         link_tail(list, h);
         break;
       case LruStatus::skip:
-        break;
       case LruStatus::stop:
-        return removed;
+        break;
     }
     h = next;
   }
+  list->lock.unlock();
   return removed;
 }
 

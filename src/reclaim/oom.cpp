@@ -1,7 +1,9 @@
 // OOM: when reclaim cannot make a charge fit, the nearest OOM handler (the
-// group's own or an ancestor's) is called with a victim suggestion.
+// group's own or an ancestor's) is called with a victim suggestion (the
+// group of the subtree with the largest own usage, see OomContext::victim).
 // Events as the kernel counts them: oom at the group whose limit failed,
-// oom_kill at the victim when the handler freed memory. Charges above
+// oom_kill, when the handler freed memory, at the group it says it acted on
+// (OomContext::killed), by default the victim. Charges above
 // kCostlyBytes (one slab) never invoke OOM (the kernel skips costly orders).
 #include <memory>
 
@@ -17,31 +19,52 @@ namespace memcg {
 namespace detail {
 namespace {
 
-// The heaviest descendant: descend into the online child with the largest
-// usage until a group has none. Returned with a reference.
-GroupImpl* pick_victim(GroupImpl* g) {
+GroupImpl* next_online_sibling(GroupImpl* c) {
+  do c = c->next_sibling.load(std::memory_order_acquire);
+  while (c && !c->is_online());
+  return c;
+}
+
+GroupImpl* first_online_child(GroupImpl* g) {
+  GroupImpl* c = g->first_child.load(std::memory_order_acquire);
+  return c && !c->is_online() ? next_online_sibling(c) : c;
+}
+
+// The next online group after x in a pre-order walk of root's subtree. A
+// removed group's descendants are all removed: skipping it skips nothing.
+GroupImpl* preorder_next(GroupImpl* x, GroupImpl* root) {
+  if (GroupImpl* c = first_online_child(x)) return c;
+  for (; x != root; x = x->parent)
+    if (GroupImpl* s = next_online_sibling(x)) return s;
+  return nullptr;
+}
+
+// The victim suggestion (see OomContext::victim): the group of g's subtree
+// with the largest own usage (usage minus its online children's usage), the
+// first in pre-order on ties. Usages are read racily; a sum of children
+// above the parent's usage (charges moving meanwhile) counts as 0. Returned
+// with a reference. (Not inlined: GCC 12 then warns falsely about the
+// group_get in run_oom, -Wstringop-overflow.)
+[[gnu::noinline]] GroupImpl* pick_victim(GroupImpl* g) {
   rcu::ReadGuard rg;
-  GroupImpl* v = g;
-  for (;;) {
-    GroupImpl* best = nullptr;
-    std::uint64_t best_usage = 0;
-    for (GroupImpl* c = v->first_child.load(std::memory_order_acquire); c;
-         c = c->next_sibling.load(std::memory_order_acquire)) {
-      if (!c->is_online()) continue;
+  GroupImpl* best = g;
+  std::uint64_t best_own = 0;
+  bool first = true;
+  for (GroupImpl* x = g; x; x = preorder_next(x, g)) {
+    if (x != g && !x->is_online()) continue;  // removed meanwhile
+    std::uint64_t own = x->counter.usage();
+    for (GroupImpl* c = first_online_child(x); c; c = next_online_sibling(c)) {
       const std::uint64_t u = c->counter.usage();
-      if (!best || u > best_usage) {
-        best = c;
-        best_usage = u;
-      }
+      own = own > u ? own - u : 0;
     }
-    if (!best || best_usage == 0) break;
-    v = best;
+    if (first || own > best_own) {
+      best = x;
+      best_own = own;
+      first = false;
+    }
   }
-  if (v == g || group_tryget(v)) {
-    if (v == g) group_get(g);
-    return v;
-  }
-  group_get(g);
+  if (best != g && group_tryget(best)) return best;
+  group_get(g);  // g is held by the caller
   return g;
 }
 
@@ -64,14 +87,16 @@ bool run_oom(GroupImpl* over, std::uint64_t bytes) noexcept {
   group_get(over);
   Group g = Group::adopt(over);
   Group victim = Group::adopt(pick_victim(over));
-  OomContext ctx{&g, &victim, bytes};
+  OomContext ctx{&g, &victim, bytes, Group()};
   bool freed = false;
   try {
     freed = handler(ctx);
   } catch (...) {
     freed = false;  // a throwing handler counts as "nothing freed"
   }
-  if (freed) record_event(victim.impl(), Event::kOomKill);
+  // The kernel counts oom_kill at the memcg of the task it killed: here the
+  // group the handler says it acted on (OomContext::killed), else the victim.
+  if (freed) record_event(ctx.killed_ ? ctx.killed_.impl() : victim.impl(), Event::kOomKill);
   return freed;
 }
 

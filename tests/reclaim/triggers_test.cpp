@@ -126,5 +126,109 @@ TEST(Oom, NearestAncestorHandlerAppliesAndFailureIsClean) {
   a.remove();
 }
 
+// The victim is the group with the largest own usage, not the end of the
+// largest-child path: A = 10M (A1 5M, A2 5M) and B 9M suggest B (the old
+// rule, descending into A, suggested A1).
+TEST(Oom, VictimIsTheGroupWithTheLargestOwnUsage) {
+  test::TempGroup t("oomown");
+  Group a = t->create("A"), a1 = a.create("A1"), a2 = a.create("A2"), b = t->create("B");
+  std::vector<Reservation> held;
+  held.push_back(Reservation::make(a1, 5 * M));
+  held.push_back(Reservation::make(a2, 5 * M));
+  held.push_back(Reservation::make(b, 9 * M));
+  t.get().set_max(19 * M);
+  std::vector<std::string> victims;
+  t.get().set_oom_handler([&](const OomContext& ctx) {
+    victims.push_back(ctx.victim->path());
+    return false;
+  });
+  std::error_code ec;
+  EXPECT_FALSE(Reservation::try_make(a1, 16384, ec));
+  ASSERT_EQ(victims.size(), 1u);
+  EXPECT_EQ(victims[0], b.path());
+  // The group itself, when its own usage is the largest (charges of a
+  // removed child count as its parent's own).
+  t.get().set_max(unlimited);
+  held.push_back(Reservation::make(a, 2 * M));  // A's own: 2M; A1 5M is still larger
+  Group gone = b.create("gone");
+  held.push_back(Reservation::make(gone, 4 * M));
+  gone.remove();  // its 4M stays charged: B's own is now 13M
+  t.get().set_max(t->current());
+  EXPECT_FALSE(Reservation::try_make(a2, 16384, ec));
+  ASSERT_EQ(victims.size(), 2u);
+  EXPECT_EQ(victims[1], b.path());
+  // Ties go to the first in pre-order: A1 before A2.
+  held.clear();
+  held.push_back(Reservation::make(a1, 3 * M));
+  held.push_back(Reservation::make(a2, 3 * M));
+  t.get().set_max(6 * M);
+  EXPECT_FALSE(Reservation::try_make(b, 16384, ec));
+  ASSERT_EQ(victims.size(), 3u);
+  EXPECT_EQ(victims[2], a1.path());
+  EXPECT_EQ(t->events().oom_kill, 0u);  // the handler freed nothing
+  t.get().set_oom_handler(nullptr);
+  held.clear();
+  gone = Group();
+  for (Group* g : {&a1, &a2, &a, &b}) g->remove();
+}
+
+TEST(Oom, LeafVictimIsTheGroupItself) {
+  test::TempGroup t("oomleaf");
+  Group leaf = t->create("leaf");
+  leaf.set_max(M);
+  auto held = Reservation::make(leaf, M);
+  std::string group, victim;
+  t.get().set_oom_handler([&](const OomContext& ctx) {  // the nearest handler: an ancestor's
+    group = ctx.group->path();
+    victim = ctx.victim->path();
+    return false;
+  });
+  std::error_code ec;
+  EXPECT_FALSE(Reservation::try_make(leaf, 4096, ec));
+  EXPECT_EQ(group, leaf.path());
+  EXPECT_EQ(victim, leaf.path());
+  // An OOM at the parent of empty groups suggests the parent itself.
+  Group e1 = t->create("e1");
+  held.reset();
+  auto own = Reservation::make(*t, M);
+  t.get().set_max(M);
+  EXPECT_FALSE(Reservation::try_make(e1, 4096, ec));
+  EXPECT_EQ(group, t->path());
+  EXPECT_EQ(victim, t->path());
+  t.get().set_oom_handler(nullptr);
+  own.reset();
+  e1.remove();
+  leaf.remove();
+}
+
+// oom_kill is counted where the handler says it freed memory.
+TEST(Oom, KillIsCountedWhereTheHandlerActed) {
+  test::TempGroup t("oomkilled");
+  Group light = t->create("light"), heavy = t->create("heavy");
+  t.get().set_max(4 * M);
+  Reservation l = Reservation::make(light, M);
+  Reservation h = Reservation::make(heavy, 3 * M);
+  std::string victim;
+  t.get().set_oom_handler([&](const OomContext& ctx) {
+    victim = ctx.victim->path();
+    l.reset();  // frees the light group's memory, not the victim's
+    ctx.killed(light);
+    return true;
+  });
+  std::error_code ec;
+  auto r = Reservation::try_make(heavy, 16384, ec);
+  ASSERT_TRUE(r) << ec.message();
+  EXPECT_EQ(victim, heavy.path());
+  EXPECT_EQ(light.events_local().oom_kill, 1u);
+  EXPECT_EQ(heavy.events_local().oom_kill, 0u);
+  EXPECT_EQ(t->events().oom_kill, 1u);
+  EXPECT_EQ(t->events_local().oom_kill, 0u);
+  t.get().set_oom_handler(nullptr);
+  r.reset();
+  h.reset();
+  light.remove();
+  heavy.remove();
+}
+
 }  // namespace
 }  // namespace memcg
