@@ -12,6 +12,7 @@
 // the reverse.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <system_error>

@@ -130,7 +130,7 @@ class Group {
   Events events_local() const noexcept;
   Stat stat() const;
   std::uint64_t nr_descendants() const noexcept;        ///< online descendants
-  std::uint64_t nr_dying_descendants() const noexcept;  ///< removed, not yet freed
+  std::uint64_t nr_dying_descendants() const noexcept;  ///< removed, not yet released (drops with the last reference, as the kernel counts it)
 
   /// Internal: the implementation pointer (for the library's own layers).
   detail::GroupImpl* impl() const noexcept { return p_; }

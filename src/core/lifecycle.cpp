@@ -7,6 +7,7 @@
 #include "core/runtime.hpp"
 #include "core/upcalls.hpp"
 #include "platform/assert.hpp"
+#include "platform/fault.hpp"
 #include "platform/rcu.hpp"
 #include "platform/worker.hpp"
 
@@ -14,6 +15,9 @@ namespace memcg::detail {
 namespace {
 
 void free_work(WorkItem* w) {
+  MEMCG_CHECK(worker::on_worker_thread(), "a group freed outside the library worker");
+  // Released, grace period over, not yet freed: tests pause here (seed 000).
+  MEMCG_FAULT_POINT(fault::Kind::kBeforeGroupFree);
   GroupImpl* g = static_cast<GroupImpl*>(w->arg);
   Runtime& rt = runtime();
   GroupImpl* parent = g->parent;
@@ -40,6 +44,7 @@ void free_rcu(rcu::Head* h) {
 }
 
 void release_work(WorkItem* w) {
+  MEMCG_CHECK(worker::on_worker_thread(), "a group released outside the library worker");
   GroupImpl* g = static_cast<GroupImpl*>(w->arg);
   Runtime& rt = runtime();
   {

@@ -3,11 +3,15 @@
 // groups, while one thread creates and removes groups and changes limits and
 // another samples usage against max.
 //
-// Oracle, at quiescence (workers joined, so their stocks are drained):
-//   - for every group G: G.current == Σ sizes of live reservations in G's subtree
-//   - no sampled usage of a fixed-limit group ever exceeded its max
-//   - after every reservation and handle is dropped: every removed group is
-//     freed (groups_allocated returns to its value before the test)
+// Oracle:
+//   - while it runs: no sampled usage of a fixed-limit group ever exceeds its
+//     max (the 4 parents, and every churned group: its max is set once at
+//     creation, before any worker can charge it, and never changed)
+//   - at quiescence (workers joined, so their stocks are drained): for every
+//     group G: G.current == Σ sizes of live reservations in G's subtree
+//   - after every reservation and handle is dropped: every group the test
+//     created is freed, exactly once (groups_freed grows by the number of
+//     groups created, groups_allocated returns to its value before the test)
 // Bounded by time (MEMCG_STRESS_MS, default 1500 ms) so it fits CI under TSan.
 #include <gtest/gtest.h>
 
@@ -35,18 +39,28 @@ std::chrono::milliseconds stress_duration() {
   return std::chrono::milliseconds(e ? std::atoi(e) : 1500);
 }
 
+struct Churned {
+  Group group;
+  std::uint64_t max;  // set at creation, never changed
+};
+
 struct Pool {  // churned groups that workers may charge
   std::mutex m;
-  std::vector<Group> groups;
+  std::vector<Churned> groups;
   Group pick(std::mt19937_64& rng) {
     std::lock_guard<std::mutex> l(m);
     if (groups.empty()) return {};
-    return groups[rng() % groups.size()];
+    return groups[rng() % groups.size()].group;
+  }
+  std::vector<Churned> snapshot() {
+    std::lock_guard<std::mutex> l(m);
+    return groups;
   }
 };
 
 TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
   const auto base = test::settled_groups();
+  const auto freed_base = runtime_stats().groups_freed;
   auto top = std::make_unique<test::TempGroup>("stress");
   const Group& root = **top;
   std::vector<Group> parents, leaves;
@@ -59,7 +73,8 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
   Pool pool;
 
   std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> over_max{0}, samples{0}, refused{0}, ops{0}, created{0}, removed{0};
+  std::atomic<std::uint64_t> over_max{0}, samples{0}, churned_samples{0}, refused{0}, ops{0}, created{0},
+      removed{0};
   std::vector<std::vector<Reservation>> held(kWorkers);  // owned here, outlive the workers
 
   auto worker = [&](int w) {
@@ -97,14 +112,15 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
     const std::uint64_t limits[] = {unlimited, 256 << 10, 1 << 20, 3 << 20};
     while (!stop.load(std::memory_order_relaxed)) {
       Group g = churn_parent.create("c" + std::to_string(n++));
-      g.set_max(limits[rng() % 4]);
+      const std::uint64_t max = limits[rng() % 4];
+      g.set_max(max);  // before any worker can see it; never changed again
       {
         std::lock_guard<std::mutex> l(pool.m);
-        pool.groups.push_back(g);
+        pool.groups.push_back({g, max});
         created++;
         if (pool.groups.size() > 12) {
           std::size_t i = rng() % pool.groups.size();
-          pool.groups[i].remove();  // reservations in it stay valid
+          pool.groups[i].group.remove();  // reservations in it stay valid
           pool.groups.erase(pool.groups.begin() + i);
           removed++;
         }
@@ -123,6 +139,13 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
         if (p.current() > p.max()) over_max++;
         samples++;
       }
+      // Churned groups, removed ones included (still charged by live
+      // reservations). This thread's copies may hold a last reference.
+      for (auto& c : pool.snapshot()) {
+        if (c.group.current() > c.max) over_max++;
+        if (c.group.max() != c.max) over_max++;
+        churned_samples++;
+      }
     }
   };
 
@@ -131,12 +154,16 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
   threads.emplace_back(churner);
   threads.emplace_back(sampler);
   test::run_for_at_least(stress_duration(),
-                         [&] { return samples.load() > 0u && ops.load() > 1000u && removed.load() > 0u; });
+                         [&] {
+                           return samples.load() > 0u && churned_samples.load() > 0u && ops.load() > 1000u &&
+                                  removed.load() > 0u;
+                         });
   stop = true;
   for (auto& t : threads) t.join();  // worker exit drains their stocks
 
   EXPECT_EQ(over_max.load(), 0u) << "usage above a fixed max was observed";
   EXPECT_GT(samples.load(), 0u);
+  EXPECT_GT(churned_samples.load(), 0u);
   EXPECT_GT(ops.load(), 1000u);
   EXPECT_GT(removed.load(), 0u);
 
@@ -164,7 +191,7 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
   // Tear down: drop every reservation and handle, remove the rest; all freed.
   expected.clear();
   held.clear();
-  for (auto& g : pool.groups) g.remove();
+  for (auto& c : pool.groups) c.group.remove();
   pool.groups.clear();
   for (auto& l : leaves) l.remove();
   for (auto& p : parents) p.remove();
@@ -173,12 +200,15 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
   churn_parent = Group();
   top.reset();
   EXPECT_EQ(test::settled_groups(), base) << "some removed group was never freed";
+  // top + parents + leaves + churn parent + churned groups, each freed once.
+  const std::uint64_t made = 1 + kParents + kParents * kLeavesPerParent + 1 + created.load();
+  EXPECT_EQ(runtime_stats().groups_freed - freed_base, made) << "not every group the test created was freed";
   RecordProperty("ops", std::to_string(ops.load()));
   RecordProperty("groups_created", std::to_string(created.load()));
-  std::printf("stress: %llu ops, %llu refused, %llu groups created, %llu removed, %llu samples\n",
+  std::printf("stress: %llu ops, %llu refused, %llu groups created, %llu removed, %llu samples (%llu churned)\n",
               (unsigned long long)ops.load(), (unsigned long long)refused.load(),
               (unsigned long long)created.load(), (unsigned long long)removed.load(),
-              (unsigned long long)samples.load());
+              (unsigned long long)samples.load(), (unsigned long long)churned_samples.load());
 }
 
 }  // namespace
