@@ -124,6 +124,8 @@ class Group {
   /// OOM handler for this subtree: called, with no library lock held, when
   /// reclaim cannot make a charge fit under memory.max of this group or a
   /// descendant without a handler of its own. An empty handler removes it.
+  /// Throws std::system_error: EINVAL on a null handle, ENOENT when setting
+  /// a handler on a removed group (it would never be called).
   void set_oom_handler(OomHandler h);
 
   Events events() const noexcept;

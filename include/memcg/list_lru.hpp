@@ -14,6 +14,7 @@
 // collect the objects it removes and free them after walk() returns.
 #pragma once
 
+#include <type_traits>
 #include <cstdint>
 #include <utility>
 
@@ -75,7 +76,7 @@ class ListLru {
   std::uint64_t walk(const Group& g, F&& isolate, std::uint64_t nr_to_walk) {
     auto thunk = [](ListLruHook* h, void* arg) -> LruStatus {
       T* obj = reinterpret_cast<T*>(reinterpret_cast<char*>(h) - hook_offset());
-      return (*static_cast<F*>(arg))(*obj);
+      return (*static_cast<std::remove_reference_t<F>*>(arg))(*obj);
     };
     return base_.walk(g.impl(), thunk, &isolate, nr_to_walk);
   }

@@ -115,12 +115,22 @@ void free_reclaim_state(GroupImpl* g) noexcept {
 void Group::set_oom_handler(OomHandler h) {
   if (!p_) throw std::system_error(std::make_error_code(std::errc::invalid_argument), "memcg::Group::set_oom_handler");
   auto* fresh = h ? new OomHandler(std::move(h)) : nullptr;
-  OomHandler* old;
+  OomHandler* old = nullptr;
+  bool removed = false;
   {
     detail::Runtime& rt = detail::runtime();
     detail::LockGuard<detail::RankedMutex> l(rt.tree_mutex);
-    old = static_cast<OomHandler*>(p_->oom_handler);
-    p_->oom_handler = fresh;
+    // As set_max: a removed group takes no new handler (it would never be
+    // called); removing one is always allowed.
+    removed = fresh && !p_->is_online();
+    if (!removed) {
+      old = static_cast<OomHandler*>(p_->oom_handler);
+      p_->oom_handler = fresh;
+    }
+  }
+  if (removed) {
+    delete fresh;
+    throw std::system_error(std::make_error_code(std::errc::no_such_file_or_directory), "memcg::Group::set_oom_handler");
   }
   delete old;  // copies taken by running OOMs are their own
 }

@@ -115,8 +115,17 @@ std::uint64_t proactive_reclaim(GroupImpl* g, std::uint64_t bytes) noexcept {
   int retries = kMaxReclaimRetries;
   while (done < bytes) {
     const std::uint64_t batch = (bytes - done) / 4;
-    if (!retries) reclaim_group_slabs_subtree(g);  // final attempt: other threads' magazines too
-    const std::uint64_t got = try_to_free(g, batch, ReclaimReason::kProactive);
+    std::uint64_t got = 0;
+    if (!retries) {  // final attempt: other threads' magazines too; what that frees counts
+      ReclaimState st;
+      {
+        ReclaimScope scope(&st);
+        reclaim_group_slabs_subtree(g);
+      }
+      got = st.reclaimed;
+      if (got) g->stats.pgsteal.fetch_add(got, std::memory_order_relaxed);  // the subtree's, booked at its root
+    }
+    got += try_to_free(g, batch, ReclaimReason::kProactive);
     if (!got && !retries--) break;
     done += got;
   }

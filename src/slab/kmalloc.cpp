@@ -226,7 +226,10 @@ std::size_t ksize(const void* p) noexcept {
 }
 
 void* MemoryResource::do_allocate(std::size_t bytes, std::size_t align) {
-  void* p = align <= 16 ? kmalloc(bytes, g_) : kmalloc_aligned(bytes, align, g_);
+  // An alignment that is 0 or not a power of two goes to kmalloc_aligned,
+  // which refuses it (std::bad_alloc), also below 16.
+  const bool plain = align != 0 && align <= 16 && (align & (align - 1)) == 0;
+  void* p = plain ? kmalloc(bytes, g_) : kmalloc_aligned(bytes, align, g_);
   if (!p) throw std::bad_alloc();
   return p;
 }
