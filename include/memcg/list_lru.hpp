@@ -14,8 +14,9 @@
 // collect the objects it removes and free them after walk() returns.
 #pragma once
 
-#include <type_traits>
 #include <cstdint>
+#include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "memcg/group.hpp"
@@ -37,6 +38,7 @@ enum class LruStatus {
 
 namespace detail {
 struct GroupImpl;
+enum class LruAddError { kNone, kNoGroup, kAlreadyListed, kNoMemory };
 class ListLruBase {
  public:
   ListLruBase();
@@ -44,7 +46,7 @@ class ListLruBase {
   ListLruBase(const ListLruBase&) = delete;
   ListLruBase& operator=(const ListLruBase&) = delete;
 
-  bool add(ListLruHook* h, GroupImpl* g) noexcept;
+  bool add(ListLruHook* h, GroupImpl* g, LruAddError* why = nullptr) noexcept;
   bool del(ListLruHook* h) noexcept;
   std::uint64_t count(GroupImpl* g) const noexcept;
   std::uint64_t count_all() const noexcept;
@@ -60,8 +62,26 @@ template <class T, ListLruHook T::*Hook>
 class ListLru {
  public:
   /// Adds obj to g's list (g's nearest online ancestor if g was removed).
-  /// False if obj is already on a list.
+  /// False, and obj is on no list of this ListLru, if obj is already on a
+  /// list, g is a null handle, or the per-group list could not be allocated
+  /// (out of metadata memory: the first add for a group allocates the lists
+  /// of the group and of its ancestors that have none, so that removing a
+  /// group later never allocates). The overload with an error_code tells
+  /// which.
   bool add(T& obj, const Group& g) noexcept { return base_.add(&(obj.*Hook), g.impl()); }
+  /// As add(obj, g); ec: file_exists (obj already on a list), invalid_argument
+  /// (null handle), not_enough_memory (no list could be allocated), or clear.
+  bool add(T& obj, const Group& g, std::error_code& ec) noexcept {
+    detail::LruAddError why;
+    const bool ok = base_.add(&(obj.*Hook), g.impl(), &why);
+    switch (why) {
+      case detail::LruAddError::kNone: ec.clear(); break;
+      case detail::LruAddError::kNoGroup: ec = std::make_error_code(std::errc::invalid_argument); break;
+      case detail::LruAddError::kAlreadyListed: ec = std::make_error_code(std::errc::file_exists); break;
+      case detail::LruAddError::kNoMemory: ec = std::make_error_code(std::errc::not_enough_memory); break;
+    }
+    return ok;
+  }
   /// Adds obj to the calling thread's current group's list.
   bool add(T& obj) noexcept { return add(obj, current_group()); }
   /// Takes obj off whatever list holds it; false if it was on none.

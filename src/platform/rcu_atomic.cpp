@@ -29,6 +29,10 @@ struct Reader {
   std::atomic<std::uint64_t> ctr{0};
   int nesting = 0;
   bool registered = false;
+  // Its key destructor ran: registered only inside read sections from then
+  // on (exit-path code after the last destructor round may still read; a
+  // registration left behind would outlive the thread's TLS).
+  bool exited = false;
   Reader* next = nullptr;
   Reader* prev = nullptr;
 };
@@ -57,14 +61,18 @@ constinit thread_local Reader tls_reader{};
 pthread_key_t g_key;
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-void unregister_at_exit(void*) {
+void unregister(Reader* r) {
   State& s = state();
   std::lock_guard<std::mutex> l(s.readers_mutex);
-  Reader* r = &tls_reader;
   if (!r->registered) return;
   if (r->prev) r->prev->next = r->next; else s.readers = r->next;
   if (r->next) r->next->prev = r->prev;
   r->registered = false;
+}
+
+void unregister_at_exit(void*) {
+  tls_reader.exited = true;
+  unregister(&tls_reader);
 }
 
 void make_key() { pthread_key_create(&g_key, unregister_at_exit); }
@@ -72,7 +80,7 @@ void make_key() { pthread_key_create(&g_key, unregister_at_exit); }
 void ensure_registered() {
   Reader* r = &tls_reader;
   if (r->registered) return;
-  pthread_once(&g_once, make_key);
+  if (!r->exited) pthread_once(&g_once, make_key);
   State& s = state();
   std::lock_guard<std::mutex> l(s.readers_mutex);
   r->next = s.readers;
@@ -80,7 +88,7 @@ void ensure_registered() {
   if (s.readers) s.readers->prev = r;
   s.readers = r;
   r->registered = true;
-  pthread_setspecific(g_key, r);
+  if (!r->exited) pthread_setspecific(g_key, r);
 }
 
 void callback_thread() {
@@ -123,7 +131,10 @@ void read_lock() noexcept {
 void read_unlock() noexcept {
   Reader* r = &tls_reader;
   MEMCG_ASSERT(r->nesting > 0);
-  if (--r->nesting == 0) r->ctr.store(0, std::memory_order_release);
+  if (--r->nesting == 0) {
+    r->ctr.store(0, std::memory_order_release);
+    if (MEMCG_UNLIKELY(r->exited)) unregister(r);
+  }
 }
 
 bool in_read_section() noexcept { return tls_reader.nesting > 0; }

@@ -23,6 +23,9 @@
 //      before the splice (and is moved) or sees dead and retries from the
 //      group's nearest online ancestor (mirroring child caches of the slab
 //      layer, child_cache.cpp get_child_cache()).
+//  (5) Every online ancestor of a group that has a list has a list (add()
+//      creates the whole chain from the root down). So a reparent finds its
+//      target list and never allocates: removal cannot fail for memory.
 //  (4) Lifetime: list and slot-array pointers are loaded inside an RCU read
 //      section (slots, hooks); retired memory is passed to call_rcu only
 //      after it became unreachable (slot cleared, every hook repointed).
@@ -151,12 +154,23 @@ LruList* list_for_locked(LruImpl* l, GroupImpl* g) {
 
 enum class Made { kOk, kOffline, kNoMemory };
 
-// add()'s slow path: creates x's list unless x stopped being online (then
-// its reparent may already have looked at the slot: invariant (1)).
+// add()'s slow path: creates the lists of x and of every ancestor that has
+// none, root first (the kernel's memcg_list_lru_alloc), unless x stopped
+// being online (then its reparent may already have looked at the slot:
+// invariant (1)). An online group's ancestors are online (remove() refuses
+// a group with online children), so this keeps invariant (5). On kNoMemory
+// the lists made so far stay: they are a prefix of the chain from the root.
 Made make_list(LruImpl* l, GroupImpl* x) {
   LockGuard<RankedMutex> guard(l->grow_mutex);
   if (!x->is_online()) return Made::kOffline;
-  return list_for_locked(l, x) ? Made::kOk : Made::kNoMemory;
+  for (;;) {
+    // The topmost group of x's chain without a list (those with one are a
+    // prefix from the root, by (5)); one list per round, no scratch memory.
+    GroupImpl* top = nullptr;
+    for (GroupImpl* a = x; a && !list_at(l, a->id); a = a->parent) top = a;
+    if (!top) return Made::kOk;
+    if (!list_for_locked(l, top)) return Made::kNoMemory;
+  }
 }
 
 void link_tail(LruList* x, ListLruHook* h) {
@@ -196,12 +210,8 @@ void reparent_list_lrus(GroupImpl* g) noexcept {
     GroupImpl* p = g->parent;  // nearest online ancestor (see slab reparenting)
     while (!p->is_online()) p = p->parent;
     // p may start dying now; its reparent comes after ours and moves this on.
-    LruList* to;
-    {
-      MEMCG_FAULT_SUPPRESS();  // removal cannot be undone: no injected failure here
-      to = list_for_locked(l, p);
-    }
-    MEMCG_CHECK(to, "out of metadata memory while reparenting a ListLru");
+    LruList* to = list_at(l, p->id);  // exists by invariant (5): nothing to allocate
+    MEMCG_CHECK(to && !to->dead, "ListLru: the reparent target has no list (invariant 5)");
     {
       LockGuard<SpinLock> a(from->lock);  // the deeper list first
       to->lock.lock_nested();
@@ -249,9 +259,13 @@ ListLruBase::~ListLruBase() {
   meta::destroy(l);
 }
 
-bool ListLruBase::add(ListLruHook* h, GroupImpl* g) noexcept {
+bool ListLruBase::add(ListLruHook* h, GroupImpl* g, LruAddError* why) noexcept {
   auto* l = static_cast<LruImpl*>(impl_);
-  if (!g) return false;
+  if (why) *why = LruAddError::kNone;
+  if (!g) {
+    if (why) *why = LruAddError::kNoGroup;
+    return false;
+  }
   for (;;) {
     GroupImpl* x = g;
     while (!x->is_online()) x = x->parent;  // a removed group's objects go to its ancestor's list
@@ -261,12 +275,18 @@ bool ListLruBase::add(ListLruHook* h, GroupImpl* g) noexcept {
       if (LruList* list = list_at(l, x->id)) {
         LockGuard<SpinLock> guard(list->lock);
         if (list->dead) continue;  // spliced away meanwhile: x is dying, look again
-        if (hook_list(h)) return false;
+        if (hook_list(h)) {
+          if (why) *why = LruAddError::kAlreadyListed;
+          return false;
+        }
         link_tail(list, h);
         return true;
       }
     }
-    if (make_list(l, x) == Made::kNoMemory) return false;
+    if (make_list(l, x) == Made::kNoMemory) {
+      if (why) *why = LruAddError::kNoMemory;
+      return false;
+    }
     // kOk: use it; kOffline: x was removed meanwhile, go to its ancestor.
   }
 }

@@ -208,6 +208,52 @@ TEST(ListLru, AddRacingWithRemovalLandsOnTheAncestor) {
     a.remove();
   }
 }
+
+// The first add for a group allocates the lists of the group and of every
+// ancestor that has none (the kernel's memcg_list_lru_alloc). When that
+// allocation fails the add says so (ENOMEM) and the object is on no list;
+// once the lists exist, adds and removals allocate nothing: a removal under
+// permanent metadata failure still splices every list into the ancestor's.
+TEST(ListLru, AddReportsOutOfMemoryAndRemovalNeverAllocates) {
+  namespace fault = detail::fault;
+  fault::ScopedClear clear;
+  test::TempGroup t("lruenomem");
+  Group a = t->create("a"), b = a.create("b");
+  Lru lru;
+  Item x, y, z;
+  std::error_code ec;
+  fault::set(fault::Kind::kMetaAlloc, 1.0);
+  EXPECT_FALSE(lru.add(x, b, ec));
+  EXPECT_EQ(ec, std::errc::not_enough_memory);
+  EXPECT_FALSE(lru.del(x)) << "a refused object is on a list";
+  EXPECT_EQ(lru.count_all(), 0u);
+  EXPECT_FALSE(lru.add(x, b)) << "the bool overload must refuse too";
+  fault::clear_all();
+
+  ASSERT_TRUE(lru.add(x, b, ec));
+  EXPECT_FALSE(ec);
+  EXPECT_FALSE(lru.add(x, b, ec));
+  EXPECT_EQ(ec, std::errc::file_exists);
+  EXPECT_FALSE(lru.add(y, Group(), ec));
+  EXPECT_EQ(ec, std::errc::invalid_argument);
+
+  fault::set(fault::Kind::kMetaAlloc, 1.0);
+  const std::uint64_t injected = fault::injected(fault::Kind::kMetaAlloc);
+  // Every ancestor got its list with b's: adding to them allocates nothing.
+  EXPECT_TRUE(lru.add(y, a, ec)) << ec.message();
+  EXPECT_TRUE(lru.add(z, *t, ec)) << ec.message();
+  b.remove();  // splice b's list into a's: no allocation (no fault suppressed)
+  EXPECT_EQ(lru.count(b), 0u);
+  EXPECT_EQ(lru.count(a), 2u);
+  a.remove();
+  EXPECT_EQ(lru.count(*t), 3u);
+  EXPECT_EQ(lru.count_all(), 3u);
+  EXPECT_EQ(fault::injected(fault::Kind::kMetaAlloc), injected) << "adds or removals tried to allocate";
+  fault::clear_all();
+  EXPECT_TRUE(lru.del(x));
+  EXPECT_TRUE(lru.del(y));
+  EXPECT_TRUE(lru.del(z));
+}
 #endif
 
 // Adds (to online, dying and removed groups) race with removals of two

@@ -31,20 +31,25 @@ class PageCache : public Shrinker {
     }
   }
 
-  /// Charges one page to g; false if a limit refused it.
+  /// Charges one page to g; false if a limit refused it or the page could
+  /// not be put on the LRU (out of metadata memory: the page is dropped, as
+  /// a cache that cannot track a page must not keep it charged).
   bool add(const Group& g) {
     std::error_code ec;
     auto r = Reservation::try_make(g, page_bytes_, ec);
     if (!r) return false;
     auto* p = new Page;
     p->res = std::move(r);
-    {
-      std::lock_guard<std::mutex> l(m_);
-      all_.insert(p);
+    std::lock_guard<std::mutex> l(m_);  // a shrinker cannot free it before it is in all_
+    if (!lru_.add(*p, g, ec)) {
+      lru_add_failures_++;
+      delete p;
+      return false;
     }
-    lru_.add(*p, g);
+    all_.insert(p);
     return true;
   }
+  std::uint64_t lru_add_failures() const { return lru_add_failures_.load(); }
   std::uint64_t pages(const Group& g) const { return lru_.count(g); }
   std::uint64_t pages_all() const { return lru_.count_all(); }
   /// Calls f(const Reservation&) for every page (under the page-set lock).
@@ -86,7 +91,7 @@ class PageCache : public Shrinker {
   ListLru<Page, &Page::hook> lru_;
   std::mutex m_;
   std::set<Page*> all_;
-  std::atomic<std::uint64_t> counts_{0}, scans_{0};
+  std::atomic<std::uint64_t> counts_{0}, scans_{0}, lru_add_failures_{0};
   ShrinkerRegistration reg_;
 };
 

@@ -4,7 +4,10 @@
 
 #include <pthread.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <thread>
 #include <vector>
@@ -333,6 +336,19 @@ TEST(Cache, AllocationsAfterThreadExitDestructorsDoNotReregister) {
   });
   th.join();
   pthread_key_delete(g_late_key);
+  // The late destructor used RCU after the library's last round: the thread
+  // must not have left an RCU registration behind (its TLS is gone; every
+  // later grace period would wait on it forever). A liveness check, not a
+  // timing one: the grace period takes microseconds, the bound is generous.
+  {
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::thread([done] {
+      barrier();
+      done->store(true);
+    }).detach();
+    for (int i = 0; i < 600 && !done->load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(done->load()) << "no grace period completes after the exiting thread's late RCU use";
+  }
   EXPECT_EQ(detail::threads_with_magazines(), mags_before);
   EXPECT_EQ(detail::threads_with_stock(), stocks_before);
   c.shrink();  // a drain round over every registered thread

@@ -87,9 +87,15 @@ EntryCache::Result EntryCache::insert(const memcg::Group& g, std::uint32_t slot,
   e->bytes = bytes;
   e->slot = slot;
   slots_[slot].held.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
-  slots_[slot].inserted.fetch_add(1, std::memory_order_relaxed);
   // From here the entry belongs to the list: whoever takes it off frees it.
-  lru_.add(*e, g);
+  if (!lru_.add(*e, g, ec)) {  // out of metadata memory: an untracked entry would never be reclaimed
+    e->page.reset();
+    e->~Entry();
+    memcg::Cache::free(e);
+    slots_[slot].held.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+    return Result::error;
+  }
+  slots_[slot].inserted.fetch_add(1, std::memory_order_relaxed);
   return Result::ok;
 }
 
