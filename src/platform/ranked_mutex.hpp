@@ -38,7 +38,13 @@ class MEMCG_CAPABILITY("mutex") RankedMutex {
     MEMCG_RANK_ACQUIRE(rank_);
     return true;
   }
-  void unlock() MEMCG_RELEASE() { m_.unlock(); MEMCG_RANK_RELEASE(rank_); }
+  // rank_ is read before the release: once released, the lock (and the
+  // object holding it) may be freed by the next owner.
+  void unlock() MEMCG_RELEASE() {
+    [[maybe_unused]] const LockRank r = rank_;
+    m_.unlock();
+    MEMCG_RANK_RELEASE(r);
+  }
   LockRank rank() const noexcept { return rank_; }
   std::mutex& native() noexcept { return m_; }
 
@@ -59,9 +65,13 @@ class MEMCG_CAPABILITY("mutex") SpinLock {
       while (v_.load(std::memory_order_relaxed)) std::this_thread::yield();
     }
   }
+  // rank_ is read before the release store: a ListLru list is freed (after
+  // a grace period) as soon as the splice that follows this unlock retires
+  // it, and its last walker holds no read section (found by TSan).
   void unlock() MEMCG_RELEASE() {
+    [[maybe_unused]] const LockRank r = rank_;
     v_.store(false, std::memory_order_release);
-    MEMCG_RANK_RELEASE(rank_);
+    MEMCG_RANK_RELEASE(r);
   }
   /// Takes a second lock of the same rank while one is held (the kernel's
   /// spin_lock_nested); the caller documents why the pair cannot invert
