@@ -7,10 +7,10 @@
 // array (the kernel frees its list_lru_memcg with kvfree_rcu).
 //
 // Invariants (lock order: registry -> grow_mutex -> list lock -> nested list lock):
-//  (1) A list is created in slot[id] only under grow_mutex, and only for a
-//      group that is online at that moment (add), or by a reparent, which
-//      holds the registry mutex (then the group's own reparent, serialized by
-//      that mutex, is still to come).
+//  (1) A list is created in slot[id] only by add(), under grow_mutex, and
+//      only while the group it is for is online or has a descendant that is
+//      (an ancestor of one: its reparent, which needs grow_mutex, is still to
+//      come). A reparent creates nothing (5).
 //  (2) A group's reparent is marked dying before reparent_list_lrus() runs
 //      (Group::remove), and looks up, splices, marks dead and clears the slot
 //      of its list all under grow_mutex. By (1), once it has looked, no list
@@ -23,15 +23,15 @@
 //      before the splice (and is moved) or sees dead and retries from the
 //      group's nearest online ancestor (mirroring child caches of the slab
 //      layer, child_cache.cpp get_child_cache()).
-//  (5) Every online ancestor of a group that has a list has a list (add()
-//      creates the whole chain from the root down). So a reparent finds its
-//      target list and never allocates: removal cannot fail for memory.
 //  (4) Lifetime: list and slot-array pointers are loaded inside an RCU read
 //      section (slots, hooks); retired memory is passed to call_rcu only
 //      after it became unreachable (slot cleared, every hook repointed).
 //      Holding the lock of a list that is not dead pins it: it can only be
 //      retired after its splice, which takes that lock first; so walk()
 //      leaves the read section before calling user code.
+//  (5) Every online ancestor of a group that has a list has a list (add()
+//      creates the whole chain from the root down). So a reparent finds its
+//      target list and never allocates: removal cannot fail for memory.
 #include "memcg/list_lru.hpp"
 
 #include <algorithm>
