@@ -5,7 +5,7 @@
 # sanitizer preset's build) in rounds, three copies of each at once on the
 # machine's cores, until SECONDS have passed. Races in the library's
 # lifecycle protocols show up mostly when threads are preempted inside their
-# windows, which a run on an idle machine rarely does (the seed-002 pin bugs
+# windows, which a run on an idle machine rarely does (the kmem pin protocol's bugs
 # failed 1 run in 8 under this load and never alone). Exit 1 and the failing
 # program's output on the first failure; each round is bounded by the tests'
 # own bounded durations.

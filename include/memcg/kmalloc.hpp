@@ -3,7 +3,7 @@
 // kmalloc serves sizes up to kMaxSmallSize from size-class root caches
 // ("kmalloc-64", ...) with per-group child caches, and larger sizes from a
 // large path that maps each allocation and charges it whole; a large
-// allocation pins its group through the reservation protocol (seed 002), so
+// allocation pins its group through the kmem pin protocol, like a reservation, so
 // it may outlive the group's removal. memory.stat shows them as
 // kmalloc_large.
 //

@@ -2,7 +2,7 @@
 //
 // A Reservation charges bytes to a group (hierarchically, with limits) and
 // uncharges them when shrunk or destroyed. It stays valid after its group is
-// removed: the group is pinned once while it has live reservations (seed 002),
+// removed: the group is pinned once while it has live reservations (the kmem pin protocol),
 // not once per reservation, and the uncharge that brings a removed group's
 // reservations to zero drops that pin.
 //

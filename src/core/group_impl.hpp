@@ -5,7 +5,7 @@
 //   parent ──first_child──▶ c1 ──next_sibling──▶ c2 ...   (weak, RCU-protected)
 //   IdTable[id] ──weak, RCU──▶ group              (cleared at release)
 //   ThreadStock slot ──strong ref──▶ group        (charge layer)
-//   Reservation ──seed-002 pin──▶ group           (one ref for all of them)
+//   Reservation ──kmem pin──▶ group               (one ref for all of them)
 //
 // INVARIANTS (at quiescence)
 //   counter.usage == Σ bytes charged here directly + Σ children.counter.usage
@@ -92,7 +92,7 @@ struct GroupImpl {
   EventCounters events_local;  // own
   StatCounters stats;          // local; folded into the parent when freed
 
-  // ---- seed 002: one pin for all pinning objects (charge/pin.hpp) ----
+  // ---- kmem pin protocol: one pin for all pinning objects (charge/pin.hpp) ----
   static constexpr std::uint32_t kPinActive = 1, kPinDead = 2;
   std::atomic<std::uint64_t> pins{0};  // live Reservations (+ large kmallocs)
   std::atomic<std::uint32_t> pin_flags{0};

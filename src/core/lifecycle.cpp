@@ -1,4 +1,4 @@
-// Reference counting, release and free of groups (seed 000):
+// Reference counting, release and free of groups (deferred free):
 //   last put -> worker: unlink, unpublish id -> call_rcu -> RCU thread:
 //   queue free -> worker: fold stats into parent, free id, delete, put parent.
 // The thread that drops the last reference only queues work.
@@ -16,7 +16,7 @@ namespace {
 
 void free_work(WorkItem* w) {
   MEMCG_CHECK(worker::on_worker_thread(), "a group freed outside the library worker");
-  // Released, grace period over, not yet freed: tests pause here (seed 000).
+  // Released, grace period over, not yet freed: tests pause here.
   MEMCG_FAULT_POINT(fault::Kind::kBeforeGroupFree);
   GroupImpl* g = static_cast<GroupImpl*>(w->arg);
   Runtime& rt = runtime();

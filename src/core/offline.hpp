@@ -11,7 +11,7 @@ namespace memcg::detail {
 struct GroupImpl;
 
 /// charge/: drain every thread's stock of g; mark g's reservation pin dead
-/// (seed 002) and drop it if no reservation is live.
+/// (kmem pin protocol) and drop it if no reservation is live.
 void offline_charge(GroupImpl* g) noexcept;
 
 /// slab/: unpublish g's child caches, flush every thread's magazines of
@@ -19,7 +19,7 @@ void offline_charge(GroupImpl* g) noexcept;
 /// the reparented caches g inherited) to g's parent.
 void offline_slab(GroupImpl* g) noexcept;
 
-/// reclaim/: move the reclaim cursors positioned at g (targeted, seed 004),
+/// reclaim/: move the reclaim cursors positioned at g (targeted invalidation),
 /// splice g's ListLru lists into its parent's.
 void offline_reclaim(GroupImpl* g) noexcept;
 /// reclaim/: at release (tree mutex held): move any cursor still at g.

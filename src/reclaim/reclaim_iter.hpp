@@ -9,7 +9,7 @@
 //           bumped and the cursor reset; a reclaimer whose cookie holds an
 //           older generation stops (no one loops forever)
 //
-// Removal (seed 004, targeted): removing group D touches only cursors whose
+// Removal (targeted invalidation): removing group D touches only cursors whose
 // position is D — on D's ancestors — and moves them to D's pre-order
 // predecessor, a live neighbour, so the walk continues right after D instead
 // of restarting from the root. The same targeted move runs again when D is
@@ -19,7 +19,7 @@
 // keeps D's memory valid for a reader that loaded the old position.
 //
 // The old scheme (InvalidationPolicy::kRestartOnAnyDeath) is kept for the
-// benchmark that reproduces the seed's problem: any death anywhere makes
+// benchmark that reproduces the kernel's problem: any death anywhere makes
 // every cursor restart from its root.
 #pragma once
 

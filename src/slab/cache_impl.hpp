@@ -1,10 +1,10 @@
-// Root caches and their per-group child caches (seed 003).
+// Root caches and their per-group child caches.
 //
 // MAP
 //   RootCache ──children array[group id]──▶ ChildCache (registered, online group)
 //   RootCache ──all_children list──▶ every ChildCache, registered or dead
 //   GroupImpl ──slab_caches list──▶ the ChildCaches charging it (registered + reparented)
-//   Slab ──ref──▶ ChildCache ──ref──▶ GroupImpl                        (seed 001)
+//   Slab ──ref──▶ ChildCache ──ref──▶ GroupImpl      (cache reference chain)
 //   thread magazine table entry ──weak──▶ ChildCache (flushed before it dies)
 //
 // LIFECYCLE of a ChildCache

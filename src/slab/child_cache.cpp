@@ -1,4 +1,4 @@
-// Child caches (seed 003): creation on a group's first allocation, lookup,
+// Per-group child caches: creation on a group's first allocation, lookup,
 // reference counting, and what group removal does to them.
 #include <algorithm>
 #include <cstring>
@@ -87,7 +87,7 @@ ChildCache* get_child_cache(RootCache* root, GroupImpl* g) noexcept {
       if (!x->is_online()) continue;  // removed meanwhile: its caches are going
       ChildArray* arr = root->children.load(std::memory_order_relaxed);
       if (arr && x->id < arr->capacity) found = arr->slot[x->id].load(std::memory_order_relaxed);
-      if (!found) found = create_locked(root, x);  // seed 003: one creator under the mutex
+      if (!found) found = create_locked(root, x);  // one creator under the mutex
       if (found) child_get(found);
     }
     return found;

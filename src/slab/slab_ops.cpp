@@ -93,7 +93,7 @@ Slab* new_slab(ChildCache* c, GroupImpl* g) {
   s->bump = static_cast<char*>(mem) + r->data_offset;
   s->end = s->bump + std::size_t{r->capacity} * r->stride;
   s->node.owner = s;
-  child_get(c);  // the slab's reference (seed 001)
+  child_get(c);  // the slab's reference (cache reference chain)
   return s;
 }
 

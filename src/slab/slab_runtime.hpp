@@ -10,7 +10,7 @@
 namespace memcg::detail {
 
 struct SlabRuntime {
-  // Seed 003's memcg_slab_mutex: serialises child-cache creation and
+  // The kernel's memcg_slab_mutex: serialises child-cache creation and
   // destruction, guards the root caches' arrays and lists and every group's
   // slab_caches list.
   RankedMutex slab_mutex{LockRank::kSlab};
