@@ -1,5 +1,5 @@
-// Reservations and the kmem pin protocol: one reference for all of a group's
-// reservations, dropped by the last uncharge after removal.
+// Reservations and the kmem pin protocol: one reference for all of a
+// group's reservations, dropped by the last uncharge after removal.
 #include "memcg/reservation.hpp"
 
 #include <gtest/gtest.h>
@@ -117,9 +117,9 @@ TEST(Reservation, EmptyReservationStillPins) {
   EXPECT_EQ(test::settled_groups(), base + 1);
 }
 
-// The race between remove() and the last uncharge (kmem pin protocol): neither a
-// leaked group (the pin never dropped) nor a double put (the reference
-// count would underflow, which MEMCG_CHECK turns into an abort).
+// The race between remove() and the last uncharge (kmem pin protocol):
+// neither a leaked group (the pin never dropped) nor a double put (the
+// reference count would underflow, which MEMCG_CHECK turns into an abort).
 TEST(Reservation, RemoveRacesLastUnchargeWithoutLeakOrDoublePut) {
   const auto base = test::settled_groups();
   test::TempGroup t("resrace");

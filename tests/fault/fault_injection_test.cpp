@@ -390,8 +390,9 @@ TEST_F(FaultTest, DelaysInLifecycleRaceWindows) {
   c.destroy();
 }
 
-// The kmem pin protocol's window, made deterministic: remove() has set DEAD on the pin and
-// not yet read the pin count while the last reservation is released.
+// The kmem pin protocol's window, made deterministic: remove() has set DEAD
+// on the pin and not yet read the pin count while the last reservation is
+// released.
 std::atomic<int> g_phase{0};
 
 // The first thread to reach fault point k stops there until resume_paused().

@@ -109,9 +109,10 @@ TEST(Reparent, AllocationForARemovedGroupGoesToItsParent) {
 }
 
 #if defined(MEMCG_FAULT_INJECTION)  // the delay hook exists in fault-injection builds only
-// The cache reference chain: a thread looks up a group's child cache, then is delayed (as if
-// stuck in reclaim) while the group is removed. It must never use a destroyed
-// cache: the slow path holds a reference on the cache itself.
+// The cache reference chain: a thread looks up a group's child cache, then
+// is delayed (as if stuck in reclaim) while the group is removed. It must
+// never use a destroyed cache: the slow path holds a reference on the cache
+// itself.
 std::atomic<int> g_phase{0};
 void hook(detail::testing::Point p) {
   if (p != detail::testing::Point::kAfterChildLookup) return;
