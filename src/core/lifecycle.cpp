@@ -1,6 +1,6 @@
 // Reference counting, release and free of groups (deferred free):
-//   last put -> worker: unlink, unpublish id -> call_rcu -> RCU thread:
-//   queue free -> worker: fold stats into parent, free id, delete, put parent.
+//   last put -> worker: unlink, unpublish id, fold stats into parent ->
+//   call_rcu -> RCU thread: queue free -> worker: free id, delete, put parent.
 // The thread that drops the last reference only queues work.
 #include "core/offline.hpp"
 #include "core/refcount.hpp"
