@@ -102,7 +102,6 @@ struct GroupImpl {
   // RCU-protected pointer, moved away from a group before it is freed. ----
   std::atomic<GroupImpl*> reclaim_position{nullptr};
   std::atomic<std::uint32_t> reclaim_generation{0};
-  std::atomic<std::uint64_t> reclaim_dead_seen{0};  // the old "restart on any death" scheme only
   void* oom_handler = nullptr;  // OomHandler*, tree mutex
 
   // ---- slab layer: the child caches charging this group (registered and

@@ -10,9 +10,8 @@ namespace memcg::detail {
 void offline_reclaim(GroupImpl* g) noexcept {
   {
     LockGuard<RankedMutex> l(runtime().tree_mutex);
-    reclaim_iter_invalidate_locked(g);  // targeted: only cursors at g move
+    reclaim_iter_invalidate_locked(g);  // targeted invalidation: only cursors at g move
   }
-  reclaim_iter_count_death();  // for the old scheme the benchmark compares against
   reparent_list_lrus(g);
 }
 

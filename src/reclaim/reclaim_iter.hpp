@@ -18,9 +18,8 @@
 // release nobody can take a reference on D, so nobody can store it; RCU
 // keeps D's memory valid for a reader that loaded the old position.
 //
-// The old scheme (InvalidationPolicy::kRestartOnAnyDeath) is kept for the
-// benchmark that reproduces the kernel's problem: any death anywhere makes
-// every cursor restart from its root.
+// The scheme this replaced (any death anywhere makes every cursor restart
+// from its root) lives only in bench/reclaim_iter/, on top of this walk.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +27,6 @@
 namespace memcg::detail {
 
 struct GroupImpl;
-
-enum class InvalidationPolicy { kTargeted, kRestartOnAnyDeath };
 
 struct ReclaimCookie {
   std::uint32_t generation = 0;
@@ -40,16 +37,13 @@ struct ReclaimCookie {
 /// a reference (tryget_online; the root is always returned referenced), or
 /// nullptr when this reclaimer's round is over. Drops prev's reference.
 /// With cookie == nullptr it is a private full walk (prev -> next).
-GroupImpl* reclaim_iter(GroupImpl* root, GroupImpl* prev, ReclaimCookie* cookie,
-                        InvalidationPolicy policy = InvalidationPolicy::kTargeted) noexcept;
+GroupImpl* reclaim_iter(GroupImpl* root, GroupImpl* prev, ReclaimCookie* cookie) noexcept;
 /// Stops a walk early: drops prev's reference (the cursor stays at prev).
 void reclaim_iter_break(GroupImpl* root, GroupImpl* prev) noexcept;
 
 /// Targeted invalidation: every ancestor cursor positioned at dead moves to
 /// dead's pre-order predecessor. Tree mutex held.
 void reclaim_iter_invalidate_locked(GroupImpl* dead) noexcept;
-/// The old scheme's trigger: counts a death (every cursor restarts).
-void reclaim_iter_count_death() noexcept;
 
 std::uint64_t reclaim_rounds_completed() noexcept;
 
