@@ -25,9 +25,12 @@
 
 #include <cstdint>
 
+#include "platform/ranked_mutex.hpp"
+
 namespace memcg::detail {
 
 struct GroupImpl;
+RankedMutex& tree_mutex() noexcept;  // see core/group_impl.hpp
 
 enum class InvalidationPolicy { kTargeted, kRestartOnAnyDeath };
 
@@ -47,7 +50,7 @@ void reclaim_iter_break(GroupImpl* root, GroupImpl* prev) noexcept;
 
 /// Targeted invalidation: every ancestor cursor positioned at dead moves to
 /// dead's pre-order predecessor. Tree mutex held.
-void reclaim_iter_invalidate_locked(GroupImpl* dead) noexcept;
+void reclaim_iter_invalidate_locked(GroupImpl* dead) noexcept MEMCG_REQUIRES(tree_mutex());
 /// The old scheme's trigger: counts a death (every cursor restarts).
 void reclaim_iter_count_death() noexcept;
 
