@@ -23,9 +23,9 @@ void free_work(WorkItem* w) {
   GroupImpl* parent = g->parent;
   MEMCG_CHECK(g->counter.usage() == 0, "freeing a group that still has charges");
   MEMCG_CHECK(g->pins.load() == 0, "freeing a group with live reservations");
-  MEMCG_CHECK(g->slab_caches.empty(), "freeing a group that still has slab caches");
+  MEMCG_CHECK(g->nr_slab_caches.load(std::memory_order_relaxed) == 0, "freeing a group that still has slab caches");
   {
-    LockGuard<RankedMutex> l(rt.tree_mutex);
+    LockGuard<RankedMutex> l(tree_mutex());
     rt.ids.release(g->id);
   }
   free_reclaim_state(g);
@@ -48,7 +48,7 @@ void release_work(WorkItem* w) {
   GroupImpl* g = static_cast<GroupImpl*>(w->arg);
   Runtime& rt = runtime();
   {
-    LockGuard<RankedMutex> l(rt.tree_mutex);
+    LockGuard<RankedMutex> l(tree_mutex());
     GroupImpl* parent = g->parent;
     GroupImpl* next = g->next_sibling.load(std::memory_order_relaxed);
     // Unlink for new readers; g->next_sibling stays valid for current ones.

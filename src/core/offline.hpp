@@ -6,9 +6,12 @@
 
 #include <cstdint>
 
+#include "platform/ranked_mutex.hpp"
+
 namespace memcg::detail {
 
 struct GroupImpl;
+RankedMutex& tree_mutex() noexcept;  // see core/group_impl.hpp
 
 /// charge/: drain every thread's stock of g; mark g's reservation pin dead
 /// (kmem pin protocol) and drop it if no reservation is live.
@@ -23,7 +26,7 @@ void offline_slab(GroupImpl* g) noexcept;
 /// splice g's ListLru lists into its parent's.
 void offline_reclaim(GroupImpl* g) noexcept;
 /// reclaim/: at release (tree mutex held): move any cursor still at g.
-void release_reclaim_locked(GroupImpl* g) noexcept;
+void release_reclaim_locked(GroupImpl* g) noexcept MEMCG_REQUIRES(tree_mutex());
 
 /// charge/: bytes of thread stocks held for groups in g's subtree (stat).
 std::uint64_t stock_bytes_in_subtree(GroupImpl* g) noexcept;

@@ -247,6 +247,8 @@ void write_report() {
 // registry → magazine registry → every child cache → page source → meta
 // arena → worker queue. liburcu's call_rcu threads are paused first (they
 // may take library locks in callbacks).
+// Not analysed (MEMCG_NO_TSA): the locks are taken in the prepare handler and
+// released in the parent and child handlers, a varying number of cache locks.
 
 void lock_all_caches() MEMCG_NO_TSA {
   auto& rt = detail::slab_runtime();

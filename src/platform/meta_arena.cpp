@@ -23,9 +23,9 @@ struct FreeBlock {
 
 struct Arena {
   SpinLock lock{LockRank::kMetaArena};
-  FreeBlock* free[kClasses] = {};
-  char* cur = nullptr;  // bump region of the current chunk
-  char* end = nullptr;
+  FreeBlock* free[kClasses] MEMCG_GUARDED_BY(lock) = {};
+  char* cur MEMCG_GUARDED_BY(lock) = nullptr;  // bump region of the current chunk
+  char* end MEMCG_GUARDED_BY(lock) = nullptr;
   std::atomic<std::uint64_t> in_use{0};
 };
 
@@ -84,6 +84,7 @@ void free(void* p, std::size_t bytes) noexcept {
 std::uint64_t bytes_in_use() noexcept { return g_arena.in_use.load(std::memory_order_relaxed); }
 
 // fork() support (src/interpose/): the arena lock is held across fork.
+// Not analysed: taken in one fork handler, released in another.
 void fork_lock() noexcept MEMCG_NO_TSA { g_arena.lock.lock(); }
 void fork_unlock() noexcept MEMCG_NO_TSA { g_arena.lock.unlock(); }
 

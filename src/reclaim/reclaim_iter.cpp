@@ -23,7 +23,8 @@ GroupImpl* next_pre(GroupImpl* pos, GroupImpl* root) {
 }
 
 // The last group of x's subtree in pre-order (tree mutex held).
-GroupImpl* last_descendant_locked(GroupImpl* x) {
+GroupImpl* last_descendant_locked(GroupImpl* x) MEMCG_REQUIRES(tree_mutex()) {
+  MEMCG_ASSERT_HELD(tree_mutex());
   while (GroupImpl* c = x->last_child) x = c;
   return x;
 }
@@ -82,6 +83,7 @@ void reclaim_iter_break(GroupImpl* root, GroupImpl* prev) noexcept {
 }
 
 void reclaim_iter_invalidate_locked(GroupImpl* dead) noexcept {
+  MEMCG_ASSERT_HELD(tree_mutex());
   // dead's pre-order predecessor: the last descendant of its previous
   // sibling, else its parent. Computed from the tree as it is now (tree
   // mutex held), so it is linked; if it is itself removed later, its own

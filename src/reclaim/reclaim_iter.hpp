@@ -24,9 +24,12 @@
 
 #include <cstdint>
 
+#include "platform/ranked_mutex.hpp"
+
 namespace memcg::detail {
 
 struct GroupImpl;
+RankedMutex& tree_mutex() noexcept;  // see core/group_impl.hpp
 
 struct ReclaimCookie {
   std::uint32_t generation = 0;
@@ -43,7 +46,7 @@ void reclaim_iter_break(GroupImpl* root, GroupImpl* prev) noexcept;
 
 /// Targeted invalidation: every ancestor cursor positioned at dead moves to
 /// dead's pre-order predecessor. Tree mutex held.
-void reclaim_iter_invalidate_locked(GroupImpl* dead) noexcept;
+void reclaim_iter_invalidate_locked(GroupImpl* dead) noexcept MEMCG_REQUIRES(tree_mutex());
 
 std::uint64_t reclaim_rounds_completed() noexcept;
 
