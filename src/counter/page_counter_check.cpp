@@ -19,7 +19,7 @@ void check_counter_quiescent(const PageCounter& c, const CounterSums& children, 
   // page_counter.hpp: "usage == bytes charged at this level directly +
   // Σ children.usage". Exact only at quiescence: a charge raises the levels
   // one by one from the bottom and an uncharge lowers them the same way.
-  MEMCG_INVARIANT(u == direct + children.usage, "usage == direct + Σ children.usage (page_counter.hpp)",
+  MEMCG_INVARIANT(u == direct + children.usage, "usage == direct + sum of children.usage (page_counter.hpp)",
                   "group %u '%s': usage %" PRIu64 " != direct %" PRIu64 " + children %" PRIu64, id, name, u, direct,
                   children.usage);
   // memory.peak >= memory.current: every charge raises the watermark after
@@ -27,19 +27,19 @@ void check_counter_quiescent(const PageCounter& c, const CounterSums& children, 
   // with it can be lost, hence quiescent and "no reset_peak in flight").
   MEMCG_INVARIANT(c.watermark() >= u, "watermark >= usage (memory.peak >= memory.current)",
                   "group %u '%s': watermark %" PRIu64 " < usage %" PRIu64, id, name, c.watermark(), u);
-  // page_counter.hpp: "parent.children_min_usage == Σ children.min_usage"
+  // page_counter.hpp: "parent.children_min_usage == sum of children.min_usage"
   // (same for low). Every child's exchange of its min_usage adds the delta to
-  // the parent, so the parent's sum telescopes to Σ over every child it ever
+  // the parent, so the parent's sum telescopes to sum of over every child it ever
   // had of that child's last min_usage; a released child's last value stays
   // in the sum (it is 0 unless a racing charge left it stale), so over the
   // children still linked the equation is a lower bound.
   MEMCG_INVARIANT(c.children_min_usage() >= children.min_usage,
-                  "children_min_usage == Σ children.min_usage (page_counter.hpp; >= over linked children)",
-                  "group %u '%s': children_min_usage %" PRIu64 " < Σ children %" PRIu64, id, name,
+                  "children_min_usage == sum of children.min_usage (page_counter.hpp; >= over linked children)",
+                  "group %u '%s': children_min_usage %" PRIu64 " < sum of children %" PRIu64, id, name,
                   c.children_min_usage(), children.min_usage);
   MEMCG_INVARIANT(c.children_low_usage() >= children.low_usage,
-                  "children_low_usage == Σ children.low_usage (page_counter.hpp; >= over linked children)",
-                  "group %u '%s': children_low_usage %" PRIu64 " < Σ children %" PRIu64, id, name,
+                  "children_low_usage == sum of children.low_usage (page_counter.hpp; >= over linked children)",
+                  "group %u '%s': children_low_usage %" PRIu64 " < sum of children %" PRIu64, id, name,
                   c.children_low_usage(), children.low_usage);
 }
 
