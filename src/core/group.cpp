@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/invariants.hpp"
 #include "core/offline.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
@@ -263,6 +264,10 @@ void barrier() {
     detail::rcu::barrier();    // callbacks: frees queued on the worker
     detail::worker::flush();   // frees done
   } while (rt.groups_freed.load() < rt.releases_queued.load());
+#if defined(MEMCG_CHECKED)
+  // Other threads may still run: only the checks that hold at any time.
+  detail::check_invariants(detail::CheckMode::kLive);
+#endif
 }
 
 }  // namespace memcg
