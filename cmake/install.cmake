@@ -7,6 +7,15 @@
 #   ${CMAKE_INSTALL_LIBDIR}/cmake/memcg/             memcgConfig.cmake, memcgConfigVersion.cmake,
 #                                                    memcgTargets*.cmake (namespace memcg::)
 #   ${CMAKE_INSTALL_LIBDIR}/pkgconfig/memcg.pc       pkg-config metadata
+#   ${CMAKE_INSTALL_DOCDIR}/                         LICENSE, README.md, CHANGELOG.md
+#   (src/interpose and tools/ install libmemcg_preload.so, memcgctl and memcg-run)
+#
+# `cmake --install` does not build: it copies what the last build produced.
+# The target memcg_package depends on everything installed here and in the
+# subdirectories, so `cmake --build <dir> --target memcg_package` (or a full
+# build) makes an install possible; scripts/demo.sh, the quick start, builds
+# it. tests/install/check_package_target.sh checks that no installed build
+# output is missing from it.
 #
 # Consumers:
 #   find_package(memcg CONFIG REQUIRED)     # memcg::memcg = shared library
@@ -32,6 +41,23 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/memcg/"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/memcg"
         COMPONENT memcg_development
         FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h")
+
+# --- what an install needs built ---------------------------------------------
+add_custom_target(memcg_package)
+add_dependencies(memcg_package memcg_static memcg_shared)
+foreach(_memcg_t memcg_preload memcgctl memcg-run)
+  if(TARGET ${_memcg_t})
+    add_dependencies(memcg_package ${_memcg_t})
+  endif()
+endforeach()
+unset(_memcg_t)
+
+# --- license and documentation -----------------------------------------------
+install(FILES "${PROJECT_SOURCE_DIR}/LICENSE"
+              "${PROJECT_SOURCE_DIR}/README.md"
+              "${PROJECT_SOURCE_DIR}/CHANGELOG.md"
+        DESTINATION "${CMAKE_INSTALL_DOCDIR}"
+        COMPONENT memcg_runtime)
 
 # --- libraries ---------------------------------------------------------------
 install(TARGETS memcg_static memcg_shared
