@@ -6,7 +6,7 @@
 #   ${CMAKE_INSTALL_LIBDIR}/libmemcg.so*             memcg_shared
 #   ${CMAKE_INSTALL_LIBDIR}/cmake/memcg/             memcgConfig.cmake, memcgConfigVersion.cmake,
 #                                                    memcgTargets*.cmake (namespace memcg::)
-#   ${CMAKE_INSTALL_LIBDIR}/pkgconfig/memcg.pc       pkg-config metadata
+#   ${CMAKE_INSTALL_LIBDIR}/pkgconfig/memcg.pc       pkg-config metadata (+ memcg-shared.pc)
 #   ${CMAKE_INSTALL_DOCDIR}/                         LICENSE, README.md, CHANGELOG.md
 #   (src/interpose and tools/ install libmemcg_preload.so, memcgctl and memcg-run)
 #
@@ -22,7 +22,8 @@
 #   set(MEMCG_USE_STATIC ON)                # before find_package: memcg::memcg = static library
 #   target_link_libraries(app PRIVATE memcg::memcg)
 # or
-#   g++ -std=c++20 app.cpp $(pkg-config --cflags --libs memcg)
+#   g++ -std=c++20 app.cpp $(pkg-config --cflags --libs memcg)            # libmemcg.so
+#   g++ -std=c++20 app.cpp $(pkg-config --static --cflags --libs memcg)   # libmemcg.a
 #
 # Only memcg_static and memcg_shared are exported. memcg_objects reaches them
 # as $<TARGET_OBJECTS:...> sources (not as a link dependency) and
@@ -110,7 +111,17 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(MEMCG_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
+# The C++ runtime for C programs linking libmemcg.a (see MEMCG_CXX_RUNTIME_LIBS
+# in CMakeLists.txt), as -l flags.
+set(MEMCG_PC_CXX_RUNTIME "")
+foreach(_memcg_l ${MEMCG_CXX_RUNTIME_LIBS})
+  string(APPEND MEMCG_PC_CXX_RUNTIME " -l${_memcg_l}")
+endforeach()
+unset(_memcg_l)
+string(STRIP "${MEMCG_PC_CXX_RUNTIME}" MEMCG_PC_CXX_RUNTIME)
+# memcg.pc (what consumers name) requires memcg-shared.pc; memcg.pc.in says why.
 configure_file("${CMAKE_CURRENT_LIST_DIR}/memcg.pc.in" "${PROJECT_BINARY_DIR}/memcg.pc" @ONLY)
-install(FILES "${PROJECT_BINARY_DIR}/memcg.pc"
+configure_file("${CMAKE_CURRENT_LIST_DIR}/memcg-shared.pc.in" "${PROJECT_BINARY_DIR}/memcg-shared.pc" @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/memcg.pc" "${PROJECT_BINARY_DIR}/memcg-shared.pc"
         DESTINATION "${MEMCG_PC_DIR}"
         COMPONENT memcg_development)
