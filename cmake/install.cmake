@@ -1,7 +1,7 @@
 # cmake/install.cmake - install rules and package metadata for memcg.
 #
 # Installs:
-#   ${CMAKE_INSTALL_INCLUDEDIR}/memcg/*.hpp          public headers
+#   ${CMAKE_INSTALL_INCLUDEDIR}/memcg/*.hpp, *.h     public headers (C++20; memcg.h: the C API, C11)
 #   ${CMAKE_INSTALL_LIBDIR}/libmemcg.a               memcg_static
 #   ${CMAKE_INSTALL_LIBDIR}/libmemcg.so*             memcg_shared
 #   ${CMAKE_INSTALL_LIBDIR}/cmake/memcg/             memcgConfig.cmake, memcgConfigVersion.cmake,
@@ -17,7 +17,7 @@
 # it. tests/install/check_package_target.sh checks that no installed build
 # output is missing from it.
 #
-# Consumers:
+# Consumers (C++ with the *.hpp headers, C with memcg/memcg.h; docs/c-api.md):
 #   find_package(memcg CONFIG REQUIRED)     # memcg::memcg = shared library
 #   set(MEMCG_USE_STATIC ON)                # before find_package: memcg::memcg = static library
 #   target_link_libraries(app PRIVATE memcg::memcg)
@@ -29,7 +29,8 @@
 # as $<TARGET_OBJECTS:...> sources (not as a link dependency) and
 # memcg_internal is build-tree only, so neither appears in the export set.
 # The static library's link interface names PkgConfig::URCU, fmt::fmt and
-# Threads::Threads; memcgConfig.cmake recreates those targets.
+# Threads::Threads (memcgConfig.cmake recreates those targets), and, for
+# programs linked as C, the C++ runtime libraries (MEMCG_CXX_RUNTIME_LIBS).
 
 include(CMakePackageConfigHelpers)
 
