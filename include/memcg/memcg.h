@@ -24,9 +24,10 @@
  *   NULL) receives the text's length without the NUL, so a caller can retry
  *   with len + 1 bytes. buf may be NULL when size is 0 (a length query).
  *
- * Concurrency: every function may be called from any thread. A handle may be
- * used by several threads at once; releasing or destroying it must be its
- * last use. Code running inside a shrinker or an OOM handler (C++ callbacks)
+ * Concurrency: every function may be called from any thread. A group handle
+ * may be used by several threads at once; a reservation by one thread at a
+ * time (hand it over with the usual synchronisation), as memcg::Reservation.
+ * Releasing or destroying a handle must be its last use. Code running inside a shrinker or an OOM handler (C++ callbacks)
  * must not call memcg_barrier or remove groups.
  *
  * Lifecycle: online -> (remove) -> dying -> (last reference) -> freed after
