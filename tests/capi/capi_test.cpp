@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "memcg/memcg.hpp"
@@ -507,6 +509,50 @@ TEST_F(CApiTest, FsErrors) {
   ASSERT_EQ(memcg_group_remove(g_.g), 0);
   EXPECT_EQ(memcg_fs_write(max.c_str(), "1M"), -ENOENT);
   EXPECT_EQ(memcg_fs_read(max.c_str(), buf, sizeof buf, &len), -ENOENT);
+}
+
+// ---- concurrency ------------------------------------------------------------
+
+// One group handle shared by threads that dup/release it, reserve and
+// unreserve through it and change its limit: the books balance at the end.
+TEST_F(CApiTest, SharedGroupHandleAcrossThreads) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 2000;
+  ASSERT_EQ(memcg_group_set_limit(g_.g, MEMCG_LIMIT_MAX, 64 * kMiB), 0);
+  std::atomic<int> errors{0};
+  std::atomic<std::uint64_t> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        memcg_group* d = nullptr;
+        if (memcg_group_dup(g_.g, &d) != 0) ++errors;
+        memcg_reservation* r = nullptr;
+        const int rc = memcg_reservation_create(d, 64 * 1024 * (1 + i % 4), &r);
+        if (rc == -ENOMEM) ++refused;
+        else if (rc != 0) ++errors;
+        if (r && memcg_reservation_grow(r, 4096) != 0 && memcg_reservation_shrink(r, 1) != 0) ++errors;
+        void* p = memcg_kmalloc(static_cast<size_t>(16 + i % 512), d);
+        memcg_kfree(p);
+        if (t == 0 && i % 100 == 0 &&
+            memcg_group_set_limit(d, MEMCG_LIMIT_MAX, (i % 200 == 0 ? 1 : 64) * kMiB) != 0)
+          ++errors;
+        memcg_reservation_destroy(r);
+        memcg_group_release(d);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  ASSERT_EQ(memcg_group_set_limit(g_.g, MEMCG_LIMIT_MAX, MEMCG_UNLIMITED), 0);
+  // Every reservation is gone; what stays charged is slab pages and stock
+  // bytes (memory.current = slab + stock + large + reservations).
+  const memcg::Stat st = memcg::Group::open(path_).stat();
+  EXPECT_EQ(st.reservations, 0u);
+  EXPECT_EQ(st.kmalloc_large, 0u);
+  std::uint64_t cur = 0;
+  ASSERT_EQ(memcg_group_current(g_.g, &cur), 0);
+  EXPECT_EQ(cur, st.slab() + st.stock);
 }
 
 // ---- the header -------------------------------------------------------------------
