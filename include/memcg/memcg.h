@@ -66,13 +66,17 @@ extern "C" {
 typedef struct memcg_group memcg_group;
 typedef struct memcg_reservation memcg_reservation;
 
-/* The four limits (memory.min, memory.low, memory.high, memory.max). */
-typedef enum memcg_limit {
+/* The four limits (memory.min, memory.low, memory.high, memory.max): the
+ * `which` argument of memcg_group_set_limit/get_limit. It is an int, not the
+ * enum type, so that any value a C caller passes is defined in C++ too (an
+ * enum without a fixed underlying type cannot hold every int there); values
+ * other than these are -EINVAL. */
+enum memcg_limit {
   MEMCG_LIMIT_MIN = 0,
   MEMCG_LIMIT_LOW = 1,
   MEMCG_LIMIT_HIGH = 2,
   MEMCG_LIMIT_MAX = 3
-} memcg_limit;
+};
 
 /* memory.events (hierarchical) or memory.events.local (the group's own). */
 typedef struct memcg_events {
@@ -119,8 +123,8 @@ int memcg_group_path(const memcg_group* g, char* buf, size_t size, size_t* len) 
 /* Sets a limit in bytes (MEMCG_UNLIMITED: no limit). -EINVAL: bad `which`;
  * -ENOENT: the group is removed. Lowering max or high below the usage
  * reclaims towards it (and may run OOM handlers) before returning. */
-int memcg_group_set_limit(const memcg_group* g, memcg_limit which, uint64_t bytes) MEMCG_C_NOEXCEPT;
-int memcg_group_get_limit(const memcg_group* g, memcg_limit which, uint64_t* out) MEMCG_C_NOEXCEPT;
+int memcg_group_set_limit(const memcg_group* g, int which, uint64_t bytes) MEMCG_C_NOEXCEPT;
+int memcg_group_get_limit(const memcg_group* g, int which, uint64_t* out) MEMCG_C_NOEXCEPT;
 
 /* memory.current (bytes charged to the group and its descendants, thread
  * stocks included) and memory.peak; both readable after removal. */

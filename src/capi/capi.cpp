@@ -98,7 +98,7 @@ int copy_text(std::string_view text, char* buf, std::size_t size, std::size_t* l
 
 // --- limits: the only code that names the C++ limit setters and getters ---
 
-int set_limit(memcg::Group& g, memcg_limit which, std::uint64_t bytes) noexcept {
+int set_limit(memcg::Group& g, int which, std::uint64_t bytes) noexcept {
   std::error_code ec;
   switch (which) {
     case MEMCG_LIMIT_MIN: g.set_min(bytes, ec); break;
@@ -110,14 +110,14 @@ int set_limit(memcg::Group& g, memcg_limit which, std::uint64_t bytes) noexcept 
   return neg_errno(ec);
 }
 
-int get_limit(const memcg::Group& g, memcg_limit which, std::uint64_t& out) noexcept {
+int get_limit(const memcg::Group& g, int which, std::uint64_t& out) noexcept {
   switch (which) {
     case MEMCG_LIMIT_MIN: out = g.min(); return 0;
     case MEMCG_LIMIT_LOW: out = g.low(); return 0;
     case MEMCG_LIMIT_HIGH: out = g.high(); return 0;
     case MEMCG_LIMIT_MAX: out = g.max(); return 0;
+    default: return -EINVAL;
   }
-  return -EINVAL;
 }
 
 }  // namespace
@@ -188,12 +188,12 @@ int memcg_group_path(const memcg_group* g, char* buf, size_t size, size_t* len) 
 
 // ---- limits and counters ----------------------------------------------------
 
-int memcg_group_set_limit(const memcg_group* g, memcg_limit which, uint64_t bytes) noexcept {
+int memcg_group_set_limit(const memcg_group* g, int which, uint64_t bytes) noexcept {
   if (!g) return -EINVAL;
   return set_limit(g->g, which, bytes);
 }
 
-int memcg_group_get_limit(const memcg_group* g, memcg_limit which, uint64_t* out) noexcept {
+int memcg_group_get_limit(const memcg_group* g, int which, uint64_t* out) noexcept {
   if (!g || !out) return -EINVAL;
   std::uint64_t v = 0;
   const int r = get_limit(g->g, which, v);

@@ -234,9 +234,9 @@ TEST_F(CApiTest, LimitsDefaultSetAndReadBackEverySelector) {
   ASSERT_EQ(memcg_group_get_limit(g_.g, MEMCG_LIMIT_MIN, &v), 0);
   EXPECT_EQ(v, 0u);
 
-  const memcg_limit all[] = {MEMCG_LIMIT_MIN, MEMCG_LIMIT_LOW, MEMCG_LIMIT_HIGH, MEMCG_LIMIT_MAX};
+  const int all[] = {MEMCG_LIMIT_MIN, MEMCG_LIMIT_LOW, MEMCG_LIMIT_HIGH, MEMCG_LIMIT_MAX};
   std::uint64_t bytes = 8 * kMiB;
-  for (memcg_limit which : all) {
+  for (int which : all) {
     ASSERT_EQ(memcg_group_set_limit(g_.g, which, bytes), 0) << which;
     ASSERT_EQ(memcg_group_get_limit(g_.g, which, &v), 0);
     EXPECT_EQ(v, bytes) << which;
@@ -255,9 +255,9 @@ TEST_F(CApiTest, LimitsDefaultSetAndReadBackEverySelector) {
 
 TEST_F(CApiTest, LimitsRejectBadSelectorsNullsAndRemovedGroups) {
   std::uint64_t v = 7;
-  for (int bad : {-1, 4, 1000}) {
-    EXPECT_EQ(memcg_group_set_limit(g_.g, static_cast<memcg_limit>(bad), kMiB), -EINVAL) << bad;
-    EXPECT_EQ(memcg_group_get_limit(g_.g, static_cast<memcg_limit>(bad), &v), -EINVAL) << bad;
+  for (int bad : {-1, 4, 1000, INT32_MIN}) {
+    EXPECT_EQ(memcg_group_set_limit(g_.g, bad, kMiB), -EINVAL) << bad;
+    EXPECT_EQ(memcg_group_get_limit(g_.g, bad, &v), -EINVAL) << bad;
     EXPECT_EQ(v, 7u);
   }
   EXPECT_EQ(memcg_group_set_limit(nullptr, MEMCG_LIMIT_MAX, kMiB), -EINVAL);

@@ -65,7 +65,7 @@ int main(void) {
   CHECK(memcg_fs_write("/c_tenants/a/memory.high", "max") == 0);
   CHECK(memcg_group_get_limit(a, MEMCG_LIMIT_HIGH, &v) == 0 && v == MEMCG_UNLIMITED);
   CHECK(memcg_fs_write("/c_tenants/a/memory.max", "lots") == -EINVAL);
-  CHECK(memcg_group_set_limit(a, (memcg_limit)42, 1) == -EINVAL);
+  CHECK(memcg_group_set_limit(a, 42, 1) == -EINVAL);
 
   /* A reservation is charged to a and its ancestors, exactly. */
   CHECK(memcg_reservation_create(a, 1u * kMiB, &r) == 0);
