@@ -15,7 +15,7 @@ std::uint64_t count_of(const GroupImpl* g) noexcept {
 }
 
 // Per-group checks that need only g and its parent (tree mutex held).
-void check_node_locked(const GroupImpl* g, const Runtime& rt) noexcept {
+void check_node_locked(const GroupImpl* g, const Runtime& rt) noexcept MEMCG_REQUIRES(tree_mutex()) {
   const std::uint32_t magic = g->magic.load(std::memory_order_relaxed);
   MEMCG_INVARIANT(magic == kGroupMagicLive, "a linked group is not freed (group_impl.hpp magic)",
                   "group %u '%s': magic %#x", g->id, label(g), magic);
@@ -60,7 +60,7 @@ void check_node_locked(const GroupImpl* g, const Runtime& rt) noexcept {
 
 // Sibling links of g's children (tree mutex: prev_sibling and last_child
 // are written only under it, first_child/next_sibling too).
-void check_children_locked(const GroupImpl* g) noexcept {
+void check_children_locked(const GroupImpl* g) noexcept MEMCG_REQUIRES(tree_mutex()) {
   const GroupImpl* prev = nullptr;
   for (const GroupImpl* c = g->first_child.load(std::memory_order_relaxed); c;
        c = c->next_sibling.load(std::memory_order_relaxed)) {
@@ -80,7 +80,7 @@ void check_children_locked(const GroupImpl* g) noexcept {
 // "nr_descendants / nr_dying_descendants count online / dying groups
 // below": both are written under the tree mutex together with the state
 // changes and unlinking they count, so they are exact whenever it is held.
-void check_descendants_locked(GroupImpl* g) noexcept {
+void check_descendants_locked(GroupImpl* g) noexcept MEMCG_REQUIRES(tree_mutex()) {
   std::uint64_t online = 0, dying = 0;
   for (GroupImpl* d = tree_next_locked(g, g); d; d = tree_next_locked(d, g)) {
     if (d->is_online()) ++online;
@@ -144,7 +144,7 @@ GroupImpl* tree_next_locked(GroupImpl* g, const GroupImpl* top) noexcept {
   return nullptr;
 }
 
-std::uint64_t known_references_locked(const GroupImpl* g) noexcept {
+std::uint64_t known_references_locked(const GroupImpl* g) noexcept MEMCG_REQUIRES(tree_mutex()) {
   std::uint64_t n = 0;
   for (const GroupImpl* c = g->first_child.load(std::memory_order_relaxed); c;
        c = c->next_sibling.load(std::memory_order_relaxed))
@@ -158,7 +158,7 @@ std::uint64_t known_references_locked(const GroupImpl* g) noexcept {
   return n;
 }
 
-void check_tree_locked(CheckMode mode) noexcept {
+void check_tree_locked(CheckMode mode) noexcept MEMCG_REQUIRES(tree_mutex()) {
   Runtime& rt = runtime();
   // A corrupted link could make the walk cycle: no more groups can be
   // linked than exist.

@@ -27,6 +27,6 @@ std::uint64_t known_references_locked(const GroupImpl* g) noexcept;
 /// and every group's counter equation, with the bytes charged at a group
 /// directly = its reservations + kmalloc_large + slab statistics + the bytes
 /// of it held in thread stocks.
-void check_tree_locked(CheckMode mode) noexcept;
+void check_tree_locked(CheckMode mode) noexcept MEMCG_REQUIRES(tree_mutex());
 
 }  // namespace memcg::detail

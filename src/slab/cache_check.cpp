@@ -93,7 +93,7 @@ std::uint64_t check_depot_locked(const ChildCache* c, const MagazineStack& st, b
 }
 
 // One child cache (slab mutex held; takes its lock).
-void check_cache(ChildCache* c, CacheTotals* t) MEMCG_REQUIRES(slab_runtime().slab_mutex) {
+void check_cache(ChildCache* c, CacheTotals* t) MEMCG_REQUIRES(slab_mutex()) {
   LockGuard<SpinLock> l(c->lock);
   const GroupImpl* g = c->group.load(std::memory_order_relaxed);
   std::uint64_t inuse = 0;
@@ -136,7 +136,7 @@ void check_cache(ChildCache* c, CacheTotals* t) MEMCG_REQUIRES(slab_runtime().sl
 void check_slab_locked(CheckMode mode) noexcept {
   Runtime& rt = runtime();
   SlabRuntime& srt = slab_runtime();
-  LockGuard<RankedMutex> l(srt.slab_mutex);
+  LockGuard<RankedMutex> l(slab_mutex());
   std::uint64_t accounted = 0;  // listed caches of accounting roots
   std::uint64_t listed = 0;
   for (ListNode* rn = srt.roots.next; rn != &srt.roots; rn = rn->next) {
