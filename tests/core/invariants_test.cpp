@@ -174,7 +174,10 @@ TEST_F(InvariantsDeathTest, BrokenSiblingLinkAborts) {
   Group c1 = top->create("c1"), c2 = top->create("c2");
   EXPECT_DEATH(
       {
-        c2.impl()->prev_sibling = nullptr;
+        {
+          detail::LockGuard<detail::RankedMutex> l(detail::tree_mutex());
+          c2.impl()->prev_sibling = nullptr;
+        }
         check_invariants(CheckMode::kLive);
       },
       "invariant violated: prev_sibling mirrors next_sibling");
