@@ -113,6 +113,8 @@
 #include "core/refcount.hpp"
 #include "memcg/group.hpp"
 #include "reclaim/reclaim_iter.hpp"
+#include "core/access.hpp"
+#include "testing_stats.hpp"
 
 namespace {
 
@@ -475,20 +477,20 @@ PhaseResult run_phase(int index, std::uint64_t run, int n, int threads, Invalida
   parents.reserve(kParents);
   leaves.reserve(static_cast<std::size_t>(n));
   std::uint64_t serial = 0;
-  tracker.add(root.impl());
+  tracker.add(memcg::detail::Access::impl(root));
   for (int p = 0; p < kParents; ++p) {
     char name[16];
     std::snprintf(name, sizeof name, "p%02d", p);
     parents.push_back(root.create(name));
-    tracker.add(parents.back().impl());
+    tracker.add(memcg::detail::Access::impl(parents.back()));
   }
   for (int p = 0; p < kParents; ++p) {
     for (int i = 0; i < n / kParents; ++i) {
       leaves.push_back(Leaf{parents[p].create(numbered("l", serial++)), p});
-      tracker.add(leaves.back().group.impl());
+      tracker.add(memcg::detail::Access::impl(leaves.back().group));
     }
   }
-  GroupImpl* const rroot = root.impl();
+  GroupImpl* const rroot = memcg::detail::Access::impl(root);
 
   std::atomic<bool> go{false}, stop{false};
   std::atomic<std::uint64_t> loops_started{0}, loops_completed{0}, root_mid_loop{0};
@@ -545,11 +547,11 @@ PhaseResult run_phase(int index, std::uint64_t run, int n, int threads, Invalida
         std::this_thread::sleep_until(next);
         if (stop.load(std::memory_order_relaxed)) break;
         Leaf& l = leaves[rng() % leaves.size()];
-        tracker.remove(l.group.impl());
+        tracker.remove(memcg::detail::Access::impl(l.group));
         l.group.remove();
         l.group = memcg::Group();  // drop the handle
         l.group = parents[l.parent].create(numbered("l", serial++));
-        tracker.add(l.group.impl());
+        tracker.add(memcg::detail::Access::impl(l.group));
         ++destructions;
       }
     } catch (...) {
@@ -834,7 +836,7 @@ int main(int argc, char** argv) {
             ->Unit(benchmark::kMillisecond);
       }
 
-  const std::uint64_t groups_before = memcg::runtime_stats().groups_allocated;
+  const std::uint64_t groups_before = memcg::detail::runtime_stats().groups_allocated;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   std::fflush(stdout);
@@ -855,7 +857,7 @@ int main(int argc, char** argv) {
       ok = false;
     }
   memcg::barrier();
-  const std::uint64_t groups_after = memcg::runtime_stats().groups_allocated;
+  const std::uint64_t groups_after = memcg::detail::runtime_stats().groups_allocated;
   const bool freed = groups_after == groups_before;
   std::printf("\ngroups: %" PRIu64 " allocated before, %" PRIu64 " after teardown: %s\n", groups_before,
               groups_after, freed ? "all freed: OK" : "NOT ALL FREED: FAIL");

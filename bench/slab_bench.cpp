@@ -38,12 +38,12 @@
 //       K=100 objects of 256 B from a Cache in it, free them and remove the
 //       group (or remove it first and free the objects afterwards: the
 //       reparenting path), drop the handle. groups/second. After the run
-//       memcg::barrier() and runtime_stats().groups_allocated show that every
+//       memcg::barrier() and memcg::detail::runtime_stats().groups_allocated show that every
 //       churned group was freed.
 //   RSS overhead (measured once, before the benchmarks so that no freed slab
 //       of a benchmark is reused; printed after them): G=200 groups x 10
 //       caches (32..1024 B), L in {1, 10, 100} live objects per (group,
-//       cache); RSS (/proc/self/statm) and slab_runtime_stats() before and
+//       cache); RSS (/proc/self/statm) and memcg::detail::slab_runtime_stats() before and
 //       after. Target: a (group, cache) pair holding one object costs < 16 KiB.
 //
 // Peers are loaded with dlopen(RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND) and
@@ -99,6 +99,7 @@
 #include "memcg/cache.hpp"
 #include "memcg/group.hpp"
 #include "memcg/kmalloc.hpp"
+#include "testing_stats.hpp"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SLAB_BENCH_SANITIZER 1
@@ -288,7 +289,7 @@ struct Env {
   memcg::Group churn_parent;
   memcg::Cache churn_cache;       // 256 B
   memcg::Group rss_parent;
-  std::uint64_t groups_baseline = 0;  // runtime_stats().groups_allocated once built
+  std::uint64_t groups_baseline = 0;  // memcg::detail::runtime_stats().groups_allocated once built
   int churn_seq = 0;
 };
 Env* g_env = nullptr;
@@ -604,7 +605,7 @@ void BM_churn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   // Groups churned but not yet freed (the worker and RCU free them later).
   state.counters["groups_pending"] =
-      static_cast<double>(memcg::runtime_stats().groups_allocated) - static_cast<double>(e.groups_baseline);
+      static_cast<double>(memcg::detail::runtime_stats().groups_allocated) - static_cast<double>(e.groups_baseline);
   if (failed) state.SkipWithError("allocation failed");
 }
 
@@ -623,7 +624,7 @@ std::uint64_t rss_bytes() {
 struct RssResult {
   int groups = 0, live = 0;
   std::uint64_t rss0 = 0, rss1 = 0, rss2 = 0, rss3 = 0;  // start, groups made, objects live, all freed
-  memcg::SlabRuntimeStats s0, s1, s2, s3;
+  memcg::detail::SlabRuntimeStats s0, s1, s2, s3;
   std::uint64_t live_bytes = 0;
   std::uint64_t slabs_free_at_start = 0;  // free slabs that could be reused (resident already)
   bool failed = false;
@@ -653,7 +654,7 @@ RssResult measure_rss(Env& e, std::vector<memcg::Cache>& caches, int G, int L, i
     names.emplace_back(n);
   }
   memcg::barrier();
-  r.s0 = memcg::slab_runtime_stats();
+  r.s0 = memcg::detail::slab_runtime_stats();
   r.slabs_free_at_start = r.s0.slabs_free;
   r.rss0 = rss_bytes();
   for (int i = 0; i < G; ++i) {
@@ -661,7 +662,7 @@ RssResult measure_rss(Env& e, std::vector<memcg::Cache>& caches, int G, int L, i
     groups.back().set_max(kMax);
   }
   r.rss1 = rss_bytes();
-  r.s1 = memcg::slab_runtime_stats();
+  r.s1 = memcg::detail::slab_runtime_stats();
   for (int i = 0; i < G && !r.failed; ++i) {
     memcg::ScopedGroup s(groups[i]);
     for (int c = 0; c < kRssCaches && !r.failed; ++c) {
@@ -678,13 +679,13 @@ RssResult measure_rss(Env& e, std::vector<memcg::Cache>& caches, int G, int L, i
     }
   }
   r.rss2 = rss_bytes();
-  r.s2 = memcg::slab_runtime_stats();
+  r.s2 = memcg::detail::slab_runtime_stats();
   for (void* p : objs) memcg::Cache::free(p);
   for (memcg::Group& g : groups) g.remove();
   groups.clear();
   memcg::barrier();
   r.rss3 = rss_bytes();
-  r.s3 = memcg::slab_runtime_stats();
+  r.s3 = memcg::detail::slab_runtime_stats();
   return r;
 }
 
@@ -885,7 +886,7 @@ void print_tables(const CaptureReporter& rep, const std::vector<RssResult>& rss,
                 s.items_per_s, s.items_per_s > 0 ? 1e6 / s.items_per_s : 0.0,
                 pend != s.counters.end() ? pend->second : -1.0);
   }
-  std::printf("  after memcg::barrier(): runtime_stats().groups_allocated = %llu (baseline before the benchmarks %llu:"
+  std::printf("  after memcg::barrier(): memcg::detail::runtime_stats().groups_allocated = %llu (baseline before the benchmarks %llu:"
               " %s); live child caches %llu\n",
               static_cast<unsigned long long>(groups_after), static_cast<unsigned long long>(groups_baseline),
               groups_after == groups_baseline ? "every churned group was freed" : "GROUPS LEAKED",
@@ -913,7 +914,7 @@ void print_tables(const CaptureReporter& rep, const std::vector<RssResult>& rss,
     }
     std::printf("  grp create = RSS of creating a group (no allocation), per group; RSS/group = all of it per group;\n"
                 "  ovh = minus the bytes of the live objects; pair = one (group, cache) child cache, allocation phase\n"
-                "  only; meta = slab_runtime_stats().metadata_bytes; slabs = slabs_in_use (64 KiB virtual each);\n"
+                "  only; meta = memcg::detail::slab_runtime_stats().metadata_bytes; slabs = slabs_in_use (64 KiB virtual each);\n"
                 "  freed = share of the added RSS returned after freeing, removing the groups and barrier().\n"
                 "  free slabs already resident at the start of each round (reusable, so not counted): ");
     for (const RssResult& r : rss) std::printf("L=%d: %llu  ", r.live, static_cast<unsigned long long>(r.slabs_free_at_start));
@@ -1003,7 +1004,7 @@ int main(int argc, char** argv) {
   g_env = &env;
   build_env(env);
   memcg::barrier();
-  env.groups_baseline = memcg::runtime_stats().groups_allocated;
+  env.groups_baseline = memcg::detail::runtime_stats().groups_allocated;
 
   // RSS first (a fresh slab layer), printed at the end.
   std::vector<RssResult> rss;
@@ -1079,8 +1080,8 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
 
   memcg::barrier();
-  const memcg::RuntimeStats rs = memcg::runtime_stats();
-  const memcg::SlabRuntimeStats ss = memcg::slab_runtime_stats();
+  const memcg::detail::RuntimeStats rs = memcg::detail::runtime_stats();
+  const memcg::detail::SlabRuntimeStats ss = memcg::detail::slab_runtime_stats();
   print_tables(reporter, rss, env.groups_baseline, rs.groups_allocated, ss.child_caches, smoke);
   if (timeline) std::fclose(timeline);
 

@@ -83,7 +83,7 @@
 //   children made and removed outside the model, until their RCU free): no
 //   leaked reference, pin, stock or child cache. The first input, every
 //   128th and the exit also wait for the RCU frees (memcg::barrier, ~10 ms
-//   per tree level with urcu) and require runtime_stats().groups_allocated
+//   per tree level with urcu) and require detail::runtime_stats().groups_allocated
 //   back to its baseline. (Deferred frees defeat libFuzzer's per-input leak
 //   heuristic: LLVMFuzzerInitialize turns -detect_leaks off unless given;
 //   LeakSanitizer still runs at exit.)
@@ -112,6 +112,8 @@
 #include "memcg/memcg.hpp"
 #include "platform/worker.hpp"
 #include "slab/slab_internal.hpp"
+#include "core/access.hpp"
+#include "testing_stats.hpp"
 
 namespace {
 
@@ -494,7 +496,7 @@ void after_op(Model& m, const OpCtx& ctx) {
     u64 pins = 0;
     for (auto& r : m.res) pins += r.node == i;
     for (auto& o : m.objs) pins += o.kind == 3 && o.charged == i;
-    FZ_CHECK(g.impl()->pins.load() == pins, "%s pins %llu model %llu", p.c_str(), U(g.impl()->pins.load()), U(pins));
+    FZ_CHECK(detail::Access::impl(g)->pins.load() == pins, "%s pins %llu model %llu", p.c_str(), U(detail::Access::impl(g)->pins.load()), U(pins));
     // Limits.
     FZ_CHECK(g.max() == lim.max && g.high() == lim.high && g.low() == lim.low && g.min() == lim.min,
              "%s limits %llu/%llu/%llu/%llu model %llu/%llu/%llu/%llu", p.c_str(), U(g.max()), U(g.high()),
@@ -658,9 +660,9 @@ void checkpoint(Model& m) {
     if (o.kind == 3) continue;
     const detail::ChildCache* c = detail::Slab::of(o.p)->cache;
     const int want = m.nearest_online(o.charged);
-    FZ_CHECK(c->group.load() == m.group(want).impl(), "object of %s is charged elsewhere than %s",
+    FZ_CHECK(c->group.load() == detail::Access::impl(m.group(want)), "object of %s is charged elsewhere than %s",
              m.path(o.charged).c_str(), m.path(want).c_str());
-    if (o.kind <= 1) FZ_CHECK(c->root == cache(o.kind).impl(), "object in a foreign root cache");
+    if (o.kind <= 1) FZ_CHECK(c->root == detail::Access::impl(cache(o.kind)), "object in a foreign root cache");
   }
 }
 
@@ -785,7 +787,7 @@ OpCtx reservation_make(Model& m, Input& in) {
   Prediction pr;
   if (m.online(i)) pr = predict(m, m.sums(), i, bytes, true);
   std::error_code ec;
-  Reservation r = Reservation::try_make(m.group(i), bytes, ec);
+  Reservation r = Reservation::make(m.group(i), bytes, ec);
   FZ_TRACE("  reservation of %llu at %s: %s\n", U(bytes), m.path(i).c_str(), ec.message().c_str());
   if (!m.online(i)) {
     FZ_CHECK(!r && ec == std::errc::no_such_file_or_directory, "reservation on removed group: %s",
@@ -1047,7 +1049,7 @@ void shrink_op(Model& m) {
 }
 
 // The reference count of a group (internal): handles + children + ...
-u64 refs(const Group& g) { return g.impl()->ref.load() & detail::GroupImpl::kCountMask; }
+u64 refs(const Group& g) { return detail::Access::impl(g)->ref.load() & detail::GroupImpl::kCountMask; }
 
 void finish_input(Model& m, u64 root_before) {
   checkpoint(m);
@@ -1090,10 +1092,10 @@ void finish_input(Model& m, u64 root_before) {
     for (auto& n : m.nodes) kids += n.parent == i;
     const u64 ghosts = static_cast<u64>(i < 0 ? m.top_ghosts : m.nodes[i].ghosts);
     const Group& g = m.group(i);
-    FZ_CHECK(refs(g) >= 1 + kids && refs(g) <= 1 + kids + ghosts && g.impl()->pins.load() == 0 &&
+    FZ_CHECK(refs(g) >= 1 + kids && refs(g) <= 1 + kids + ghosts && detail::Access::impl(g)->pins.load() == 0 &&
                  g.state() == GroupState::dying,
              "%s: %llu references (want 1 + %llu children + up to %llu not yet freed), %llu pins, state %s",
-             m.path(i).c_str(), U(refs(g)), U(kids), U(ghosts), U(g.impl()->pins.load()), to_string(g.state()));
+             m.path(i).c_str(), U(refs(g)), U(kids), U(ghosts), U(detail::Access::impl(g)->pins.load()), to_string(g.state()));
   }
   m.nodes.clear();
   m.top = Group();
@@ -1243,7 +1245,7 @@ u64 g_baseline = 0;  // groups allocated before the first input (the root)
 void check_all_groups_freed(const char* when) {
   ++g_stats.barriers;
   memcg::barrier();
-  const auto rs = memcg::runtime_stats();
+  const auto rs = memcg::detail::runtime_stats();
   FZ_CHECK(rs.groups_allocated == g_baseline, "groups not freed %s: %llu allocated, baseline %llu", when,
            U(rs.groups_allocated), U(g_baseline));
 }
@@ -1281,7 +1283,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     cache(0);
     other_thread();
     memcg::barrier();
-    g_baseline = memcg::runtime_stats().groups_allocated;
+    g_baseline = memcg::detail::runtime_stats().groups_allocated;
     std::atexit([] {
       check_all_groups_freed("at exit");
       if (std::getenv("FZ_STATS"))

@@ -16,7 +16,7 @@
 //   memcg::Group a = tenants.create("a");
 //   a.set_max(64 << 20);
 //   std::error_code ec;
-//   auto r = memcg::Reservation::try_make(a, 1 << 20, ec);   // charged to a and tenants
+//   auto r = memcg::Reservation::make(a, 1 << 20, ec);       // charged to a and tenants
 //   std::string usage = memcg::fs::read("/tenants/a/memory.current");
 //   a.remove();                        // rmdir; r stays valid and uncharges later
 //

@@ -48,7 +48,7 @@ Runtime& runtime() noexcept {
 GroupImpl* find_online_child_locked(GroupImpl* parent, std::string_view name) {
   for (GroupImpl* c = parent->first_child.load(std::memory_order_relaxed); c;
        c = c->next_sibling.load(std::memory_order_relaxed)) {
-    if (c->state.load(std::memory_order_relaxed) == GroupState::online && c->name == name) return c;
+    if (c->state.load(std::memory_order_relaxed) == Lifecycle::online && c->name == name) return c;
   }
   return nullptr;
 }

@@ -8,6 +8,7 @@
 #include "core/refcount.hpp"
 #include "platform/meta_arena.hpp"
 #include "platform/ranked_mutex.hpp"
+#include "core/access.hpp"
 #include "reclaim/reclaim_stats.hpp"
 
 namespace memcg {
@@ -70,7 +71,7 @@ std::uint64_t shrink_group_objects(GroupImpl* g, bool is_root, int priority, std
     return 0;
   }
   group_get(g);
-  ShrinkControl sc{Group::adopt(g), 0, priority};
+  ShrinkControl sc{Access::adopt(g), 0, priority};
   const std::uint64_t usage = g->counter.usage();
   // Never hold the registry mutex across a call; hold one entry at a time.
   std::uint64_t seq = 0;

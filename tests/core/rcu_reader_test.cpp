@@ -13,6 +13,7 @@
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
 #include "platform/rcu.hpp"
+#include "core/access.hpp"
 
 namespace memcg {
 namespace {
@@ -21,7 +22,7 @@ using detail::GroupImpl;
 
 TEST(RcuReaders, NeverSeeFreedGroupsUnderChurn) {
   test::TempGroup top("rcu");
-  GroupImpl* top_impl = top->impl();
+  GroupImpl* top_impl = detail::Access::impl(*top);
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> visits{0}, bad{0}, tryget_ok{0};
 

@@ -128,7 +128,7 @@ TEST(BadInput, GroupNullHandle) {
   n.remove(ec);
   EXPECT_EQ(ec, errc::invalid_argument);
   expect_system_error([&] { n.remove(); }, errc::invalid_argument, "remove");
-  using Setter = void (Group::*)(std::uint64_t, std::error_code&) noexcept;
+  using Setter = void (Group::*)(Bytes, std::error_code&) noexcept;
   for (Setter set : std::initializer_list<Setter>{&Group::set_max, &Group::set_high, &Group::set_low, &Group::set_min}) {
     ec.clear();
     (n.*set)(1, ec);
@@ -147,7 +147,7 @@ TEST(BadInput, GroupNullHandle) {
   n.reset_peak();  // no-op
   EXPECT_FALSE(n);
   EXPECT_FALSE(n.online());
-  EXPECT_EQ(n.state(), GroupState::freed);
+  EXPECT_EQ(n.state(), GroupState::none);
   EXPECT_FALSE(n.parent());
   EXPECT_TRUE(n.children().empty());
   EXPECT_EQ(n.path(), "");
@@ -240,9 +240,8 @@ TEST(BadInput, GroupResetPeakAndOomHandlerRemoved) {
 TEST(BadInput, GroupStateToString) {
   EXPECT_STREQ(to_string(GroupState::online), "online");
   EXPECT_STREQ(to_string(GroupState::dying), "dying");
-  EXPECT_STREQ(to_string(GroupState::released), "released");
-  EXPECT_STREQ(to_string(GroupState::freed), "freed");
-  EXPECT_STREQ(to_string(static_cast<GroupState>(4)), "?");
+  EXPECT_STREQ(to_string(GroupState::none), "none");
+  EXPECT_STREQ(to_string(static_cast<GroupState>(3)), "?");
   EXPECT_STREQ(to_string(static_cast<GroupState>(255)), "?");
 }
 
@@ -264,7 +263,7 @@ TEST(BadInput, ScopedGroupNullAndRemoved) {
     ScopedGroup s(g);
     EXPECT_TRUE(current_group() == g);  // the removed group itself
     std::error_code ec;
-    auto r = Reservation::try_make(current_group(), 10, ec);
+    auto r = Reservation::make(current_group(), 10, ec);
     EXPECT_EQ(ec, errc::no_such_file_or_directory);
     void* p = c.alloc();  // charged to the nearest online ancestor
     ASSERT_NE(p, nullptr);
@@ -321,7 +320,7 @@ TEST(BadInput, GroupLimitExtremes) {
   test::TempGroup t("bi");
   t.get().set_max(0);  // allowed: every charge fails
   std::error_code ec;
-  auto r = Reservation::try_make(*t, 1, ec);
+  auto r = Reservation::make(*t, 1, ec);
   EXPECT_EQ(ec, errc::not_enough_memory);
   t.get().set_max(unlimited);
   t.get().set_min(unlimited);
@@ -343,14 +342,14 @@ TEST(BadInput, GroupReclaimHuge) {
 
 TEST(BadInput, ReservationNullAndRemovedGroup) {
   std::error_code ec;
-  auto r = Reservation::try_make(Group(), 10, ec);
+  auto r = Reservation::make(Group(), 10, ec);
   EXPECT_EQ(ec, errc::invalid_argument);
   EXPECT_FALSE(r);
   EXPECT_THROW(Reservation::make(Group(), 10), std::system_error);
   test::TempGroup t("bi");
   Group g = t->create("g");
   g.remove();
-  r = Reservation::try_make(g, 10, ec);
+  r = Reservation::make(g, 10, ec);
   EXPECT_EQ(ec, errc::no_such_file_or_directory);
 }
 
@@ -358,7 +357,7 @@ TEST(BadInput, ReservationOverflow) {
   test::TempGroup t("bi");
   std::error_code ec;
   // Bigger than anything: ENOMEM (the root's usage would overflow), no change.
-  auto r = Reservation::try_make(*t, UINT64_MAX, ec);
+  auto r = Reservation::make(*t, UINT64_MAX, ec);
   EXPECT_EQ(ec, errc::not_enough_memory);
   EXPECT_EQ(t->current(), 0u);
   auto r2 = Reservation::make(*t, 4096);

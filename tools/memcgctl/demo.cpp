@@ -40,6 +40,7 @@
 #include "snapshot.hpp"
 #include "table.hpp"
 #include "workload.hpp"
+#include "testing_stats.hpp"
 
 namespace memcgctl {
 namespace {
@@ -264,7 +265,7 @@ int run_demo(const DemoOptions& opts) {
                               "reclaimed {}  evicted from {} {}",
                               churn->created.load(), churn->removed.load(), churn->kept_past_rmdir.load(),
                               ts.reclaimed.load(), parent_path, churn->evicted_from_parent.load()));
-    memcg::ReclaimStats rs = memcg::reclaim_stats();
+    memcg::detail::ReclaimStats rs = memcg::detail::reclaim_stats();
     out.push_back(fmt::format("oom:     handler on {} ran {} times, freed memory {} times ({})  shrinker calls {}",
                               parent_path, oom.calls.load(), oom.kills.load(), format_bytes(oom.freed_bytes.load()),
                               rs.shrinker_calls));
@@ -475,7 +476,7 @@ int run_demo(const DemoOptions& opts) {
   memcg::barrier();
   {
     std::vector<std::string> live = walk_groups();
-    memcg::RuntimeStats rs = memcg::runtime_stats();
+    memcg::detail::RuntimeStats rs = memcg::detail::runtime_stats();
     std::error_code ec;
     std::uint64_t dying = read_key("/cgroup.stat", "nr_dying_descendants", ec);
     const std::uint64_t peak = std::max({sampler->dying_peak(), dying_at_stop, dying_after_churn});
@@ -560,7 +561,7 @@ int run_demo(const DemoOptions& opts) {
     KeyValues kv = parse_key_values(cstat);
     if (key_value(kv, "nr_descendants") != 0u || key_value(kv, "nr_dying_descendants") != 0u)
       fail(d, fmt::format("/cgroup.stat after teardown: {}", cstat));
-    memcg::RuntimeStats rs = memcg::runtime_stats();
+    memcg::detail::RuntimeStats rs = memcg::detail::runtime_stats();
     if (rs.groups_allocated != 1)
       fail(d, fmt::format("groups_allocated {} after teardown, expected 1", rs.groups_allocated));
     if (d.ok)

@@ -280,7 +280,7 @@ Result Runner::run(const Words& w, const Line& line) {
     if (r.ec) return r;
     std::uint64_t bytes = 0;
     parse_size(w[3], bytes);
-    memcg::Reservation res = memcg::Reservation::try_make(g, bytes, r.ec);
+    memcg::Reservation res = memcg::Reservation::make(g, bytes, r.ec);
     if (!r.ec) reservations_[w[1]] = std::move(res);
   } else if (v == "release") {
     auto it = reservations_.find(w[1]);
