@@ -22,6 +22,10 @@
 //
 // Concurrency: every member function may be called from any thread, on a
 // handle that the thread owns; const getters are lock-free snapshots.
+//
+// Errors: the two forms of memcg/types.hpp (throwing std::system_error, or
+// std::error_code& and noexcept); getters that allocate (path, children,
+// stat, effective_*) can only throw std::bad_alloc.
 #pragma once
 
 #include <cstdint>
@@ -81,6 +85,9 @@ class Group {
   void remove(std::error_code& ec) noexcept;
 
   bool online() const noexcept;
+  /// online, or dying once removed (a handle keeps its group from being
+  /// released, so released and freed are never seen); none for the null
+  /// handle.
   GroupState state() const noexcept;
   Group parent() const;                    ///< null for the root
   std::vector<Group> children() const;     ///< online children, by creation order
@@ -121,8 +128,9 @@ class Group {
   std::uint64_t effective_low() const;
 
   /// memory.reclaim: reclaims up to `bytes` from the subtree (shrinkers,
-  /// then empty slabs). Returns the bytes reclaimed; the error_code form
-  /// sets EAGAIN when fewer than `bytes` were reclaimed.
+  /// then empty slabs). Returns the bytes reclaimed. EAGAIN when fewer than
+  /// `bytes` were reclaimed (the throwing form then throws, as a write to
+  /// memory.reclaim fails), EINVAL on a null handle.
   std::uint64_t reclaim(Bytes bytes) const;
   std::uint64_t reclaim(Bytes bytes, std::error_code& ec) const noexcept;
 

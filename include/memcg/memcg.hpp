@@ -9,7 +9,9 @@
 // Headers: group.hpp (tree, limits, counters, lifecycle, ScopedGroup,
 // OOM handlers, reclaim), reservation.hpp, cache.hpp (Cache, TypedCache),
 // kmalloc.hpp (kmalloc, Allocator, MemoryResource), shrinker.hpp,
-// list_lru.hpp, fs.hpp (text tree), types.hpp.
+// list_lru.hpp, fs.hpp (text tree), types.hpp (Bytes, Events, Stat and the
+// error conventions: each fallible operation has a throwing form and a
+// std::error_code& + noexcept form of the same name).
 //
 //   #include <memcg/memcg.hpp>
 //   memcg::Group tenants = memcg::Group::root().create("tenants");
