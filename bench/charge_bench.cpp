@@ -45,9 +45,9 @@
 
 #include "charge/charge.hpp"
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "memcg/group.hpp"
-#include "core/access.hpp"
 
 namespace {
 

@@ -109,11 +109,11 @@
 
 #include <time.h>
 
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 #include "memcg/group.hpp"
 #include "reclaim/reclaim_iter.hpp"
-#include "core/access.hpp"
 #include "testing_stats.hpp"
 
 namespace {

@@ -108,11 +108,11 @@
 #include <vector>
 
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "memcg/memcg.hpp"
 #include "platform/worker.hpp"
 #include "slab/slab_internal.hpp"
-#include "core/access.hpp"
 #include "testing_stats.hpp"
 
 namespace {

@@ -4,11 +4,11 @@
 #include <atomic>
 #include <thread>
 
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 #include "platform/meta_arena.hpp"
 #include "platform/ranked_mutex.hpp"
-#include "core/access.hpp"
 #include "reclaim/reclaim_stats.hpp"
 
 namespace memcg {

@@ -8,8 +8,8 @@
 
 #include "charge/charge.hpp"
 #include "charge/current.hpp"
-#include "core/access.hpp"
 #include "charge/pin.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "platform/assert.hpp"
 #include "platform/fault.hpp"

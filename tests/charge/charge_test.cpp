@@ -8,10 +8,10 @@
 
 #include "../test_util.hpp"
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/upcalls.hpp"
 #include "memcg/shrinker.hpp"
-#include "core/access.hpp"
 #include "testing_stats.hpp"
 
 namespace memcg {

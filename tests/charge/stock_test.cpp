@@ -9,8 +9,8 @@
 
 #include "../test_util.hpp"
 #include "charge/charge.hpp"
-#include "core/group_impl.hpp"
 #include "core/access.hpp"
+#include "core/group_impl.hpp"
 
 namespace memcg {
 namespace {

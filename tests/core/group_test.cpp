@@ -6,9 +6,9 @@
 #include <string>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
-#include "core/access.hpp"
 #include "testing_stats.hpp"
 
 namespace memcg {

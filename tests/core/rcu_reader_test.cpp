@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
 #include "platform/rcu.hpp"
-#include "core/access.hpp"
 
 namespace memcg {
 namespace {

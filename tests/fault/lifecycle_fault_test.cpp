@@ -22,12 +22,12 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/runtime.hpp"
 #include "platform/fault.hpp"
 #include "platform/rcu.hpp"
 #include "platform/worker.hpp"
-#include "core/access.hpp"
 #include "testing_stats.hpp"
 
 namespace memcg {

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
-#include "core/access.hpp"
 
 namespace memcg {
 namespace {

@@ -14,13 +14,13 @@
 
 #include "../test_util.hpp"
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "memcg/kmalloc.hpp"
 #include "memcg/reservation.hpp"
 #include "core/group_impl.hpp"
 #include "slab/cache_impl.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab_internal.hpp"
-#include "core/access.hpp"
 #include "testing_stats.hpp"
 
 namespace memcg {

@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/runtime.hpp"
-#include "core/access.hpp"
 #include "testing_stats.hpp"
 
 namespace memcg {

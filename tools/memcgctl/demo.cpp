@@ -39,8 +39,8 @@
 #include "memcgctl.hpp"
 #include "snapshot.hpp"
 #include "table.hpp"
-#include "workload.hpp"
 #include "testing_stats.hpp"
+#include "workload.hpp"
 
 namespace memcgctl {
 namespace {
