@@ -43,6 +43,7 @@
 
 #include "charge/charge.hpp"
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "harness/capture_reporter.hpp"
 #include "harness/command_line.hpp"
@@ -124,9 +125,9 @@ Topology build_topology() {
       name += std::to_string(i);
       c.leaf[i] = parent.create(name);
       c.leaf[i].set_max(kMax);
-      if (c.leaf[i].impl()->depth != static_cast<std::uint32_t>(d)) {
+      if (memcg::detail::Access::impl(c.leaf[i])->depth != static_cast<std::uint32_t>(d)) {
         std::fprintf(stderr, "charge_bench: leaf %s has depth %u, expected %d\n", c.leaf[i].path().c_str(),
-                     c.leaf[i].impl()->depth, d);
+                     memcg::detail::Access::impl(c.leaf[i])->depth, d);
         std::exit(2);
       }
     }
@@ -385,7 +386,7 @@ int main(int argc, char** argv) {
   for (Mode m : {Mode::kSingle, Mode::kSeparate}) {
     const Chain& chain = topo.chains.at(kTargetDepth);
     cases.push_back(
-        std::make_unique<Case>(Case{Path::kControl, 0, m, {chain.leaf[0].impl(), chain.leaf[1].impl()}}));
+        std::make_unique<Case>(Case{Path::kControl, 0, m, {memcg::detail::Access::impl(chain.leaf[0]), memcg::detail::Access::impl(chain.leaf[1])}}));
     const std::string name = case_name(Path::kControl, 0, m);
     benchmark::RegisterBenchmark(name.c_str(), BM_control, cases.back().get())
         ->Threads(mode_threads(m))
@@ -395,7 +396,7 @@ int main(int argc, char** argv) {
     for (int d : kDepths) {
       const Chain& chain = topo.chains.at(d);
       for (Mode m : {Mode::kSingle, Mode::kSeparate, Mode::kShared}) {
-        cases.push_back(std::make_unique<Case>(Case{p, d, m, {chain.leaf[0].impl(), chain.leaf[1].impl()}}));
+        cases.push_back(std::make_unique<Case>(Case{p, d, m, {memcg::detail::Access::impl(chain.leaf[0]), memcg::detail::Access::impl(chain.leaf[1])}}));
         const Case* c = cases.back().get();
         const std::string name = case_name(p, d, m);
         auto* b = p == Path::kStock ? benchmark::RegisterBenchmark(name.c_str(), BM_charge<Path::kStock>, c)

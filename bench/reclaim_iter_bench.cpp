@@ -113,6 +113,7 @@
 #include "memcg/group.hpp"
 #include "reclaim_iter/phase.hpp"
 #include "reclaim_iter/report.hpp"
+#include "testing_stats.hpp"
 
 namespace {
 
@@ -243,7 +244,7 @@ int main(int argc, char** argv) {
             ->Unit(benchmark::kMillisecond);
       }
 
-  const std::uint64_t groups_before = memcg::runtime_stats().groups_allocated;
+  const std::uint64_t groups_before = memcg::detail::runtime_stats().groups_allocated;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   std::fflush(stdout);
@@ -264,7 +265,7 @@ int main(int argc, char** argv) {
       ok = false;
     }
   memcg::barrier();
-  const std::uint64_t groups_after = memcg::runtime_stats().groups_allocated;
+  const std::uint64_t groups_after = memcg::detail::runtime_stats().groups_allocated;
   const bool freed = groups_after == groups_before;
   std::printf("\ngroups: %" PRIu64 " allocated before, %" PRIu64 " after teardown: %s\n", groups_before,
               groups_after, freed ? "all freed: OK" : "NOT ALL FREED: FAIL");

@@ -38,13 +38,14 @@
 //       K=100 objects of 256 B from a Cache in it, free them and remove the
 //       group (or remove it first and free the objects afterwards: the
 //       reparenting path), drop the handle. groups/second. After the run
-//       memcg::barrier() and runtime_stats().groups_allocated show that every
-//       churned group was freed.
+//       memcg::barrier() and memcg::detail::runtime_stats().groups_allocated
+//       show that every churned group was freed.
 //   RSS overhead (measured once, before the benchmarks so that no freed slab
 //       of a benchmark is reused; printed after them): G=200 groups x 10
 //       caches (32..1024 B), L in {1, 10, 100} live objects per (group,
-//       cache); RSS (/proc/self/statm) and slab_runtime_stats() before and
-//       after. Target: a (group, cache) pair holding one object costs < 16 KiB.
+//       cache); RSS (/proc/self/statm) and
+//       memcg::detail::slab_runtime_stats() before and after. Target: a
+//       (group, cache) pair holding one object costs < 16 KiB.
 //
 // Peers are loaded with dlopen(RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND) and
 // called through their non-overriding entry points (dlsym), so the process
@@ -103,6 +104,7 @@
 #include "slab/peers.hpp"
 #include "slab/prodcons.hpp"
 #include "slab/rss.hpp"
+#include "testing_stats.hpp"
 
 namespace {
 
@@ -207,7 +209,7 @@ int main(int argc, char** argv) {
   g_env = &env;
   build_env(env);
   memcg::barrier();
-  env.groups_baseline = memcg::runtime_stats().groups_allocated;
+  env.groups_baseline = memcg::detail::runtime_stats().groups_allocated;
 
   // RSS first (a fresh slab layer), printed at the end.
   std::vector<RssResult> rss;
@@ -231,8 +233,8 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
 
   memcg::barrier();
-  const memcg::RuntimeStats rs = memcg::runtime_stats();
-  const memcg::SlabRuntimeStats ss = memcg::slab_runtime_stats();
+  const memcg::detail::RuntimeStats rs = memcg::detail::runtime_stats();
+  const memcg::detail::SlabRuntimeStats ss = memcg::detail::slab_runtime_stats();
   print_tables(reporter, rss, env.groups_baseline, rs.groups_allocated, ss.child_caches, smoke);
   if (timeline) std::fclose(timeline);
 

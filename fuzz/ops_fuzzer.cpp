@@ -83,7 +83,7 @@
 //   children made and removed outside the model, until their RCU free): no
 //   leaked reference, pin, stock or child cache. The first input, every
 //   128th and the exit also wait for the RCU frees (memcg::barrier, ~10 ms
-//   per tree level with urcu) and require runtime_stats().groups_allocated
+//   per tree level with urcu) and require detail::runtime_stats().groups_allocated
 //   back to its baseline. (Deferred frees defeat libFuzzer's per-input leak
 //   heuristic: LLVMFuzzerInitialize turns -detect_leaks off unless given;
 //   LeakSanitizer still runs at exit.)
@@ -113,6 +113,7 @@
 #include "ops/model.hpp"
 #include "ops/ops.hpp"
 #include "ops/ref_parse.hpp"
+#include "testing_stats.hpp"
 
 namespace ops_fuzz {
 namespace {
@@ -261,7 +262,7 @@ u64 g_baseline = 0;  // groups allocated before the first input (the root)
 void check_all_groups_freed(const char* when) {
   ++g_stats.barriers;
   memcg::barrier();
-  const auto rs = memcg::runtime_stats();
+  const auto rs = memcg::detail::runtime_stats();
   FZ_CHECK(rs.groups_allocated == g_baseline, "groups not freed %s: %llu allocated, baseline %llu", when,
            U(rs.groups_allocated), U(g_baseline));
 }
@@ -303,7 +304,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     cache(0);
     other_thread();
     memcg::barrier();
-    g_baseline = memcg::runtime_stats().groups_allocated;
+    g_baseline = memcg::detail::runtime_stats().groups_allocated;
     std::atexit([] {
       check_all_groups_freed("at exit");
       if (std::getenv("FZ_STATS"))

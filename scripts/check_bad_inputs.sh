@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every row of docs/bad-inputs.md names a test (last column, `Suite.Name`);
-# fails if a named test does not exist in tests/ (a row that is not a test).
+# Every row of docs/bad-inputs.md names a test (last column, `Suite.Name`: a
+# gtest TEST/TEST_F, or a ctest added by add_test(NAME Suite.Name) under
+# tests/); fails if a named test does not exist (a row that is not a test).
 #   scripts/check_bad_inputs.sh [repo root]
 set -euo pipefail
 root="${1:-$(dirname "$(readlink -f "$0")")/..}"
@@ -20,7 +21,8 @@ while IFS= read -r line; do
   for n in $names; do
     suite="${n%%.*}"
     test="${n#*.}"
-    if ! grep -rqE "TEST(_F)?\(\s*${suite},\s*${test}\s*\)" "$root/tests"; then
+    if ! grep -rqE "TEST(_F)?\(\s*${suite},\s*${test}\s*\)" "$root/tests" &&
+       ! grep -rqE "add_test\(NAME ${suite}\.${test}( |$)" "$root/tests"; then
       echo "row names a test that does not exist: $n" >&2
       missing=$((missing + 1))
     fi

@@ -57,6 +57,7 @@
 #include "memcg/memcg.hpp"
 #include "platform/fault.hpp"
 #include "slab/slab_internal.hpp"
+#include "testing_stats.hpp"
 
 namespace {
 
@@ -261,7 +262,7 @@ void worker(Shared& s, int id) {
         } else {
           std::error_code ec;
           const std::uint64_t bytes = 1 + rng() % (256 << 10);
-          Reservation r = Reservation::try_make(g, bytes, ec);
+          Reservation r = Reservation::make(g, bytes, ec);
           if (r) {
             res.push_back({std::move(r), fi, cn});
             res_books(s, res.back()).fetch_add(static_cast<std::int64_t>(bytes));
@@ -430,7 +431,7 @@ void disarm_faults() {
 
 int run(const Options& opt) {
   barrier();
-  const std::uint64_t base_groups = runtime_stats().groups_allocated;
+  const std::uint64_t base_groups = detail::runtime_stats().groups_allocated;
   Shared s;
   s.opt = opt;
   s.top = Group::root().create("soak-" + std::to_string(::getpid()));
@@ -537,7 +538,7 @@ int run(const Options& opt) {
     SOAK_CHECK(s.top.current() == 0, "%s: %llu bytes still charged after everything was freed (slab %llu)",
                s.top.path().c_str(), (unsigned long long)s.top.current(), (unsigned long long)s.top.stat().slab());
   }
-  const SlabRuntimeStats before_destroy = slab_runtime_stats();
+  const detail::SlabRuntimeStats before_destroy = detail::slab_runtime_stats();
   {
     std::lock_guard<std::mutex> l(s.churn_m);
     for (auto& c : s.churn) c.g.remove();
@@ -555,7 +556,7 @@ int run(const Options& opt) {
     SOAK_CHECK(!ec, "cache destroy: %s (objects leaked)", ec.message().c_str());
   }
   barrier();
-  const std::uint64_t left = runtime_stats().groups_allocated;
+  const std::uint64_t left = detail::runtime_stats().groups_allocated;
   if (opt.faults && detail::fault::kEnabled)
     SOAK_CHECK(faults_injected() > 0, "fault injection armed but nothing was injected");
   SOAK_CHECK(left == base_groups, "groups not freed: %llu allocated, %llu at start", (unsigned long long)left,

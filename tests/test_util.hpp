@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "memcg/memcg.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg::test {
 
@@ -48,7 +49,7 @@ void run_for_at_least(std::chrono::milliseconds d, F&& enough) {
 // Groups not yet freed, after every pending release has completed.
 inline std::uint64_t settled_groups() {
   barrier();
-  return runtime_stats().groups_allocated;
+  return detail::runtime_stats().groups_allocated;
 }
 
 }  // namespace memcg::test

@@ -1,6 +1,7 @@
 // OldScheme, the benchmark's copy of the replaced invalidation: a death
 // anywhere, even outside the walked subtree, restarts the cursor from the
 // root; without a death the walk is the library's.
+#include "core/access.hpp"
 #include "reclaim_iter/old_scheme.hpp"
 
 #include <gtest/gtest.h>
@@ -23,7 +24,7 @@ TEST(OldScheme, RestartsFromTheRootOnAnyDeath) {
   std::vector<Group> kids;
   for (int i = 0; i < 4; ++i) kids.push_back(t.create(std::string(1, 'k') + std::to_string(i)));
   Group elsewhere = Group::root().create("itold-elsewhere");
-  GroupImpl* root = t.impl();
+  GroupImpl* root = memcg::detail::Access::impl(t);
   OldScheme old;
   ReclaimCookie c;
   GroupImpl* g = old.next(root, nullptr, &c);
@@ -46,7 +47,7 @@ TEST(OldScheme, WithoutDeathsWalksLikeTheLibrary) {
   Group t = Group::root().create("itold2");
   std::vector<Group> kids;
   for (int i = 0; i < 3; ++i) kids.push_back(t.create(std::string(1, 'k') + std::to_string(i)));
-  GroupImpl* root = t.impl();
+  GroupImpl* root = memcg::detail::Access::impl(t);
   OldScheme old;
   ReclaimCookie c;
   std::vector<std::string> seen;

@@ -1,3 +1,4 @@
+#include "core/access.hpp"
 #include "reclaim_iter/phase.hpp"
 
 #include <atomic>
@@ -69,20 +70,20 @@ PhaseResult run_phase(int index, std::uint64_t run, int n, int threads, Scheme s
   parents.reserve(kParents);
   leaves.reserve(static_cast<std::size_t>(n));
   std::uint64_t serial = 0;
-  tracker.add(root.impl());
+  tracker.add(memcg::detail::Access::impl(root));
   for (int p = 0; p < kParents; ++p) {
     char name[16];
     std::snprintf(name, sizeof name, "p%02d", p);
     parents.push_back(root.create(name));
-    tracker.add(parents.back().impl());
+    tracker.add(memcg::detail::Access::impl(parents.back()));
   }
   for (int p = 0; p < kParents; ++p) {
     for (int i = 0; i < n / kParents; ++i) {
       leaves.push_back(Leaf{parents[p].create(numbered("l", serial++)), p});
-      tracker.add(leaves.back().group.impl());
+      tracker.add(memcg::detail::Access::impl(leaves.back().group));
     }
   }
-  GroupImpl* const rroot = root.impl();
+  GroupImpl* const rroot = memcg::detail::Access::impl(root);
 
   std::atomic<bool> go{false}, stop{false};
   std::atomic<std::uint64_t> loops_started{0}, loops_completed{0}, root_mid_loop{0};
@@ -144,12 +145,12 @@ PhaseResult run_phase(int index, std::uint64_t run, int n, int threads, Scheme s
         std::this_thread::sleep_until(next);
         if (stop.load(std::memory_order_relaxed)) break;
         Leaf& l = leaves[rng() % leaves.size()];
-        tracker.remove(l.group.impl());
+        tracker.remove(memcg::detail::Access::impl(l.group));
         l.group.remove();
         old.count_death();
         l.group = memcg::Group();  // drop the handle
         l.group = parents[l.parent].create(numbered("l", serial++));
-        tracker.add(l.group.impl());
+        tracker.add(memcg::detail::Access::impl(l.group));
         ++destructions;
       }
     } catch (...) {

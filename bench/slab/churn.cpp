@@ -4,6 +4,7 @@
 #include <string>
 
 #include "slab/env.hpp"
+#include "testing_stats.hpp"
 
 namespace slab_bench {
 namespace {
@@ -41,7 +42,7 @@ void BM_churn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   // Groups churned but not yet freed (the worker and RCU free them later).
   state.counters["groups_pending"] =
-      static_cast<double>(memcg::runtime_stats().groups_allocated) - static_cast<double>(e.groups_baseline);
+      static_cast<double>(memcg::detail::runtime_stats().groups_allocated) - static_cast<double>(e.groups_baseline);
   if (failed) state.SkipWithError("allocation failed");
 }
 

@@ -34,7 +34,7 @@ RssResult measure_rss(Env& e, std::vector<memcg::Cache>& caches, int G, int L, i
     names.emplace_back(n);
   }
   memcg::barrier();
-  r.s0 = memcg::slab_runtime_stats();
+  r.s0 = memcg::detail::slab_runtime_stats();
   r.slabs_free_at_start = r.s0.slabs_free;
   r.rss0 = rss_bytes();
   for (int i = 0; i < G; ++i) {
@@ -42,7 +42,7 @@ RssResult measure_rss(Env& e, std::vector<memcg::Cache>& caches, int G, int L, i
     groups.back().set_max(kMax);
   }
   r.rss1 = rss_bytes();
-  r.s1 = memcg::slab_runtime_stats();
+  r.s1 = memcg::detail::slab_runtime_stats();
   for (int i = 0; i < G && !r.failed; ++i) {
     memcg::ScopedGroup s(groups[i]);
     for (int c = 0; c < kRssCaches && !r.failed; ++c) {
@@ -59,13 +59,13 @@ RssResult measure_rss(Env& e, std::vector<memcg::Cache>& caches, int G, int L, i
     }
   }
   r.rss2 = rss_bytes();
-  r.s2 = memcg::slab_runtime_stats();
+  r.s2 = memcg::detail::slab_runtime_stats();
   for (void* p : objs) memcg::Cache::free(p);
   for (memcg::Group& g : groups) g.remove();
   groups.clear();
   memcg::barrier();
   r.rss3 = rss_bytes();
-  r.s3 = memcg::slab_runtime_stats();
+  r.s3 = memcg::detail::slab_runtime_stats();
   return r;
 }
 

@@ -10,13 +10,14 @@
 #include "memcg/cache.hpp"
 #include "slab/config.hpp"
 #include "slab/env.hpp"
+#include "testing_stats.hpp"
 
 namespace slab_bench {
 
 struct RssResult {
   int groups = 0, live = 0;
   std::uint64_t rss0 = 0, rss1 = 0, rss2 = 0, rss3 = 0;  // start, groups made, objects live, all freed
-  memcg::SlabRuntimeStats s0, s1, s2, s3;
+  memcg::detail::SlabRuntimeStats s0, s1, s2, s3;
   std::uint64_t live_bytes = 0;
   std::uint64_t slabs_free_at_start = 0;  // free slabs that could be reused (resident already)
   bool failed = false;

@@ -48,7 +48,7 @@ void after_op(Model& m, const OpCtx& ctx) {
     u64 pins = 0;
     for (auto& r : m.res) pins += r.node == i;
     for (auto& o : m.objs) pins += o.kind == 3 && o.charged == i;
-    FZ_CHECK(g.impl()->pins.load() == pins, "%s pins %llu model %llu", p.c_str(), U(g.impl()->pins.load()), U(pins));
+    FZ_CHECK(detail::Access::impl(g)->pins.load() == pins, "%s pins %llu model %llu", p.c_str(), U(detail::Access::impl(g)->pins.load()), U(pins));
     // Limits.
     FZ_CHECK(g.max() == lim.max && g.high() == lim.high && g.low() == lim.low && g.min() == lim.min,
              "%s limits %llu/%llu/%llu/%llu model %llu/%llu/%llu/%llu", p.c_str(), U(g.max()), U(g.high()),

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "memcg/memcg.hpp"
 #include "slab/slab_internal.hpp"

@@ -42,9 +42,9 @@ void checkpoint(Model& m) {
     if (o.kind == 3) continue;
     const detail::ChildCache* c = detail::Slab::of(o.p)->cache;
     const int want = m.nearest_online(o.charged);
-    FZ_CHECK(c->group.load() == m.group(want).impl(), "object of %s is charged elsewhere than %s",
+    FZ_CHECK(c->group.load() == detail::Access::impl(m.group(want)), "object of %s is charged elsewhere than %s",
              m.path(o.charged).c_str(), m.path(want).c_str());
-    if (o.kind <= 1) FZ_CHECK(c->root == cache(o.kind).impl(), "object in a foreign root cache");
+    if (o.kind <= 1) FZ_CHECK(c->root == detail::Access::impl(cache(o.kind)), "object in a foreign root cache");
   }
 }
 
@@ -169,7 +169,7 @@ OpCtx reservation_make(Model& m, Input& in) {
   Prediction pr;
   if (m.online(i)) pr = predict(m, m.sums(), i, bytes, true);
   std::error_code ec;
-  Reservation r = Reservation::try_make(m.group(i), bytes, ec);
+  Reservation r = Reservation::make(m.group(i), bytes, ec);
   FZ_TRACE("  reservation of %llu at %s: %s\n", U(bytes), m.path(i).c_str(), ec.message().c_str());
   if (!m.online(i)) {
     FZ_CHECK(!r && ec == std::errc::no_such_file_or_directory, "reservation on removed group: %s",
@@ -320,7 +320,7 @@ void shrink_op(Model& m) {
 }
 
 // The reference count of a group (internal): handles + children + ...
-u64 refs(const Group& g) { return g.impl()->ref.load() & detail::GroupImpl::kCountMask; }
+u64 refs(const Group& g) { return detail::Access::impl(g)->ref.load() & detail::GroupImpl::kCountMask; }
 
 void finish_input(Model& m, u64 root_before) {
   checkpoint(m);
@@ -363,10 +363,10 @@ void finish_input(Model& m, u64 root_before) {
     for (auto& n : m.nodes) kids += n.parent == i;
     const u64 ghosts = static_cast<u64>(i < 0 ? m.top_ghosts : m.nodes[i].ghosts);
     const Group& g = m.group(i);
-    FZ_CHECK(refs(g) >= 1 + kids && refs(g) <= 1 + kids + ghosts && g.impl()->pins.load() == 0 &&
+    FZ_CHECK(refs(g) >= 1 + kids && refs(g) <= 1 + kids + ghosts && detail::Access::impl(g)->pins.load() == 0 &&
                  g.state() == GroupState::dying,
              "%s: %llu references (want 1 + %llu children + up to %llu not yet freed), %llu pins, state %s",
-             m.path(i).c_str(), U(refs(g)), U(kids), U(ghosts), U(g.impl()->pins.load()), to_string(g.state()));
+             m.path(i).c_str(), U(refs(g)), U(kids), U(ghosts), U(detail::Access::impl(g)->pins.load()), to_string(g.state()));
   }
   m.nodes.clear();
   m.top = Group();

@@ -31,7 +31,10 @@
 #include "memcg/group.hpp"
 
 namespace memcg {
-namespace detail { struct RootCache; }
+namespace detail {
+struct RootCache;
+struct Access;
+}  // namespace detail
 
 struct CacheOptions {
   std::size_t align = alignof(std::max_align_t);  ///< power of two, <= 4096
@@ -52,6 +55,7 @@ class Cache {
   /// control characters. ENOMEM if metadata cannot be allocated.
   static Cache create(std::string_view name, std::size_t size, CacheOptions options = {});
   static Cache create(std::string_view name, std::size_t size, CacheOptions options, std::error_code& ec) noexcept;
+  static Cache create(std::string_view name, std::size_t size, std::error_code& ec) noexcept;
 
   void* alloc() noexcept;                  ///< charged to current_group(); nullptr on failure
   void* alloc(const Group& g) noexcept;    ///< charged to g (remote charge)
@@ -71,9 +75,8 @@ class Cache {
   std::string_view name() const noexcept;
   std::size_t object_size() const noexcept;
 
-  detail::RootCache* impl() const noexcept { return r_; }
-
  private:
+  friend struct detail::Access;
   explicit Cache(detail::RootCache* r) noexcept : r_(r) {}
   detail::RootCache* r_ = nullptr;
 };
@@ -123,17 +126,5 @@ class TypedCache {
 /// memory.kmem.slabinfo of g: its child caches of every root cache (the
 /// reparented ones it inherited included), in the /proc/slabinfo layout.
 std::string slabinfo(const Group& g);
-
-/// Memory of the slab layer process-wide (for tests and the overhead bench).
-struct SlabRuntimeStats {
-  std::uint64_t regions_mapped = 0;
-  std::uint64_t slabs_in_use = 0;
-  std::uint64_t slabs_free = 0;
-  std::uint64_t regions_unmapped = 0;
-  std::uint64_t map_failures = 0;
-  std::uint64_t metadata_bytes = 0;  ///< child caches, magazines, tables
-  std::uint64_t child_caches = 0;    ///< live ChildCache objects
-};
-SlabRuntimeStats slab_runtime_stats() noexcept;
 
 }  // namespace memcg

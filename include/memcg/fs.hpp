@@ -9,7 +9,9 @@
 // Errors: ENOENT (no such group or file), EINVAL (malformed value or path),
 // EACCES (writing a read-only file or reading a write-only one), EBUSY/EEXIST
 // as for Group::remove/create, EISDIR/ENOTDIR for a group used as a file or
-// the reverse.
+// the reverse; ENOMEM when the result cannot be allocated. Every function
+// has the two forms described in memcg/types.hpp (throwing, and error_code
+// + noexcept).
 #pragma once
 
 #include <cstdint>
@@ -21,7 +23,7 @@
 namespace memcg::fs {
 
 std::string read(std::string_view path);
-std::string read(std::string_view path, std::error_code& ec);
+std::string read(std::string_view path, std::error_code& ec) noexcept;
 void write(std::string_view path, std::string_view value);
 void write(std::string_view path, std::string_view value, std::error_code& ec) noexcept;
 void mkdir(std::string_view path);
@@ -30,7 +32,7 @@ void rmdir(std::string_view path);
 void rmdir(std::string_view path, std::error_code& ec) noexcept;
 /// Child groups (with a trailing '/') then files, each sorted by name.
 std::vector<std::string> list(std::string_view path);
-std::vector<std::string> list(std::string_view path, std::error_code& ec);
+std::vector<std::string> list(std::string_view path, std::error_code& ec) noexcept;
 
 /// Parses a limit value as a write would; false (and `out` untouched) on
 /// anything malformed. Exposed for tools that validate before writing.

@@ -23,6 +23,10 @@
 //
 // Concurrency: every member function may be called from any thread, on a
 // handle that the thread owns; const getters are lock-free snapshots.
+//
+// Errors: the two forms of memcg/types.hpp (throwing std::system_error, or
+// std::error_code& and noexcept); getters that allocate (path, children,
+// stat, effective_*) can only throw std::bad_alloc.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +39,10 @@
 #include "memcg/types.hpp"
 
 namespace memcg {
-namespace detail { struct GroupImpl; }
+namespace detail {
+struct GroupImpl;
+struct Access;  // the library's own way in (src/core/access.hpp); not API
+}  // namespace detail
 class Group;
 
 struct OomContext;
@@ -79,6 +86,9 @@ class Group {
   void remove(std::error_code& ec) noexcept;
 
   bool online() const noexcept;
+  /// online, or dying once removed (a handle keeps its group from being
+  /// released, so released and freed are never seen); none for the null
+  /// handle.
   GroupState state() const noexcept;
   Group parent() const;                    ///< null for the root
   std::vector<Group> children() const;     ///< online children, by creation order
@@ -86,16 +96,18 @@ class Group {
   std::string name() const;
   std::uint32_t id() const noexcept;
 
-  /// Limits. Setting on a removed group fails with ENOENT; lowering max below
-  /// the current usage is allowed (charges fail until usage drops).
-  void set_max(std::uint64_t bytes);
-  void set_high(std::uint64_t bytes);
-  void set_low(std::uint64_t bytes);
-  void set_min(std::uint64_t bytes);
-  void set_max(std::uint64_t bytes, std::error_code& ec) noexcept;
-  void set_high(std::uint64_t bytes, std::error_code& ec) noexcept;
-  void set_low(std::uint64_t bytes, std::error_code& ec) noexcept;
-  void set_min(std::uint64_t bytes, std::error_code& ec) noexcept;
+  /// Limits, in Bytes (memcg/types.hpp: a negative value does not compile;
+  /// `unlimited` is "max"). Setting on a removed group fails with ENOENT;
+  /// lowering max below the current usage is allowed (charges fail until
+  /// usage drops).
+  void set_max(Bytes bytes);
+  void set_high(Bytes bytes);
+  void set_low(Bytes bytes);
+  void set_min(Bytes bytes);
+  void set_max(Bytes bytes, std::error_code& ec) noexcept;
+  void set_high(Bytes bytes, std::error_code& ec) noexcept;
+  void set_low(Bytes bytes, std::error_code& ec) noexcept;
+  void set_min(Bytes bytes, std::error_code& ec) noexcept;
   std::uint64_t max() const noexcept;
   std::uint64_t high() const noexcept;
   std::uint64_t low() const noexcept;
@@ -117,17 +129,19 @@ class Group {
   std::uint64_t effective_low() const;
 
   /// memory.reclaim: reclaims up to `bytes` from the subtree (shrinkers,
-  /// then empty slabs). Returns the bytes reclaimed; the error_code form
-  /// sets EAGAIN when fewer than `bytes` were reclaimed.
-  std::uint64_t reclaim(std::uint64_t bytes) const;
-  std::uint64_t reclaim(std::uint64_t bytes, std::error_code& ec) const noexcept;
+  /// then empty slabs). Returns the bytes reclaimed. EAGAIN when fewer than
+  /// `bytes` were reclaimed (the throwing form then throws, as a write to
+  /// memory.reclaim fails), EINVAL on a null handle.
+  std::uint64_t reclaim(Bytes bytes) const;
+  std::uint64_t reclaim(Bytes bytes, std::error_code& ec) const noexcept;
 
   /// OOM handler for this subtree: called, with no library lock held, when
   /// reclaim cannot make a charge fit under memory.max of this group or a
   /// descendant without a handler of its own. An empty handler removes it.
-  /// Throws std::system_error: EINVAL on a null handle, ENOENT when setting
-  /// a handler on a removed group (it would never be called).
+  /// Errors: EINVAL on a null handle, ENOENT when setting a handler on a
+  /// removed group (it would never be called; removing one is allowed).
   void set_oom_handler(OomHandler h);
+  void set_oom_handler(OomHandler h, std::error_code& ec) noexcept;
 
   Events events() const noexcept;
   Events events_local() const noexcept;
@@ -135,20 +149,11 @@ class Group {
   std::uint64_t nr_descendants() const noexcept;        ///< online descendants
   std::uint64_t nr_dying_descendants() const noexcept;  ///< removed, not yet released (drops with the last reference, as the kernel counts it)
 
-  /// Internal: the implementation pointer (for the library's own layers).
-  detail::GroupImpl* impl() const noexcept { return p_; }
-  /// Internal: adopts a reference the caller already holds.
-  static Group adopt(detail::GroupImpl* p) noexcept;
 
  private:
+  friend struct detail::Access;
   detail::GroupImpl* p_ = nullptr;
 };
-
-inline Group Group::adopt(detail::GroupImpl* p) noexcept {
-  Group g;
-  g.p_ = p;
-  return g;
-}
 
 /// What an OOM handler is told (see Group::set_oom_handler).
 struct OomContext {
@@ -170,9 +175,13 @@ struct OomContext {
   /// of another group names it with killed(g) before returning (the last
   /// call wins; a null g restores the default). Nothing is counted when the
   /// handler returns false.
-  void killed(const Group& g) const { killed_ = g; }
-  /// Internal: the group named by killed() (null: `victim`).
-  mutable Group killed_;
+  void killed(const Group& g) const noexcept { killed_ = g; }
+
+ private:
+  friend struct detail::Access;
+  OomContext(const Group* g, const Group* v, std::uint64_t bytes) noexcept
+      : group(g), victim(v), requested(bytes) {}
+  mutable Group killed_;  // named by killed() (null: `victim`)
 };
 
 /// Makes `g` the calling thread's current group for the scope; nests.
@@ -195,13 +204,5 @@ Group current_group();
 /// rcu_barrier followed by a flush of the library worker). For tests and
 /// shutdown; must not be called from inside an RCU read section or a shrinker.
 void barrier();
-
-/// Process-wide lifecycle figures (for tests and the demo's checks).
-struct RuntimeStats {
-  std::uint64_t groups_allocated = 0;  ///< GroupImpl objects not yet freed (root included)
-  std::uint64_t groups_freed = 0;      ///< freed since start
-  std::uint64_t threads_with_stock = 0;
-};
-RuntimeStats runtime_stats() noexcept;
 
 }  // namespace memcg

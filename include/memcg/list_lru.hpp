@@ -23,10 +23,21 @@
 
 namespace memcg {
 
-struct ListLruHook {
-  ListLruHook* next = nullptr;
-  ListLruHook* prev = nullptr;
-  void* list = nullptr;  // internal: the per-group list holding it (atomic access)
+namespace detail {
+struct Access;
+}  // namespace detail
+
+/// The member an object keeps to be on a ListLru (one hook per ListLru the
+/// object can be on). Its fields belong to the ListLru holding it.
+class ListLruHook {
+ public:
+  ListLruHook() noexcept = default;
+
+ private:
+  friend struct detail::Access;
+  ListLruHook* next_ = nullptr;
+  ListLruHook* prev_ = nullptr;
+  void* list_ = nullptr;  // the per-group list holding it (atomic access)
 };
 
 enum class LruStatus {
@@ -36,24 +47,26 @@ enum class LruStatus {
   stop,     ///< end the walk here
 };
 
+template <class T, ListLruHook T::*Hook>
+class ListLru;
+
 namespace detail {
-struct GroupImpl;
-enum class LruAddError { kNone, kNoGroup, kAlreadyListed, kNoMemory };
+// The untyped ListLru that ListLru<T, Hook> wraps; nothing of it is public.
 class ListLruBase {
- public:
+  template <class T, ListLruHook T::*Hook>
+  friend class memcg::ListLru;
+
   ListLruBase();
   ~ListLruBase();
   ListLruBase(const ListLruBase&) = delete;
   ListLruBase& operator=(const ListLruBase&) = delete;
 
-  bool add(ListLruHook* h, GroupImpl* g, LruAddError* why = nullptr) noexcept;
+  bool add(ListLruHook* h, const Group& g, std::error_code& ec) noexcept;
   bool del(ListLruHook* h) noexcept;
-  std::uint64_t count(GroupImpl* g) const noexcept;
+  std::uint64_t count(const Group& g) const noexcept;
   std::uint64_t count_all() const noexcept;
-  std::uint64_t walk(GroupImpl* g, LruStatus (*cb)(ListLruHook*, void*), void* arg, std::uint64_t nr_to_walk) noexcept;
-  void* impl() const noexcept { return impl_; }
+  std::uint64_t walk(const Group& g, LruStatus (*cb)(ListLruHook*, void*), void* arg, std::uint64_t nr_to_walk) noexcept;
 
- private:
   void* impl_;
 };
 }  // namespace detail
@@ -68,26 +81,19 @@ class ListLru {
   /// of the group and of its ancestors that have none, so that removing a
   /// group later never allocates). The overload with an error_code tells
   /// which.
-  bool add(T& obj, const Group& g) noexcept { return base_.add(&(obj.*Hook), g.impl()); }
+  bool add(T& obj, const Group& g) noexcept {
+    std::error_code ec;
+    return base_.add(&(obj.*Hook), g, ec);
+  }
   /// As add(obj, g); ec: file_exists (obj already on a list), invalid_argument
   /// (null handle), not_enough_memory (no list could be allocated), or clear.
-  bool add(T& obj, const Group& g, std::error_code& ec) noexcept {
-    detail::LruAddError why;
-    const bool ok = base_.add(&(obj.*Hook), g.impl(), &why);
-    switch (why) {
-      case detail::LruAddError::kNone: ec.clear(); break;
-      case detail::LruAddError::kNoGroup: ec = std::make_error_code(std::errc::invalid_argument); break;
-      case detail::LruAddError::kAlreadyListed: ec = std::make_error_code(std::errc::file_exists); break;
-      case detail::LruAddError::kNoMemory: ec = std::make_error_code(std::errc::not_enough_memory); break;
-    }
-    return ok;
-  }
+  bool add(T& obj, const Group& g, std::error_code& ec) noexcept { return base_.add(&(obj.*Hook), g, ec); }
   /// Adds obj to the calling thread's current group's list.
   bool add(T& obj) noexcept { return add(obj, current_group()); }
   /// Takes obj off whatever list holds it; false if it was on none.
   bool del(T& obj) noexcept { return base_.del(&(obj.*Hook)); }
   /// Objects on g's own list (not its descendants').
-  std::uint64_t count(const Group& g) const noexcept { return base_.count(g.impl()); }
+  std::uint64_t count(const Group& g) const noexcept { return base_.count(g); }
   std::uint64_t count_all() const noexcept { return base_.count_all(); }
 
   /// Visits up to nr_to_walk objects of g's list, oldest first, calling
@@ -98,7 +104,7 @@ class ListLru {
       T* obj = reinterpret_cast<T*>(reinterpret_cast<char*>(h) - hook_offset());
       return (*static_cast<std::remove_reference_t<F>*>(arg))(*obj);
     };
-    return base_.walk(g.impl(), thunk, &isolate, nr_to_walk);
+    return base_.walk(g, thunk, &isolate, nr_to_walk);
   }
 
  private:

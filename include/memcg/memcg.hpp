@@ -9,14 +9,16 @@
 // Headers: group.hpp (tree, limits, counters, lifecycle, ScopedGroup,
 // OOM handlers, reclaim), reservation.hpp, cache.hpp (Cache, TypedCache),
 // kmalloc.hpp (kmalloc, Allocator, MemoryResource), shrinker.hpp,
-// list_lru.hpp, fs.hpp (text tree), types.hpp.
+// list_lru.hpp, fs.hpp (text tree), types.hpp (Bytes, Events, Stat and the
+// error conventions: each fallible operation has a throwing form and a
+// std::error_code& + noexcept form of the same name).
 //
 //   #include <memcg/memcg.hpp>
 //   memcg::Group tenants = memcg::Group::root().create("tenants");
 //   memcg::Group a = tenants.create("a");
 //   a.set_max(64 << 20);
 //   std::error_code ec;
-//   auto r = memcg::Reservation::try_make(a, 1 << 20, ec);   // charged to a and tenants
+//   auto r = memcg::Reservation::make(a, 1 << 20, ec);       // charged to a and tenants
 //   std::string usage = memcg::fs::read("/tenants/a/memory.current");
 //   a.remove();                        // rmdir; r stays valid and uncharges later
 //

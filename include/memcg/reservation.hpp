@@ -26,18 +26,20 @@ class Reservation {
   Reservation& operator=(const Reservation&) = delete;
   ~Reservation();
 
-  /// Charges `bytes` to `g`. On failure returns an empty reservation with
-  /// ec = ENOMEM (a limit refused it), ENOENT (group removed) or EINVAL
-  /// (null group).
-  static Reservation try_make(const Group& g, std::uint64_t bytes, std::error_code& ec) noexcept;
-  /// Throwing form: std::system_error with the codes above.
-  static Reservation make(const Group& g, std::uint64_t bytes);
+  /// Charges `bytes` to `g`. Errors: ENOMEM (a limit refused it), ENOENT
+  /// (group removed), EINVAL (null group); the error_code form returns an
+  /// empty reservation then.
+  static Reservation make(const Group& g, Bytes bytes);
+  static Reservation make(const Group& g, Bytes bytes, std::error_code& ec) noexcept;
 
-  /// Charges `bytes` more; false (nothing changed) if a limit refused or the
-  /// group was removed.
-  bool grow(std::uint64_t bytes) noexcept;
+  /// Charges `bytes` more; false (nothing changed) if a limit refused
+  /// (ENOMEM, also when the size would pass 2^64-1), the group was removed
+  /// (ENOENT) or the reservation is empty (EINVAL). A charge path: it never
+  /// throws; the error_code form says which.
+  bool grow(Bytes bytes) noexcept;
+  bool grow(Bytes bytes, std::error_code& ec) noexcept;
   /// Uncharges min(bytes, size()).
-  void shrink(std::uint64_t bytes) noexcept;
+  void shrink(Bytes bytes) noexcept;
   /// Uncharges everything; the reservation becomes empty.
   void reset() noexcept;
 

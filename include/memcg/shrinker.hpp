@@ -65,14 +65,4 @@ class ShrinkerRegistration {
 /// Registers s (which must outlive the registration). Safe while reclaim runs.
 ShrinkerRegistration register_shrinker(Shrinker& s, bool group_aware = true);
 
-/// Statistics of the reclaim machinery (tests, the demo).
-struct ReclaimStats {
-  std::uint64_t shrinker_calls = 0;    ///< count + scan calls made
-  std::uint64_t shrinker_skips = 0;    ///< skipped: too many reclaimers inside
-  std::uint64_t rounds_completed = 0;  ///< full passes of shared iterators
-  std::uint64_t background_runs = 0;   ///< background reclaimer wake-ups that reclaimed
-  std::uint64_t throttle_us = 0;       ///< total memory.high throttling slept
-};
-ReclaimStats reclaim_stats() noexcept;
-
 }  // namespace memcg

@@ -253,7 +253,7 @@ int memcg_reservation_create(const memcg_group* g, uint64_t bytes, memcg_reserva
   auto* h = new (std::nothrow) memcg_reservation{};  // before the charge: -ENOMEM charges nothing
   if (!h) return -ENOMEM;
   std::error_code ec;
-  h->r = memcg::Reservation::try_make(g->g, bytes, ec);
+  h->r = memcg::Reservation::make(g->g, bytes, ec);
   if (ec) {
     delete h;
     return neg_errno(ec);

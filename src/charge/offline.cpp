@@ -6,6 +6,7 @@
 #include "core/runtime.hpp"
 #include "memcg/group.hpp"
 #include "platform/rcu.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 namespace detail {
@@ -44,7 +45,7 @@ Stat Group::stat() const {
   return s;
 }
 
-RuntimeStats runtime_stats() noexcept {
+detail::RuntimeStats detail::runtime_stats() noexcept {
   detail::Runtime& rt = detail::runtime();
   RuntimeStats s;
   s.groups_allocated = rt.groups_allocated.load();

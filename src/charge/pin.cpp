@@ -31,7 +31,7 @@ bool pin_group(GroupImpl* g, std::error_code& ec) noexcept {
   }
   g->pins.fetch_add(1, std::memory_order_seq_cst);
   MEMCG_FAULT_POINT(fault::Kind::kPinAfterGet);
-  if (g->state.load(std::memory_order_seq_cst) != GroupState::online) {
+  if (g->state.load(std::memory_order_seq_cst) != Lifecycle::online) {
     unpin_group(g);  // lost the race with remove(): see pin.hpp
     ec = make_err(std::errc::no_such_file_or_directory);
     return false;

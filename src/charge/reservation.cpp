@@ -2,6 +2,7 @@
 
 #include "charge/charge.hpp"
 #include "charge/pin.hpp"
+#include "core/access.hpp"
 #include "core/errors.hpp"
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
@@ -15,8 +16,8 @@ void stat_add(GroupImpl* g, std::uint64_t b) { g->stats.reservations.fetch_add(b
 void stat_sub(GroupImpl* g, std::uint64_t b) { g->stats.reservations.fetch_sub(b, std::memory_order_relaxed); }
 }  // namespace
 
-Reservation Reservation::try_make(const Group& g, std::uint64_t bytes, std::error_code& ec) noexcept {
-  GroupImpl* p = g.impl();
+Reservation Reservation::make(const Group& g, Bytes bytes, std::error_code& ec) noexcept {
+  GroupImpl* p = detail::Access::impl(g);
   if (!p) {
     ec = detail::make_err(std::errc::invalid_argument);
     return {};
@@ -35,9 +36,9 @@ Reservation Reservation::try_make(const Group& g, std::uint64_t bytes, std::erro
   return r;
 }
 
-Reservation Reservation::make(const Group& g, std::uint64_t bytes) {
+Reservation Reservation::make(const Group& g, Bytes bytes) {
   std::error_code ec;
-  Reservation r = try_make(g, bytes, ec);
+  Reservation r = make(g, bytes, ec);
   detail::throw_if(ec, "memcg::Reservation::make");
   return r;
 }
@@ -55,17 +56,33 @@ Reservation& Reservation::operator=(Reservation&& o) noexcept {
 
 Reservation::~Reservation() { reset(); }
 
-bool Reservation::grow(std::uint64_t bytes) noexcept {
-  if (!g_ || !g_->is_online()) return false;
-  if (bytes > UINT64_MAX - bytes_) return false;
-  if (!detail::try_charge_memcg(g_, bytes)) return false;
+bool Reservation::grow(Bytes bytes, std::error_code& ec) noexcept {
+  if (!g_) {
+    ec = detail::make_err(std::errc::invalid_argument);
+    return false;
+  }
+  if (!g_->is_online()) {
+    ec = detail::make_err(std::errc::no_such_file_or_directory);
+    return false;
+  }
+  if (bytes > UINT64_MAX - bytes_ || !detail::try_charge_memcg(g_, bytes)) {
+    ec = detail::make_err(std::errc::not_enough_memory);
+    return false;
+  }
   stat_add(g_, bytes);
   bytes_ += bytes;
+  ec.clear();
   return true;
 }
 
-void Reservation::shrink(std::uint64_t bytes) noexcept {
+bool Reservation::grow(Bytes bytes) noexcept {
+  std::error_code ec;
+  return grow(bytes, ec);
+}
+
+void Reservation::shrink(Bytes amount) noexcept {
   if (!g_) return;
+  std::uint64_t bytes = amount;
   if (bytes > bytes_) bytes = bytes_;
   detail::uncharge_memcg(g_, bytes);
   stat_sub(g_, bytes);
@@ -83,7 +100,7 @@ void Reservation::reset() noexcept {
 Group Reservation::group() const {
   if (!g_) return {};
   detail::group_get(g_);  // safe: the pin keeps g_ alive while we exist
-  return Group::adopt(g_);
+  return detail::Access::adopt(g_);
 }
 
 }  // namespace memcg

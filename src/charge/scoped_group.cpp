@@ -1,5 +1,6 @@
 // The calling thread's current group (ScopedGroup, current_group).
 #include "charge/current.hpp"
+#include "core/access.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
 #include "memcg/group.hpp"
@@ -10,7 +11,7 @@ constinit thread_local GroupImpl* tls_current_group __attribute__((tls_model("in
 }  // namespace detail
 
 ScopedGroup::ScopedGroup(const Group& g) : group_(g), prev_(detail::tls_current_group) {
-  detail::tls_current_group = group_.impl();
+  detail::tls_current_group = detail::Access::impl(group_);
 }
 
 ScopedGroup::~ScopedGroup() { detail::tls_current_group = prev_; }
@@ -18,7 +19,7 @@ ScopedGroup::~ScopedGroup() { detail::tls_current_group = prev_; }
 Group current_group() {
   detail::GroupImpl* g = detail::current_group_impl();
   detail::group_get(g);
-  return Group::adopt(g);
+  return detail::Access::adopt(g);
 }
 
 }  // namespace memcg

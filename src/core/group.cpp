@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/access.hpp"
 #include "core/errors.hpp"
 #include "core/invariants.hpp"
 #include "core/offline.hpp"
@@ -19,14 +20,15 @@
 namespace memcg {
 
 using detail::GroupImpl;
+using detail::Lifecycle;
+constexpr auto adopt = detail::Access::adopt;
 using detail::make_err;
 
 const char* to_string(GroupState s) noexcept {
   switch (s) {
     case GroupState::online: return "online";
     case GroupState::dying: return "dying";
-    case GroupState::released: return "released";
-    case GroupState::freed: return "freed";
+    case GroupState::none: return "none";
   }
   return "?";
 }
@@ -111,7 +113,11 @@ void Group::remove() {
 }
 
 bool Group::online() const noexcept { return p_ && p_->is_online(); }
-GroupState Group::state() const noexcept { return p_ ? p_->state.load(std::memory_order_acquire) : GroupState::freed; }
+GroupState Group::state() const noexcept {
+  if (!p_) return GroupState::none;
+  // A handle holds a reference: its group is never released or freed.
+  return p_->state.load(std::memory_order_acquire) == Lifecycle::online ? GroupState::online : GroupState::dying;
+}
 
 Group Group::parent() const {
   if (!p_ || !p_->parent) return {};
@@ -186,14 +192,14 @@ void set_limit_or_throw(GroupImpl* g, Limit which, std::uint64_t v, const char* 
 }
 }  // namespace
 
-void Group::set_max(std::uint64_t b, std::error_code& ec) noexcept { set_limit(p_, Limit::kMax, b, ec); }
-void Group::set_high(std::uint64_t b, std::error_code& ec) noexcept { set_limit(p_, Limit::kHigh, b, ec); }
-void Group::set_low(std::uint64_t b, std::error_code& ec) noexcept { set_limit(p_, Limit::kLow, b, ec); }
-void Group::set_min(std::uint64_t b, std::error_code& ec) noexcept { set_limit(p_, Limit::kMin, b, ec); }
-void Group::set_max(std::uint64_t b) { set_limit_or_throw(p_, Limit::kMax, b, "memcg::Group::set_max"); }
-void Group::set_high(std::uint64_t b) { set_limit_or_throw(p_, Limit::kHigh, b, "memcg::Group::set_high"); }
-void Group::set_low(std::uint64_t b) { set_limit_or_throw(p_, Limit::kLow, b, "memcg::Group::set_low"); }
-void Group::set_min(std::uint64_t b) { set_limit_or_throw(p_, Limit::kMin, b, "memcg::Group::set_min"); }
+void Group::set_max(Bytes b, std::error_code& ec) noexcept { set_limit(p_, Limit::kMax, b, ec); }
+void Group::set_high(Bytes b, std::error_code& ec) noexcept { set_limit(p_, Limit::kHigh, b, ec); }
+void Group::set_low(Bytes b, std::error_code& ec) noexcept { set_limit(p_, Limit::kLow, b, ec); }
+void Group::set_min(Bytes b, std::error_code& ec) noexcept { set_limit(p_, Limit::kMin, b, ec); }
+void Group::set_max(Bytes b) { set_limit_or_throw(p_, Limit::kMax, b, "memcg::Group::set_max"); }
+void Group::set_high(Bytes b) { set_limit_or_throw(p_, Limit::kHigh, b, "memcg::Group::set_high"); }
+void Group::set_low(Bytes b) { set_limit_or_throw(p_, Limit::kLow, b, "memcg::Group::set_low"); }
+void Group::set_min(Bytes b) { set_limit_or_throw(p_, Limit::kMin, b, "memcg::Group::set_min"); }
 
 std::uint64_t Group::max() const noexcept { return p_ ? p_->counter.max() : 0; }
 std::uint64_t Group::high() const noexcept { return p_ ? p_->counter.high() : 0; }

@@ -67,6 +67,11 @@ struct StatCounters {
   void add_into(StatCounters& dst) const noexcept;
 };
 
+// The whole lifecycle (diagram above). The public GroupState shows a handle
+// only online and dying: a handle holds a reference, and released/freed come
+// after the last one is dropped.
+enum class Lifecycle : std::uint8_t { online, dying, released, freed };
+
 struct GroupImpl {
   GroupImpl(GroupImpl* parent, std::string name, std::uint32_t id);
   ~GroupImpl();
@@ -84,7 +89,7 @@ struct GroupImpl {
   static constexpr std::uint64_t kKilled = 1ull << 63;
   static constexpr std::uint64_t kCountMask = kKilled - 1;
   std::atomic<std::uint64_t> ref{1};  // count | kKilled; starts with the base reference
-  std::atomic<GroupState> state{GroupState::online};
+  std::atomic<Lifecycle> state{Lifecycle::online};
 
   // ---- tree links: written under the tree mutex, read under RCU ----
   std::atomic<GroupImpl*> first_child{nullptr};
@@ -122,7 +127,7 @@ struct GroupImpl {
   rcu::Head rcu_head;
 
   bool is_root() const noexcept { return parent == nullptr; }
-  bool is_online() const noexcept { return state.load(std::memory_order_acquire) == GroupState::online; }
+  bool is_online() const noexcept { return state.load(std::memory_order_acquire) == Lifecycle::online; }
   /// True if this group is `ancestor` or lies below it. Parent pointers are
   /// immutable, so this is safe on any group the caller keeps alive.
   bool is_descendant_of(const GroupImpl* ancestor) const noexcept {

@@ -29,7 +29,7 @@ void free_work(WorkItem* w) {
     rt.ids.release(g->id);
   }
   free_reclaim_state(g);
-  g->state.store(GroupState::freed, std::memory_order_release);
+  g->state.store(Lifecycle::freed, std::memory_order_release);
   g->magic.store(kGroupMagicFreed, std::memory_order_relaxed);
   delete g;
   rt.groups_allocated.fetch_sub(1, std::memory_order_relaxed);
@@ -68,7 +68,7 @@ void release_work(WorkItem* w) {
     for (GroupImpl* a = parent; a; a = a->parent)
       a->nr_dying_descendants.fetch_sub(1, std::memory_order_relaxed);
   }
-  g->state.store(GroupState::released, std::memory_order_release);
+  g->state.store(Lifecycle::released, std::memory_order_release);
   rcu::call(&g->rcu_head, free_rcu);
 }
 

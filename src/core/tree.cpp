@@ -113,7 +113,7 @@ void remove_group(GroupImpl* g, std::error_code& ec) noexcept {
         return;
       }
     }
-    g->state.store(GroupState::dying, std::memory_order_seq_cst);
+    g->state.store(Lifecycle::dying, std::memory_order_seq_cst);
     for (GroupImpl* a = g->parent; a; a = a->parent) {
       a->nr_descendants.fetch_sub(1, std::memory_order_relaxed);
       a->nr_dying_descendants.fetch_add(1, std::memory_order_relaxed);

@@ -19,22 +19,22 @@ void check_node_locked(const GroupImpl* g, const Runtime& rt) noexcept MEMCG_REQ
   const std::uint32_t magic = g->magic.load(std::memory_order_relaxed);
   MEMCG_INVARIANT(magic == kGroupMagicLive, "a linked group is not freed (group_impl.hpp magic)",
                   "group %u '%s': magic %#x", g->id, label(g), magic);
-  const GroupState st = g->state.load(std::memory_order_acquire);
+  const Lifecycle st = g->state.load(std::memory_order_acquire);
   // LIFECYCLE: release unlinks the group under the tree mutex before it
   // stores `released`, so a linked group is online or dying.
-  MEMCG_INVARIANT(st == GroupState::online || st == GroupState::dying,
+  MEMCG_INVARIANT(st == Lifecycle::online || st == Lifecycle::dying,
                   "linked groups are online or dying (group_impl.hpp LIFECYCLE)", "group %u '%s': state %d", g->id,
                   label(g), static_cast<int>(st));
   const std::uint64_t ref = g->ref.load(std::memory_order_relaxed);
   // "state online <=> the base reference is held and kKilled is clear":
   // remove() stores dying under the tree mutex before it sets kKilled, so
   // the => direction holds at every instant (the <= one not in between).
-  if (st == GroupState::online)
+  if (st == Lifecycle::online)
     MEMCG_INVARIANT(!(ref & GroupImpl::kKilled) && (ref & GroupImpl::kCountMask) >= 1,
                     "state online => base reference held and kKilled clear (group_impl.hpp)",
                     "group %u '%s': ref word %#" PRIx64, g->id, label(g), ref);
   if (g->is_root()) {
-    MEMCG_INVARIANT(g == rt.root && g->depth == 0 && st == GroupState::online,
+    MEMCG_INVARIANT(g == rt.root && g->depth == 0 && st == Lifecycle::online,
                     "the root is runtime().root, depth 0, always online", "group %u: depth %u state %d", g->id,
                     g->depth, static_cast<int>(st));
   } else {
@@ -42,7 +42,7 @@ void check_node_locked(const GroupImpl* g, const Runtime& rt) noexcept MEMCG_REQ
     MEMCG_INVARIANT(g->depth == p->depth + 1, "depth == parent depth + 1 (group_impl.hpp)",
                     "group %u '%s': depth %u, parent %u depth %u", g->id, label(g), g->depth, p->id, p->depth);
     // remove() refuses (EBUSY) while a child is online.
-    if (st == GroupState::online)
+    if (st == Lifecycle::online)
       MEMCG_INVARIANT(p->is_online(), "an online group's parent is online (remove() is EBUSY with online children)",
                       "group %u '%s' online under parent %u '%s' state %d", g->id, label(g), p->id, label(p),
                       static_cast<int>(p->state.load()));

@@ -29,7 +29,7 @@ std::string stat_text(const Group& g) {
       s.stock_drains, s.pgscan, s.pgsteal);
 }
 
-template <void (Group::*Set)(std::uint64_t, std::error_code&) noexcept>
+template <void (Group::*Set)(Bytes, std::error_code&) noexcept>
 void write_limit(const Group& g, std::string_view v, std::error_code& ec) {
   std::uint64_t bytes;
   if (!parse_bytes(v, bytes)) {

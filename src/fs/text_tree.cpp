@@ -1,5 +1,6 @@
 // memcg::fs: path resolution and the five verbs over the control files.
 #include <algorithm>
+#include <new>
 
 #include "core/errors.hpp"
 #include "fs/control_files.hpp"
@@ -55,7 +56,8 @@ bool split_parent(std::string_view path, std::string_view& parent, std::string_v
 
 }  // namespace
 
-std::string read(std::string_view path, std::error_code& ec) {
+// The error_code forms are noexcept: lack of memory for the result is ENOMEM.
+std::string read(std::string_view path, std::error_code& ec) noexcept try {
   Resolved r = resolve(path, ec);
   if (ec) return {};
   if (!r.file) {
@@ -68,6 +70,9 @@ std::string read(std::string_view path, std::error_code& ec) {
   }
   ec.clear();
   return r.file->read(r.group);
+} catch (const std::bad_alloc&) {
+  ec = make_err(std::errc::not_enough_memory);
+  return {};
 }
 
 std::string read(std::string_view path) {
@@ -140,7 +145,7 @@ void rmdir(std::string_view path) {
   throw_if(ec, "memcg::fs::rmdir");
 }
 
-std::vector<std::string> list(std::string_view path, std::error_code& ec) {
+std::vector<std::string> list(std::string_view path, std::error_code& ec) noexcept try {
   std::vector<std::string> out;
   Resolved r = resolve(path, ec);
   if (ec) return out;
@@ -155,6 +160,9 @@ std::vector<std::string> list(std::string_view path, std::error_code& ec) {
   for (std::size_t i = 0; i < n; ++i) out.emplace_back(files[i].name);
   ec.clear();
   return out;
+} catch (const std::bad_alloc&) {
+  ec = make_err(std::errc::not_enough_memory);
+  return {};
 }
 
 std::vector<std::string> list(std::string_view path) {

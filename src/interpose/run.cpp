@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "charge/current.hpp"
+#include "core/access.hpp"
 #include "core/runtime.hpp"
 #include "interpose/state.hpp"
 #include "memcg/fs.hpp"
@@ -116,11 +117,11 @@ detail::GroupImpl* create_thread_group() {
     Group c = g->run.create(i == 1 ? base : base + "-" + std::to_string(i), ec);
     if (!ec) {
       g->threads.push_back(c);
-      return c.impl();  // g->threads keeps the reference
+      return detail::Access::impl(c);  // g->threads keeps the reference
     }
     if (ec != std::errc::file_exists) break;  // tid reused: try a suffix
   }
-  return g->run.impl();
+  return detail::Access::impl(g->run);
 }
 
 // ---- report ----
@@ -352,7 +353,7 @@ bool thread_setup() noexcept {
     set_mode(kPassthrough);
     return false;
   }
-  detail::GroupImpl* grp = g->run.impl();
+  detail::GroupImpl* grp = detail::Access::impl(g->run);
   if (g->cfg.per_thread) {
     try {
       grp = create_thread_group();

@@ -8,6 +8,7 @@
 #include "reclaim/reclaim.hpp"
 #include "reclaim/reclaim_iter.hpp"
 #include "reclaim/reclaim_stats.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 namespace detail {
@@ -56,7 +57,7 @@ void enforce_high(GroupImpl* g) noexcept {
 
 }  // namespace detail
 
-std::uint64_t Group::reclaim(std::uint64_t bytes, std::error_code& ec) const noexcept {
+std::uint64_t Group::reclaim(Bytes bytes, std::error_code& ec) const noexcept {
   if (!p_) {
     ec = detail::make_err(std::errc::invalid_argument);
     return 0;
@@ -67,14 +68,14 @@ std::uint64_t Group::reclaim(std::uint64_t bytes, std::error_code& ec) const noe
   return got;
 }
 
-std::uint64_t Group::reclaim(std::uint64_t bytes) const {
+std::uint64_t Group::reclaim(Bytes bytes) const {
   std::error_code ec;
   const std::uint64_t got = reclaim(bytes, ec);
   detail::throw_if(ec, "memcg::Group::reclaim");
   return got;
 }
 
-ReclaimStats reclaim_stats() noexcept {
+detail::ReclaimStats detail::reclaim_stats() noexcept {
   auto& s = detail::g_reclaim_stats;
   ReclaimStats r;
   r.shrinker_calls = s.shrinker_calls.load();

@@ -37,6 +37,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/offline.hpp"
 #include "platform/assert.hpp"
@@ -48,13 +49,17 @@
 
 namespace memcg::detail {
 
+// A hook's links are private to the public header; only this file uses them.
+inline ListLruHook*& next_of(ListLruHook* h) noexcept { return Access::next(*h); }
+inline ListLruHook*& prev_of(ListLruHook* h) noexcept { return Access::prev(*h); }
+
 struct LruList {
   SpinLock lock{LockRank::kLruList};
-  ListLruHook head MEMCG_GUARDED_BY(lock);  // sentinel; head.next = oldest
+  ListLruHook head MEMCG_GUARDED_BY(lock);  // sentinel; next_of(&head) = oldest
   std::uint64_t nr MEMCG_GUARDED_BY(lock) = 0;
   bool dead MEMCG_GUARDED_BY(lock) = false;  // spliced into an ancestor's, never used again
   rcu::Head rcu{};              // frees it a grace period after it died
-  LruList() noexcept { head.next = head.prev = &head; }
+  LruList() noexcept { next_of(&head) = prev_of(&head) = &head; }
 };
 
 // A replaced slot array, freed after a grace period.
@@ -180,25 +185,25 @@ Made make_list(LruImpl* l, GroupImpl* x) {
 
 void link_tail(LruList* x, ListLruHook* h) MEMCG_REQUIRES(x->lock) {
   MEMCG_ASSERT_HELD(x->lock);
-  h->prev = x->head.prev;
-  h->next = &x->head;
-  x->head.prev->next = h;
-  x->head.prev = h;
-  reinterpret_cast<std::atomic<void*>*>(&h->list)->store(x, std::memory_order_release);
+  prev_of(h) = prev_of(&x->head);
+  next_of(h) = &x->head;
+  next_of(prev_of(&x->head)) = h;
+  prev_of(&x->head) = h;
+  Access::list(*h).store(x, std::memory_order_release);
   ++x->nr;
 }
 
 void unlink(LruList* x, ListLruHook* h) MEMCG_REQUIRES(x->lock) {
   MEMCG_ASSERT_HELD(x->lock);
-  h->prev->next = h->next;
-  h->next->prev = h->prev;
-  h->next = h->prev = nullptr;
-  reinterpret_cast<std::atomic<void*>*>(&h->list)->store(nullptr, std::memory_order_release);
+  next_of(prev_of(h)) = next_of(h);
+  prev_of(next_of(h)) = prev_of(h);
+  next_of(h) = prev_of(h) = nullptr;
+  Access::list(*h).store(nullptr, std::memory_order_release);
   --x->nr;
 }
 
 LruList* hook_list(ListLruHook* h) {
-  return static_cast<LruList*>(reinterpret_cast<std::atomic<void*>*>(&h->list)->load(std::memory_order_acquire));
+  return static_cast<LruList*>(Access::list(*h).load(std::memory_order_acquire));
 }
 
 }  // namespace
@@ -223,8 +228,8 @@ void reparent_list_lrus(GroupImpl* g) noexcept {
       LockGuard<SpinLock> a(from->lock);  // the deeper list first
       to->lock.lock_nested();
       MEMCG_CHECK(!to->dead, "ListLru: the reparent target's list is dead (invariant 5)");
-      while (from->head.next != &from->head) {
-        ListLruHook* h = from->head.next;
+      while (next_of(&from->head) != &from->head) {
+        ListLruHook* h = next_of(&from->head);
         unlink(from, h);
         link_tail(to, h);
       }
@@ -267,11 +272,11 @@ ListLruBase::~ListLruBase() {
   meta::destroy(l);
 }
 
-bool ListLruBase::add(ListLruHook* h, GroupImpl* g, LruAddError* why) noexcept {
+bool ListLruBase::add(ListLruHook* h, const Group& group, std::error_code& ec) noexcept {
   auto* l = static_cast<LruImpl*>(impl_);
-  if (why) *why = LruAddError::kNone;
+  GroupImpl* const g = Access::impl(group);
   if (!g) {
-    if (why) *why = LruAddError::kNoGroup;
+    ec = std::make_error_code(std::errc::invalid_argument);
     return false;
   }
   for (;;) {
@@ -284,15 +289,16 @@ bool ListLruBase::add(ListLruHook* h, GroupImpl* g, LruAddError* why) noexcept {
         LockGuard<SpinLock> guard(list->lock);
         if (list->dead) continue;  // spliced away meanwhile: x is dying, look again
         if (hook_list(h)) {
-          if (why) *why = LruAddError::kAlreadyListed;
+          ec = std::make_error_code(std::errc::file_exists);
           return false;
         }
         link_tail(list, h);
+        ec.clear();
         return true;
       }
     }
     if (make_list(l, x) == Made::kNoMemory) {
-      if (why) *why = LruAddError::kNoMemory;
+      ec = std::make_error_code(std::errc::not_enough_memory);
       return false;
     }
     // kOk: use it; kOffline: x was removed meanwhile, go to its ancestor.
@@ -311,7 +317,8 @@ bool ListLruBase::del(ListLruHook* h) noexcept {
   }
 }
 
-std::uint64_t ListLruBase::count(GroupImpl* g) const noexcept {
+std::uint64_t ListLruBase::count(const Group& group) const noexcept {
+  GroupImpl* const g = Access::impl(group);
   if (!g) return 0;
   rcu::ReadGuard rg;
   LruList* list = list_at(static_cast<LruImpl*>(impl_), g->id);
@@ -335,8 +342,9 @@ std::uint64_t ListLruBase::count_all() const noexcept {
   return n;
 }
 
-std::uint64_t ListLruBase::walk(GroupImpl* g, LruStatus (*cb)(ListLruHook*, void*), void* arg,
+std::uint64_t ListLruBase::walk(const Group& group, LruStatus (*cb)(ListLruHook*, void*), void* arg,
                                 std::uint64_t nr_to_walk) noexcept {
+  GroupImpl* const g = Access::impl(group);
   if (!g) return 0;
   LruList* list;
   {
@@ -352,11 +360,11 @@ std::uint64_t ListLruBase::walk(GroupImpl* g, LruStatus (*cb)(ListLruHook*, void
   // Invariant (4): a live list whose lock we hold cannot be retired, so the
   // callback runs outside the read section.
   std::uint64_t removed = 0;
-  ListLruHook* h = list->head.next;
+  ListLruHook* h = next_of(&list->head);
   // Rotated items go behind the original tail; stop when we reach them.
   std::uint64_t budget = std::min(nr_to_walk, list->nr);
   while (budget-- && h != &list->head) {
-    ListLruHook* next = h->next;
+    ListLruHook* next = next_of(h);
     const LruStatus st = cb(h, arg);
     if (st == LruStatus::stop) break;
     switch (st) {

@@ -7,6 +7,8 @@
 // kCostlyBytes (one slab) never invoke OOM (the kernel skips costly orders).
 #include <memory>
 
+#include "core/access.hpp"
+#include "core/errors.hpp"
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
@@ -84,9 +86,9 @@ bool run_oom(GroupImpl* over, std::uint64_t bytes) noexcept {
   }
   if (!handler) return false;
   group_get(over);
-  Group g = Group::adopt(over);
-  Group victim = Group::adopt(pick_victim(over));
-  OomContext ctx{&g, &victim, bytes, Group()};
+  Group g = Access::adopt(over);
+  Group victim = Access::adopt(pick_victim(over));
+  const OomContext ctx = Access::oom_context(&g, &victim, bytes);
   bool freed = false;
   try {
     freed = handler(ctx);
@@ -95,7 +97,10 @@ bool run_oom(GroupImpl* over, std::uint64_t bytes) noexcept {
   }
   // The kernel counts oom_kill at the memcg of the task it killed: here the
   // group the handler says it acted on (OomContext::killed), else the victim.
-  if (freed) record_event(ctx.killed_ ? ctx.killed_.impl() : victim.impl(), Event::kOomKill);
+  if (freed) {
+    const Group& named = Access::killed(ctx);
+    record_event(Access::impl(named ? named : victim), Event::kOomKill);
+  }
   return freed;
 }
 
@@ -116,9 +121,19 @@ void free_reclaim_state(GroupImpl* g) noexcept {
 
 }  // namespace detail
 
-void Group::set_oom_handler(OomHandler h) {
-  if (!p_) throw std::system_error(std::make_error_code(std::errc::invalid_argument), "memcg::Group::set_oom_handler");
-  auto* fresh = h ? new OomHandler(std::move(h)) : nullptr;
+void Group::set_oom_handler(OomHandler h, std::error_code& ec) noexcept {
+  if (!p_) {
+    ec = detail::make_err(std::errc::invalid_argument);
+    return;
+  }
+  OomHandler* fresh = nullptr;
+  if (h) {
+    fresh = new (std::nothrow) OomHandler(std::move(h));  // std::function's move does not throw
+    if (!fresh) {
+      ec = detail::make_err(std::errc::not_enough_memory);
+      return;
+    }
+  }
   OomHandler* old = nullptr;
   bool removed = false;
   {
@@ -133,9 +148,17 @@ void Group::set_oom_handler(OomHandler h) {
   }
   if (removed) {
     delete fresh;
-    throw std::system_error(std::make_error_code(std::errc::no_such_file_or_directory), "memcg::Group::set_oom_handler");
+    ec = detail::make_err(std::errc::no_such_file_or_directory);
+    return;
   }
   delete old;  // copies taken by running OOMs are their own
+  ec.clear();
+}
+
+void Group::set_oom_handler(OomHandler h) {
+  std::error_code ec;
+  set_oom_handler(std::move(h), ec);
+  detail::throw_if(ec, "memcg::Group::set_oom_handler");
 }
 
 }  // namespace memcg

@@ -1,4 +1,4 @@
-// Process-wide counters of the reclaim layer (memcg::reclaim_stats()).
+// Process-wide counters of the reclaim layer (detail::reclaim_stats(), src/testing_stats.hpp).
 #pragma once
 
 #include <atomic>

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <thread>
 
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 #include "platform/meta_arena.hpp"
@@ -70,7 +71,7 @@ std::uint64_t shrink_group_objects(GroupImpl* g, bool is_root, int priority, std
     return 0;
   }
   group_get(g);
-  ShrinkControl sc{Group::adopt(g), 0, priority};
+  ShrinkControl sc{Access::adopt(g), 0, priority};
   const std::uint64_t usage = g->counter.usage();
   // Never hold the registry mutex across a call; hold one entry at a time.
   std::uint64_t seq = 0;

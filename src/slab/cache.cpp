@@ -7,12 +7,14 @@
 #include <cstring>
 
 #include "charge/current.hpp"
+#include "core/access.hpp"
 #include "core/errors.hpp"
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 #include "platform/meta_arena.hpp"
 #include "slab/slab_internal.hpp"
 #include "slab/slab_runtime.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 
@@ -141,6 +143,10 @@ Cache Cache::create(std::string_view name, std::size_t size, CacheOptions option
   return Cache(detail::create_root(name, size, options, false, ec));
 }
 
+Cache Cache::create(std::string_view name, std::size_t size, std::error_code& ec) noexcept {
+  return create(name, size, CacheOptions{}, ec);
+}
+
 Cache Cache::create(std::string_view name, std::size_t size, CacheOptions options) {
   std::error_code ec;
   Cache c = create(name, size, options, ec);
@@ -155,7 +161,7 @@ void* Cache::alloc() noexcept {
 
 void* Cache::alloc(const Group& g) noexcept {
   if (!r_ || !g) return nullptr;
-  return detail::cache_alloc(r_, g.impl());
+  return detail::cache_alloc(r_, detail::Access::impl(g));
 }
 
 void Cache::free(void* p) noexcept {
@@ -245,7 +251,7 @@ std::string Cache::slabinfo(const Group& g) const {
   std::string out = detail::slabinfo_header();
   if (!r_ || !g) return out;
   LockGuard<RankedMutex> l(detail::slab_mutex());
-  detail::GroupImpl* gi = g.impl();
+  detail::GroupImpl* gi = detail::Access::impl(g);
   for (detail::ListNode* n = gi->slab_caches.next; n != &gi->slab_caches; n = n->next) {
     auto* c = static_cast<ChildCache*>(n->owner);
     if (c->root == r_) out += detail::slabinfo_line(c);
@@ -260,13 +266,13 @@ std::string slabinfo(const Group& g) {
   std::string out = detail::slabinfo_header();
   if (!g) return out;
   LockGuard<RankedMutex> l(detail::slab_mutex());
-  detail::GroupImpl* gi = g.impl();
+  detail::GroupImpl* gi = detail::Access::impl(g);
   for (detail::ListNode* n = gi->slab_caches.next; n != &gi->slab_caches; n = n->next)
     out += detail::slabinfo_line(static_cast<ChildCache*>(n->owner));
   return out;
 }
 
-SlabRuntimeStats slab_runtime_stats() noexcept {
+detail::SlabRuntimeStats detail::slab_runtime_stats() noexcept {
   auto ps = detail::page_source::stats();
   SlabRuntimeStats s;
   s.regions_mapped = ps.regions_mapped;

@@ -171,8 +171,8 @@ void check_slab_locked(CheckMode mode) noexcept {
                         "root '%s' slot %u: cache %p root %p listed %d dead %d group %u", r->name, i,
                         static_cast<void*>(c), static_cast<void*>(c->root), c->listed, c->dead.load(),
                         group_id(g));
-        const GroupState st = g->state.load(std::memory_order_acquire);
-        MEMCG_INVARIANT(st == GroupState::online || st == GroupState::dying,
+        const Lifecycle st = g->state.load(std::memory_order_acquire);
+        MEMCG_INVARIANT(st == Lifecycle::online || st == Lifecycle::dying,
                         "a published cache's group is online or dying", "root '%s' slot %u: group state %d", r->name,
                         i, static_cast<int>(st));
       }

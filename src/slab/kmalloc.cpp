@@ -9,6 +9,7 @@
 #include "charge/charge.hpp"
 #include "charge/current.hpp"
 #include "charge/pin.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "platform/assert.hpp"
 #include "platform/fault.hpp"
@@ -177,7 +178,7 @@ void* alloc_in(std::size_t size, std::size_t align, GroupImpl* g) {
 
 void* kmalloc(std::size_t size) noexcept { return detail::alloc_in(size, 16, detail::current_group_impl()); }
 void* kmalloc(std::size_t size, const Group& g) noexcept {
-  return g ? detail::alloc_in(size, 16, g.impl()) : nullptr;
+  return g ? detail::alloc_in(size, 16, detail::Access::impl(g)) : nullptr;
 }
 // An alignment that is 0 or not a power of two is refused (nullptr), as
 // aligned_alloc does, also below 16 where any valid alignment is met anyway.
@@ -187,7 +188,7 @@ void* kmalloc_aligned(std::size_t size, std::size_t align) noexcept {
 }
 void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexcept {
   if (align == 0 || (align & (align - 1))) return nullptr;
-  return g ? detail::alloc_in(size, align, g.impl()) : nullptr;
+  return g ? detail::alloc_in(size, align, detail::Access::impl(g)) : nullptr;
 }
 
 void kfree(void* p) noexcept {

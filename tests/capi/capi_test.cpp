@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "memcg/memcg.hpp"
+#include "testing_stats.hpp"
 
 namespace {
 
@@ -189,14 +190,14 @@ TEST_F(CApiTest, DupIsAnIndependentReference) {
 
 TEST_F(CApiTest, ReleasingTheLastHandleFreesARemovedGroup) {
   memcg::barrier();
-  const std::uint64_t before = memcg::runtime_stats().groups_allocated;
+  const std::uint64_t before = memcg::detail::runtime_stats().groups_allocated;
   memcg_group* c = nullptr;
   ASSERT_EQ(memcg_group_create(g_.g, "gone", &c), 0);
-  EXPECT_EQ(memcg::runtime_stats().groups_allocated, before + 1);
+  EXPECT_EQ(memcg::detail::runtime_stats().groups_allocated, before + 1);
   ASSERT_EQ(memcg_group_remove(c), 0);
   memcg_group_release(c);
   memcg_barrier();
-  EXPECT_EQ(memcg::runtime_stats().groups_allocated, before);
+  EXPECT_EQ(memcg::detail::runtime_stats().groups_allocated, before);
 }
 
 // ---- the text convention (memcg_group_path and memcg_fs_read share it) ----
@@ -434,7 +435,7 @@ TEST_F(CApiTest, ReservationErrors) {
 
 TEST_F(CApiTest, ReservationOutlivesItsGroupAndItsDestroyFreesTheGroup) {
   memcg::barrier();
-  const std::uint64_t before = memcg::runtime_stats().groups_allocated;
+  const std::uint64_t before = memcg::detail::runtime_stats().groups_allocated;
   memcg_group* c = nullptr;
   ASSERT_EQ(memcg_group_create(g_.g, "pinned", &c), 0);
   memcg_reservation* r = nullptr;
@@ -443,7 +444,7 @@ TEST_F(CApiTest, ReservationOutlivesItsGroupAndItsDestroyFreesTheGroup) {
   memcg_group_release(c);
   memcg_barrier();
   // The reservation pins the removed group: it still charges it and its parent.
-  EXPECT_EQ(memcg::runtime_stats().groups_allocated, before + 1);
+  EXPECT_EQ(memcg::detail::runtime_stats().groups_allocated, before + 1);
   std::uint64_t cur = 0;
   ASSERT_EQ(memcg_group_current(g_.g, &cur), 0);
   EXPECT_EQ(cur, kMiB);
@@ -458,7 +459,7 @@ TEST_F(CApiTest, ReservationOutlivesItsGroupAndItsDestroyFreesTheGroup) {
   owner.g = nullptr;
   memcg_reservation_destroy(r);
   memcg_barrier();
-  EXPECT_EQ(memcg::runtime_stats().groups_allocated, before);
+  EXPECT_EQ(memcg::detail::runtime_stats().groups_allocated, before);
   ASSERT_EQ(memcg_group_current(g_.g, &cur), 0);
   EXPECT_EQ(cur, 0u);
 }

@@ -8,9 +8,11 @@
 
 #include "../test_util.hpp"
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/upcalls.hpp"
 #include "memcg/shrinker.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 namespace {
@@ -19,7 +21,7 @@ using detail::kChargeBatch;
 
 TEST(Charge, SmallChargeRefillsABatchAndIsServedFromStock) {
   test::TempGroup t("batch");
-  auto* g = t->impl();
+  auto* g = detail::Access::impl(*t);
   ASSERT_TRUE(detail::try_charge_memcg(g, 1024));
   // One batch was charged; the rest sits in this thread's stock.
   EXPECT_EQ(t->current(), kChargeBatch);
@@ -36,7 +38,7 @@ TEST(Charge, SmallChargeRefillsABatchAndIsServedFromStock) {
 
 TEST(Charge, LargeChargesBypassTheStock) {
   test::TempGroup t("large");
-  auto* g = t->impl();
+  auto* g = detail::Access::impl(*t);
   ASSERT_TRUE(detail::try_charge_memcg(g, kChargeBatch + 1));
   EXPECT_EQ(t->current(), kChargeBatch + 1);
   EXPECT_EQ(t->stat().stock, 0u);
@@ -47,7 +49,7 @@ TEST(Charge, LargeChargesBypassTheStock) {
 TEST(Charge, RefusedBatchFallsBackToExactBytes) {
   test::TempGroup t("exact");
   t.get().set_max(10000);
-  auto* g = t->impl();
+  auto* g = detail::Access::impl(*t);
   ASSERT_TRUE(detail::try_charge_memcg(g, 4000));  // batch refused, 4000 fits
   EXPECT_EQ(t->current(), 4000u);
   EXPECT_EQ(t->events().max, 0u) << "a refused batch is not a max event";
@@ -71,8 +73,8 @@ TEST(Charge, EventsAreHierarchicalAndLocal) {
   Group a = t->create("a");
   Group b = a.create("b");
   a.set_max(4000);
-  ASSERT_TRUE(detail::try_charge_memcg(b.impl(), 3000));  // fits: 1000 left
-  EXPECT_FALSE(detail::try_charge_memcg(b.impl(), 2000)); // could fit, refused
+  ASSERT_TRUE(detail::try_charge_memcg(detail::Access::impl(b), 3000));  // fits: 1000 left
+  EXPECT_FALSE(detail::try_charge_memcg(detail::Access::impl(b), 2000)); // could fit, refused
   // Refused at a: a's local and hierarchical counts, t's hierarchical only.
   const std::uint64_t n = 2 + detail::kMaxReclaimRetries;
   EXPECT_EQ(a.events_local().max, n);
@@ -81,7 +83,7 @@ TEST(Charge, EventsAreHierarchicalAndLocal) {
   EXPECT_EQ(t->events().max, n);
   EXPECT_EQ(t->events_local().max, 0u);
   EXPECT_EQ(t->events().oom, 1u);
-  detail::uncharge_memcg(b.impl(), 3000);
+  detail::uncharge_memcg(detail::Access::impl(b), 3000);
   detail::drain_own_stock();
   b.remove();
   a.remove();
@@ -91,24 +93,24 @@ TEST(Charge, HighEventWhenAChargeLeavesAnAncestorOverHigh) {
   test::TempGroup t("high");
   Group a = t->create("a");
   t.get().set_high(196 * 1024);
-  const auto throttled = reclaim_stats().throttle_us;
-  ASSERT_TRUE(detail::try_charge_memcg(a.impl(), 200 * 1024));
+  const auto throttled = detail::reclaim_stats().throttle_us;
+  ASSERT_TRUE(detail::try_charge_memcg(detail::Access::impl(a), 200 * 1024));
   // Nothing to reclaim: reclaim_high runs once and retries 16 times (a high
   // event each), then the thread is throttled: overage 4K/196K of 2^20,
   // squared, scaled: about 27 ms per nominal batch, x 200K/64K = ~83 ms.
   EXPECT_EQ(t->events_local().high, 1u + detail::kMaxReclaimRetries);
   EXPECT_EQ(a.events_local().high, 0u);
-  EXPECT_GE(reclaim_stats().throttle_us - throttled, 80000u);
-  EXPECT_LE(reclaim_stats().throttle_us - throttled, 90000u);
+  EXPECT_GE(detail::reclaim_stats().throttle_us - throttled, 80000u);
+  EXPECT_LE(detail::reclaim_stats().throttle_us - throttled, 90000u);
   EXPECT_EQ(t->current(), 200u * 1024);  // high never refuses
-  detail::uncharge_memcg(a.impl(), 200 * 1024);
+  detail::uncharge_memcg(detail::Access::impl(a), 200 * 1024);
   a.remove();
 }
 
 TEST(Charge, DrainsOtherThreadsStocksBeforeFailingAtMax) {
   test::TempGroup t("drainmax");
   t.get().set_max(kChargeBatch);
-  auto* g = t->impl();
+  auto* g = detail::Access::impl(*t);
   std::atomic<int> phase{0};
   std::thread holder([&] {
     ASSERT_TRUE(detail::try_charge_memcg(g, 1024));  // stocks kChargeBatch - 1024

@@ -9,6 +9,7 @@
 
 #include "../test_util.hpp"
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 
 namespace memcg {
@@ -16,7 +17,7 @@ namespace {
 
 constexpr std::uint64_t kBig = 1 << 20;  // above the stock batch: charged exactly
 
-std::uint64_t refs(const Group& g) { return g.impl()->ref.load() & detail::GroupImpl::kCountMask; }
+std::uint64_t refs(const Group& g) { return detail::Access::impl(g)->ref.load() & detail::GroupImpl::kCountMask; }
 
 TEST(Reservation, ChargesAndUnchargesHierarchically) {
   test::TempGroup t("res");
@@ -44,7 +45,7 @@ TEST(Reservation, LimitRefusesAndNothingChanges) {
   test::TempGroup t("reslim");
   t.get().set_max(kBig);
   std::error_code ec;
-  Reservation r = Reservation::try_make(*t, kBig + 1, ec);
+  Reservation r = Reservation::make(*t, kBig + 1, ec);
   EXPECT_FALSE(r);
   EXPECT_EQ(ec, std::errc::not_enough_memory);
   EXPECT_EQ(t->current(), 0u);
@@ -52,7 +53,7 @@ TEST(Reservation, LimitRefusesAndNothingChanges) {
   EXPECT_FALSE(ok.grow(1));
   EXPECT_EQ(ok.size(), kBig);
   EXPECT_THROW(Reservation::make(*t, 1), std::system_error);
-  EXPECT_EQ(Reservation::try_make(Group(), 1, ec).size(), 0u);
+  EXPECT_EQ(Reservation::make(Group(), 1, ec).size(), 0u);
   EXPECT_EQ(ec, std::errc::invalid_argument);
 }
 
@@ -61,7 +62,7 @@ TEST(Reservation, RemovedGroupRefusesNewReservations) {
   Group a = t->create("a");
   a.remove();
   std::error_code ec;
-  EXPECT_FALSE(Reservation::try_make(a, 10, ec));
+  EXPECT_FALSE(Reservation::make(a, 10, ec));
   EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
 }
 
@@ -126,7 +127,7 @@ TEST(Reservation, RemoveRacesLastUnchargeWithoutLeakOrDoublePut) {
   constexpr int kRounds = 400;
   for (int i = 0; i < kRounds; ++i) {
     Group a = t->create("r" + std::to_string(i));
-    Reservation r = Reservation::make(a, 4096 + i);
+    Reservation r = Reservation::make(a, std::uint64_t(4096 + i));
     std::atomic<int> go{0};
     std::thread remover([&] {
       go++;
@@ -160,7 +161,7 @@ TEST(Reservation, RemoveRacesNewReservation) {
     go++;
     while (go < 2) {}
     std::error_code ec;
-    Reservation r = Reservation::try_make(a, 100, ec);
+    Reservation r = Reservation::make(a, 100, ec);
     if (r) made++;
     else EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
     remover.join();

@@ -9,6 +9,7 @@
 
 #include "../test_util.hpp"
 #include "charge/charge.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 
 namespace memcg {
@@ -21,18 +22,18 @@ TEST(Stock, AThreadAlternatingAmongSevenGroupsKeepsHittingItsStock) {
   test::TempGroup t("seven");
   std::vector<Group> gs;
   for (int i = 0; i < kStockSlots; ++i) gs.push_back(t->create("g" + std::to_string(i)));
-  for (auto& g : gs) ASSERT_TRUE(detail::try_charge_memcg(g.impl(), 512));  // warm up
+  for (auto& g : gs) ASSERT_TRUE(detail::try_charge_memcg(detail::Access::impl(g), 512));  // warm up
   const std::uint64_t charged = t->current();
   const std::uint64_t fails = t->failcnt();
   for (int round = 0; round < 1000; ++round)
     for (auto& g : gs) {
-      ASSERT_TRUE(detail::try_charge_memcg(g.impl(), 512));
-      detail::uncharge_memcg(g.impl(), 512);
+      ASSERT_TRUE(detail::try_charge_memcg(detail::Access::impl(g), 512));
+      detail::uncharge_memcg(detail::Access::impl(g), 512);
     }
   // No hierarchical charge happened: every operation was served by a slot.
   EXPECT_EQ(t->current(), charged);
   EXPECT_EQ(t->failcnt(), fails);
-  for (auto& g : gs) detail::uncharge_memcg(g.impl(), 512);
+  for (auto& g : gs) detail::uncharge_memcg(detail::Access::impl(g), 512);
   detail::drain_own_stock();
   EXPECT_EQ(t->current(), 0u);
   for (auto& g : gs) g.remove();
@@ -42,12 +43,12 @@ TEST(Stock, AnEighthGroupEvictsASlot) {
   test::TempGroup t("eight");
   std::vector<Group> gs;
   for (int i = 0; i < kStockSlots + 1; ++i) gs.push_back(t->create("g" + std::to_string(i)));
-  for (auto& g : gs) ASSERT_TRUE(detail::try_charge_memcg(g.impl(), 512));
+  for (auto& g : gs) ASSERT_TRUE(detail::try_charge_memcg(detail::Access::impl(g), 512));
   // Eight batches were charged, one slot was evicted (its stock returned).
   std::uint64_t in_stock = t->stat().stock;
   EXPECT_EQ(in_stock, kStockSlots * (kChargeBatch - 512));
   EXPECT_EQ(t->current(), in_stock + (kStockSlots + 1) * 512);
-  for (auto& g : gs) detail::uncharge_memcg(g.impl(), 512);
+  for (auto& g : gs) detail::uncharge_memcg(detail::Access::impl(g), 512);
   detail::drain_own_stock();
   EXPECT_EQ(t->current(), 0u);
   for (auto& g : gs) g.remove();
@@ -61,8 +62,8 @@ TEST(Stock, RemoveDrainsEveryThreadsStockOfTheGroup) {
   std::vector<std::thread> holders;
   for (int i = 0; i < 3; ++i)
     holders.emplace_back([&, i] {
-      detail::try_charge_memcg(a.impl(), 100 + i);
-      detail::uncharge_memcg(a.impl(), 100 + i);
+      detail::try_charge_memcg(detail::Access::impl(a), 100 + i);
+      detail::uncharge_memcg(detail::Access::impl(a), 100 + i);
       phase++;
       while (phase < 10) std::this_thread::yield();  // alive, idle, holding stock
     });
@@ -83,17 +84,17 @@ TEST(Stock, ChargesToADyingGroupAreNotStocked) {
   test::TempGroup t("dying");
   Group a = t->create("a");
   a.remove();
-  ASSERT_TRUE(detail::try_charge_memcg(a.impl(), 100));  // accounting still works
+  ASSERT_TRUE(detail::try_charge_memcg(detail::Access::impl(a), 100));  // accounting still works
   EXPECT_EQ(a.current(), 100u);                            // but no batch was stocked
-  detail::uncharge_memcg(a.impl(), 100);
+  detail::uncharge_memcg(detail::Access::impl(a), 100);
   EXPECT_EQ(a.current(), 0u);
 }
 
 TEST(Stock, ThreadExitDrainsItsStock) {
   test::TempGroup t("exit");
   std::thread([&] {
-    ASSERT_TRUE(detail::try_charge_memcg(t->impl(), 1000));
-    detail::uncharge_memcg(t->impl(), 1000);
+    ASSERT_TRUE(detail::try_charge_memcg(detail::Access::impl(*t), 1000));
+    detail::uncharge_memcg(detail::Access::impl(*t), 1000);
     EXPECT_EQ(t->current(), kChargeBatch);
   }).join();
   EXPECT_EQ(t->current(), 0u);
@@ -107,8 +108,8 @@ TEST(Stock, OverstatementIsBoundedByThreadsTimesBatch) {
   for (int i = 0; i < kThreads; ++i)
     ts.emplace_back([&] {
       for (int k = 0; k < 1000; ++k) {
-        detail::try_charge_memcg(t->impl(), 1 + k % 3000);
-        detail::uncharge_memcg(t->impl(), 1 + k % 3000);
+        detail::try_charge_memcg(detail::Access::impl(*t), 1 + k % 3000);
+        detail::uncharge_memcg(detail::Access::impl(*t), 1 + k % 3000);
       }
       phase++;
       while (phase < 100) std::this_thread::yield();

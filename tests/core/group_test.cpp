@@ -6,8 +6,10 @@
 #include <string>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 namespace {
@@ -106,7 +108,7 @@ TEST(Group, RemoveHasRmdirSemantics) {
 TEST(Group, TrygetOnlineFailsAfterRemove) {
   test::TempGroup t("tryget");
   Group a = t->create("a");
-  detail::GroupImpl* p = a.impl();
+  detail::GroupImpl* p = detail::Access::impl(a);
   ASSERT_TRUE(detail::group_tryget_online(p));
   detail::group_put(p);
   a.remove();
@@ -117,12 +119,12 @@ TEST(Group, TrygetOnlineFailsAfterRemove) {
 
 TEST(Group, LifecycleReachesFreedOnTheWorkerAfterLastPut) {
   const auto base = test::settled_groups();
-  const auto freed0 = runtime_stats().groups_freed;
+  const auto freed0 = detail::runtime_stats().groups_freed;
   {
     test::TempGroup t("life");
     Group a = t->create("a");
     Group copy = a;
-    EXPECT_EQ(runtime_stats().groups_allocated, base + 2);
+    EXPECT_EQ(detail::runtime_stats().groups_allocated, base + 2);
     a.remove();
     EXPECT_EQ(t->nr_dying_descendants(), 1u);
     EXPECT_EQ(t->nr_descendants(), 0u);
@@ -130,7 +132,7 @@ TEST(Group, LifecycleReachesFreedOnTheWorkerAfterLastPut) {
   // Frees run on the worker (a MEMCG_CHECK there would abort otherwise) after
   // an RCU grace period; barrier() waits for both.
   EXPECT_EQ(test::settled_groups(), base);
-  EXPECT_EQ(runtime_stats().groups_freed, freed0 + 2);
+  EXPECT_EQ(detail::runtime_stats().groups_freed, freed0 + 2);
 }
 
 TEST(Group, ChildPinsParent) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/invariants.hpp"
 #include "core/runtime.hpp"
@@ -138,7 +139,7 @@ TEST_F(InvariantsDeathTest, UsageThatIsNotItsChildrensPlusDirectAborts) {
   EXPECT_DEATH(
       {
         // The leaf forgets its charge; p still counts it.
-        leaf.impl()->counter.move_to_ancestor(8192, &p.impl()->counter);
+        detail::Access::impl(leaf)->counter.move_to_ancestor(8192, &detail::Access::impl(p)->counter);
         check_invariants(CheckMode::kQuiescent);
       },
       want);
@@ -150,7 +151,7 @@ TEST_F(InvariantsDeathTest, WrongDescendantCountAborts) {
   check_invariants(CheckMode::kLive);
   EXPECT_DEATH(
       {
-        top->impl()->nr_descendants.fetch_add(1);
+        detail::Access::impl(*top)->nr_descendants.fetch_add(1);
         check_invariants(CheckMode::kLive);
       },
       "invariant violated: nr_descendants counts the online groups below.*nr_descendants 2, online below 1");
@@ -163,7 +164,7 @@ TEST_F(InvariantsDeathTest, WrongDyingDescendantCountAborts) {
   check_invariants(CheckMode::kLive);
   EXPECT_DEATH(
       {
-        top->impl()->nr_dying_descendants.fetch_sub(1);
+        detail::Access::impl(*top)->nr_dying_descendants.fetch_sub(1);
         check_invariants(CheckMode::kLive);
       },
       "invariant violated: nr_dying_descendants counts the dying groups below");
@@ -176,7 +177,7 @@ TEST_F(InvariantsDeathTest, BrokenSiblingLinkAborts) {
       {
         {
           detail::LockGuard<detail::RankedMutex> l(detail::tree_mutex());
-          c2.impl()->prev_sibling = nullptr;
+          detail::Access::impl(c2)->prev_sibling = nullptr;
         }
         check_invariants(CheckMode::kLive);
       },
@@ -202,7 +203,7 @@ TEST_F(InvariantsDeathTest, OnlineGroupWithTheKillBitAborts) {
   Group c = top->create("c");
   EXPECT_DEATH(
       {
-        c.impl()->ref.fetch_or(detail::GroupImpl::kKilled);
+        detail::Access::impl(c)->ref.fetch_or(detail::GroupImpl::kKilled);
         check_invariants(CheckMode::kLive);
       },
       "invariant violated: state online => base reference held and kKilled clear");
@@ -215,7 +216,7 @@ TEST_F(InvariantsDeathTest, FewerReferencesThanChildrenAndBaseAborts) {
   // c: base + our handle + one per child = 4; the check needs 3.
   EXPECT_DEATH(
       {
-        c.impl()->ref.fetch_sub(2);
+        detail::Access::impl(c)->ref.fetch_sub(2);
         check_invariants(CheckMode::kLive);
       },
       "invariant violated: references >= linked children \\+ base \\+ pin.*count 2 < 3 known references");
@@ -226,7 +227,7 @@ TEST_F(InvariantsDeathTest, PinsWithoutTheActiveFlagAbort) {
   Group c = top->create("c");
   EXPECT_DEATH(
       {
-        c.impl()->pins.fetch_add(1);
+        detail::Access::impl(c)->pins.fetch_add(1);
         check_invariants(CheckMode::kQuiescent);
       },
       "invariant violated: pins > 0 => kPinActive");
@@ -240,7 +241,7 @@ TEST_F(InvariantsDeathTest, BarrierRunsTheLiveChecksInCheckedBuilds) {
   barrier();
   EXPECT_DEATH(
       {
-        top->impl()->nr_descendants.fetch_add(1);
+        detail::Access::impl(*top)->nr_descendants.fetch_add(1);
         barrier();
       },
       "invariant violated: nr_descendants counts the online groups below");

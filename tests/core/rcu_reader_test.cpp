@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
 #include "platform/rcu.hpp"
@@ -21,7 +22,7 @@ using detail::GroupImpl;
 
 TEST(RcuReaders, NeverSeeFreedGroupsUnderChurn) {
   test::TempGroup top("rcu");
-  GroupImpl* top_impl = top->impl();
+  GroupImpl* top_impl = detail::Access::impl(*top);
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> visits{0}, bad{0}, tryget_ok{0};
 

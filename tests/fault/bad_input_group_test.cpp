@@ -78,7 +78,7 @@ TEST(BadInput, GroupNullHandle) {
   n.remove(ec);
   EXPECT_EQ(ec, errc::invalid_argument);
   expect_system_error([&] { n.remove(); }, errc::invalid_argument, "remove");
-  using Setter = void (Group::*)(std::uint64_t, std::error_code&) noexcept;
+  using Setter = void (Group::*)(Bytes, std::error_code&) noexcept;
   for (Setter set : std::initializer_list<Setter>{&Group::set_max, &Group::set_high, &Group::set_low, &Group::set_min}) {
     ec.clear();
     (n.*set)(1, ec);
@@ -97,7 +97,7 @@ TEST(BadInput, GroupNullHandle) {
   n.reset_peak();  // no-op
   EXPECT_FALSE(n);
   EXPECT_FALSE(n.online());
-  EXPECT_EQ(n.state(), GroupState::freed);
+  EXPECT_EQ(n.state(), GroupState::none);
   EXPECT_FALSE(n.parent());
   EXPECT_TRUE(n.children().empty());
   EXPECT_EQ(n.path(), "");
@@ -190,9 +190,8 @@ TEST(BadInput, GroupResetPeakAndOomHandlerRemoved) {
 TEST(BadInput, GroupStateToString) {
   EXPECT_STREQ(to_string(GroupState::online), "online");
   EXPECT_STREQ(to_string(GroupState::dying), "dying");
-  EXPECT_STREQ(to_string(GroupState::released), "released");
-  EXPECT_STREQ(to_string(GroupState::freed), "freed");
-  EXPECT_STREQ(to_string(static_cast<GroupState>(4)), "?");
+  EXPECT_STREQ(to_string(GroupState::none), "none");
+  EXPECT_STREQ(to_string(static_cast<GroupState>(3)), "?");
   EXPECT_STREQ(to_string(static_cast<GroupState>(255)), "?");
 }
 
@@ -214,7 +213,7 @@ TEST(BadInput, ScopedGroupNullAndRemoved) {
     ScopedGroup s(g);
     EXPECT_TRUE(current_group() == g);  // the removed group itself
     std::error_code ec;
-    auto r = Reservation::try_make(current_group(), 10, ec);
+    auto r = Reservation::make(current_group(), 10, ec);
     EXPECT_EQ(ec, errc::no_such_file_or_directory);
     void* p = c.alloc();  // charged to the nearest online ancestor
     ASSERT_NE(p, nullptr);
@@ -271,7 +270,7 @@ TEST(BadInput, GroupLimitExtremes) {
   test::TempGroup t("bi");
   t.get().set_max(0);  // allowed: every charge fails
   std::error_code ec;
-  auto r = Reservation::try_make(*t, 1, ec);
+  auto r = Reservation::make(*t, 1, ec);
   EXPECT_EQ(ec, errc::not_enough_memory);
   t.get().set_max(unlimited);
   t.get().set_min(unlimited);

@@ -12,14 +12,14 @@ using std::errc;
 
 TEST(BadInput, ReservationNullAndRemovedGroup) {
   std::error_code ec;
-  auto r = Reservation::try_make(Group(), 10, ec);
+  auto r = Reservation::make(Group(), 10, ec);
   EXPECT_EQ(ec, errc::invalid_argument);
   EXPECT_FALSE(r);
   EXPECT_THROW(Reservation::make(Group(), 10), std::system_error);
   test::TempGroup t("bi");
   Group g = t->create("g");
   g.remove();
-  r = Reservation::try_make(g, 10, ec);
+  r = Reservation::make(g, 10, ec);
   EXPECT_EQ(ec, errc::no_such_file_or_directory);
 }
 
@@ -27,7 +27,7 @@ TEST(BadInput, ReservationOverflow) {
   test::TempGroup t("bi");
   std::error_code ec;
   // Bigger than anything: ENOMEM (the root's usage would overflow), no change.
-  auto r = Reservation::try_make(*t, UINT64_MAX, ec);
+  auto r = Reservation::make(*t, UINT64_MAX, ec);
   EXPECT_EQ(ec, errc::not_enough_memory);
   EXPECT_EQ(t->current(), 0u);
   auto r2 = Reservation::make(*t, 4096);

@@ -148,7 +148,7 @@ std::uint64_t slab_workload(const Group& parent, int threads, std::chrono::milli
     Group x = parent.create("churn" + std::to_string(n++), ec);
     if (!ec) {
       void* p = c.alloc(x);
-      Reservation r = Reservation::try_make(x, 4096, ec);
+      Reservation r = Reservation::make(x, 4096, ec);
       x.remove();
       if (p) Cache::free(p);
     }
@@ -332,7 +332,7 @@ TEST_F(FaultTest, DelaysInLifecycleRaceWindows) {
           continue;
         }
         std::error_code ec;
-        Reservation r = Reservation::try_make(g, 1 + rng() % 9000, ec);
+        Reservation r = Reservation::make(g, 1 + rng() % 9000, ec);
         if (!r) {
           EXPECT_TRUE(ec == std::errc::no_such_file_or_directory || ec == std::errc::not_enough_memory) << ec.message();
         }
@@ -512,7 +512,7 @@ TEST_F(FaultTest, StockRefillPausedWhileRemoveDrains) {
   std::uint64_t held = 0, stock_after = 1, after_reset = 1;
   std::thread owner([&] {
     std::error_code ec;
-    Reservation r = Reservation::try_make(g, 100, ec);  // a batched walk refills the stock
+    Reservation r = Reservation::make(g, 100, ec);  // a batched walk refills the stock
     while (!removed) std::this_thread::yield();
     // Either the refill saw the group dying, or the drain took its slot:
     // no stock holds g's bytes now, in this thread or any other.

@@ -22,11 +22,13 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/runtime.hpp"
 #include "platform/fault.hpp"
 #include "platform/rcu.hpp"
 #include "platform/worker.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 namespace {
@@ -80,20 +82,20 @@ struct ResumeAtExit {
   }
 };
 
-GroupState state_of(const detail::GroupImpl* g) { return g->state.load(std::memory_order_acquire); }
+detail::Lifecycle state_of(const detail::GroupImpl* g) { return g->state.load(std::memory_order_acquire); }
 
 TEST(LifecycleFault, LastPutQueuesReleaseThenFreeOnTheWorkerAfterTheGracePeriod) {
   fault::clear_all();
   test::TempGroup t("lf");
   Group victim = t->create("victim");
   Group dropper = victim;  // copy: moved into the thread that drops the last reference
-  detail::GroupImpl* const impl = victim.impl();
+  detail::GroupImpl* const impl = detail::Access::impl(victim);
   const std::uint32_t id = victim.id();
   victim.remove();
   victim = Group();
-  EXPECT_EQ(state_of(impl), GroupState::dying);
+  EXPECT_EQ(state_of(impl), detail::Lifecycle::dying);
   barrier();  // nothing else pending: the first free to reach the point is the victim's
-  const RuntimeStats before = runtime_stats();
+  const detail::RuntimeStats before = detail::runtime_stats();
 
   ResumeAtExit resume_guard;
   pause_first_at(Kind::kBeforeGroupFree);
@@ -108,24 +110,24 @@ TEST(LifecycleFault, LastPutQueuesReleaseThenFreeOnTheWorkerAfterTheGracePeriod)
       dropping_thread = std::this_thread::get_id();
       dropper = Group();  // the last put
       // Returned: nothing was freed here, the group is not even freed yet.
-      EXPECT_EQ(runtime_stats().groups_allocated, before.groups_allocated);
-      EXPECT_NE(state_of(impl), GroupState::freed);
+      EXPECT_EQ(detail::runtime_stats().groups_allocated, before.groups_allocated);
+      EXPECT_NE(state_of(impl), detail::Lifecycle::freed);
     }).join();
-    EXPECT_EQ(runtime_stats().groups_allocated, before.groups_allocated);
+    EXPECT_EQ(detail::runtime_stats().groups_allocated, before.groups_allocated);
 
     // The worker releases it: unlinked, id unpublished, call_rcu queued.
     const auto end = Clock::now() + kPatience;
-    while (state_of(impl) != GroupState::released && Clock::now() < end) std::this_thread::yield();
-    ASSERT_EQ(state_of(impl), GroupState::released);
+    while (state_of(impl) != detail::Lifecycle::released && Clock::now() < end) std::this_thread::yield();
+    ASSERT_EQ(state_of(impl), detail::Lifecycle::released);
     EXPECT_EQ(detail::runtime().ids.lookup(id), nullptr) << "a released group's id is still published";
     EXPECT_EQ(impl->magic.load(), detail::kGroupMagicLive);
     // Our read section began before the unlink: the grace period cannot
     // end while it lasts, so the free must not start.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     EXPECT_EQ(g_phase.load(), 0) << "the free started inside a reader's RCU read section";
-    EXPECT_EQ(state_of(impl), GroupState::released);
+    EXPECT_EQ(state_of(impl), detail::Lifecycle::released);
     EXPECT_EQ(impl->magic.load(), detail::kGroupMagicLive);
-    EXPECT_EQ(runtime_stats().groups_allocated, before.groups_allocated);
+    EXPECT_EQ(detail::runtime_stats().groups_allocated, before.groups_allocated);
   }
 
   // 2. Grace period over: the free reaches the pause point, on the worker.
@@ -137,22 +139,22 @@ TEST(LifecycleFault, LastPutQueuesReleaseThenFreeOnTheWorkerAfterTheGracePeriod)
     // The object is still there because its free is paused; read it as any
     // reader of the tree would, under RCU.
     detail::rcu::ReadGuard rg;
-    EXPECT_EQ(state_of(impl), GroupState::released);
+    EXPECT_EQ(state_of(impl), detail::Lifecycle::released);
     EXPECT_EQ(impl->magic.load(), detail::kGroupMagicLive);
   }
-  EXPECT_EQ(runtime_stats().groups_allocated, before.groups_allocated);
-  EXPECT_EQ(runtime_stats().groups_freed, before.groups_freed);
+  EXPECT_EQ(detail::runtime_stats().groups_allocated, before.groups_allocated);
+  EXPECT_EQ(detail::runtime_stats().groups_freed, before.groups_freed);
   // Ids are recycled only after free: not to a group created now.
   Group other = t->create("other");
   EXPECT_NE(other.id(), id) << "a released, not yet freed group's id was reused";
-  const std::uint64_t with_other = runtime_stats().groups_allocated;
+  const std::uint64_t with_other = detail::runtime_stats().groups_allocated;
   EXPECT_EQ(with_other, before.groups_allocated + 1);
 
   // 3. Resume: the free completes.
   resume_paused();
   barrier();
-  EXPECT_EQ(runtime_stats().groups_allocated, with_other - 1);
-  EXPECT_EQ(runtime_stats().groups_freed, before.groups_freed + 1);
+  EXPECT_EQ(detail::runtime_stats().groups_allocated, with_other - 1);
+  EXPECT_EQ(detail::runtime_stats().groups_freed, before.groups_freed + 1);
   // Lowest free id first (core/id_table.hpp): the victim's id is now free
   // and, nothing else having been freed, the lowest.
   Group reuse = t->create("reuse");
@@ -168,7 +170,7 @@ TEST(LifecycleFault, ConcurrentLastPutsAreAllFreedOnTheWorker) {
   fault::clear_all();
   test::TempGroup t("lfc");
   barrier();
-  const RuntimeStats before = runtime_stats();
+  const detail::RuntimeStats before = detail::runtime_stats();
   const std::uint64_t points_before = fault::injected(Kind::kBeforeGroupFree);
   std::atomic<std::uint64_t> off_worker{0};
   static std::atomic<std::uint64_t>* s_off_worker;
@@ -192,8 +194,8 @@ TEST(LifecycleFault, ConcurrentLastPutsAreAllFreedOnTheWorker) {
   barrier();
   EXPECT_EQ(fault::injected(Kind::kBeforeGroupFree) - points_before, std::uint64_t{kThreads * kPerThread});
   EXPECT_EQ(off_worker.load(), 0u);
-  EXPECT_EQ(runtime_stats().groups_allocated, before.groups_allocated);
-  EXPECT_EQ(runtime_stats().groups_freed, before.groups_freed + kThreads * kPerThread);
+  EXPECT_EQ(detail::runtime_stats().groups_allocated, before.groups_allocated);
+  EXPECT_EQ(detail::runtime_stats().groups_freed, before.groups_freed + kThreads * kPerThread);
   EXPECT_EQ(t->nr_dying_descendants(), 0u);
 }
 

@@ -137,7 +137,7 @@ TEST(TextTree, CountersEventsStatAndPeak) {
     Reservation r = Reservation::make(*t, 1 << 20);
     EXPECT_EQ(fs::read(p + "/memory.current"), std::to_string(1 << 20) + "\n");
     std::error_code ec;
-    Reservation::try_make(*t, 2 << 20, ec);
+    Reservation::make(*t, 2 << 20, ec);
     EXPECT_EQ(ec, std::errc::not_enough_memory);
     // 2 MiB is a costly charge: reclaim and retries (18 max events) but no
     // OOM, as the kernel skips the OOM killer above PAGE_ALLOC_COSTLY_ORDER.

@@ -97,7 +97,7 @@ TEST(Driver, ProtectionScalesTheWholeCountBeforeThePriorityShift) {
   test::TempGroup t("drvp");
   Group c = t->create("c");
   std::error_code ec;
-  Reservation r = Reservation::try_make(c, 8 * M, ec);  // usage 8M, min 6M: emin 6M
+  Reservation r = Reservation::make(c, 8 * M, ec);  // usage 8M, min 6M: emin 6M
   ASSERT_FALSE(ec);
   c.set_min(6 * M);
   constexpr std::uint64_t kObjects = 50000;
@@ -136,7 +136,7 @@ TEST(Driver, LimitReclaimStopsOnceItsTargetIsMet) {
   // A 64K charge at max: the charging thread reclaims at least 64K, and
   // stops at the priority that met it instead of walking on.
   std::error_code ec;
-  Reservation r = Reservation::try_make(*t, 64 << 10, ec);
+  Reservation r = Reservation::make(*t, 64 << 10, ec);
   ASSERT_FALSE(ec) << ec.message();
   const std::uint64_t freed = 1024 - cache.pages(*t);
   EXPECT_GE(freed * kPage, 64u << 10);

@@ -36,7 +36,7 @@ class PageCache : public Shrinker {
   /// a cache that cannot track a page must not keep it charged).
   bool add(const Group& g) {
     std::error_code ec;
-    auto r = Reservation::try_make(g, page_bytes_, ec);
+    auto r = Reservation::make(g, page_bytes_, ec);
     if (!r) return false;
     auto* p = new Page;
     p->res = std::move(r);

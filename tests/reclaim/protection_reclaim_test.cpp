@@ -23,7 +23,7 @@ bool values_close(std::uint64_t a, std::uint64_t b, std::uint64_t err) {
 std::vector<Reservation> alloc_anon(const Group& g, std::uint64_t bytes, std::error_code& ec) {
   std::vector<Reservation> v;
   for (std::uint64_t done = 0; done < bytes; done += 64 << 10) {
-    Reservation r = Reservation::try_make(g, 64 << 10, ec);
+    Reservation r = Reservation::make(g, 64 << 10, ec);
     if (ec) return v;
     v.push_back(std::move(r));
   }

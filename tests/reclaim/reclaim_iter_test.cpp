@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 
@@ -25,9 +26,9 @@ std::vector<std::string> full_walk(GroupImpl* root) {
 TEST(ReclaimIter, PreOrderFromTheRootSkippingRemovedGroups) {
   test::TempGroup t("it");
   Group a = t->create("a"), a1 = a.create("a1"), a2 = a.create("a2"), b = t->create("b"), b1 = b.create("b1");
-  EXPECT_EQ(full_walk(t->impl()), (std::vector<std::string>{t->name(), "a", "a1", "a2", "b", "b1"}));
+  EXPECT_EQ(full_walk(detail::Access::impl(*t)), (std::vector<std::string>{t->name(), "a", "a1", "a2", "b", "b1"}));
   a2.remove();
-  EXPECT_EQ(full_walk(t->impl()), (std::vector<std::string>{t->name(), "a", "a1", "b", "b1"}));
+  EXPECT_EQ(full_walk(detail::Access::impl(*t)), (std::vector<std::string>{t->name(), "a", "a1", "b", "b1"}));
   for (Group* g : {&a1, &b1}) g->remove();
   a.remove();
   b.remove();
@@ -37,7 +38,7 @@ TEST(ReclaimIter, SharedCursorContinuesWhereTheLastPassStopped) {
   test::TempGroup t("itshared");
   std::vector<Group> kids;
   for (int i = 0; i < 5; ++i) kids.push_back(t->create("k" + std::to_string(i)));
-  GroupImpl* root = t->impl();
+  GroupImpl* root = detail::Access::impl(*t);
   // Reclaimer 1 visits root, k0, k1 and breaks.
   ReclaimCookie c1;
   GroupImpl* g = reclaim_iter(root, nullptr, &c1);
@@ -69,7 +70,7 @@ TEST(ReclaimIter, RemovalMovesOnlyTheCursorAtTheDyingGroupToItsPredecessor) {
   test::TempGroup t("itinv");
   std::vector<Group> kids;
   for (int i = 0; i < 5; ++i) kids.push_back(t->create("k" + std::to_string(i)));
-  GroupImpl* root = t->impl();
+  GroupImpl* root = detail::Access::impl(*t);
   ReclaimCookie c;
   GroupImpl* g = reclaim_iter(root, nullptr, &c);  // root
   g = reclaim_iter(root, g, &c);                   // k0
@@ -79,10 +80,10 @@ TEST(ReclaimIter, RemovalMovesOnlyTheCursorAtTheDyingGroupToItsPredecessor) {
   detail::reclaim_iter_break(root, g);
   // Removing a group the cursor is not at changes nothing.
   kids[4].remove();
-  EXPECT_EQ(root->reclaim_position.load(), kids[2].impl());
+  EXPECT_EQ(root->reclaim_position.load(), detail::Access::impl(kids[2]));
   // Removing the group at the cursor moves it to k1, not to the root.
   kids[2].remove();
-  EXPECT_EQ(root->reclaim_position.load(), kids[1].impl());
+  EXPECT_EQ(root->reclaim_position.load(), detail::Access::impl(kids[1]));
   ReclaimCookie c2;
   g = reclaim_iter(root, nullptr, &c2);
   EXPECT_EQ(g->name, "k3") << "the walk continues after the removed group";

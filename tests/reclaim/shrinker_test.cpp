@@ -9,6 +9,7 @@
 #include "../test_util.hpp"
 #include "charge/stock.hpp"
 #include "page_cache.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 namespace {
@@ -109,7 +110,7 @@ TEST(Shrinker, OneBlockedShrinkerDoesNotStallEveryReclaimer) {
     gs.push_back(t->create("g" + std::to_string(i)));
     for (int k = 0; k < 4; ++k) ASSERT_TRUE(cache.add(gs.back()));
   }
-  const auto skips0 = reclaim_stats().shrinker_skips;
+  const auto skips0 = detail::reclaim_stats().shrinker_skips;
   std::atomic<int> finished{0};
   std::vector<std::thread> rs;
   for (int i = 0; i < 4; ++i)
@@ -123,7 +124,7 @@ TEST(Shrinker, OneBlockedShrinkerDoesNotStallEveryReclaimer) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_GE(finished.load(), 2);
   EXPECT_LE(blocker.inside.load(), 2);
-  EXPECT_GT(reclaim_stats().shrinker_skips, skips0);
+  EXPECT_GT(detail::reclaim_stats().shrinker_skips, skips0);
   {
     std::lock_guard<std::mutex> l(blocker.m);
     blocker.open = true;

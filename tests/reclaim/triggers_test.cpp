@@ -20,7 +20,7 @@ TEST(Triggers, ChargeOverMaxReclaimsSynchronously) {
   EXPECT_EQ(t->current(), 4 * M);
   // Full; a new charge succeeds because reclaim frees old pages.
   std::error_code ec;
-  auto r = Reservation::try_make(*t, M, ec);
+  auto r = Reservation::make(*t, M, ec);
   ASSERT_TRUE(r) << ec.message();
   EXPECT_LE(t->current(), 4 * M);
   EXPECT_GE(t->events().max, 1u);
@@ -87,7 +87,7 @@ TEST(Oom, HandlerGetsTheHeaviestDescendantAndCanFreeMemory) {
     return true;
   });
   std::error_code ec;
-  auto r = Reservation::try_make(light, 16384, ec);  // small: OOM applies
+  auto r = Reservation::make(light, 16384, ec);  // small: OOM applies
   ASSERT_TRUE(r) << ec.message();
   EXPECT_EQ(victim_path, hh.path());
   EXPECT_EQ(t->events_local().oom, 1u);
@@ -112,14 +112,14 @@ TEST(Oom, NearestAncestorHandlerAppliesAndFailureIsClean) {
   });
   auto big = Reservation::make(a, M);
   std::error_code ec;
-  EXPECT_FALSE(Reservation::try_make(a, 4096, ec));
+  EXPECT_FALSE(Reservation::make(a, 4096, ec));
   EXPECT_EQ(ec, std::errc::not_enough_memory);
   EXPECT_EQ(outer, 1);
   EXPECT_EQ(a.events_local().oom, 1u);
   EXPECT_EQ(a.events_local().oom_kill, 0u);
   // Costly charges (above one slab) never call the OOM handler (the
   // kernel's order check).
-  EXPECT_FALSE(Reservation::try_make(a, 128 * 1024, ec));
+  EXPECT_FALSE(Reservation::make(a, 128 * 1024, ec));
   EXPECT_EQ(outer, 1);
   t.get().set_oom_handler(nullptr);
   big.reset();
@@ -143,7 +143,7 @@ TEST(Oom, VictimIsTheGroupWithTheLargestOwnUsage) {
     return false;
   });
   std::error_code ec;
-  EXPECT_FALSE(Reservation::try_make(a1, 16384, ec));
+  EXPECT_FALSE(Reservation::make(a1, 16384, ec));
   ASSERT_EQ(victims.size(), 1u);
   EXPECT_EQ(victims[0], b.path());
   // The group itself, when its own usage is the largest (charges of a
@@ -154,7 +154,7 @@ TEST(Oom, VictimIsTheGroupWithTheLargestOwnUsage) {
   held.push_back(Reservation::make(gone, 4 * M));
   gone.remove();  // its 4M stays charged: B's own is now 13M
   t.get().set_max(t->current());
-  EXPECT_FALSE(Reservation::try_make(a2, 16384, ec));
+  EXPECT_FALSE(Reservation::make(a2, 16384, ec));
   ASSERT_EQ(victims.size(), 2u);
   EXPECT_EQ(victims[1], b.path());
   // Ties go to the first in pre-order: A1 before A2.
@@ -162,7 +162,7 @@ TEST(Oom, VictimIsTheGroupWithTheLargestOwnUsage) {
   held.push_back(Reservation::make(a1, 3 * M));
   held.push_back(Reservation::make(a2, 3 * M));
   t.get().set_max(6 * M);
-  EXPECT_FALSE(Reservation::try_make(b, 16384, ec));
+  EXPECT_FALSE(Reservation::make(b, 16384, ec));
   ASSERT_EQ(victims.size(), 3u);
   EXPECT_EQ(victims[2], a1.path());
   EXPECT_EQ(t->events().oom_kill, 0u);  // the handler freed nothing
@@ -184,7 +184,7 @@ TEST(Oom, LeafVictimIsTheGroupItself) {
     return false;
   });
   std::error_code ec;
-  EXPECT_FALSE(Reservation::try_make(leaf, 4096, ec));
+  EXPECT_FALSE(Reservation::make(leaf, 4096, ec));
   EXPECT_EQ(group, leaf.path());
   EXPECT_EQ(victim, leaf.path());
   // An OOM at the parent of empty groups suggests the parent itself.
@@ -192,7 +192,7 @@ TEST(Oom, LeafVictimIsTheGroupItself) {
   held.reset();
   auto own = Reservation::make(*t, M);
   t.get().set_max(M);
-  EXPECT_FALSE(Reservation::try_make(e1, 4096, ec));
+  EXPECT_FALSE(Reservation::make(e1, 4096, ec));
   EXPECT_EQ(group, t->path());
   EXPECT_EQ(victim, t->path());
   t.get().set_oom_handler(nullptr);
@@ -216,7 +216,7 @@ TEST(Oom, KillIsCountedWhereTheHandlerActed) {
     return true;
   });
   std::error_code ec;
-  auto r = Reservation::try_make(heavy, 16384, ec);
+  auto r = Reservation::make(heavy, 16384, ec);
   ASSERT_TRUE(r) << ec.message();
   EXPECT_EQ(victim, heavy.path());
   EXPECT_EQ(light.events_local().oom_kill, 1u);

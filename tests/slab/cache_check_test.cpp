@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "core/invariants.hpp"
 #include "slab/cache_impl.hpp"
@@ -129,7 +130,7 @@ TEST_F(CacheCheckDeathTest, GroupCacheCountThatIsNotItsListAborts) {
   setup(1);
   EXPECT_DEATH(
       {
-        (*group_).impl()->nr_slab_caches.fetch_add(1);
+        detail::Access::impl(*group_)->nr_slab_caches.fetch_add(1);
         check_invariants(CheckMode::kLive);
       },
       "invariant violated: nr_slab_caches is the length of slab_caches");
@@ -151,7 +152,7 @@ TEST_F(CacheCheckDeathTest, SlabStatisticsThatAreNotTheSlabsAbortAtQuiescence) {
       {
         // Charged and counted as one more slab that no cache holds: the
         // counter equation still balances, the slab equation does not.
-        detail::GroupImpl* g = (*group_).impl();
+        detail::GroupImpl* g = detail::Access::impl(*group_);
         g->counter.force_charge(detail::kSlabSize);
         g->stats.slab_unreclaimable.fetch_add(detail::kSlabSize);
         check_invariants(CheckMode::kLive);  // a quiescent-only equation

@@ -14,12 +14,14 @@
 
 #include "../test_util.hpp"
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "memcg/kmalloc.hpp"
 #include "memcg/reservation.hpp"
 #include "core/group_impl.hpp"
 #include "slab/cache_impl.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab_internal.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 namespace {
@@ -166,7 +168,7 @@ TEST(Cache, DestroyIsBusyWhileObjectsLive) {
 TEST(Cache, ConcurrentFirstAllocationsCreateOneChild) {
   Cache c = Cache::create("first", 64);
   test::TempGroup t("first");
-  const auto before = slab_runtime_stats().child_caches;
+  const auto before = detail::slab_runtime_stats().child_caches;
   std::vector<std::thread> ts;
   std::vector<void*> got(8);
   std::atomic<int> go{0};
@@ -177,7 +179,7 @@ TEST(Cache, ConcurrentFirstAllocationsCreateOneChild) {
       got[i] = c.alloc(*t);
     });
   for (auto& th : ts) th.join();
-  EXPECT_EQ(slab_runtime_stats().child_caches, before + 1);
+  EXPECT_EQ(detail::slab_runtime_stats().child_caches, before + 1);
   for (void* p : got) {
     ASSERT_TRUE(p);
     Cache::free(p);
@@ -240,7 +242,7 @@ TEST(Cache, FirstObjectOfAFreshSlabIsItsFirstSlot) {
   void* p = c.alloc(*t);
   ASSERT_NE(p, nullptr);
   const auto off = reinterpret_cast<std::uintptr_t>(p) & (kSlabSize - 1);
-  EXPECT_EQ(off, c.impl()->data_offset);
+  EXPECT_EQ(off, detail::Access::impl(c)->data_offset);
   void* q = c.alloc(*t);
   EXPECT_EQ(static_cast<char*>(q) - static_cast<char*>(p), 512);  // then the next slot
   Cache::free(p);
@@ -258,8 +260,8 @@ TEST(Cache, RootNumbersAreUniqueAndRecycledAfterDestroy) {
   std::set<std::uint32_t> seqs;
   for (int i = 0; i < 50; ++i) {
     live.push_back(Cache::create("num" + std::to_string(i), 32 + i));
-    EXPECT_NE(live.back().impl()->seq, 0u);
-    seqs.insert(live.back().impl()->seq);
+    EXPECT_NE(detail::Access::impl(live.back())->seq, 0u);
+    seqs.insert(detail::Access::impl(live.back())->seq);
   }
   EXPECT_EQ(seqs.size(), live.size());
   test::TempGroup t("seq");
@@ -268,14 +270,14 @@ TEST(Cache, RootNumbersAreUniqueAndRecycledAfterDestroy) {
   void* p = a.alloc();
   ASSERT_NE(p, nullptr);
   Cache::free(p);  // the thread's table now has an entry for (a, t)
-  const std::uint32_t seq = a.impl()->seq;
+  const std::uint32_t seq = detail::Access::impl(a)->seq;
   a.destroy();
   Cache b = Cache::create("new", 512);
-  EXPECT_EQ(b.impl()->seq, seq);  // recycled
+  EXPECT_EQ(detail::Access::impl(b)->seq, seq);  // recycled
   for (int i = 0; i < 100; ++i) {
     void* q = b.alloc();
     ASSERT_NE(q, nullptr);
-    ASSERT_EQ(detail::Slab::of(q)->cache->root, b.impl());
+    ASSERT_EQ(detail::Slab::of(q)->cache->root, detail::Access::impl(b));
     std::memset(q, 0x5b, 512);
     Cache::free(q);
   }
@@ -303,7 +305,7 @@ void late_destructor(void*) {
   EXPECT_NE(k, nullptr);
   kfree(k);
   std::error_code ec;
-  Reservation r = Reservation::try_make(*g_late_group, 1000, ec);  // charge via the stock path
+  Reservation r = Reservation::make(*g_late_group, 1000, ec);  // charge via the stock path
   EXPECT_FALSE(ec);
 }
 
@@ -321,7 +323,7 @@ TEST(Cache, AllocationsAfterThreadExitDestructorsDoNotReregister) {
     ScopedGroup s(*t);
     Cache::free(c.alloc());
     std::error_code ec;
-    Reservation r = Reservation::try_make(*t, 1000, ec);
+    Reservation r = Reservation::make(*t, 1000, ec);
   }
   ASSERT_EQ(pthread_key_create(&g_late_key, late_destructor), 0);
   quiesce_thread();
@@ -331,7 +333,7 @@ TEST(Cache, AllocationsAfterThreadExitDestructorsDoNotReregister) {
     ScopedGroup s(*t);
     Cache::free(c.alloc());  // registers this thread
     std::error_code ec;
-    Reservation r = Reservation::try_make(*t, 1000, ec);
+    Reservation r = Reservation::make(*t, 1000, ec);
     pthread_setspecific(g_late_key, &c);
   });
   th.join();

@@ -11,6 +11,7 @@
 #include "slab/page_source.hpp"
 #include "slab/slab_internal.hpp"
 #include "slab/testing.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 namespace {
@@ -56,9 +57,9 @@ TEST(Reparent, EmptyCachesAreDestroyedAtRemoval) {
   Group a = t->create("a");
   void* p = c.alloc(a);
   Cache::free(p);
-  const auto before = slab_runtime_stats().child_caches;
+  const auto before = detail::slab_runtime_stats().child_caches;
   a.remove();
-  EXPECT_EQ(slab_runtime_stats().child_caches, before - 1);
+  EXPECT_EQ(detail::slab_runtime_stats().child_caches, before - 1);
   EXPECT_EQ(t->current(), 0u);
   c.destroy();
 }

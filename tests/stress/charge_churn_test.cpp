@@ -25,9 +25,11 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/access.hpp"
 #include "core/invariants.hpp"
 #include "core/group_impl.hpp"
 #include "core/runtime.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 namespace {
@@ -61,7 +63,7 @@ struct Pool {  // churned groups that workers may charge
 
 TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
   const auto base = test::settled_groups();
-  const auto freed_base = runtime_stats().groups_freed;
+  const auto freed_base = detail::runtime_stats().groups_freed;
   auto top = std::make_unique<test::TempGroup>("stress");
   const Group& root = **top;
   std::vector<Group> parents, leaves;
@@ -88,7 +90,7 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
         if (!g) continue;
         ScopedGroup scope(g);
         std::error_code ec;
-        Reservation r = Reservation::try_make(current_group(), 1 + rng() % (96 << 10), ec);
+        Reservation r = Reservation::make(current_group(), 1 + rng() % (96 << 10), ec);
         if (r) mine.push_back(std::move(r));
         else refused++;
         if (mine.size() > 64) {  // keep each worker's footprint bounded
@@ -174,7 +176,7 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
   std::map<detail::GroupImpl*, std::pair<Group, std::uint64_t>> expected;
   auto add_expected = [&](const Group& g, std::uint64_t bytes) {
     for (Group x = g; x; x = x.parent()) {
-      auto& e = expected[x.impl()];
+      auto& e = expected[detail::Access::impl(x)];
       if (!e.first) e.first = x;
       e.second += bytes;
     }
@@ -205,7 +207,7 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
   EXPECT_EQ(test::settled_groups(), base) << "some removed group was never freed";
   // top + parents + leaves + churn parent + churned groups, each freed once.
   const std::uint64_t made = 1 + kParents + kParents * kLeavesPerParent + 1 + created.load();
-  EXPECT_EQ(runtime_stats().groups_freed - freed_base, made) << "not every group the test created was freed";
+  EXPECT_EQ(detail::runtime_stats().groups_freed - freed_base, made) << "not every group the test created was freed";
   RecordProperty("ops", std::to_string(ops.load()));
   RecordProperty("groups_created", std::to_string(created.load()));
   std::printf("stress: %llu ops, %llu refused, %llu groups created, %llu removed, %llu samples (%llu churned)\n",

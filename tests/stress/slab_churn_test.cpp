@@ -26,6 +26,7 @@
 #include "charge/stock.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab_internal.hpp"
+#include "testing_stats.hpp"
 
 namespace memcg {
 namespace {
@@ -60,7 +61,7 @@ constexpr std::uint64_t kMagic = 0x0b1ec7c0ffee1234;
 
 TEST(Stress, SlabAllocCrossThreadFreeAndGroupChurn) {
   const auto base_groups = test::settled_groups();
-  const auto base_children = slab_runtime_stats().child_caches;
+  const auto base_children = detail::slab_runtime_stats().child_caches;
   Cache caches[3] = {Cache::create("st-64", 64), Cache::create("st-200", 200), Cache::create("st-1k", 1024)};
   auto top = std::make_unique<test::TempGroup>("slabstress");
   std::vector<Group> stable;
@@ -178,7 +179,7 @@ TEST(Stress, SlabAllocCrossThreadFreeAndGroupChurn) {
   // Every child cache the test created is gone: the test caches' with their
   // roots, kmalloc's of the removed groups at removal (empty) or, reparented,
   // when their last object was freed.
-  EXPECT_EQ(slab_runtime_stats().child_caches, base_children);
+  EXPECT_EQ(detail::slab_runtime_stats().child_caches, base_children);
   std::printf("slab stress: %llu allocs, %llu failed, %llu groups removed\n", (unsigned long long)allocs.load(),
               (unsigned long long)failed.load(), (unsigned long long)removed.load());
 }

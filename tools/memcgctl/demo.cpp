@@ -25,6 +25,7 @@
 #include "memcg/group.hpp"
 #include "memcg/shrinker.hpp"
 #include "memcg/types.hpp"
+#include "testing_stats.hpp"
 
 namespace memcgctl {
 namespace {
@@ -191,7 +192,7 @@ std::vector<std::string> Demo::footer() const {
                             "reclaimed {}  evicted from {} {}",
                             churn_->created.load(), churn_->removed.load(), churn_->kept_past_rmdir.load(),
                             ts.reclaimed.load(), parent_path_, churn_->evicted_from_parent.load()));
-  memcg::ReclaimStats rs = memcg::reclaim_stats();
+  memcg::detail::ReclaimStats rs = memcg::detail::reclaim_stats();
   out.push_back(fmt::format("oom:     handler on {} ran {} times, freed memory {} times ({})  shrinker calls {}",
                             parent_path_, oom_.calls.load(), oom_.kills.load(), format_bytes(oom_.freed_bytes.load()),
                             rs.shrinker_calls));

@@ -10,6 +10,7 @@
 #include "memcg/fs.hpp"
 #include "memcg/group.hpp"
 #include "memcg/types.hpp"
+#include "testing_stats.hpp"
 
 namespace memcgctl {
 namespace {
@@ -227,7 +228,7 @@ void Demo::release() {
   {
     Check& freed = freed_;
     std::vector<std::string> live = walk_groups();
-    memcg::RuntimeStats rs = memcg::runtime_stats();
+    memcg::detail::RuntimeStats rs = memcg::detail::runtime_stats();
     std::error_code ec;
     std::uint64_t dying = read_key("/cgroup.stat", "nr_dying_descendants", ec);
     const std::uint64_t peak = std::max({sampler_->dying_peak(), dying_at_stop_, dying_after_churn});
@@ -313,7 +314,7 @@ void Demo::teardown() {
     KeyValues kv = parse_key_values(cstat);
     if (key_value(kv, "nr_descendants") != 0u || key_value(kv, "nr_dying_descendants") != 0u)
       fail(d, fmt::format("/cgroup.stat after teardown: {}", cstat));
-    memcg::RuntimeStats rs = memcg::runtime_stats();
+    memcg::detail::RuntimeStats rs = memcg::detail::runtime_stats();
     if (rs.groups_allocated != 1)
       fail(d, fmt::format("groups_allocated {} after teardown, expected 1", rs.groups_allocated));
     if (d.ok)

@@ -255,7 +255,7 @@ Result do_reserve(ScriptState& s, const Words& w, const Line&) {
   if (r.ec) return r;
   std::uint64_t bytes = 0;
   parse_size(w[3], bytes);
-  memcg::Reservation res = memcg::Reservation::try_make(g, bytes, r.ec);
+  memcg::Reservation res = memcg::Reservation::make(g, bytes, r.ec);
   if (!r.ec) s.reservations[w[1]] = std::move(res);
   return r;
 }
@@ -407,7 +407,7 @@ const std::vector<Verb>& script_verbs() {
       {"alloc", "alloc NAME GROUP SIZE [COUNT]", "COUNT kmalloc objects of SIZE in GROUP, all or nothing", true, 3,
        4, true, true, check_alloc, do_alloc},
       {"free", "free NAME", "free the objects of alloc NAME", true, 1, 1, true, true, nullptr, do_free},
-      {"reserve", "reserve NAME GROUP BYTES", "Reservation::try_make(GROUP, BYTES) as NAME", true, 3, 3, true, true,
+      {"reserve", "reserve NAME GROUP BYTES", "Reservation::make(GROUP, BYTES) as NAME", true, 3, 3, true, true,
        check_reserve, do_reserve},
       {"release", "release NAME", "release the reservation NAME", true, 1, 1, true, true, nullptr, do_release},
       {"spawn", "spawn NAME GROUP THREADS SECONDS", "background kmalloc/kfree threads in GROUP", true, 4, 4, true,

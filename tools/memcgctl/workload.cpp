@@ -77,7 +77,7 @@ EntryCache::Result EntryCache::insert(const memcg::Group& g, std::uint32_t slot,
   ec.clear();
   void* mem = cache_.alloc(g);
   if (!mem) return Result::refused;  // a limit (or no memory)
-  memcg::Reservation page = memcg::Reservation::try_make(g, bytes, ec);
+  memcg::Reservation page = memcg::Reservation::make(g, bytes, ec);
   if (!page) {
     memcg::Cache::free(mem);
     return is_enomem(ec) ? Result::refused : Result::error;

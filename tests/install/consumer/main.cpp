@@ -51,7 +51,7 @@ int main() try {
     check(current == kReserve, "memory.current equals the reservation");
 
     std::error_code ec;
-    memcg::Reservation over = memcg::Reservation::try_make(g, kMax, ec);  // kReserve + kMax > kMax
+    memcg::Reservation over = memcg::Reservation::make(g, kMax, ec);  // kReserve + kMax > kMax
     check(!over && ec == std::errc::not_enough_memory, "memory.max refuses an over-limit reservation");
   }
   check(read_bytes("/consumer/memory.current") == 0, "memory.current is 0 after the reservation ends");
