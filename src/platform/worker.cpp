@@ -2,9 +2,11 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include "platform/assert.hpp"
+#include "platform/fork.hpp"
 #include "platform/lock_order.hpp"
 #include "platform/ranked_mutex.hpp"
 
@@ -20,6 +22,23 @@ struct State {
   std::uint64_t queued = 0;             // guarded by mutex
   std::uint64_t done = 0;               // guarded by mutex
   bool started = false;                 // guarded by mutex
+  fork::HeldAcrossFork<RankedMutex> fork{mutex, fork_child_fixup, this};
+
+  // In the child there is no worker thread: the next queue() starts one.
+  // Items still queued run then; whatever the parent's worker was running
+  // at fork is gone (those objects are never freed in the child). The
+  // condition variables are made anew: their state may count waiters that
+  // do not exist in the child, and signalling would wait for them (the old
+  // ones are left as they are: destroying them could wait too).
+  static void fork_child_fixup(void* p) noexcept MEMCG_NO_TSA {
+    auto* s = static_cast<State*>(p);
+    new (&s->cv) std::condition_variable_any;
+    new (&s->done_cv) std::condition_variable_any;
+    s->started = false;
+    std::uint64_t pending = 0;
+    for (WorkItem* w = s->head; w; w = w->next) ++pending;
+    s->done = s->queued - pending;
+  }
 };
 
 // Leaked on purpose: the worker outlives static destructors.
@@ -91,20 +110,5 @@ std::uint64_t items_run() noexcept {
 }
 
 bool on_worker_thread() noexcept { return tls_is_worker; }
-
-// fork() support (src/interpose/): the queue lock is held across fork; the
-// child has no worker thread, so the next queue() starts one (items the
-// parent's worker was running at fork are not rerun in the child).
-void fork_lock() noexcept MEMCG_NO_TSA { state().mutex.lock(); }
-void fork_unlock(bool child) noexcept MEMCG_NO_TSA {
-  State& s = state();
-  if (child) {
-    s.started = false;
-    std::uint64_t pending = 0;  // still queued; whatever was running is gone
-    for (WorkItem* w = s.head; w; w = w->next) ++pending;
-    s.done = s.queued - pending;
-  }
-  s.mutex.unlock();
-}
 
 }  // namespace memcg::detail::worker

@@ -5,11 +5,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include "core/group_impl.hpp"
 #include "core/runtime.hpp"
 #include "core/upcalls.hpp"
+#include "platform/fork.hpp"
 #include "platform/ranked_mutex.hpp"
 #include "reclaim/reclaim.hpp"
 #include "reclaim/reclaim_stats.hpp"
@@ -23,6 +25,13 @@ struct Background {
   bool started = false;  // mutex
   bool wanted = false;   // mutex
   std::atomic<bool> pending{false};
+  // In the child there is no reclaimer thread: the next wake-up starts one.
+  fork::HeldAcrossFork<RankedMutex> fork{mutex, [](void* p) noexcept MEMCG_NO_TSA {
+                                           auto* b = static_cast<Background*>(p);
+                                           new (&b->cv) std::condition_variable_any;  // see worker.cpp
+                                           b->started = false;
+                                           b->pending.store(false, std::memory_order_relaxed);
+                                         }, this};
 };
 
 Background& bg() {

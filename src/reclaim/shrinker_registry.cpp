@@ -7,6 +7,7 @@
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 #include "platform/meta_arena.hpp"
+#include "platform/fork.hpp"
 #include "platform/ranked_mutex.hpp"
 #include "reclaim/reclaim_stats.hpp"
 
@@ -25,6 +26,7 @@ struct Entry {
 
 struct Registry {
   RankedMutex mutex{LockRank::kShrinkers};
+  fork::HeldAcrossFork<RankedMutex> fork{mutex};
   Entry* head MEMCG_GUARDED_BY(mutex) = nullptr;
   Entry* tail MEMCG_GUARDED_BY(mutex) = nullptr;
   std::uint64_t next_seq MEMCG_GUARDED_BY(mutex) = 1;

@@ -4,16 +4,23 @@
 #include <atomic>
 #include <cstdint>
 
+#include "platform/fork.hpp"
 #include "platform/intrusive_list.hpp"
 #include "platform/ranked_mutex.hpp"
 
 namespace memcg::detail {
 
 struct SlabRuntime {
+  SlabRuntime() noexcept;
+
   // Seed 003's memcg_slab_mutex: serialises child-cache creation and
   // destruction, guards the root caches' arrays and lists and every group's
   // slab_caches list.
   RankedMutex slab_mutex{LockRank::kSlab};
+  fork::HeldAcrossFork<RankedMutex> slab_fork{slab_mutex};
+  // Every child cache's lock (kCache), held across fork; walked through the
+  // root list under the slab mutex, which the fork holds from earlier.
+  fork::Participant caches_fork;
   ListNode roots;  // all root caches (slab mutex)
   std::atomic<std::uint64_t> child_caches{0};
 
