@@ -39,18 +39,22 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
-#include <tuple>
 #include <vector>
 
 #include "charge/charge.hpp"
 #include "charge/stock.hpp"
 #include "core/group_impl.hpp"
+#include "harness/capture_reporter.hpp"
+#include "harness/command_line.hpp"
+#include "harness/report.hpp"
 #include "memcg/group.hpp"
 
 namespace {
 
 using memcg::detail::GroupImpl;
+using memcg_bench::CaptureReporter;
+using memcg_bench::mark;
+using memcg_bench::Sample;
 
 constexpr std::uint64_t kBytes = 1024;
 constexpr std::uint64_t kMax = std::uint64_t{1} << 30;
@@ -225,69 +229,16 @@ void BM_control(benchmark::State& state, const Case* c) {
   state.SetItemsProcessed(state.iterations());
 }
 
-// ---------------------------------------------------------------------------
-// Reporter: the console output as usual, plus each run captured for RATIOS.
+// The name a case is registered (and looked up) under.
+std::string case_name(Path p, int depth, Mode m) {
+  if (p == Path::kControl) return std::string("control/private/") + mode_name(m);
+  return std::string("charge/") + path_name(p) + "/depth:" + std::to_string(depth) + "/" + mode_name(m);
+}
 
-struct Sample {
-  double real_ns = 0;        // real time per iteration as reported (wall / total iterations)
-  double cpu_ns = 0;         // cpu time per iteration as reported
-  double items_per_s = 0;    // aggregate throughput over all threads
-  double ns_per_op = 0;      // per-thread latency: threads / items_per_s
-};
-
-using Key = std::tuple<Path, int, Mode>;
-
-class CaptureReporter : public benchmark::ConsoleReporter {
- public:
-  CaptureReporter(const std::map<std::string, Key>& names)
-      : benchmark::ConsoleReporter(OO_Tabular), names_(names) {}
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs) {
-      // Every repetition, or only the "median" aggregate when the user asked
-      // for --benchmark_report_aggregates_only.
-      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
-      if (r.run_type != Run::RT_Iteration && !median) continue;
-      auto it = names_.find(r.run_name.function_name);
-      if (it == names_.end()) continue;
-      if (r.error_occurred) {
-        ++errors_;
-        continue;
-      }
-      Sample s;
-      const double to_ns = 1e9 / benchmark::GetTimeUnitMultiplier(r.time_unit);
-      s.real_ns = r.GetAdjustedRealTime() * to_ns;
-      s.cpu_ns = r.GetAdjustedCPUTime() * to_ns;
-      auto c = r.counters.find("items_per_second");
-      s.items_per_s = c != r.counters.end() ? static_cast<double>(c->second) : 0.0;
-      s.ns_per_op = s.items_per_s > 0 ? 1e9 * static_cast<double>(r.threads) / s.items_per_s : 0.0;
-      (median ? medians_ : samples_)[it->second].push_back(s);
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-
-  // Median over repetitions (one sample unless --benchmark_repetitions).
-  bool get(Path p, int depth, Mode m, Sample* out) const {
-    auto it = samples_.find(Key{p, depth, m});
-    if (it == samples_.end() || it->second.empty()) {
-      it = medians_.find(Key{p, depth, m});
-      if (it == medians_.end() || it->second.empty()) return false;
-    }
-    std::vector<Sample> v = it->second;
-    std::sort(v.begin(), v.end(), [](const Sample& a, const Sample& b) { return a.items_per_s < b.items_per_s; });
-    *out = v[v.size() / 2];
-    return true;
-  }
-  int errors() const { return errors_; }
-
- private:
-  const std::map<std::string, Key>& names_;
-  std::map<Key, std::vector<Sample>> samples_;  // one per repetition
-  std::map<Key, std::vector<Sample>> medians_;  // "median" aggregates
-  int errors_ = 0;
-};
-
-const char* mark(bool pass) { return pass ? "PASS" : "MISS"; }
+// The median-throughput sample of a case (one unless --benchmark_repetitions).
+bool get(const CaptureReporter& rep, Path p, int depth, Mode m, Sample* out) {
+  return rep.get(case_name(p, depth, m), mode_threads(m), out);
+}
 
 void print_ratios(const CaptureReporter& rep) {
   std::printf("\nRATIOS  (one op = charge 1 KiB + uncharge 1 KiB; ns/op = per-thread latency = threads / throughput;\n"
@@ -298,7 +249,7 @@ void print_ratios(const CaptureReporter& rep) {
   for (int d : kDepths) {
     for (Mode m : {Mode::kSingle, Mode::kSeparate, Mode::kShared}) {
       Sample s, w;
-      bool hs = rep.get(Path::kStock, d, m, &s), hw = rep.get(Path::kWalk, d, m, &w);
+      bool hs = get(rep, Path::kStock, d, m, &s), hw = get(rep, Path::kWalk, d, m, &w);
       if (!hs && !hw) continue;  // filtered out
       std::printf("%-5d %-7d %-9s", d, mode_threads(m), mode_name(m));
       if (hs) std::printf(" %12.2f", s.ns_per_op); else std::printf(" %12s", "n/a");
@@ -329,10 +280,10 @@ void print_ratios(const CaptureReporter& rep) {
   double target_scaling = -1, min_concurrency = 2.0;
   for (int d : kDepths) {
     Sample s1, s2, ss, w1, w2, ws;
-    bool hs = rep.get(Path::kStock, d, Mode::kSingle, &s1) && rep.get(Path::kStock, d, Mode::kSeparate, &s2);
-    bool hw = rep.get(Path::kWalk, d, Mode::kSingle, &w1) && rep.get(Path::kWalk, d, Mode::kSeparate, &w2);
-    bool hss = rep.get(Path::kStock, d, Mode::kSingle, &s1) && rep.get(Path::kStock, d, Mode::kShared, &ss);
-    bool hws = rep.get(Path::kWalk, d, Mode::kSingle, &w1) && rep.get(Path::kWalk, d, Mode::kShared, &ws);
+    bool hs = get(rep, Path::kStock, d, Mode::kSingle, &s1) && get(rep, Path::kStock, d, Mode::kSeparate, &s2);
+    bool hw = get(rep, Path::kWalk, d, Mode::kSingle, &w1) && get(rep, Path::kWalk, d, Mode::kSeparate, &w2);
+    bool hss = get(rep, Path::kStock, d, Mode::kSingle, &s1) && get(rep, Path::kStock, d, Mode::kShared, &ss);
+    bool hws = get(rep, Path::kWalk, d, Mode::kSingle, &w1) && get(rep, Path::kWalk, d, Mode::kShared, &ws);
     if (!hs && !hw && !hss && !hws) continue;  // filtered out
     std::printf("%-5d", d);
     if (hs) {
@@ -355,7 +306,7 @@ void print_ratios(const CaptureReporter& rep) {
 
   Sample c1, c2;
   double control_scaling = -1;
-  if (rep.get(Path::kControl, 0, Mode::kSingle, &c1) && rep.get(Path::kControl, 0, Mode::kSeparate, &c2) &&
+  if (get(rep, Path::kControl, 0, Mode::kSingle, &c1) && get(rep, Path::kControl, 0, Mode::kSeparate, &c2) &&
       c1.items_per_s > 0) {
     control_scaling = c2.items_per_s / c1.items_per_s;
     std::printf("control (private work, no library): 1T %.2f ns/op, 2T %.2f ns/op per thread, scaling %.2f"
@@ -366,7 +317,7 @@ void print_ratios(const CaptureReporter& rep) {
                   kTargetDepth, target_scaling / control_scaling);
   }
 
-  std::printf("\nTARGETS (informational; the exit code never depends on timings)\n");
+  memcg_bench::print_targets_heading();
   if (target_ratio >= 0)
     std::printf("  stock/walk at depth %d, 1 thread          <= %.2f : %.3f  %s\n", kTargetDepth, kTargetRatio,
                 target_ratio, mark(target_ratio <= kTargetRatio));
@@ -378,8 +329,7 @@ void print_ratios(const CaptureReporter& rep) {
   else
     std::printf("  stock 2T separate / 1T at depth %d        >= %.2f : not measured\n", kTargetDepth,
                 kTargetScaling);
-  std::printf("  (2-thread figures share the machine's %u CPUs with whatever else runs)\n",
-              std::thread::hardware_concurrency());
+  memcg_bench::print_shared_machine_note();
   if (control_scaling >= 0 && control_scaling < kTargetScaling)
     std::printf("  CAVEAT: the control (private work, nothing shared) scaled only %.2fx on this machine in this run:\n"
                 "          the 2-thread target cannot be met by any code here; read the stock scaling against it\n",
@@ -411,45 +361,32 @@ bool check_accounting(const Topology& t) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Default warm-up (the user's own flag, parsed later, wins): on a shared VM
-  // the first ~second after an idle period runs visibly slower, which skews
-  // whichever case runs first, e.g. a 1-thread baseline of a scaling ratio.
-  // --smoke: strip it, shorten every benchmark, no warm-up.
-  static char warmup_flag[] = "--benchmark_min_warmup_time=0.1";
-  static char smoke_min_time_flag[] = "--benchmark_min_time=0.01";
-  static char smoke_warmup_flag[] = "--benchmark_min_warmup_time=0";
-  std::vector<char*> args;
+  // Default warm-up (the user's own flag wins): on a shared VM the first
+  // ~second after an idle period runs visibly slower, which skews whichever
+  // case runs first, e.g. a 1-thread baseline of a scaling ratio.
+  // --smoke: shorten every benchmark, no warm-up.
+  memcg_bench::CommandLine cl(argc, argv);
+  cl.add_default(memcg_bench::kDefaultWarmup);
   bool smoke = false;
-  for (int i = 0; i < argc; ++i) {
-    if (i > 0 && std::strcmp(argv[i], "--smoke") == 0) {
-      smoke = true;
-      continue;
-    }
-    args.push_back(argv[i]);
-    if (i == 0) args.push_back(warmup_flag);
-  }
+  while (cl.next())
+    if (cl.flag("--smoke")) smoke = true;
   if (smoke) {
-    args.push_back(smoke_min_time_flag);
-    args.push_back(smoke_warmup_flag);
+    cl.add_forced(memcg_bench::kSmokeMinTime);
+    cl.add_forced(memcg_bench::kNoWarmup);
   }
-  int nargs = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&nargs, args.data());
-  if (benchmark::ReportUnrecognizedArguments(nargs, args.data())) return 1;
+  if (!cl.initialize()) return 1;
 
   // Groups first, in this thread, before any benchmark thread exists.
   Topology& topo = topology();
 
-  // Registration: one instance per (path, depth, groups); names map back to
-  // the case for the reporter. Cases live until exit.
+  // Registration: one instance per (path, depth, groups), named by
+  // case_name() (the tables look runs up by it). Cases live until exit.
   static std::vector<std::unique_ptr<Case>> cases;
-  std::map<std::string, Key> names;
   for (Mode m : {Mode::kSingle, Mode::kSeparate}) {
     const Chain& chain = topo.chains.at(kTargetDepth);
     cases.push_back(
         std::make_unique<Case>(Case{Path::kControl, 0, m, {chain.leaf[0].impl(), chain.leaf[1].impl()}}));
-    std::string name = std::string("control/private/") + mode_name(m);
-    names.emplace(name, Key{Path::kControl, 0, m});
+    const std::string name = case_name(Path::kControl, 0, m);
     benchmark::RegisterBenchmark(name.c_str(), BM_control, cases.back().get())
         ->Threads(mode_threads(m))
         ->UseRealTime();
@@ -460,9 +397,7 @@ int main(int argc, char** argv) {
       for (Mode m : {Mode::kSingle, Mode::kSeparate, Mode::kShared}) {
         cases.push_back(std::make_unique<Case>(Case{p, d, m, {chain.leaf[0].impl(), chain.leaf[1].impl()}}));
         const Case* c = cases.back().get();
-        std::string name =
-            std::string("charge/") + path_name(p) + "/depth:" + std::to_string(d) + "/" + mode_name(m);
-        names.emplace(name, Key{p, d, m});
+        const std::string name = case_name(p, d, m);
         auto* b = p == Path::kStock ? benchmark::RegisterBenchmark(name.c_str(), BM_charge<Path::kStock>, c)
                                     : benchmark::RegisterBenchmark(name.c_str(), BM_charge<Path::kWalk>, c);
         b->Threads(mode_threads(m))->UseRealTime();
@@ -470,7 +405,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  CaptureReporter reporter(names);
+  CaptureReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 

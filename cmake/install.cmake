@@ -1,25 +1,36 @@
 # cmake/install.cmake - install rules and package metadata for memcg.
 #
 # Installs:
-#   ${CMAKE_INSTALL_INCLUDEDIR}/memcg/*.hpp          public headers
+#   ${CMAKE_INSTALL_INCLUDEDIR}/memcg/*.hpp, *.h     public headers (C++20; memcg.h: the C API, C11)
 #   ${CMAKE_INSTALL_LIBDIR}/libmemcg.a               memcg_static
 #   ${CMAKE_INSTALL_LIBDIR}/libmemcg.so*             memcg_shared
 #   ${CMAKE_INSTALL_LIBDIR}/cmake/memcg/             memcgConfig.cmake, memcgConfigVersion.cmake,
 #                                                    memcgTargets*.cmake (namespace memcg::)
-#   ${CMAKE_INSTALL_LIBDIR}/pkgconfig/memcg.pc       pkg-config metadata
+#   ${CMAKE_INSTALL_LIBDIR}/pkgconfig/memcg.pc       pkg-config metadata (+ memcg-shared.pc)
+#   ${CMAKE_INSTALL_DOCDIR}/                         LICENSE, README.md, CHANGELOG.md
+#   (src/interpose and tools/ install libmemcg_preload.so, memcgctl and memcg-run)
 #
-# Consumers:
+# `cmake --install` does not build: it copies what the last build produced.
+# The target memcg_package depends on everything installed here and in the
+# subdirectories, so `cmake --build <dir> --target memcg_package` (or a full
+# build) makes an install possible; scripts/demo.sh, the quick start, builds
+# it. tests/install/check_package_target.sh checks that no installed build
+# output is missing from it.
+#
+# Consumers (C++ with the *.hpp headers, C with memcg/memcg.h; docs/c-api.md):
 #   find_package(memcg CONFIG REQUIRED)     # memcg::memcg = shared library
 #   set(MEMCG_USE_STATIC ON)                # before find_package: memcg::memcg = static library
 #   target_link_libraries(app PRIVATE memcg::memcg)
 # or
-#   g++ -std=c++20 app.cpp $(pkg-config --cflags --libs memcg)
+#   g++ -std=c++20 app.cpp $(pkg-config --cflags --libs memcg)            # libmemcg.so
+#   g++ -std=c++20 app.cpp $(pkg-config --static --cflags --libs memcg)   # libmemcg.a
 #
 # Only memcg_static and memcg_shared are exported. memcg_objects reaches them
 # as $<TARGET_OBJECTS:...> sources (not as a link dependency) and
 # memcg_internal is build-tree only, so neither appears in the export set.
 # The static library's link interface names PkgConfig::URCU, fmt::fmt and
-# Threads::Threads; memcgConfig.cmake recreates those targets.
+# Threads::Threads (memcgConfig.cmake recreates those targets), and, for
+# programs linked as C, the C++ runtime libraries (MEMCG_CXX_RUNTIME_LIBS).
 
 include(CMakePackageConfigHelpers)
 
@@ -32,6 +43,23 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/memcg/"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/memcg"
         COMPONENT memcg_development
         FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h")
+
+# --- what an install needs built ---------------------------------------------
+add_custom_target(memcg_package)
+add_dependencies(memcg_package memcg_static memcg_shared)
+foreach(_memcg_t memcg_preload memcgctl memcg-run)
+  if(TARGET ${_memcg_t})
+    add_dependencies(memcg_package ${_memcg_t})
+  endif()
+endforeach()
+unset(_memcg_t)
+
+# --- license and documentation -----------------------------------------------
+install(FILES "${PROJECT_SOURCE_DIR}/LICENSE"
+              "${PROJECT_SOURCE_DIR}/README.md"
+              "${PROJECT_SOURCE_DIR}/CHANGELOG.md"
+        DESTINATION "${CMAKE_INSTALL_DOCDIR}"
+        COMPONENT memcg_runtime)
 
 # --- libraries ---------------------------------------------------------------
 install(TARGETS memcg_static memcg_shared
@@ -84,7 +112,17 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(MEMCG_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
+# The C++ runtime for C programs linking libmemcg.a (see MEMCG_CXX_RUNTIME_LIBS
+# in CMakeLists.txt), as -l flags.
+set(MEMCG_PC_CXX_RUNTIME "")
+foreach(_memcg_l ${MEMCG_CXX_RUNTIME_LIBS})
+  string(APPEND MEMCG_PC_CXX_RUNTIME " -l${_memcg_l}")
+endforeach()
+unset(_memcg_l)
+string(STRIP "${MEMCG_PC_CXX_RUNTIME}" MEMCG_PC_CXX_RUNTIME)
+# memcg.pc (what consumers name) requires memcg-shared.pc; memcg.pc.in says why.
 configure_file("${CMAKE_CURRENT_LIST_DIR}/memcg.pc.in" "${PROJECT_BINARY_DIR}/memcg.pc" @ONLY)
-install(FILES "${PROJECT_BINARY_DIR}/memcg.pc"
+configure_file("${CMAKE_CURRENT_LIST_DIR}/memcg-shared.pc.in" "${PROJECT_BINARY_DIR}/memcg-shared.pc" @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/memcg.pc" "${PROJECT_BINARY_DIR}/memcg-shared.pc"
         DESTINATION "${MEMCG_PC_DIR}"
         COMPONENT memcg_development)

@@ -7,5 +7,6 @@ cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 
 bash scripts/deps.sh
 cmake --preset release
-cmake --build --preset release --target memcgctl
+# memcg_package: memcgctl and everything else `cmake --install build/release` installs.
+cmake --build --preset release --target memcgctl memcg_package
 exec build/release/tools/memcgctl/memcgctl demo "$@"

@@ -5,10 +5,10 @@
 # sanitizer preset's build) in rounds, three copies of each at once on the
 # machine's cores, until SECONDS have passed. Races in the library's
 # lifecycle protocols show up mostly when threads are preempted inside their
-# windows, which a run on an idle machine rarely does (the seed-002 pin bugs
-# failed 1 run in 8 under this load and never alone). Exit 1 and the failing
-# program's output on the first failure; each round is bounded by the tests'
-# own bounded durations.
+# windows, which a run on an idle machine rarely does (the kmem pin
+# protocol's bugs failed 1 run in 8 under this load and never alone). Exit 1
+# and the failing program's output on the first failure; each round is
+# bounded by the tests' own bounded durations.
 set -uo pipefail
 dir=$1 seconds=$2
 progs=(stress_charge_churn_test stress_reclaim_churn_test stress_slab_churn_test fault_fault_injection_test

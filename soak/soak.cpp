@@ -53,6 +53,7 @@
 
 #include "../tests/reclaim/page_cache.hpp"
 #include "charge/stock.hpp"
+#include "core/invariants.hpp"
 #include "memcg/memcg.hpp"
 #include "platform/fault.hpp"
 #include "slab/slab_internal.hpp"
@@ -332,6 +333,9 @@ void checkpoint(Shared& s, Events* last) {
   s.sync->arrive_and_wait();  // 1
   quiesce_thread();
   s.sync->arrive_and_wait();  // 2: every participant drained
+  // Every layer's invariants, the exact equations included (the workers
+  // wait; the watcher only reads and copies handles). Aborts on a violation.
+  detail::check_invariants(detail::CheckMode::kQuiescent);
   // The library worker and the background reclaimer charge nothing.
   for (int i = 0; i < kFixed; ++i) {
     books(s.fixed[i]);

@@ -1,7 +1,7 @@
 // memcg/cache.hpp - slab object caches with per-group child caches.
 //
 // A Cache is a root cache of fixed-size objects. The first allocation of a
-// group from it creates that group's child cache (seed 003); each child
+// group from it creates that group's child cache; each child
 // cache charges its group per slab (64 KiB) when it takes a slab and
 // uncharges when it releases one. Objects come from per-thread magazines
 // (Bonwick); free() works from any thread and finds the cache from the

@@ -16,8 +16,9 @@
 //   its bytes. Its memory stays accounted until the last uncharge.
 // - The last reference never frees in the calling thread: the release is
 //   handed to the library worker, which unlinks the group and passes it to
-//   call_rcu; after the grace period the worker frees it (seed 000). A reader
-//   that found the group under an RCU read lock never sees freed memory.
+//   call_rcu; after the grace period the worker frees it (deferred free).
+//   A reader that found the group under an RCU read lock never sees freed
+//   memory.
 // - Ids are small integers, recycled only after the group is freed.
 //
 // Concurrency: every member function may be called from any thread, on a

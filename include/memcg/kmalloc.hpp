@@ -3,9 +3,9 @@
 // kmalloc serves sizes up to kMaxSmallSize from size-class root caches
 // ("kmalloc-64", ...) with per-group child caches, and larger sizes from a
 // large path that maps each allocation and charges it whole; a large
-// allocation pins its group through the reservation protocol (seed 002), so
-// it may outlive the group's removal. memory.stat shows them as
-// kmalloc_large.
+// allocation pins its group through the kmem pin protocol, like a
+// reservation, so it may outlive the group's removal. memory.stat shows them
+// as kmalloc_large.
 //
 // Alignment: kmalloc(n) is aligned to 16 bytes (8 for n <= 8);
 // kmalloc_aligned supports any power-of-two alignment up to 32 KiB.

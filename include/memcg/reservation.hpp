@@ -2,9 +2,9 @@
 //
 // A Reservation charges bytes to a group (hierarchically, with limits) and
 // uncharges them when shrunk or destroyed. It stays valid after its group is
-// removed: the group is pinned once while it has live reservations (seed 002),
-// not once per reservation, and the uncharge that brings a removed group's
-// reservations to zero drops that pin.
+// removed: the group is pinned once while it has live reservations (the
+// kmem pin protocol), not once per reservation, and the uncharge that brings
+// a removed group's reservations to zero drops that pin.
 //
 // Concurrency: a Reservation is owned by one thread at a time (move it to
 // hand it over); different Reservations may be used concurrently.

@@ -13,8 +13,7 @@ namespace {
 // First pin ever: take the reference, serialised with remove() by the tree
 // mutex, so an active flag is always seen by remove's pin_mark_dead.
 bool activate(GroupImpl* g) noexcept {
-  Runtime& rt = runtime();
-  LockGuard<RankedMutex> l(rt.tree_mutex);
+  LockGuard<RankedMutex> l(tree_mutex());
   if (!g->is_online()) return false;
   if (!(g->pin_flags.load(std::memory_order_relaxed) & GroupImpl::kPinActive)) {
     group_get(g);

@@ -1,5 +1,6 @@
-// Seed 002: objects whose charges can outlive their group (Reservations,
-// large kmallocs) pin the group once, not once per object or charge.
+// The kmem pin protocol: objects whose charges can outlive their group
+// (Reservations, large kmallocs) pin the group once, not once per object or
+// charge (the kernel's memcg_kmem_mark_dead / memcg_uncharge_kmem).
 //
 //   pins      number of live pinning objects on the group
 //   kPinActive   set on the first pin, with one group reference taken

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/invariants.hpp"
 #include "core/offline.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
@@ -81,8 +82,7 @@ Group Group::create(std::string_view name) const {
 }
 
 Group Group::open(std::string_view path, std::error_code& ec) noexcept {
-  detail::Runtime& rt = detail::runtime();
-  detail::LockGuard<detail::RankedMutex> l(rt.tree_mutex);
+  detail::LockGuard<detail::RankedMutex> l(detail::tree_mutex());
   GroupImpl* g = detail::lookup_path_locked(path, ec);
   if (!g) return {};
   detail::group_get(g);  // online under the tree mutex: the base ref is held
@@ -122,8 +122,7 @@ Group Group::parent() const {
 std::vector<Group> Group::children() const {
   std::vector<Group> out;
   if (!p_) return out;
-  detail::Runtime& rt = detail::runtime();
-  detail::LockGuard<detail::RankedMutex> l(rt.tree_mutex);
+  detail::LockGuard<detail::RankedMutex> l(detail::tree_mutex());
   for (GroupImpl* c = p_->first_child.load(std::memory_order_relaxed); c;
        c = c->next_sibling.load(std::memory_order_relaxed)) {
     if (!c->is_online()) continue;
@@ -160,8 +159,7 @@ void set_limit(GroupImpl* g, Limit which, std::uint64_t v, std::error_code& ec) 
   {
   // Limit writes are serialised with remove() so a removed group's limits
   // never change (cgroupfs: the files are gone).
-  detail::Runtime& rt = detail::runtime();
-  detail::LockGuard<detail::RankedMutex> l(rt.tree_mutex);
+  detail::LockGuard<detail::RankedMutex> l(detail::tree_mutex());
   if (!g->is_online()) {
     ec = make_err(std::errc::no_such_file_or_directory);
     return;
@@ -266,6 +264,10 @@ void barrier() {
     detail::rcu::barrier();    // callbacks: frees queued on the worker
     detail::worker::flush();   // frees done
   } while (rt.groups_freed.load() < rt.releases_queued.load());
+#if defined(MEMCG_CHECKED)
+  // Other threads may still run: only the checks that hold at any time.
+  detail::check_invariants(detail::CheckMode::kLive);
+#endif
 }
 
 }  // namespace memcg

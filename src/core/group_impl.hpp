@@ -5,7 +5,7 @@
 //   parent ──first_child──▶ c1 ──next_sibling──▶ c2 ...   (weak, RCU-protected)
 //   IdTable[id] ──weak, RCU──▶ group              (cleared at release)
 //   ThreadStock slot ──strong ref──▶ group        (charge layer)
-//   Reservation ──seed-002 pin──▶ group           (one ref for all of them)
+//   Reservation ──kmem pin──▶ group               (one ref for all of them)
 //
 // INVARIANTS (at quiescence)
 //   counter.usage == Σ bytes charged here directly + Σ children.counter.usage
@@ -38,10 +38,18 @@
 #include "counter/page_counter.hpp"
 #include "memcg/types.hpp"
 #include "platform/intrusive_list.hpp"
+#include "platform/ranked_mutex.hpp"
 #include "platform/rcu.hpp"
 #include "platform/worker.hpp"
 
 namespace memcg::detail {
+
+// The process-wide mutexes that guard fields of groups and caches. Lock
+// them through these functions: clang's analysis then names each one the
+// same way in every file (a lock taken as `rt.tree_mutex` is a different
+// expression to it).
+RankedMutex& tree_mutex() noexcept;  // Runtime::tree_mutex (core/runtime.cpp)
+RankedMutex& slab_mutex() noexcept;  // SlabRuntime::slab_mutex (slab/child_cache.cpp)
 
 inline constexpr std::uint32_t kGroupMagicLive = 0x6d656d63;  // "memc"
 inline constexpr std::uint32_t kGroupMagicFreed = 0xdeadbeef;
@@ -81,8 +89,8 @@ struct GroupImpl {
   // ---- tree links: written under the tree mutex, read under RCU ----
   std::atomic<GroupImpl*> first_child{nullptr};
   std::atomic<GroupImpl*> next_sibling{nullptr};
-  GroupImpl* prev_sibling = nullptr;  // tree mutex
-  GroupImpl* last_child = nullptr;    // tree mutex
+  GroupImpl* prev_sibling MEMCG_GUARDED_BY(tree_mutex()) = nullptr;
+  GroupImpl* last_child MEMCG_GUARDED_BY(tree_mutex()) = nullptr;
   std::atomic<std::uint64_t> nr_descendants{0};        // written under tree mutex
   std::atomic<std::uint64_t> nr_dying_descendants{0};  // written under tree mutex
 
@@ -92,7 +100,7 @@ struct GroupImpl {
   EventCounters events_local;  // own
   StatCounters stats;          // local; folded into the parent when freed
 
-  // ---- seed 002: one pin for all pinning objects (charge/pin.hpp) ----
+  // ---- kmem pin protocol: one pin for all pinning objects (charge/pin.hpp) ----
   static constexpr std::uint32_t kPinActive = 1, kPinDead = 2;
   std::atomic<std::uint64_t> pins{0};  // live Reservations (+ large kmallocs)
   std::atomic<std::uint32_t> pin_flags{0};
@@ -102,12 +110,11 @@ struct GroupImpl {
   // RCU-protected pointer, moved away from a group before it is freed. ----
   std::atomic<GroupImpl*> reclaim_position{nullptr};
   std::atomic<std::uint32_t> reclaim_generation{0};
-  std::atomic<std::uint64_t> reclaim_dead_seen{0};  // the old "restart on any death" scheme only
-  void* oom_handler = nullptr;  // OomHandler*, tree mutex
+  void* oom_handler MEMCG_GUARDED_BY(tree_mutex()) = nullptr;  // OomHandler*
 
   // ---- slab layer: the child caches charging this group (registered and
   // reparented ones), guarded by the slab mutex (slab/cache_impl.hpp) ----
-  ListNode slab_caches;
+  ListNode slab_caches MEMCG_GUARDED_BY(slab_mutex());
   std::atomic<std::uint32_t> nr_slab_caches{0};  // length of slab_caches, for lock-free "any?" checks
 
   // ---- deferred work (release, then free) ----

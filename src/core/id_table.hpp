@@ -1,6 +1,6 @@
 // Group ids: small integers, recycled only after the group is freed. Lookup
 // by id is lock-free under RCU (two-level table, chunks never move), so a
-// root cache's per-group array can be indexed by id (seed 003).
+// root cache's per-group array can be indexed by id (per-group child caches).
 #pragma once
 
 #include <atomic>
@@ -34,7 +34,7 @@ class IdTable {
   void release(std::uint32_t id);
   /// Under RCU read lock: the group published at id, or null.
   GroupImpl* lookup(std::uint32_t id) const noexcept;
-  /// One past the highest id ever handed out (array sizing for seed 003).
+  /// One past the highest id ever handed out (child-cache array sizing).
   std::uint32_t high_water() const noexcept { return high_water_.load(std::memory_order_acquire); }
 
  private:

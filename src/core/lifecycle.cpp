@@ -1,6 +1,6 @@
-// Reference counting, release and free of groups (seed 000):
-//   last put -> worker: unlink, unpublish id -> call_rcu -> RCU thread:
-//   queue free -> worker: fold stats into parent, free id, delete, put parent.
+// Reference counting, release and free of groups (deferred free):
+//   last put -> worker: unlink, unpublish id, fold stats into parent ->
+//   call_rcu -> RCU thread: queue free -> worker: free id, delete, put parent.
 // The thread that drops the last reference only queues work.
 #include "core/offline.hpp"
 #include "core/refcount.hpp"
@@ -16,16 +16,16 @@ namespace {
 
 void free_work(WorkItem* w) {
   MEMCG_CHECK(worker::on_worker_thread(), "a group freed outside the library worker");
-  // Released, grace period over, not yet freed: tests pause here (seed 000).
+  // Released, grace period over, not yet freed: tests pause here.
   MEMCG_FAULT_POINT(fault::Kind::kBeforeGroupFree);
   GroupImpl* g = static_cast<GroupImpl*>(w->arg);
   Runtime& rt = runtime();
   GroupImpl* parent = g->parent;
   MEMCG_CHECK(g->counter.usage() == 0, "freeing a group that still has charges");
   MEMCG_CHECK(g->pins.load() == 0, "freeing a group with live reservations");
-  MEMCG_CHECK(g->slab_caches.empty(), "freeing a group that still has slab caches");
+  MEMCG_CHECK(g->nr_slab_caches.load(std::memory_order_relaxed) == 0, "freeing a group that still has slab caches");
   {
-    LockGuard<RankedMutex> l(rt.tree_mutex);
+    LockGuard<RankedMutex> l(tree_mutex());
     rt.ids.release(g->id);
   }
   free_reclaim_state(g);
@@ -48,7 +48,7 @@ void release_work(WorkItem* w) {
   GroupImpl* g = static_cast<GroupImpl*>(w->arg);
   Runtime& rt = runtime();
   {
-    LockGuard<RankedMutex> l(rt.tree_mutex);
+    LockGuard<RankedMutex> l(tree_mutex());
     GroupImpl* parent = g->parent;
     GroupImpl* next = g->next_sibling.load(std::memory_order_relaxed);
     // Unlink for new readers; g->next_sibling stays valid for current ones.

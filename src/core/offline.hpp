@@ -6,12 +6,15 @@
 
 #include <cstdint>
 
+#include "platform/ranked_mutex.hpp"
+
 namespace memcg::detail {
 
 struct GroupImpl;
+RankedMutex& tree_mutex() noexcept;  // see core/group_impl.hpp
 
 /// charge/: drain every thread's stock of g; mark g's reservation pin dead
-/// (seed 002) and drop it if no reservation is live.
+/// (kmem pin protocol) and drop it if no reservation is live.
 void offline_charge(GroupImpl* g) noexcept;
 
 /// slab/: unpublish g's child caches, flush every thread's magazines of
@@ -19,11 +22,11 @@ void offline_charge(GroupImpl* g) noexcept;
 /// the reparented caches g inherited) to g's parent.
 void offline_slab(GroupImpl* g) noexcept;
 
-/// reclaim/: move the reclaim cursors positioned at g (targeted, seed 004),
+/// reclaim/: move the reclaim cursors positioned at g (targeted invalidation),
 /// splice g's ListLru lists into its parent's.
 void offline_reclaim(GroupImpl* g) noexcept;
 /// reclaim/: at release (tree mutex held): move any cursor still at g.
-void release_reclaim_locked(GroupImpl* g) noexcept;
+void release_reclaim_locked(GroupImpl* g) noexcept MEMCG_REQUIRES(tree_mutex());
 
 /// charge/: bytes of thread stocks held for groups in g's subtree (stat).
 std::uint64_t stock_bytes_in_subtree(GroupImpl* g) noexcept;

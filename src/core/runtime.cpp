@@ -48,7 +48,10 @@ Runtime& runtime() noexcept {
   return *rt;
 }
 
+RankedMutex& tree_mutex() noexcept { return runtime().tree_mutex; }
+
 GroupImpl* find_online_child_locked(GroupImpl* parent, std::string_view name) {
+  MEMCG_ASSERT_HELD(tree_mutex());
   for (GroupImpl* c = parent->first_child.load(std::memory_order_relaxed); c;
        c = c->next_sibling.load(std::memory_order_relaxed)) {
     if (c->state.load(std::memory_order_relaxed) == GroupState::online && c->name == name) return c;

@@ -29,6 +29,6 @@ struct Runtime {
 Runtime& runtime() noexcept;
 
 // Finds an online child by name (tree mutex held).
-GroupImpl* find_online_child_locked(GroupImpl* parent, std::string_view name);
+GroupImpl* find_online_child_locked(GroupImpl* parent, std::string_view name) MEMCG_REQUIRES(tree_mutex());
 
 }  // namespace memcg::detail

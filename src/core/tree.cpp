@@ -27,6 +27,7 @@ bool valid_group_name(std::string_view name) noexcept {
 }
 
 GroupImpl* lookup_path_locked(std::string_view path, std::error_code& ec) {
+  MEMCG_ASSERT_HELD(tree_mutex());
   Runtime& rt = runtime();
   if (path.empty() || path.front() != '/') {
     ec = make_err(std::errc::invalid_argument);
@@ -63,7 +64,7 @@ GroupImpl* create_child(GroupImpl* parent, std::string_view name, std::error_cod
     return nullptr;
   }
   Runtime& rt = runtime();
-  LockGuard<RankedMutex> l(rt.tree_mutex);
+  LockGuard<RankedMutex> l(tree_mutex());
   if (!parent->is_online()) {
     ec = make_err(std::errc::no_such_file_or_directory);
     return nullptr;
@@ -95,9 +96,8 @@ GroupImpl* create_child(GroupImpl* parent, std::string_view name, std::error_cod
 }
 
 void remove_group(GroupImpl* g, std::error_code& ec) noexcept {
-  Runtime& rt = runtime();
   {
-    LockGuard<RankedMutex> l(rt.tree_mutex);
+    LockGuard<RankedMutex> l(tree_mutex());
     if (g->is_root()) {
       ec = make_err(std::errc::invalid_argument);
       return;

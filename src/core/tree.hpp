@@ -14,7 +14,7 @@ inline constexpr std::size_t kMaxNameLen = 255;
 /// characters, not starting with "memory." or "cgroup." (control files).
 bool valid_group_name(std::string_view name) noexcept;
 /// Tree mutex held. The online group at an absolute path, or null with ec.
-GroupImpl* lookup_path_locked(std::string_view path, std::error_code& ec);
+GroupImpl* lookup_path_locked(std::string_view path, std::error_code& ec) MEMCG_REQUIRES(tree_mutex());
 /// Creates an online child; returns it with one reference for the caller.
 GroupImpl* create_child(GroupImpl* parent, std::string_view name, std::error_code& ec);
 /// rmdir semantics; see Group::remove.

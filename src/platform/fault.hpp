@@ -28,16 +28,16 @@ enum class Kind : unsigned {
   kPageSourceMap = 0,   // page_source: a region mmap fails (slab allocations see ENOMEM)
   kMetaAlloc,           // meta::alloc returns nullptr (child caches, magazines, tables)
   kLargeMap,            // kmalloc's large path: the mmap fails
-  kReclaimIterBreak,    // a reclaimer abandons its shared walk mid-round (seed 004)
+  kReclaimIterBreak,    // a reclaimer abandons the shared reclaim iterator mid-round
   // delay points (race windows)
-  kAfterChildLookup,    // slab alloc_slow: a child cache found, not yet used (seed 001)
-  kPinMarkDead,         // remove(): DEAD set on the pin, pins not yet read (seed 002)
-  kUnpinLast,           // last unpin: pins reached 0, DEAD not yet tested (seed 002)
+  kAfterChildLookup,    // slab alloc_slow: a child cache found, not yet used (cache reference chain)
+  kPinMarkDead,         // remove(): DEAD set on the pin, pins not yet read (kmem pin protocol)
+  kUnpinLast,           // last unpin: pins reached 0, DEAD not yet tested (kmem pin protocol)
   kPinAfterGet,         // pin_group: pins incremented, online not yet re-checked
   kStockRefillOp,       // stock refill: inside the owner op, after the online check
   kStockDrainTake,      // remote drain: announced, owners not yet waited for
   kLruAddAfterOnlineCheck,  // ListLru::add: nearest online ancestor found, its list not yet looked up
-  kBeforeGroupFree,     // free_work: released, grace period over, not yet freed (seed 000)
+  kBeforeGroupFree,     // free_work: released, grace period over, not yet freed (deferred free)
   kCount
 };
 

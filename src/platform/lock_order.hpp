@@ -26,7 +26,7 @@ namespace memcg::detail {
 enum class LockRank : int {
   kTree = 10,          // Runtime::tree_mutex: group tree links, names, ids, limits writes
   kKmallocInit = 12,   // kmalloc size-class setup (creates root caches, so before kSlab)
-  kSlab = 15,          // SlabRuntime::slab_mutex (seed 003's memcg_slab_mutex): child-cache
+  kSlab = 15,          // SlabRuntime::slab_mutex (the kernel's memcg_slab_mutex): child-cache
                        //   creation and destruction, root arrays, per-group cache lists
   kStockDrain = 20,    // StockRegistry::drain_mutex: one remote drainer of stocks at a time
   kStockRegistry = 30, // the stocks' ThreadRegistry mutex: their list, drain rounds

@@ -24,9 +24,9 @@ struct FreeBlock {
 
 struct Arena {
   SpinLock lock{LockRank::kMetaArena};
-  FreeBlock* free[kClasses] = {};
-  char* cur = nullptr;  // bump region of the current chunk
-  char* end = nullptr;
+  FreeBlock* free[kClasses] MEMCG_GUARDED_BY(lock) = {};
+  char* cur MEMCG_GUARDED_BY(lock) = nullptr;  // bump region of the current chunk
+  char* end MEMCG_GUARDED_BY(lock) = nullptr;
   std::atomic<std::uint64_t> in_use{0};
 };
 

@@ -55,6 +55,10 @@ class MEMCG_CAPABILITY("mutex") RankedMutex {
     MEMCG_RANK_RELEASE(r);
   }
   LockRank rank() const noexcept { return rank_; }
+  /// Checked builds: aborts unless the calling thread holds a lock of this
+  /// rank. Tells clang's analysis the lock is held, for locks it cannot
+  /// follow (prefer MEMCG_REQUIRES, which the compiler checks).
+  void assert_held() const noexcept MEMCG_ASSERT_CAPABILITY() { MEMCG_ASSERT_HELD(*this); }
   std::mutex& native() noexcept { return m_; }
 
   /// fork() participants only (platform/fork.hpp): take and release one of
@@ -101,6 +105,14 @@ class MEMCG_CAPABILITY("mutex") SpinLock {
     }
   }
   LockRank rank() const noexcept { return rank_; }
+  /// Checked builds: aborts unless the lock is taken and the calling thread
+  /// holds a lock of its rank (see RankedMutex::assert_held).
+  void assert_held() const noexcept MEMCG_ASSERT_CAPABILITY() {
+    MEMCG_ASSERT_HELD(*this);
+#if defined(MEMCG_CHECKED)
+    MEMCG_ASSERT(v_.load(std::memory_order_relaxed));
+#endif
+  }
 
   /// fork() participants only: see RankedMutex::lock_untracked.
   void lock_untracked() MEMCG_ACQUIRE() {
@@ -124,6 +136,32 @@ class MEMCG_SCOPED_CAPABILITY LockGuard {
 
  private:
   M& m_;
+};
+
+// A LockGuard that can be released and retaken, for condition variables
+// (std::condition_variable_any::wait unlocks and relocks it; the analysis
+// sees the lock held across the wait, as the caller's code does).
+template <class M>
+class MEMCG_SCOPED_CAPABILITY UniqueLock {
+ public:
+  explicit UniqueLock(M& m) MEMCG_ACQUIRE(m) : m_(m) { m_.lock(); }
+  ~UniqueLock() MEMCG_RELEASE() {
+    if (owns_) m_.unlock();
+  }
+  void lock() MEMCG_ACQUIRE() {
+    m_.lock();
+    owns_ = true;
+  }
+  void unlock() MEMCG_RELEASE() {
+    owns_ = false;
+    m_.unlock();
+  }
+  UniqueLock(const UniqueLock&) = delete;
+  UniqueLock& operator=(const UniqueLock&) = delete;
+
+ private:
+  M& m_;
+  bool owns_ = true;
 };
 
 }  // namespace memcg::detail

@@ -15,6 +15,8 @@
 #define MEMCG_ACQUIRE(...) MEMCG_TSA(acquire_capability(__VA_ARGS__))
 #define MEMCG_RELEASE(...) MEMCG_TSA(release_capability(__VA_ARGS__))
 #define MEMCG_TRY_ACQUIRE(...) MEMCG_TSA(try_acquire_capability(__VA_ARGS__))
+#define MEMCG_ASSERT_CAPABILITY(...) MEMCG_TSA(assert_capability(__VA_ARGS__))
+#define MEMCG_RETURN_CAPABILITY(x) MEMCG_TSA(lock_returned(x))
 #define MEMCG_SCOPED_CAPABILITY MEMCG_TSA(scoped_lockable)
 #define MEMCG_RETURN_CAPABILITY(x) MEMCG_TSA(lock_returned(x))
 #define MEMCG_NO_TSA MEMCG_TSA(no_thread_safety_analysis)

@@ -17,11 +17,11 @@ struct State {
   RankedMutex mutex{LockRank::kWorkerQueue};
   std::condition_variable_any cv;       // work arrived
   std::condition_variable_any done_cv;  // work finished
-  WorkItem* head = nullptr;             // guarded by mutex
-  WorkItem** tail = &head;              // guarded by mutex
-  std::uint64_t queued = 0;             // guarded by mutex
-  std::uint64_t done = 0;               // guarded by mutex
-  bool started = false;                 // guarded by mutex
+  WorkItem* head MEMCG_GUARDED_BY(mutex) = nullptr;
+  WorkItem** tail MEMCG_GUARDED_BY(mutex) = &head;
+  std::uint64_t queued MEMCG_GUARDED_BY(mutex) = 0;
+  std::uint64_t done MEMCG_GUARDED_BY(mutex) = 0;
+  bool started MEMCG_GUARDED_BY(mutex) = false;
   fork::HeldAcrossFork<RankedMutex> fork{mutex, fork_child_fixup, this};
 
   // In the child there is no worker thread: the next queue() starts one.
@@ -55,8 +55,8 @@ void run() {
   for (;;) {
     WorkItem* batch;
     {
-      std::unique_lock<RankedMutex> l(s.mutex);
-      s.cv.wait(l, [&] { return s.head != nullptr; });
+      UniqueLock<RankedMutex> l(s.mutex);
+      while (!s.head) s.cv.wait(l);
       batch = s.head;
       s.head = nullptr;
       s.tail = &s.head;
@@ -69,7 +69,7 @@ void run() {
       ++n;
     }
     {
-      std::lock_guard<RankedMutex> l(s.mutex);
+      LockGuard<RankedMutex> l(s.mutex);
       s.done += n;
     }
     s.done_cv.notify_all();
@@ -83,7 +83,7 @@ void queue(WorkItem* w, void (*fn)(WorkItem*)) noexcept {
   w->fn = fn;
   w->next = nullptr;
   {
-    std::lock_guard<RankedMutex> l(s.mutex);
+    LockGuard<RankedMutex> l(s.mutex);
     if (!s.started) {
       s.started = true;
       std::thread(run).detach();
@@ -98,14 +98,14 @@ void queue(WorkItem* w, void (*fn)(WorkItem*)) noexcept {
 void flush() noexcept {
   MEMCG_CHECK(!tls_is_worker, "worker::flush from the worker would deadlock");
   State& s = state();
-  std::unique_lock<RankedMutex> l(s.mutex);
+  UniqueLock<RankedMutex> l(s.mutex);
   std::uint64_t target = s.queued;
-  s.done_cv.wait(l, [&] { return s.done >= target; });
+  while (s.done < target) s.done_cv.wait(l);
 }
 
 std::uint64_t items_run() noexcept {
   State& s = state();
-  std::lock_guard<RankedMutex> l(s.mutex);
+  LockGuard<RankedMutex> l(s.mutex);
   return s.done;
 }
 

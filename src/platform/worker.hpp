@@ -1,6 +1,7 @@
 // The library worker: one thread that runs deferred work in "process
-// context" (seed 000). Group release and free run here, never in the thread
-// that dropped the last reference, and never on an RCU callback thread.
+// context" (deferred free). Group release and free run here, never in the
+// thread that dropped the last reference, and never on an RCU callback
+// thread.
 //
 // Concurrency: queue() may be called from any thread, under any library lock
 // (the queue lock has the highest rank but RCU's), and from RCU callbacks.

@@ -22,8 +22,8 @@ namespace {
 struct Background {
   RankedMutex mutex{LockRank::kReclaimWake};
   std::condition_variable_any cv;
-  bool started = false;  // mutex
-  bool wanted = false;   // mutex
+  bool started MEMCG_GUARDED_BY(mutex) = false;
+  bool wanted MEMCG_GUARDED_BY(mutex) = false;
   std::atomic<bool> pending{false};
   // In the child there is no reclaimer thread: the next wake-up starts one.
   fork::HeldAcrossFork<RankedMutex> fork{mutex, [](void* p) noexcept MEMCG_NO_TSA {
@@ -44,8 +44,10 @@ void run() {
   GroupImpl* root = runtime().root;
   for (;;) {
     {
-      std::unique_lock<RankedMutex> l(b.mutex);
-      b.cv.wait_for(l, std::chrono::milliseconds(100), [&] { return b.wanted; });
+      UniqueLock<RankedMutex> l(b.mutex);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+      while (!b.wanted)
+        if (b.cv.wait_until(l, deadline) == std::cv_status::timeout) break;
       b.wanted = false;
     }
     b.pending.store(false, std::memory_order_release);

@@ -51,9 +51,9 @@ namespace memcg::detail {
 
 struct LruList {
   SpinLock lock{LockRank::kLruList};
-  ListLruHook head;             // sentinel; head.next = oldest
-  std::uint64_t nr = 0;         // lock
-  bool dead = false;            // lock: spliced into an ancestor's, never used again
+  ListLruHook head MEMCG_GUARDED_BY(lock);  // sentinel; head.next = oldest
+  std::uint64_t nr MEMCG_GUARDED_BY(lock) = 0;
+  bool dead MEMCG_GUARDED_BY(lock) = false;  // spliced into an ancestor's, never used again
   rcu::Head rcu{};              // frees it a grace period after it died
   LruList() noexcept { head.next = head.prev = &head; }
 };
@@ -65,12 +65,16 @@ struct RetiredSlots {
   std::size_t bytes = 0;
 };
 
+namespace {
+RankedMutex& lru_registry_mutex() noexcept;  // the registry's list of every ListLru
+}  // namespace
+
 struct LruImpl {
   RankedMutex grow_mutex{LockRank::kLruGrow};  // array growth, list creation, reparenting
   std::atomic<std::atomic<LruList*>*> slots{nullptr};
   std::atomic<std::uint32_t> capacity{0};
-  LruImpl* next = nullptr;     // registry
-  LruImpl* prev = nullptr;
+  LruImpl* next MEMCG_GUARDED_BY(lru_registry_mutex()) = nullptr;  // registry
+  LruImpl* prev MEMCG_GUARDED_BY(lru_registry_mutex()) = nullptr;
 };
 
 namespace {
@@ -87,7 +91,7 @@ void fork_unlock_all(void* r) noexcept;
 // grow mutex keeps its slot array still while its lists are locked.
 struct LruRegistry {
   RankedMutex mutex{LockRank::kLruRegistry};
-  LruImpl* head = nullptr;
+  LruImpl* head MEMCG_GUARDED_BY(lru_registry_mutex()) = nullptr;
   fork::Participant fork;
   LruRegistry() noexcept {
     fork.order = static_cast<int>(LockRank::kLruRegistry);
@@ -125,6 +129,7 @@ LruRegistry& lru_registry() {
   static LruRegistry* r = new LruRegistry;
   return *r;
 }
+RankedMutex& lru_registry_mutex() noexcept { return lru_registry().mutex; }
 
 void free_list_rcu(rcu::Head* h) {
   meta::destroy(static_cast<LruList*>(h->arg));
@@ -154,7 +159,7 @@ LruList* list_at(LruImpl* l, std::uint32_t id) {
 
 // The list for g, created if it has none (grow_mutex held). nullptr: out of
 // metadata memory. The caller establishes invariant (1).
-LruList* list_for_locked(LruImpl* l, GroupImpl* g) {
+LruList* list_for_locked(LruImpl* l, GroupImpl* g) MEMCG_REQUIRES(l->grow_mutex) {
   MEMCG_ASSERT_HELD(l->grow_mutex);
   std::uint32_t cap = l->capacity.load(std::memory_order_relaxed);
   if (g->id >= cap) {
@@ -213,7 +218,8 @@ Made make_list(LruImpl* l, GroupImpl* x) {
   }
 }
 
-void link_tail(LruList* x, ListLruHook* h) {
+void link_tail(LruList* x, ListLruHook* h) MEMCG_REQUIRES(x->lock) {
+  MEMCG_ASSERT_HELD(x->lock);
   h->prev = x->head.prev;
   h->next = &x->head;
   x->head.prev->next = h;
@@ -222,7 +228,8 @@ void link_tail(LruList* x, ListLruHook* h) {
   ++x->nr;
 }
 
-void unlink(LruList* x, ListLruHook* h) {
+void unlink(LruList* x, ListLruHook* h) MEMCG_REQUIRES(x->lock) {
+  MEMCG_ASSERT_HELD(x->lock);
   h->prev->next = h->next;
   h->next->prev = h->prev;
   h->next = h->prev = nullptr;
@@ -242,7 +249,7 @@ std::uint64_t list_lru_retired_pending() noexcept { return g_retired_pending.loa
 // (g is dying; no lock held on entry).
 void reparent_list_lrus(GroupImpl* g) noexcept {
   LruRegistry& reg = lru_registry();
-  LockGuard<RankedMutex> rl(reg.mutex);  // one reparent at a time: see invariant (1)
+  LockGuard<RankedMutex> rl(lru_registry_mutex());  // one reparent at a time: see invariant (1)
   for (LruImpl* l = reg.head; l; l = l->next) {
     LockGuard<RankedMutex> guard(l->grow_mutex);
     LruList* from = list_at(l, g->id);
@@ -251,10 +258,11 @@ void reparent_list_lrus(GroupImpl* g) noexcept {
     while (!p->is_online()) p = p->parent;
     // p may start dying now; its reparent comes after ours and moves this on.
     LruList* to = list_at(l, p->id);  // exists by invariant (5): nothing to allocate
-    MEMCG_CHECK(to && !to->dead, "ListLru: the reparent target has no list (invariant 5)");
+    MEMCG_CHECK(to, "ListLru: the reparent target has no list (invariant 5)");
     {
       LockGuard<SpinLock> a(from->lock);  // the deeper list first
       to->lock.lock_nested();
+      MEMCG_CHECK(!to->dead, "ListLru: the reparent target's list is dead (invariant 5)");
       while (from->head.next != &from->head) {
         ListLruHook* h = from->head.next;
         unlink(from, h);
@@ -275,7 +283,7 @@ ListLruBase::ListLruBase() {
   MEMCG_CHECK(l, "out of metadata memory");
   impl_ = l;
   LruRegistry& reg = lru_registry();
-  LockGuard<RankedMutex> rl(reg.mutex);
+  LockGuard<RankedMutex> rl(lru_registry_mutex());
   l->next = reg.head;
   if (reg.head) reg.head->prev = l;
   reg.head = l;
@@ -285,7 +293,7 @@ ListLruBase::~ListLruBase() {
   auto* l = static_cast<LruImpl*>(impl_);
   {
     LruRegistry& reg = lru_registry();
-    LockGuard<RankedMutex> rl(reg.mutex);
+    LockGuard<RankedMutex> rl(lru_registry_mutex());
     if (l->prev) l->prev->next = l->next; else reg.head = l->next;
     if (l->next) l->next->prev = l->prev;
   }

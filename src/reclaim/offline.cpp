@@ -9,13 +9,15 @@ namespace memcg::detail {
 
 void offline_reclaim(GroupImpl* g) noexcept {
   {
-    LockGuard<RankedMutex> l(runtime().tree_mutex);
-    reclaim_iter_invalidate_locked(g);  // seed 004: only cursors at g move
+    LockGuard<RankedMutex> l(tree_mutex());
+    reclaim_iter_invalidate_locked(g);  // targeted invalidation: only cursors at g move
   }
-  reclaim_iter_count_death();  // for the old scheme the benchmark compares against
   reparent_list_lrus(g);
 }
 
-void release_reclaim_locked(GroupImpl* g) noexcept { reclaim_iter_invalidate_locked(g); }
+void release_reclaim_locked(GroupImpl* g) noexcept {
+  MEMCG_ASSERT_HELD(tree_mutex());
+  reclaim_iter_invalidate_locked(g);
+}
 
 }  // namespace memcg::detail

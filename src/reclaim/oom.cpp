@@ -74,8 +74,7 @@ bool run_oom(GroupImpl* over, std::uint64_t bytes) noexcept {
   record_event(over, Event::kOom);
   OomHandler handler;
   {
-    Runtime& rt = runtime();
-    LockGuard<RankedMutex> l(rt.tree_mutex);
+    LockGuard<RankedMutex> l(tree_mutex());
     for (GroupImpl* a = over; a; a = a->parent) {
       if (a->oom_handler) {
         handler = *static_cast<OomHandler*>(a->oom_handler);
@@ -106,8 +105,13 @@ bool oom_for_charge(GroupImpl* over, std::uint64_t bytes) noexcept {
 }
 
 void free_reclaim_state(GroupImpl* g) noexcept {
-  delete static_cast<OomHandler*>(g->oom_handler);
-  g->oom_handler = nullptr;
+  OomHandler* h;
+  {
+    LockGuard<RankedMutex> l(tree_mutex());
+    h = static_cast<OomHandler*>(g->oom_handler);
+    g->oom_handler = nullptr;
+  }
+  delete h;  // the handler's destructor runs with no library lock held
 }
 
 }  // namespace detail
@@ -118,8 +122,7 @@ void Group::set_oom_handler(OomHandler h) {
   OomHandler* old = nullptr;
   bool removed = false;
   {
-    detail::Runtime& rt = detail::runtime();
-    detail::LockGuard<detail::RankedMutex> l(rt.tree_mutex);
+    detail::LockGuard<detail::RankedMutex> l(detail::tree_mutex());
     // As set_max: a removed group takes no new handler (it would never be
     // called); removing one is always allowed.
     removed = fresh && !p_->is_online();

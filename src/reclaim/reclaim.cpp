@@ -87,8 +87,9 @@ std::uint64_t try_to_free(GroupImpl* root, std::uint64_t bytes, ReclaimReason wh
         any |= shrink_one(g, is_root, prio, protection, why);
         // pgsteal is the reclaimed group's (memory.stat sums it up the tree).
         if (st.reclaimed > before) g->stats.pgsteal.fetch_add(st.reclaimed - before, std::memory_order_relaxed);
-        // Fault injection: abandon the walk mid-round (seed 004's testing),
-        // leaving the shared cursor wherever it is while groups die.
+        // Fault injection: abandon the walk mid-round, as the kernel's
+        // targeted-invalidation patch was tested, leaving the shared cursor
+        // wherever it is while groups die.
         if (st.reclaimed >= target || MEMCG_FAULT_FAIL(fault::Kind::kReclaimIterBreak)) {
           reclaim_iter_break(root, g);
           goto done;

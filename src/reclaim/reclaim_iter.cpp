@@ -9,7 +9,6 @@
 namespace memcg::detail {
 namespace {
 
-std::atomic<std::uint64_t> g_deaths{0};
 std::atomic<std::uint64_t> g_rounds{0};
 
 // Pre-order successor of pos within root's subtree, following the links as
@@ -24,14 +23,15 @@ GroupImpl* next_pre(GroupImpl* pos, GroupImpl* root) {
 }
 
 // The last group of x's subtree in pre-order (tree mutex held).
-GroupImpl* last_descendant_locked(GroupImpl* x) {
+GroupImpl* last_descendant_locked(GroupImpl* x) MEMCG_REQUIRES(tree_mutex()) {
+  MEMCG_ASSERT_HELD(tree_mutex());
   while (GroupImpl* c = x->last_child) x = c;
   return x;
 }
 
 }  // namespace
 
-GroupImpl* reclaim_iter(GroupImpl* root, GroupImpl* prev, ReclaimCookie* cookie, InvalidationPolicy policy) noexcept {
+GroupImpl* reclaim_iter(GroupImpl* root, GroupImpl* prev, ReclaimCookie* cookie) noexcept {
   GroupImpl* found = nullptr;
   {
     rcu::ReadGuard rg;
@@ -44,11 +44,6 @@ GroupImpl* reclaim_iter(GroupImpl* root, GroupImpl* prev, ReclaimCookie* cookie,
         cookie->generation = gen;
       } else if (cookie->generation != gen) {
         goto out;  // another reclaimer finished the round we were part of
-      }
-      if (policy == InvalidationPolicy::kRestartOnAnyDeath) {
-        const std::uint64_t deaths = g_deaths.load(std::memory_order_acquire);
-        if (root->reclaim_dead_seen.exchange(deaths, std::memory_order_acq_rel) != deaths)
-          root->reclaim_position.store(nullptr, std::memory_order_release);  // restart from the root
       }
       pos = root->reclaim_position.load(std::memory_order_acquire);
     } else {
@@ -88,6 +83,7 @@ void reclaim_iter_break(GroupImpl* root, GroupImpl* prev) noexcept {
 }
 
 void reclaim_iter_invalidate_locked(GroupImpl* dead) noexcept {
+  MEMCG_ASSERT_HELD(tree_mutex());
   // dead's pre-order predecessor: the last descendant of its previous
   // sibling, else its parent. Computed from the tree as it is now (tree
   // mutex held), so it is linked; if it is itself removed later, its own
@@ -99,8 +95,6 @@ void reclaim_iter_invalidate_locked(GroupImpl* dead) noexcept {
     a->reclaim_position.compare_exchange_strong(expected, pred, std::memory_order_acq_rel);
   }
 }
-
-void reclaim_iter_count_death() noexcept { g_deaths.fetch_add(1, std::memory_order_acq_rel); }
 
 std::uint64_t reclaim_rounds_completed() noexcept { return g_rounds.load(std::memory_order_relaxed); }
 

@@ -9,7 +9,7 @@
 //           bumped and the cursor reset; a reclaimer whose cookie holds an
 //           older generation stops (no one loops forever)
 //
-// Removal (seed 004, targeted): removing group D touches only cursors whose
+// Removal (targeted invalidation): removing group D touches only cursors whose
 // position is D — on D's ancestors — and moves them to D's pre-order
 // predecessor, a live neighbour, so the walk continues right after D instead
 // of restarting from the root. The same targeted move runs again when D is
@@ -18,18 +18,18 @@
 // release nobody can take a reference on D, so nobody can store it; RCU
 // keeps D's memory valid for a reader that loaded the old position.
 //
-// The old scheme (InvalidationPolicy::kRestartOnAnyDeath) is kept for the
-// benchmark that reproduces the seed's problem: any death anywhere makes
-// every cursor restart from its root.
+// The scheme this replaced (any death anywhere makes every cursor restart
+// from its root) lives only in bench/reclaim_iter/, on top of this walk.
 #pragma once
 
 #include <cstdint>
 
+#include "platform/ranked_mutex.hpp"
+
 namespace memcg::detail {
 
 struct GroupImpl;
-
-enum class InvalidationPolicy { kTargeted, kRestartOnAnyDeath };
+RankedMutex& tree_mutex() noexcept;  // see core/group_impl.hpp
 
 struct ReclaimCookie {
   std::uint32_t generation = 0;
@@ -40,16 +40,13 @@ struct ReclaimCookie {
 /// a reference (tryget_online; the root is always returned referenced), or
 /// nullptr when this reclaimer's round is over. Drops prev's reference.
 /// With cookie == nullptr it is a private full walk (prev -> next).
-GroupImpl* reclaim_iter(GroupImpl* root, GroupImpl* prev, ReclaimCookie* cookie,
-                        InvalidationPolicy policy = InvalidationPolicy::kTargeted) noexcept;
+GroupImpl* reclaim_iter(GroupImpl* root, GroupImpl* prev, ReclaimCookie* cookie) noexcept;
 /// Stops a walk early: drops prev's reference (the cursor stays at prev).
 void reclaim_iter_break(GroupImpl* root, GroupImpl* prev) noexcept;
 
 /// Targeted invalidation: every ancestor cursor positioned at dead moves to
 /// dead's pre-order predecessor. Tree mutex held.
-void reclaim_iter_invalidate_locked(GroupImpl* dead) noexcept;
-/// The old scheme's trigger: counts a death (every cursor restarts).
-void reclaim_iter_count_death() noexcept;
+void reclaim_iter_invalidate_locked(GroupImpl* dead) noexcept MEMCG_REQUIRES(tree_mutex());
 
 std::uint64_t reclaim_rounds_completed() noexcept;
 

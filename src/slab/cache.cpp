@@ -24,7 +24,7 @@ using detail::SpinLock;
 
 namespace detail {
 bool cache_of_root(ChildCache* c, void* root);
-void destroy_child_locked(ChildCache* c);
+void destroy_child_locked(ChildCache* c) MEMCG_REQUIRES(slab_mutex());
 
 namespace {
 bool valid_cache_name(std::string_view n) {
@@ -37,6 +37,7 @@ bool valid_cache_name(std::string_view n) {
 }  // namespace
 
 std::uint32_t take_root_seq_locked(SlabRuntime& rt) noexcept {
+  MEMCG_ASSERT_HELD(slab_mutex());
   if (SlabRuntime::FreeSeq* f = rt.free_seqs) {
     rt.free_seqs = f->next;
     const std::uint32_t s = f->seq;
@@ -48,6 +49,7 @@ std::uint32_t take_root_seq_locked(SlabRuntime& rt) noexcept {
 }
 
 void give_root_seq_locked(SlabRuntime& rt, std::uint32_t seq) noexcept {
+  MEMCG_ASSERT_HELD(slab_mutex());
   auto* f = meta::make<SlabRuntime::FreeSeq>();
   if (!f) return;  // out of metadata: the number is never reused, which is safe
   f->seq = seq;
@@ -73,7 +75,7 @@ RootCache* create_root(std::string_view name, std::size_t size, const CacheOptio
   r->is_kmalloc = is_kmalloc;
   SlabRuntime& rt = slab_runtime();
   {
-    LockGuard<RankedMutex> l(rt.slab_mutex);
+    LockGuard<RankedMutex> l(slab_mutex());
     r->seq = take_root_seq_locked(rt);
   }
   if (r->seq == 0) {
@@ -93,7 +95,7 @@ RootCache* create_root(std::string_view name, std::size_t size, const CacheOptio
     r->unaccounted = meta::make<ChildCache>(r, nullptr);
     if (!r->unaccounted) {
       {
-        LockGuard<RankedMutex> l(rt.slab_mutex);
+        LockGuard<RankedMutex> l(slab_mutex());
         give_root_seq_locked(rt, r->seq);
       }
       meta::destroy(r);
@@ -102,7 +104,7 @@ RootCache* create_root(std::string_view name, std::size_t size, const CacheOptio
     }
   }
   {
-    LockGuard<RankedMutex> l(rt.slab_mutex);
+    LockGuard<RankedMutex> l(slab_mutex());
     rt.roots.push_back(&r->root_node);
     if (r->unaccounted) {
       r->all_children.push_back(&r->unaccounted->root_node);
@@ -162,8 +164,7 @@ void Cache::free(void* p) noexcept {
 
 void Cache::shrink() noexcept {
   if (!r_) return;
-  detail::SlabRuntime& rt = detail::slab_runtime();
-  LockGuard<RankedMutex> l(rt.slab_mutex);
+  LockGuard<RankedMutex> l(detail::slab_mutex());
   detail::flush_thread_magazines(detail::cache_of_root, r_);
   for (detail::ListNode* n = r_->all_children.next; n != &r_->all_children; n = n->next) {
     auto* c = static_cast<ChildCache*>(n->owner);
@@ -180,7 +181,7 @@ void Cache::destroy(std::error_code& ec) noexcept {
   }
   detail::SlabRuntime& rt = detail::slab_runtime();
   {
-    LockGuard<RankedMutex> l(rt.slab_mutex);
+    LockGuard<RankedMutex> l(detail::slab_mutex());
     detail::flush_thread_magazines(detail::cache_of_root, r_);
     bool busy = false;
     for (detail::ListNode* n = r_->all_children.next; n != &r_->all_children; n = n->next) {
@@ -243,8 +244,7 @@ void Cache::destroy() {
 std::string Cache::slabinfo(const Group& g) const {
   std::string out = detail::slabinfo_header();
   if (!r_ || !g) return out;
-  detail::SlabRuntime& rt = detail::slab_runtime();
-  LockGuard<RankedMutex> l(rt.slab_mutex);
+  LockGuard<RankedMutex> l(detail::slab_mutex());
   detail::GroupImpl* gi = g.impl();
   for (detail::ListNode* n = gi->slab_caches.next; n != &gi->slab_caches; n = n->next) {
     auto* c = static_cast<ChildCache*>(n->owner);
@@ -259,8 +259,7 @@ std::size_t Cache::object_size() const noexcept { return r_ ? r_->object_size : 
 std::string slabinfo(const Group& g) {
   std::string out = detail::slabinfo_header();
   if (!g) return out;
-  detail::SlabRuntime& rt = detail::slab_runtime();
-  LockGuard<RankedMutex> l(rt.slab_mutex);
+  LockGuard<RankedMutex> l(detail::slab_mutex());
   detail::GroupImpl* gi = g.impl();
   for (detail::ListNode* n = gi->slab_caches.next; n != &gi->slab_caches; n = n->next)
     out += detail::slabinfo_line(static_cast<ChildCache*>(n->owner));

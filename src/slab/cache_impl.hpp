@@ -1,10 +1,10 @@
-// Root caches and their per-group child caches (seed 003).
+// Root caches and their per-group child caches.
 //
 // MAP
 //   RootCache ──children array[group id]──▶ ChildCache (registered, online group)
 //   RootCache ──all_children list──▶ every ChildCache, registered or dead
 //   GroupImpl ──slab_caches list──▶ the ChildCaches charging it (registered + reparented)
-//   Slab ──ref──▶ ChildCache ──ref──▶ GroupImpl                        (seed 001)
+//   Slab ──ref──▶ ChildCache ──ref──▶ GroupImpl      (cache reference chain)
 //   thread magazine table entry ──weak──▶ ChildCache (flushed before it dies)
 //
 // LIFECYCLE of a ChildCache
@@ -75,16 +75,16 @@ struct ChildCache {
   std::atomic<bool> dead{false};       // unpublished: no allocations, frees bypass magazines
 
   SpinLock lock{LockRank::kCache};
-  ListNode partial, full, empty;       // slabs, guarded by lock
-  std::uint64_t nr_slabs = 0;          // guarded by lock
-  std::uint64_t nr_empty = 0;          // guarded by lock
-  std::uint64_t inuse = 0;             // objects out of slabs (users + magazines), lock
-  MagazineStack depot_full, depot_empty;  // guarded by lock
-  bool destroy_queued = false;         // guarded by lock: dead and empty, destruction queued
-  bool listed = true;                  // slab mutex: on the lists, registration ref held
+  ListNode partial MEMCG_GUARDED_BY(lock), full MEMCG_GUARDED_BY(lock), empty MEMCG_GUARDED_BY(lock);  // slabs
+  std::uint64_t nr_slabs MEMCG_GUARDED_BY(lock) = 0;
+  std::uint64_t nr_empty MEMCG_GUARDED_BY(lock) = 0;
+  std::uint64_t inuse MEMCG_GUARDED_BY(lock) = 0;  // objects out of slabs (users + magazines)
+  MagazineStack depot_full MEMCG_GUARDED_BY(lock), depot_empty MEMCG_GUARDED_BY(lock);
+  bool destroy_queued MEMCG_GUARDED_BY(lock) = false;  // dead and empty, destruction queued
+  bool listed MEMCG_GUARDED_BY(slab_mutex()) = true;  // on the lists, registration ref held
 
-  ListNode root_node;   // on root->all_children (slab mutex)
-  ListNode group_node;  // on group's slab_caches (slab mutex)
+  ListNode root_node MEMCG_GUARDED_BY(slab_mutex());   // on root->all_children
+  ListNode group_node MEMCG_GUARDED_BY(slab_mutex());  // on group's slab_caches
   WorkItem destroy_work;
 
   ChildCache(RootCache* r, GroupImpl* g) noexcept;
@@ -112,9 +112,9 @@ struct RootCache {
 
   std::atomic<ChildArray*> children{nullptr};  // by group id; grown under the slab mutex
   ChildCache* unaccounted = nullptr;            // account == false: one cache, no group
-  ListNode all_children;                        // slab mutex
-  ListNode root_node;                           // on the runtime's list of roots (slab mutex)
-  bool destroyed = false;                       // slab mutex
+  ListNode all_children MEMCG_GUARDED_BY(slab_mutex());
+  ListNode root_node MEMCG_GUARDED_BY(slab_mutex());  // on the runtime's list of roots
+  bool destroyed MEMCG_GUARDED_BY(slab_mutex()) = false;
 
   RootCache() noexcept { root_node.owner = this; }
 };
@@ -125,6 +125,7 @@ inline ChildCache::ChildCache(RootCache* r, GroupImpl* g) noexcept
       mag_slot_(mag_slot(r->seq, g ? g->id : kNoGroupId)),
       group(g) {
   root_node.owner = group_node.owner = this;
+  partial.owner = full.owner = empty.owner = nullptr;
   destroy_work.arg = this;
 }
 

@@ -1,4 +1,4 @@
-// Child caches (seed 003): creation on a group's first allocation, lookup,
+// Per-group child caches: creation on a group's first allocation, lookup,
 // reference counting, and what group removal does to them.
 #include <algorithm>
 #include <cstring>
@@ -18,7 +18,14 @@ SlabRuntime& slab_runtime() noexcept {
   return *rt;
 }
 
+RankedMutex& slab_mutex() noexcept { return slab_runtime().slab_mutex; }
+
 void child_get(ChildCache* c) noexcept { c->refs.fetch_add(1, std::memory_order_relaxed); }
+
+namespace {
+// Not analysed: c's last reference is gone, nothing else can take its lock.
+bool unshared_is_empty(const ChildCache* c) MEMCG_NO_TSA { return c->nr_slabs == 0 && c->inuse == 0; }
+}  // namespace
 
 void child_put(ChildCache* c) noexcept {
   const std::int64_t old = c->refs.fetch_sub(1, std::memory_order_acq_rel);
@@ -26,7 +33,7 @@ void child_put(ChildCache* c) noexcept {
   if (old != 1) return;
   // Nothing reaches c any more: unpublished, flushed from every thread
   // table, no slab, no holder.
-  MEMCG_CHECK(c->nr_slabs == 0 && c->inuse == 0, "child cache freed with slabs");
+  MEMCG_CHECK(unshared_is_empty(c), "child cache freed with slabs");
   if (GroupImpl* g = c->group.load(std::memory_order_relaxed)) group_put(g);
   slab_runtime().child_caches.fetch_sub(1, std::memory_order_relaxed);
   meta::destroy(c);
@@ -36,7 +43,8 @@ namespace {
 
 // Makes root's array hold index id (slab mutex held). Readers never block:
 // the new array is published whole; old arrays are kept until the root dies.
-bool ensure_capacity_locked(RootCache* root, std::uint32_t id) {
+bool ensure_capacity_locked(RootCache* root, std::uint32_t id) MEMCG_REQUIRES(slab_mutex()) {
+  MEMCG_ASSERT_HELD(slab_mutex());
   ChildArray* cur = root->children.load(std::memory_order_relaxed);
   if (cur && id < cur->capacity) return true;
   std::uint32_t cap = std::max<std::uint32_t>(64, cur ? cur->capacity * 2 : 0);
@@ -53,12 +61,12 @@ bool ensure_capacity_locked(RootCache* root, std::uint32_t id) {
   return true;
 }
 
-ChildCache* create_locked(RootCache* root, GroupImpl* g) {
+ChildCache* create_locked(RootCache* root, GroupImpl* g) MEMCG_REQUIRES(slab_mutex()) {
+  MEMCG_ASSERT_HELD(slab_mutex());
   if (!ensure_capacity_locked(root, g->id)) return nullptr;
   ChildCache* c = meta::make<ChildCache>(root, g);
   if (!c) return nullptr;
   group_get(g);  // the cache's one reference on its group
-  c->partial.owner = c->full.owner = c->empty.owner = nullptr;
   root->all_children.push_back(&c->root_node);
   g->slab_caches.push_back(&c->group_node);
   g->nr_slab_caches.fetch_add(1, std::memory_order_relaxed);
@@ -75,7 +83,6 @@ ChildCache* get_child_cache(RootCache* root, GroupImpl* g) noexcept {
     child_get(root->unaccounted);
     return root->unaccounted;
   }
-  SlabRuntime& rt = slab_runtime();
   for (;;) {
     GroupImpl* x = g;
     while (!x->is_online()) x = x->parent;  // a removed group charges its nearest online ancestor
@@ -83,11 +90,11 @@ ChildCache* get_child_cache(RootCache* root, GroupImpl* g) noexcept {
     {
       // The lock-free lookup is tried first by the caller (thread_mags.cpp,
       // inside its gate); here, under the mutex, creation has one winner.
-      LockGuard<RankedMutex> l(rt.slab_mutex);
+      LockGuard<RankedMutex> l(slab_mutex());
       if (!x->is_online()) continue;  // removed meanwhile: its caches are going
       ChildArray* arr = root->children.load(std::memory_order_relaxed);
       if (arr && x->id < arr->capacity) found = arr->slot[x->id].load(std::memory_order_relaxed);
-      if (!found) found = create_locked(root, x);  // seed 003: one creator under the mutex
+      if (!found) found = create_locked(root, x);  // one creator under the mutex
       if (found) child_get(found);
     }
     return found;
@@ -99,7 +106,8 @@ namespace {
 bool cache_of_group(ChildCache* c, void* g) { return c->group.load(std::memory_order_relaxed) == g; }
 
 // Takes c off every list and drops its registration reference (slab mutex).
-void destroy_locked(ChildCache* c) {
+void destroy_locked(ChildCache* c) MEMCG_REQUIRES(slab_mutex()) {
+  MEMCG_ASSERT_HELD(slab_mutex());
   if (!c->listed) return;
   c->listed = false;
   c->root_node.unlink();
@@ -114,7 +122,8 @@ void destroy_locked(ChildCache* c) {
 // removed already (a dying child does not block its parent's removal), and
 // a cache parked on a removed group would keep it alive. p's own removal,
 // later, finds the cache on p's list (slab mutex).
-void reparent_locked(ChildCache* c, GroupImpl* g) {
+void reparent_locked(ChildCache* c, GroupImpl* g) MEMCG_REQUIRES(slab_mutex()) {
+  MEMCG_ASSERT_HELD(slab_mutex());
   GroupImpl* p = g->parent;
   while (!p->is_online()) p = p->parent;
   group_get(p);
@@ -138,8 +147,7 @@ void reparent_locked(ChildCache* c, GroupImpl* g) {
 }  // namespace
 
 void offline_slab(GroupImpl* g) noexcept {
-  SlabRuntime& rt = slab_runtime();
-  LockGuard<RankedMutex> l(rt.slab_mutex);
+  LockGuard<RankedMutex> l(slab_mutex());
   if (g->slab_caches.empty()) return;
   // 1. Unpublish and kill g's own caches (reparented ones are dead already).
   for (ListNode* n = g->slab_caches.next; n != &g->slab_caches; n = n->next) {
@@ -173,7 +181,7 @@ void offline_slab(GroupImpl* g) noexcept {
 void destroy_dead_child_work(WorkItem* w) {
   auto* c = static_cast<ChildCache*>(w->arg);
   {
-    LockGuard<RankedMutex> l(slab_runtime().slab_mutex);
+    LockGuard<RankedMutex> l(slab_mutex());
     shrink_child(c, 0);
     bool empty;
     {
@@ -190,6 +198,6 @@ void destroy_dead_child_work(WorkItem* w) {
 
 bool cache_of_root(ChildCache* c, void* root) { return c->root == root; }
 
-void destroy_child_locked(ChildCache* c) { destroy_locked(c); }
+void destroy_child_locked(ChildCache* c) MEMCG_REQUIRES(slab_mutex()) { destroy_locked(c); }
 
 }  // namespace memcg::detail

@@ -97,7 +97,7 @@ struct LargeHeader {
   std::uint32_t offset = 0;
   std::size_t usable = 0;    // bytes from the returned pointer to the end of the mapping
   std::size_t map_len = 0;   // mapped (and charged) bytes
-  GroupImpl* group = nullptr;  // pinned (seed 002)
+  GroupImpl* group = nullptr;  // pinned (kmem pin protocol)
 };
 
 constexpr std::size_t kLargeMinOffset = 64;  // the header's room; larger alignments use align

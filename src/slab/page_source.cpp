@@ -31,11 +31,13 @@ struct FreeSlab {  // lives in a free slab's first bytes
 struct Source {
   RankedMutex mutex{LockRank::kPageSource};
   fork::HeldAcrossFork<RankedMutex> fork{mutex};
-  Region* regions = nullptr;      // mapped regions
-  FreeSlab* free_head = nullptr;  // MRU first
-  FreeSlab* free_tail = nullptr;
-  std::uint64_t nfree = 0, ndirty = 0, in_use = 0, nregions = 0, unmapped = 0, failures = 0;
-  std::uint64_t empty_regions = 0;
+  Region* regions MEMCG_GUARDED_BY(mutex) = nullptr;      // mapped regions
+  FreeSlab* free_head MEMCG_GUARDED_BY(mutex) = nullptr;  // MRU first
+  FreeSlab* free_tail MEMCG_GUARDED_BY(mutex) = nullptr;
+  std::uint64_t nfree MEMCG_GUARDED_BY(mutex) = 0, ndirty MEMCG_GUARDED_BY(mutex) = 0,
+                in_use MEMCG_GUARDED_BY(mutex) = 0, nregions MEMCG_GUARDED_BY(mutex) = 0,
+                unmapped MEMCG_GUARDED_BY(mutex) = 0, failures MEMCG_GUARDED_BY(mutex) = 0;
+  std::uint64_t empty_regions MEMCG_GUARDED_BY(mutex) = 0;
 };
 
 Source& src() {
@@ -91,7 +93,8 @@ void* map_aligned(std::size_t len) noexcept {
   return reinterpret_cast<void*>(aligned);
 }
 
-void free_list_remove(Source& s, FreeSlab* f) {
+void free_list_remove(Source& s, FreeSlab* f) MEMCG_REQUIRES(s.mutex) {
+  MEMCG_ASSERT_HELD(s.mutex);
   if (f->prev) f->prev->next = f->next; else s.free_head = f->next;
   if (f->next) f->next->prev = f->prev; else s.free_tail = f->prev;
   --s.nfree;
@@ -99,7 +102,8 @@ void free_list_remove(Source& s, FreeSlab* f) {
   --region_of(f)->nfree;
 }
 
-Region* map_region(Source& s) {
+Region* map_region(Source& s) MEMCG_REQUIRES(s.mutex) {
+  MEMCG_ASSERT_HELD(s.mutex);
   if (MEMCG_FAULT_FAIL(fault::Kind::kPageSourceMap)) {
     ++s.failures;
     return nullptr;
@@ -123,7 +127,8 @@ Region* map_region(Source& s) {
   return r;
 }
 
-void unmap_region(Source& s, Region* r) {
+void unmap_region(Source& s, Region* r) MEMCG_REQUIRES(s.mutex) {
+  MEMCG_ASSERT_HELD(s.mutex);
   if (r->prev) r->prev->next = r->next; else s.regions = r->next;
   if (r->next) r->next->prev = r->prev;
   --s.nregions;

@@ -2,7 +2,7 @@
 // objects. Objects are carved lazily (a bump pointer), so a slab with one
 // live object touches only the pages that object and the header live on.
 //
-// Reference chain (seed 001): object -> its slab (address mask) -> the slab's
+// Cache reference chain: object -> its slab (address mask) -> the slab's
 // ChildCache (the slab holds a reference on it) -> the cache's group (the
 // cache holds one reference). A cache can be reparented without visiting its
 // slabs.

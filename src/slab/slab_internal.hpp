@@ -27,7 +27,7 @@ void free_magazine(Magazine* m) noexcept;
 /// kRetry: the cache died or was reparented meanwhile (look it up again).
 RefillResult get_full_magazine(ChildCache* c, Magazine** out) noexcept;
 /// Returns m's rounds to their slabs (c->lock held).
-void flush_magazine_locked(ChildCache* c, Magazine* m) noexcept;
+void flush_magazine_locked(ChildCache* c, Magazine* m) noexcept MEMCG_REQUIRES(c->lock);
 /// Gives a magazine back to c's depot (or to the slabs if c is dead or the
 /// depot is full), freeing it when it is not kept.
 void return_magazine(ChildCache* c, Magazine* m) noexcept;

@@ -19,6 +19,7 @@ std::atomic<std::uint64_t>& slab_stat(GroupImpl* g, const RootCache* r) {
 }
 
 void list_move(ChildCache* c, Slab* s, std::uint8_t to) MEMCG_REQUIRES(c->lock) {
+  MEMCG_ASSERT_HELD(c->lock);
   if (s->list == to) return;
   if (s->list == ChildCache::kEmpty) --c->nr_empty;
   if (to == ChildCache::kEmpty) ++c->nr_empty;
@@ -47,6 +48,7 @@ Slab* source_slab(ChildCache* c) MEMCG_REQUIRES(c->lock) {
 // the order the slabs gave them: a fresh slab's first object, next to its
 // header, goes out first, and a slab holding one object touches one page.
 std::uint32_t fill_locked(ChildCache* c, Magazine* m) MEMCG_REQUIRES(c->lock) {
+  MEMCG_ASSERT_HELD(c->lock);
   MEMCG_ASSERT(m->n == 0);
   std::uint32_t fresh = 0;
   std::uint32_t i = kMagazineRounds;
@@ -93,7 +95,7 @@ Slab* new_slab(ChildCache* c, GroupImpl* g) {
   s->bump = static_cast<char*>(mem) + r->data_offset;
   s->end = s->bump + std::size_t{r->capacity} * r->stride;
   s->node.owner = s;
-  child_get(c);  // the slab's reference (seed 001)
+  child_get(c);  // the slab's reference (cache reference chain)
   return s;
 }
 
@@ -177,6 +179,7 @@ RefillResult get_full_magazine(ChildCache* c, Magazine** out) noexcept {
 }
 
 void flush_magazine_locked(ChildCache* c, Magazine* m) noexcept {
+  MEMCG_ASSERT_HELD(c->lock);
   for (std::uint32_t i = 0; i < m->n; ++i) {
     Slab* s = Slab::of(m->rounds[i]);
     MEMCG_ASSERT(s->cache == c);

@@ -26,11 +26,10 @@ bool of_group(ChildCache* c, void* g) { return c->group.load(std::memory_order_r
 // allocates under the slab mutex; caches added meanwhile wait for the next
 // reclaim).
 void shrink_caches_of(GroupImpl* g) {
-  SlabRuntime& rt = slab_runtime();
   std::vector<ChildCache*> batch;
   batch.reserve(g->nr_slab_caches.load(std::memory_order_relaxed) + kBatch);
   {
-    LockGuard<RankedMutex> l(rt.slab_mutex);
+    LockGuard<RankedMutex> l(slab_mutex());
     for (ListNode* x = g->slab_caches.next; x != &g->slab_caches && batch.size() < batch.capacity(); x = x->next) {
       auto* c = static_cast<ChildCache*>(x->owner);
       child_get(c);

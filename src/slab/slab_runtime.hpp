@@ -10,10 +10,12 @@
 
 namespace memcg::detail {
 
+RankedMutex& slab_mutex() noexcept;  // slab_runtime().slab_mutex, for the analysis (core/group_impl.hpp)
+
 struct SlabRuntime {
   SlabRuntime() noexcept;
 
-  // Seed 003's memcg_slab_mutex: serialises child-cache creation and
+  // The kernel's memcg_slab_mutex: serialises child-cache creation and
   // destruction, guards the root caches' arrays and lists and every group's
   // slab_caches list.
   RankedMutex slab_mutex{LockRank::kSlab};
@@ -21,7 +23,7 @@ struct SlabRuntime {
   // Every child cache's lock (kCache), held across fork; walked through the
   // root list under the slab mutex, which the fork holds from earlier.
   fork::Participant caches_fork;
-  ListNode roots;  // all root caches (slab mutex)
+  ListNode roots MEMCG_GUARDED_BY(detail::slab_mutex());  // all root caches
   std::atomic<std::uint64_t> child_caches{0};
 
   // Root caches' magazine-table numbers (RootCache::seq, slab mutex): a
@@ -31,14 +33,14 @@ struct SlabRuntime {
     FreeSeq* next;
     std::uint32_t seq;
   };
-  FreeSeq* free_seqs = nullptr;  // slab mutex
-  std::uint32_t next_seq = 1;    // slab mutex; 0 is never a root's number
+  FreeSeq* free_seqs MEMCG_GUARDED_BY(detail::slab_mutex()) = nullptr;
+  std::uint32_t next_seq MEMCG_GUARDED_BY(detail::slab_mutex()) = 1;  // 0 is never a root's number
 };
 
 /// A root number (slab mutex held); 0 when all 2^32 - 1 are in use.
-std::uint32_t take_root_seq_locked(SlabRuntime& rt) noexcept;
+std::uint32_t take_root_seq_locked(SlabRuntime& rt) noexcept MEMCG_REQUIRES(slab_mutex());
 /// Gives a destroyed root's number back (slab mutex held, its entries flushed).
-void give_root_seq_locked(SlabRuntime& rt, std::uint32_t seq) noexcept;
+void give_root_seq_locked(SlabRuntime& rt, std::uint32_t seq) noexcept MEMCG_REQUIRES(slab_mutex());
 
 SlabRuntime& slab_runtime() noexcept;
 

@@ -1,6 +1,7 @@
 // Test hooks of the slab layer: a thin layer over platform/fault.hpp, kept
-// for the seed-001 test. Fault injection builds only (MEMCG_FAULT_INJECTION);
-// the library itself uses MEMCG_FAULT_POINT(fault::Kind::kAfterChildLookup).
+// for the cache-reference-chain test. Fault injection builds only
+// (MEMCG_FAULT_INJECTION); the library itself uses
+// MEMCG_FAULT_POINT(fault::Kind::kAfterChildLookup).
 #pragma once
 
 #include <atomic>
@@ -10,7 +11,7 @@
 namespace memcg::detail::testing {
 
 enum class Point : int {
-  kAfterChildLookup = 0,  // a thread holds a child cache it looked up (seed 001's window)
+  kAfterChildLookup = 0,  // a thread holds a child cache it looked up
   kCount
 };
 

@@ -13,9 +13,9 @@
 // array alive while it is used: killing a cache unpublishes it first and
 // runs a drain round before dropping its registration reference.
 //
-// The slow paths hold a real reference on the cache (seed 001): a thread
-// that looked up a cache and then blocks (charging, reclaim) can never use a
-// destroyed cache.
+// The slow paths hold a real reference on the cache (the cache reference
+// chain): a thread that looked up a cache and then blocks (charging,
+// reclaim) can never use a destroyed cache.
 #include <atomic>
 #include <utility>
 
@@ -166,7 +166,7 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) 
         if (c) child_get(c);
       });
     if (!c && !(c = get_child_cache(root, x))) return nullptr;  // creates it (slab mutex)
-    MEMCG_FAULT_POINT(fault::Kind::kAfterChildLookup);  // seed 001's window
+    MEMCG_FAULT_POINT(fault::Kind::kAfterChildLookup);  // the cache reference chain's window
     Magazine* full = nullptr;
     RefillResult rr = get_full_magazine(c, &full);
     if (rr == RefillResult::kNoMem) {

@@ -1,5 +1,5 @@
-// Reservations and the seed-002 pin: one reference for all of a group's
-// reservations, dropped by the last uncharge after removal.
+// Reservations and the kmem pin protocol: one reference for all of a
+// group's reservations, dropped by the last uncharge after removal.
 #include "memcg/reservation.hpp"
 
 #include <gtest/gtest.h>
@@ -76,7 +76,7 @@ TEST(Reservation, PinsTheGroupOnceNotPerReservation) {
   detail::drain_own_stock();  // the stock slot holds a reference of its own
   EXPECT_EQ(refs(a), before + 1);
   rs.clear();
-  EXPECT_EQ(refs(a), before + 1) << "alive groups keep the pin (seed 002)";
+  EXPECT_EQ(refs(a), before + 1) << "alive groups keep the pin";
   a.remove();
 }
 
@@ -117,9 +117,9 @@ TEST(Reservation, EmptyReservationStillPins) {
   EXPECT_EQ(test::settled_groups(), base + 1);
 }
 
-// The race between remove() and the last uncharge (seed 002): neither a
-// leaked group (the pin never dropped) nor a double put (the reference
-// count would underflow, which MEMCG_CHECK turns into an abort).
+// The race between remove() and the last uncharge (kmem pin protocol):
+// neither a leaked group (the pin never dropped) nor a double put (the
+// reference count would underflow, which MEMCG_CHECK turns into an abort).
 TEST(Reservation, RemoveRacesLastUnchargeWithoutLeakOrDoublePut) {
   const auto base = test::settled_groups();
   test::TempGroup t("resrace");

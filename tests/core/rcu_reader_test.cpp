@@ -36,7 +36,7 @@ TEST(RcuReaders, NeverSeeFreedGroupsUnderChurn) {
         if (c->parent != top_impl) bad++;
         visits++;
       }
-      // And the id table; tryget on what we find, as seed-001 lookups do.
+      // And the id table; tryget on what we find, as child-cache lookups do.
       std::uint32_t hw = rt.ids.high_water();
       for (std::uint32_t id = 0; id < hw; ++id) {
         GroupImpl* x = rt.ids.lookup(id);

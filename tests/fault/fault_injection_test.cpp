@@ -242,8 +242,9 @@ TEST_F(FaultTest, MetadataArenaFailuresAreCleanNullptr) {
   EXPECT_EQ(t->current(), 0u);
 }
 
-// Seed 004's testing: reclaimers abandon their shared walk at random (2%),
-// leaving the cursor at arbitrary positions while groups are removed.
+// The shared reclaim iterator, tested as the kernel's targeted-invalidation
+// patch was: reclaimers abandon their shared walk at random (2%), leaving the
+// cursor at arbitrary positions while groups are removed.
 TEST_F(FaultTest, ReclaimIteratorBreaksWhileGroupsDie) {
   test::TempGroup t("fiter");
   constexpr std::uint64_t kPage = 4096;
@@ -389,8 +390,9 @@ TEST_F(FaultTest, DelaysInLifecycleRaceWindows) {
   c.destroy();
 }
 
-// Seed 002's window, made deterministic: remove() has set DEAD on the pin and
-// not yet read the pin count while the last reservation is released.
+// The kmem pin protocol's window, made deterministic: remove() has set DEAD
+// on the pin and not yet read the pin count while the last reservation is
+// released.
 std::atomic<int> g_phase{0};
 
 // The first thread to reach fault point k stops there until resume_paused().
@@ -406,9 +408,9 @@ void wait_until_paused() {
   while (g_phase.load() != 1) std::this_thread::yield();
 }
 void resume_paused() { g_phase = 2; }
-TEST_F(FaultTest, Seed002LastUnchargeInsideMarkDeadWindow) {
+TEST_F(FaultTest, KmemPinLastUnchargeInsideMarkDeadWindow) {
   for (int round = 0; round < 2; ++round) {
-    test::TempGroup t("f002");
+    test::TempGroup t("fpin");
     Group g = t->create("g");
     Reservation r = Reservation::make(g, 10000);
     // round 0: remover paused after DEAD is set; round 1: releaser paused
@@ -443,8 +445,8 @@ TEST_F(FaultTest, Seed002LastUnchargeInsideMarkDeadWindow) {
 // sees that pin and leaves the put to it) and its last handle dropped. The
 // releaser's test-and-clear must not drop the pin reference while the new
 // reservation lives (the group would be freed with charges).
-TEST_F(FaultTest, Seed002StaleZeroDoesNotDropTheReferenceOfALaterPin) {
-  test::TempGroup t("f002c");
+TEST_F(FaultTest, KmemPinStaleZeroDoesNotDropTheReferenceOfALaterPin) {
+  test::TempGroup t("fpinc");
   Group g = t->create("g");
   Reservation r1 = Reservation::make(g, 10000);
   pause_first_at(Kind::kUnpinLast);
@@ -471,8 +473,8 @@ TEST_F(FaultTest, Seed002StaleZeroDoesNotDropTheReferenceOfALaterPin) {
 // while remove() runs and the last handle goes: remove() wins the put, and
 // the group must stay allocated until the releaser is done with it (under
 // ASan a premature free shows as a use after free in unpin_group).
-TEST_F(FaultTest, Seed002LastUnpinOutlivesTheLastHandle) {
-  test::TempGroup t("f002b");
+TEST_F(FaultTest, KmemPinLastUnpinOutlivesTheLastHandle) {
+  test::TempGroup t("fpinb");
   Group g = t->create("g");
   Reservation r = Reservation::make(g, 10000);
   pause_first_at(Kind::kUnpinLast);

@@ -1,4 +1,4 @@
-// Group lifecycle, made observable with a pause point (seed 000):
+// Group lifecycle, made observable with a pause point (deferred free):
 //   last put -> worker: release (unlink, unpublish id, call_rcu)
 //            -> grace period -> worker: free (Kind::kBeforeGroupFree, then free)
 //
@@ -98,7 +98,7 @@ TEST(LifecycleFault, LastPutQueuesReleaseThenFreeOnTheWorkerAfterTheGracePeriod)
   ResumeAtExit resume_guard;
   pause_first_at(Kind::kBeforeGroupFree);
 
-  // 1. A reader finds the group under RCU (through the id table, as seed 003's
+  // 1. A reader finds the group under RCU (through the id table, as child-cache
   //    lookups do), then another thread drops the last reference.
   std::thread::id dropping_thread;
   {

@@ -12,7 +12,6 @@ namespace memcg {
 namespace {
 
 using detail::GroupImpl;
-using detail::InvalidationPolicy;
 using detail::ReclaimCookie;
 using detail::reclaim_iter;
 
@@ -89,25 +88,6 @@ TEST(ReclaimIter, RemovalMovesOnlyTheCursorAtTheDyingGroupToItsPredecessor) {
   EXPECT_EQ(g->name, "k3") << "the walk continues after the removed group";
   detail::reclaim_iter_break(root, g);
   for (int i : {0, 1, 3}) kids[i].remove();
-}
-
-TEST(ReclaimIter, OldSchemeRestartsOnAnyDeath) {
-  test::TempGroup t("itold");
-  std::vector<Group> kids;
-  for (int i = 0; i < 4; ++i) kids.push_back(t->create("k" + std::to_string(i)));
-  Group elsewhere = Group::root().create("itold-elsewhere-" + t->name());
-  GroupImpl* root = t->impl();
-  const auto pol = InvalidationPolicy::kRestartOnAnyDeath;
-  ReclaimCookie c;
-  GroupImpl* g = reclaim_iter(root, nullptr, &c, pol);
-  g = reclaim_iter(root, g, &c, pol);
-  g = reclaim_iter(root, g, &c, pol);
-  ASSERT_EQ(g->name, "k1");
-  elsewhere.remove();  // a death anywhere, not even in this subtree
-  g = reclaim_iter(root, g, &c, pol);
-  EXPECT_EQ(g, root) << "the old scheme restarts from the root";
-  detail::reclaim_iter_break(root, g);
-  for (auto& k : kids) k.remove();
 }
 
 }  // namespace

@@ -109,9 +109,10 @@ TEST(Reparent, AllocationForARemovedGroupGoesToItsParent) {
 }
 
 #if defined(MEMCG_FAULT_INJECTION)  // the delay hook exists in fault-injection builds only
-// Seed 001: a thread looks up a group's child cache, then is delayed (as if
-// stuck in reclaim) while the group is removed. It must never use a destroyed
-// cache: the slow path holds a reference on the cache itself.
+// The cache reference chain: a thread looks up a group's child cache, then
+// is delayed (as if stuck in reclaim) while the group is removed. It must
+// never use a destroyed cache: the slow path holds a reference on the cache
+// itself.
 std::atomic<int> g_phase{0};
 void hook(detail::testing::Point p) {
   if (p != detail::testing::Point::kAfterChildLookup) return;
@@ -120,10 +121,10 @@ void hook(detail::testing::Point p) {
     while (g_phase.load() != 3) std::this_thread::yield();  // remover runs now
 }
 
-TEST(Seed001, DelayedThreadNeverUsesADestroyedCache) {
+TEST(CacheReferenceChain, DelayedThreadNeverUsesADestroyedCache) {
   const auto base = test::settled_groups();
-  test::TempGroup t("seed001");
-  Cache c = Cache::create("seed001", 64);
+  test::TempGroup t("refchain");
+  Cache c = Cache::create("refchain", 64);
   Group a = t->create("a");
   detail::testing::set_delay_hook(hook);
   g_phase = 1;

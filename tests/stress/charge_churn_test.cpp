@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/invariants.hpp"
 #include "core/group_impl.hpp"
 #include "core/runtime.hpp"
 
@@ -166,6 +167,8 @@ TEST(Stress, ChargeUnchargeChurnAndLimitsKeepCountersExact) {
   EXPECT_GT(churned_samples.load(), 0u);
   EXPECT_GT(ops.load(), 1000u);
   EXPECT_GT(removed.load(), 0u);
+  // Checkpoint: every layer's invariants, the exact equations included.
+  detail::check_invariants(detail::CheckMode::kQuiescent);
 
   // Quiescence: every group's usage equals what its subtree's reservations hold.
   std::map<detail::GroupImpl*, std::pair<Group, std::uint64_t>> expected;

@@ -20,6 +20,7 @@
 
 #include "../reclaim/page_cache.hpp"
 #include "../test_util.hpp"
+#include "core/invariants.hpp"
 #include "charge/stock.hpp"
 #include "slab/slab_internal.hpp"
 
@@ -161,6 +162,8 @@ TEST(Stress, ReclaimAllocationAndChurnTogether) {
   objs->cache().shrink();
   detail::flush_own_magazines();
   detail::drain_own_stock();
+  // Checkpoint: every layer's invariants, the exact equations included.
+  detail::check_invariants(detail::CheckMode::kQuiescent);
   const Stat st = limited.stat();
   EXPECT_EQ(limited.current(), st.reservations + st.slab()) << "pages " << st.reservations << " slab " << st.slab();
   // Teardown: every page and object is freed by reclaim, every group removed.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "core/invariants.hpp"
 #include "charge/stock.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab_internal.hpp"
@@ -154,6 +155,8 @@ TEST(Stress, SlabAllocCrossThreadFreeAndGroupChurn) {
   for (auto& c : caches) c.shrink();
   detail::flush_own_magazines();
   detail::drain_own_stock();
+  // Checkpoint: every layer's invariants, the exact equations included.
+  detail::check_invariants(detail::CheckMode::kQuiescent);
   for (const Group& g : stable) {
     const Stat s = g.stat();
     // kmalloc caches keep at most one empty slab per child cache.

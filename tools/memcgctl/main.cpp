@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   script->add_option("FILE", script_opts.file, "Script file, or - for stdin")->required();
   script->add_flag("--keep-going", script_opts.keep_going, "Run every line and report every failure");
   script->add_flag("--json", script_opts.json, "One JSON object per executed line");
+  script->footer(script_verbs_help());
 
   std::string path, value;
   bool verb_json = false;

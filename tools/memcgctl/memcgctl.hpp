@@ -42,6 +42,9 @@ int run_rmdir(const std::string& path, bool json = false);
 
 /// `memcgctl script`: script.cpp.
 int run_script(const ScriptOptions& opts);
+/// The verbs of a script, one usage line and summary each, from the verb
+/// table (script_verbs.cpp): the footer of `memcgctl script --help`.
+std::string script_verbs_help();
 
 /// "ENOENT" for ENOENT, ... ("E<number>" for codes without a name here).
 std::string errno_name(const std::error_code& ec);

@@ -1,0 +1,29 @@
+// The alloc_free, alloc_free_empty and burst workloads of slab_bench and
+// their tables (RATIOS, BURST).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "harness/capture_reporter.hpp"
+
+namespace slab_bench {
+
+/// Registers alloc_free/<impl>/<size>, alloc_free_empty/... and burst/...
+/// (1 and 2 threads, real time), in that order, for the available impls.
+void register_alloc_free(long long fixed_iters);
+
+struct TargetResult {
+  std::string what;
+  double limit = 0, value = -1;
+  double cpu_value = -1;  // the same ratio on cpu time per op (2-thread cases: robust to descheduling)
+};
+
+/// One table of ns/op per size and threads for a kind ("alloc_free", ...);
+/// with targets, the cache/mimalloc ratios of 64 and 256 B are checked
+/// against the targets and appended; min_concurrency takes the lowest
+/// cpu/real of the 2-thread cache runs.
+void print_af_table(const memcg_bench::CaptureReporter& rep, const char* kind, const char* target_label,
+                    std::vector<TargetResult>* targets, double* min_concurrency);
+
+}  // namespace slab_bench

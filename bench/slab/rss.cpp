@@ -1,0 +1,128 @@
+#include "slab/rss.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <system_error>
+
+namespace slab_bench {
+namespace {
+
+std::uint64_t rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+RssResult measure_rss(Env& e, std::vector<memcg::Cache>& caches, int G, int L, int round) {
+  RssResult r;
+  r.groups = G;
+  r.live = L;
+  std::vector<memcg::Group> groups;
+  groups.reserve(G);
+  std::vector<void*> objs;
+  objs.reserve(std::size_t(G) * kRssCaches * L);
+  std::vector<std::string> names;
+  for (int i = 0; i < G; ++i) {
+    char n[32];
+    std::snprintf(n, sizeof n, "r%d_%d", round, i);
+    names.emplace_back(n);
+  }
+  memcg::barrier();
+  r.s0 = memcg::slab_runtime_stats();
+  r.slabs_free_at_start = r.s0.slabs_free;
+  r.rss0 = rss_bytes();
+  for (int i = 0; i < G; ++i) {
+    groups.push_back(e.rss_parent.create(names[i]));
+    groups.back().set_max(kMax);
+  }
+  r.rss1 = rss_bytes();
+  r.s1 = memcg::slab_runtime_stats();
+  for (int i = 0; i < G && !r.failed; ++i) {
+    memcg::ScopedGroup s(groups[i]);
+    for (int c = 0; c < kRssCaches && !r.failed; ++c) {
+      for (int l = 0; l < L; ++l) {
+        void* p = caches[c].alloc();
+        if (!p) {
+          r.failed = true;
+          break;
+        }
+        std::memset(p, 0x5a, kRssSizes[c]);  // the user initialises its object
+        objs.push_back(p);
+        r.live_bytes += kRssSizes[c];
+      }
+    }
+  }
+  r.rss2 = rss_bytes();
+  r.s2 = memcg::slab_runtime_stats();
+  for (void* p : objs) memcg::Cache::free(p);
+  for (memcg::Group& g : groups) g.remove();
+  groups.clear();
+  memcg::barrier();
+  r.rss3 = rss_bytes();
+  r.s3 = memcg::slab_runtime_stats();
+  return r;
+}
+
+}  // namespace
+
+std::vector<RssResult> run_rss(Env& e, int G) {
+  std::vector<memcg::Cache> caches;
+  for (std::size_t s : kRssSizes) caches.push_back(memcg::Cache::create("slab_bench-rss-" + std::to_string(s), s));
+  std::vector<RssResult> out;
+  int round = 0;
+  for (int L : kRssLive) out.push_back(measure_rss(e, caches, G, L, round++));
+  for (memcg::Cache& c : caches) {
+    std::error_code ec;
+    c.destroy(ec);
+    if (ec) std::fprintf(stderr, "slab_bench: destroying an RSS cache: %s\n", ec.message().c_str());
+  }
+  return out;
+}
+
+double print_rss_table(const std::vector<RssResult>& rss) {
+  double pair_l1 = -1;
+  if (!rss.empty()) {
+    std::printf("\nRSS OVERHEAD  G=%d groups x %d caches (32..1024 B), L live objects per (group, cache), one thread;\n"
+                "              measured before the benchmarks ran; bytes from /proc/self/statm\n",
+                rss.front().groups, kRssCaches);
+    std::printf("%-4s %11s %11s %11s %11s %11s %10s %10s %10s %9s\n", "L", "grp create", "RSS/group", "ovh/group",
+                "RSS/pair", "ovh/pair", "meta/pair", "slabs/pair", "live MiB", "freed");
+    for (const RssResult& r : rss) {
+      if (r.failed) {
+        std::printf("%-4d allocation failed\n", r.live);
+        continue;
+      }
+      // freed: RSS after freeing everything and removing the groups, relative to before.
+      std::printf("%-4d %11.0f %11.0f %11.0f %11.0f %11.0f %10.0f %10.3f %10.2f %8.1f%%\n", r.live,
+                  r.group_creation_per_group(), r.group_rss(), r.group_overhead(), r.pair_rss(), r.pair_overhead(),
+                  r.meta_per_pair(), r.slabs_per_pair(), r.live_bytes / 1048576.0,
+                  r.rss2 > r.rss0 ? 100.0 * (double(r.rss2) - double(r.rss3)) / (double(r.rss2) - double(r.rss0))
+                                  : 0.0);
+      if (r.live == 1) pair_l1 = r.pair_rss();
+    }
+    std::printf("  grp create = RSS of creating a group (no allocation), per group; RSS/group = all of it per group;\n"
+                "  ovh = minus the bytes of the live objects; pair = one (group, cache) child cache, allocation phase\n"
+                "  only; meta = slab_runtime_stats().metadata_bytes; slabs = slabs_in_use (64 KiB virtual each);\n"
+                "  freed = share of the added RSS returned after freeing, removing the groups and barrier().\n"
+                "  free slabs already resident at the start of each round (reusable, so not counted): ");
+    for (const RssResult& r : rss) std::printf("L=%d: %llu  ", r.live, static_cast<unsigned long long>(r.slabs_free_at_start));
+    std::printf("\n  after each round (all freed, groups removed, barrier()), against its start:");
+    for (const RssResult& r : rss)
+      std::printf("\n    L=%-3d RSS %+.1f KiB, metadata %+lld B, slabs in use %+lld, free slabs %llu, child caches %+lld",
+                  r.live, (double(r.rss3) - double(r.rss0)) / 1024.0,
+                  static_cast<long long>(r.s3.metadata_bytes) - static_cast<long long>(r.s0.metadata_bytes),
+                  static_cast<long long>(r.s3.slabs_in_use) - static_cast<long long>(r.s0.slabs_in_use),
+                  static_cast<unsigned long long>(r.s3.slabs_free),
+                  static_cast<long long>(r.s3.child_caches) - static_cast<long long>(r.s0.child_caches));
+    std::printf("\n");
+  }
+  return pair_l1;
+}
+
+}  // namespace slab_bench

@@ -1,0 +1,177 @@
+// The checks after every operation, and the charge predictions.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "ops/ops.hpp"
+#include "platform/worker.hpp"
+
+namespace ops_fuzz {
+
+void after_op(Model& m, const OpCtx& ctx) {
+  detail::worker::flush();  // deferred destruction of emptied dead caches uncharges
+  const Sums s = m.sums();
+  const int k = m.n();
+  std::vector<Seen> now(static_cast<std::size_t>(k) + 1);
+  for (int i = -1; i < k; ++i) {
+    const Group& g = m.group(i);
+    Seen& x = now[i + 1];
+    x.cur = g.current();
+    x.peak = g.peak();
+    x.failcnt = g.failcnt();
+    x.ev = g.events();
+    x.evl = g.events_local();
+  }
+  auto in_chain = [&](int j) { return ctx.kind == OpCtx::kCharge && m.is_desc(ctx.node, j); };
+  u64 chain_max_ev = 0, chain_oom = 0;
+  for (int i = -1; i < k; ++i) {
+    const Group& g = m.group(i);
+    const std::string p = m.path(i);
+    const Seen& was = m.seen(i);
+    const Seen& x = now[i + 1];
+    const Limits lim = m.lim(i);
+    // memory.stat against the model; current is the sum of its parts.
+    const Stat st = g.stat();
+    FZ_CHECK(st.reservations == s.res[i + 1], "%s reservations %llu model %llu", p.c_str(), U(st.reservations),
+             U(s.res[i + 1]));
+    FZ_CHECK(st.kmalloc_large == s.large[i + 1], "%s kmalloc_large %llu model %llu", p.c_str(), U(st.kmalloc_large),
+             U(s.large[i + 1]));
+    FZ_CHECK(st.slab() >= s.slab_lb[i + 1], "%s slab %llu < %llu needed by the live objects", p.c_str(),
+             U(st.slab()), U(s.slab_lb[i + 1]));
+    FZ_CHECK(x.cur == st.reservations + st.kmalloc_large + st.slab() + st.stock,
+             "%s current %llu != res %llu + large %llu + slab %llu + stock %llu", p.c_str(), U(x.cur),
+             U(st.reservations), U(st.kmalloc_large), U(st.slab()), U(st.stock));
+    if (!m.online(i))
+      FZ_CHECK(st.slab() == 0 && st.stock == 0, "removed %s: slab %llu stock %llu", p.c_str(), U(st.slab()),
+               U(st.stock));
+    // Pins (the kmem pin protocol): one per live reservation and large kmalloc.
+    u64 pins = 0;
+    for (auto& r : m.res) pins += r.node == i;
+    for (auto& o : m.objs) pins += o.kind == 3 && o.charged == i;
+    FZ_CHECK(g.impl()->pins.load() == pins, "%s pins %llu model %llu", p.c_str(), U(g.impl()->pins.load()), U(pins));
+    // Limits.
+    FZ_CHECK(g.max() == lim.max && g.high() == lim.high && g.low() == lim.low && g.min() == lim.min,
+             "%s limits %llu/%llu/%llu/%llu model %llu/%llu/%llu/%llu", p.c_str(), U(g.max()), U(g.high()),
+             U(g.low()), U(g.min()), U(lim.max), U(lim.high), U(lim.low), U(lim.min));
+    if (i >= 0) {
+      Node& n = m.nodes[i];
+      if (ctx.kind == OpCtx::kSetMax && ctx.node == i) n.over_max = x.cur > lim.max;
+      if (x.cur <= lim.max) n.over_max = false;
+      FZ_CHECK(x.cur <= lim.max || n.over_max, "%s current %llu > max %llu", p.c_str(), U(x.cur), U(lim.max));
+    }
+    // Usage: only a charge raises it, only along its chain, by its attempt.
+    if (in_chain(i))
+      FZ_CHECK(x.cur <= was.cur + ctx.attempt, "%s current %llu -> %llu, charge attempt %llu", p.c_str(),
+               U(was.cur), U(x.cur), U(ctx.attempt));
+    else
+      FZ_CHECK(x.cur <= was.cur, "%s current rose %llu -> %llu without a charge there", p.c_str(), U(was.cur),
+               U(x.cur));
+    // Peak.
+    FZ_CHECK(x.peak >= x.cur, "%s peak %llu < current %llu", p.c_str(), U(x.peak), U(x.cur));
+    if (ctx.peak_reset == i) {
+      FZ_CHECK(x.peak == x.cur, "%s peak %llu after a reset, current %llu", p.c_str(), U(x.peak), U(x.cur));
+    } else if (in_chain(i)) {
+      FZ_CHECK(x.peak >= was.peak && x.peak <= std::max(was.peak, was.cur + ctx.attempt),
+               "%s peak %llu -> %llu (current was %llu, attempt %llu)", p.c_str(), U(was.peak), U(x.peak),
+               U(was.cur), U(ctx.attempt));
+    } else {
+      FZ_CHECK(x.peak == was.peak, "%s peak moved %llu -> %llu without a charge there", p.c_str(), U(was.peak),
+               U(x.peak));
+    }
+    // Events: monotone; hierarchical == own + descendants' (all in the model).
+    const u64 lv[5] = {x.evl.low, x.evl.high, x.evl.max, x.evl.oom, x.evl.oom_kill};
+    const u64 lw[5] = {was.evl.low, was.evl.high, was.evl.max, was.evl.oom, was.evl.oom_kill};
+    u64 hd[5] = {x.ev.low - was.ev.low, x.ev.high - was.ev.high, x.ev.max - was.ev.max, x.ev.oom - was.ev.oom,
+                 x.ev.oom_kill - was.ev.oom_kill};
+    for (int e = 0; e < 5; ++e) FZ_CHECK(lv[e] >= lw[e], "%s local event %d went backwards", p.c_str(), e);
+    u64 sum[5] = {};
+    for (int j = -1; j < k; ++j) {
+      if (!m.is_desc(j, i)) continue;
+      const Seen &a = now[j + 1], &b = m.seen(j);
+      sum[0] += a.evl.low - b.evl.low;
+      sum[1] += a.evl.high - b.evl.high;
+      sum[2] += a.evl.max - b.evl.max;
+      sum[3] += a.evl.oom - b.evl.oom;
+      sum[4] += a.evl.oom_kill - b.evl.oom_kill;
+    }
+    for (int e = 0; e < 5; ++e)
+      FZ_CHECK(hd[e] == sum[e], "%s hierarchical event %d rose by %llu, the subtree's local ones by %llu", p.c_str(),
+               e, U(hd[e]), U(sum[e]));
+    const u64 dfail = x.failcnt - was.failcnt, dmax = lv[2] - lw[2], doom = lv[3] - lw[3];
+    FZ_CHECK(x.failcnt >= was.failcnt, "%s failcnt went backwards", p.c_str());
+    FZ_CHECK(lv[4] == lw[4], "%s oom_kill without a handler", p.c_str());
+    FZ_CHECK(lv[0] == lw[0] || ctx.kind != OpCtx::kNone, "%s low event without reclaim", p.c_str());
+    FZ_CHECK(lv[1] == lw[1] || (in_chain(i) && lim.high != unlimited), "%s high event (high %llu)", p.c_str(),
+             U(lim.high));
+    if (in_chain(i)) {
+      const bool over_attempt = lim.max != unlimited && (was.cur > lim.max || ctx.attempt > lim.max - was.cur);
+      const bool over_bytes = lim.max != unlimited && (was.cur > lim.max || ctx.bytes > lim.max - was.cur);
+      FZ_CHECK(dfail == 0 || over_attempt, "%s failcnt +%llu, but %llu + %llu fits max %llu", p.c_str(), U(dfail),
+               U(was.cur), U(ctx.attempt), U(lim.max));
+      FZ_CHECK(dmax == 0 || over_bytes, "%s max event +%llu, but %llu + %llu fits max %llu", p.c_str(), U(dmax),
+               U(was.cur), U(ctx.bytes), U(lim.max));
+      FZ_CHECK(doom == 0 || dmax > 0, "%s oom event without a max event there", p.c_str());
+      if (dmax) FZ_CHECK(dfail >= dmax, "%s max events +%llu, failcnt only +%llu", p.c_str(), U(dmax), U(dfail));
+      chain_max_ev += dmax;
+      chain_oom += doom;
+    } else {
+      FZ_CHECK(dfail == 0 && dmax == 0, "%s failcnt +%llu max +%llu without a charge there", p.c_str(), U(dfail),
+               U(dmax));
+      const u64 want_oom = ctx.kind == OpCtx::kSetMax && ctx.node == i && x.cur > lim.max ? 1 : 0;
+      g_stats.set_max_oom += want_oom;
+      FZ_CHECK(doom == want_oom, "%s oom events +%llu, want %llu (current %llu max %llu)", p.c_str(), U(doom),
+               U(want_oom), U(x.cur), U(lim.max));
+    }
+    // Descendant counts.
+    u64 desc = 0, dying = 0;
+    for (int j = 0; j < k; ++j) {
+      if (j == i || !m.is_desc(j, i)) continue;
+      if (m.nodes[j].online) ++desc; else ++dying;
+    }
+    FZ_CHECK(g.nr_descendants() == desc && g.nr_dying_descendants() == dying,
+             "%s nr_descendants %llu/%llu model %llu/%llu", p.c_str(), U(g.nr_descendants()),
+             U(g.nr_dying_descendants()), U(desc), U(dying));
+  }
+  if (ctx.kind == OpCtx::kCharge) {
+    ++g_stats.charges;
+    g_stats.charges_failed += ctx.failed;
+    if (ctx.failed) {
+      FZ_CHECK(chain_max_ev >= 1, "failed charge of %llu at %s recorded no max event", U(ctx.bytes),
+               m.path(ctx.node).c_str());
+      FZ_CHECK(chain_oom == (ctx.bytes <= kCostly ? 1u : 0u), "failed charge of %llu: %llu oom events", U(ctx.bytes),
+               U(chain_oom));
+    } else {
+      FZ_CHECK(chain_oom == 0, "successful charge recorded %llu oom events", U(chain_oom));
+    }
+  }
+  for (auto& r : m.res) FZ_CHECK(r.r.size() == r.size, "reservation size %llu model %llu", U(r.r.size()), U(r.size));
+  for (int i = -1; i < k; ++i) m.seen(i) = now[i + 1];
+}
+
+
+Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact) {
+  Prediction pr;
+  for (int x = c;; x = m.nodes[x].parent) {
+    const u64 cur = m.group(x).current(), max = m.lim(x).max;
+    if (max != unlimited) {
+      if (cur > max || bytes > max - cur) pr.must_succeed = false;
+      const u64 lb = s.res[x + 1] + s.large[x + 1] + s.slab_lb[x + 1];
+      if (exact && (lb > max || bytes > max - lb)) pr.must_fail = true;
+    }
+    if (x < 0) break;
+  }
+  const Group root = Group::root();
+  if (root.max() != unlimited && (root.current() > root.max() || bytes > root.max() - root.current()))
+    pr.must_succeed = false;
+  // A small charge is served from the thread's stock of c if it holds enough.
+  if (pr.must_fail && bytes <= kBatch && own_stock(m, c) >= bytes) {
+    pr.must_fail = false;
+    ++g_stats.stock_excused;
+  }
+  g_stats.must_succeed += pr.must_succeed;
+  g_stats.must_fail += pr.must_fail;
+  return pr;
+}
+
+
+}  // namespace ops_fuzz

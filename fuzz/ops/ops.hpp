@@ -1,0 +1,45 @@
+// The operations of ops_fuzzer (ops.cpp, reads.cpp), the checks after every
+// operation (checks.cpp) and the charge predictions they share. Each
+// operation reads its operands from the input, runs, and checks what it
+// returned against the model; after_op then checks every counter.
+#pragma once
+
+#include <cstddef>
+
+#include "ops/input.hpp"
+#include "ops/model.hpp"
+
+namespace ops_fuzz {
+
+/// Every group's counters, events and stats against the model and against
+/// what they were before the operation (see ops_fuzzer.cpp, CHECKED).
+void after_op(Model& m, const OpCtx& ctx);
+
+// ---- charge predictions ----------------------------------------------------
+struct Prediction {
+  bool must_succeed = true;
+  bool must_fail = false;
+};
+
+// `bytes` charged at group c (online): must it succeed, must it fail?
+// exact: the charge is exactly `bytes` (reservations, large kmalloc); for a
+// slab allocation (maybe no charge, at most one slab) only must_succeed.
+/// What a charge of bytes to group c must do (exact: reservations and large
+/// kmallocs; otherwise one slab), from the counters read just before.
+Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact);
+
+void checkpoint(Model& m);
+void do_free(Model& m, std::size_t idx);
+OpCtx alloc_op(Model& m, Input& in, bool from_current);
+OpCtx write_op(Model& m, Input& in);
+OpCtx reservation_make(Model& m, Input& in);
+OpCtx reservation_change(Model& m, Input& in);
+void check_short_reclaim(const Model& m, int i);
+OpCtx reclaim_op(Model& m, Input& in);
+OpCtx fs_reclaim_op(Model& m, Input& in);
+void read_op(Model& m, Input& in);
+void shrink_op(Model& m);
+/// End of input: everything freed, groups removed, no reference left.
+void finish_input(Model& m, u64 root_before);
+
+}  // namespace ops_fuzz
