@@ -24,6 +24,8 @@
 namespace memcg::detail {
 
 enum class LockRank : int {
+  kRcuCallbackRun = 3, // RCU callbacks running (rcu_callbacks.cpp; held across fork)
+  kWorkerRun = 5,      // worker items running (worker.cpp; held across fork)
   kTree = 10,          // Runtime::tree_mutex: group tree links, names, ids, limits writes
   kKmallocInit = 12,   // kmalloc size-class setup (creates root caches, so before kSlab)
   kSlab = 15,          // SlabRuntime::slab_mutex (the kernel's memcg_slab_mutex): child-cache

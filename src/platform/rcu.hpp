@@ -23,7 +23,7 @@ struct Head {
   // rcu_head is two pointers), then our callback.
   alignas(16) unsigned char storage[16];
   void (*fn)(Head*);
-  Head* next;  // used by the TSan flavour's queue
+  Head* next;  // the callback queue's link (rcu_callbacks.cpp)
   void* arg;   // the object the head belongs to (set by the owner)
 };
 
