@@ -26,11 +26,18 @@ struct Entry {
 
 struct Registry {
   RankedMutex mutex{LockRank::kShrinkers};
-  fork::HeldAcrossFork<RankedMutex> fork{mutex};
   Entry* head MEMCG_GUARDED_BY(mutex) = nullptr;
   Entry* tail MEMCG_GUARDED_BY(mutex) = nullptr;
   std::uint64_t next_seq MEMCG_GUARDED_BY(mutex) = 1;
   std::atomic<std::uint64_t> count{0};
+
+  // Fork child: the reclaimers that were inside a shrinker are gone, so no
+  // entry has anyone inside (unregistering one would otherwise wait for
+  // ever). A shrinker that itself calls fork() is not supported.
+  static void fork_child_fixup(void* p) noexcept MEMCG_NO_TSA {
+    for (Entry* e = static_cast<Registry*>(p)->head; e; e = e->next) e->active.store(0, std::memory_order_relaxed);
+  }
+  fork::HeldAcrossFork<RankedMutex> fork{mutex, fork_child_fixup, this};
 };
 
 Registry& registry() {
