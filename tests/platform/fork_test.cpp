@@ -30,10 +30,6 @@
 #include "slab/slab_internal.hpp"
 #include "../test_util.hpp"
 
-// ThreadSanitizer refuses by default to let the child of a multithreaded
-// process start threads; the library does (worker, RCU callbacks).
-extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
-
 namespace memcg {
 namespace {
 
@@ -83,6 +79,12 @@ std::string child_body(Cache& cache, const Group& shared) {
 // park: the threads wait between operations while the main thread forks;
 // otherwise the fork catches them anywhere in the library.
 void fork_while_threads_run(bool park_threads) {
+#if defined(MEMCG_TSAN)
+  // ThreadSanitizer cannot follow a child of a multithreaded process that
+  // starts threads ("dup thread with used id" when a new thread reuses a
+  // vanished one's id); the release, debug, asan and clang presets run it.
+  GTEST_SKIP() << "ThreadSanitizer does not support threads started in a fork child";
+#endif
   test::TempGroup parent("fork");
   Cache cache = Cache::create("fork-objs", 200);
   std::atomic<bool> stop{false};
