@@ -1,7 +1,5 @@
 #include "charge/stock.hpp"
 
-#include <pthread.h>
-
 #include <atomic>
 #include <thread>
 
@@ -10,14 +8,12 @@
 #include "core/refcount.hpp"
 #include "platform/assert.hpp"
 #include "platform/fault.hpp"
-#include "platform/membarrier.hpp"
-#include "platform/owner_gate.hpp"
+#include "platform/fork.hpp"
 #include "platform/ranked_mutex.hpp"
 #include "platform/rcu.hpp"
+#include "platform/thread_registry.hpp"
 
 namespace memcg::detail {
-
-void stock_thread_exit(void* p);  // pthread key destructor, below
 
 namespace {
 
@@ -28,58 +24,28 @@ struct StockSlot {
   std::atomic<std::uint64_t> bytes{0};
 };
 
-struct alignas(64) ThreadStock {
-  OwnerGate gate{LockRank::kThreadStock};  // owner fast path vs remote drains
-  std::uint32_t victim = 0;                // owner only: next slot to evict
-  bool registered = false;                 // owner + registry mutex
-  // Owner: the thread's key destructor ran. Its TLS is about to be freed, so
-  // it never registers again (charges glibc's exit path makes after that
-  // walk the hierarchy instead of stocking).
-  bool exited = false;
+// The node's gate guards the slots (platform/thread_registry.hpp).
+struct alignas(64) ThreadStock : ThreadNode {
+  constexpr ThreadStock() noexcept : ThreadNode(LockRank::kThreadStock) {}
+  std::uint32_t victim = 0;  // owner only: next slot to evict
   StockSlot slots[kStockSlots];
-  ThreadStock* next = nullptr;  // registry mutex
-  ThreadStock* prev = nullptr;  // registry mutex
 };
-
-struct StockRegistry {
-  RankedMutex drain_mutex{LockRank::kStockDrain};
-  RankedMutex mutex{LockRank::kStockRegistry};
-  ThreadStock* head MEMCG_GUARDED_BY(mutex) = nullptr;
-  std::atomic<std::uint64_t> count{0};
-  pthread_key_t key;
-};
-
-StockRegistry& registry() {
-  static StockRegistry* r = [] {
-    auto* reg = new StockRegistry;  // leaked: exiting threads use it
-    MEMCG_CHECK(pthread_key_create(&reg->key, stock_thread_exit) == 0, "pthread_key_create");
-    return reg;
-  }();
-  return *r;
-}
 
 constinit thread_local ThreadStock tls_stock __attribute__((tls_model("initial-exec"))){};
 
-void register_stock(ThreadStock& s) {
-  StockRegistry& r = registry();
-  LockGuard<RankedMutex> l(r.mutex);
-  s.next = r.head;
-  s.prev = nullptr;
-  if (r.head) r.head->prev = &s;
-  r.head = &s;
-  s.registered = true;
-  r.count.fetch_add(1, std::memory_order_relaxed);
-  pthread_setspecific(r.key, &s);
-}
+void stock_thread_exit(ThreadNode* n) noexcept;
 
-void unregister_stock(ThreadStock& s) {
-  StockRegistry& r = registry();
-  LockGuard<RankedMutex> l(r.mutex);
-  if (!s.registered) return;
-  if (s.prev) s.prev->next = s.next; else r.head = s.next;
-  if (s.next) s.next->prev = s.prev;
-  s.registered = false;
-  r.count.fetch_sub(1, std::memory_order_relaxed);
+// The registry mutex serialises drain rounds and the list of stocks; the
+// drain mutex lets at most one best-effort subtree drainer queue up.
+struct StockRegistry {
+  ThreadRegistry threads{LockRank::kStockRegistry, {stock_thread_exit, nullptr}, static_cast<int>(fault::Kind::kStockDrainTake)};
+  RankedMutex drain_mutex{LockRank::kStockDrain};
+  fork::HeldAcrossFork<RankedMutex> drain_fork{drain_mutex};
+};
+
+StockRegistry& registry() {
+  static StockRegistry* r = new StockRegistry;  // leaked: exiting threads use it
+  return *r;
 }
 
 inline StockSlot* find_slot(ThreadStock& s, GroupImpl* g) {
@@ -115,41 +81,32 @@ int take_matching_locked(ThreadStock& s, Pred&& pred, Taken* out) {
   return n;
 }
 
-// The drainer side of the protocol over every registered stock (registry
-// mutex held by the caller).
+// A drain round over every registered stock (registry mutex held): takes
+// the slots matching pred, then gives them back outside the gate lock.
 template <class Pred>
-void drain_all_locked(StockRegistry& r, Pred&& pred, GroupImpl* account_to) MEMCG_REQUIRES(r.mutex) {
-  for (ThreadStock* s = r.head; s; s = s->next) s->gate.announce();
-  membarrier::heavy();
-  MEMCG_FAULT_POINT(fault::Kind::kStockDrainTake);  // owners keep refilling meanwhile
-  for (ThreadStock* s = r.head; s; s = s->next) {
-    s->gate.wait_idle();
-    Taken taken[kStockSlots];
-    int n;
-    {
-      LockGuard<SpinLock> l(s->gate.lock());
-      n = take_matching_locked(*s, pred, taken);
-    }
-    s->gate.retire();
-    if (n && account_to) account_to->stats.stock_drains.fetch_add(1, std::memory_order_relaxed);
-    for (int i = 0; i < n; ++i) give_back(taken[i]);
-  }
+void drain_all_locked(ThreadRegistry& r, Pred&& pred, GroupImpl* account_to) MEMCG_REQUIRES(r.mutex()) {
+  Taken taken[kStockSlots];
+  int n = 0;
+  r.drain_round([&](ThreadNode& t) { n = take_matching_locked(static_cast<ThreadStock&>(t), pred, taken); },
+                [&](ThreadNode&) {
+                  if (n && account_to) account_to->stats.stock_drains.fetch_add(1, std::memory_order_relaxed);
+                  for (int i = 0; i < n; ++i) give_back(taken[i]);
+                  n = 0;
+                });
 }
 
-}  // namespace
-
-void stock_thread_exit(void* p) {
-  auto* s = static_cast<ThreadStock*>(p);
-  s->exited = true;
+void stock_thread_exit(ThreadNode* node) noexcept {
+  auto* s = static_cast<ThreadStock*>(node);
   Taken taken[kStockSlots];
   int n;
   {
     LockGuard<SpinLock> l(s->gate.lock());
     n = take_matching_locked(*s, [](GroupImpl*) { return true; }, taken);
   }
-  unregister_stock(*s);
   for (int i = 0; i < n; ++i) give_back(taken[i]);
 }
+
+}  // namespace
 
 bool stock_consume(GroupImpl* g, std::uint64_t bytes) noexcept {
   ThreadStock& s = tls_stock;
@@ -167,12 +124,9 @@ bool stock_consume(GroupImpl* g, std::uint64_t bytes) noexcept {
 
 void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept {
   ThreadStock& s = tls_stock;
-  if (MEMCG_UNLIKELY(!s.registered)) {
-    if (s.exited) {
-      g->counter.uncharge(bytes);
-      return;
-    }
-    register_stock(s);
+  if (MEMCG_UNLIKELY(!s.registered) && !registry().threads.enrol(s)) {  // exited thread
+    g->counter.uncharge(bytes);
+    return;
   }
   Taken evicted;
   std::uint64_t excess = bytes;  // what is not stocked gets uncharged
@@ -204,8 +158,8 @@ void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept {
 }
 
 void drain_stocks_of(GroupImpl* g) noexcept {
-  StockRegistry& r = registry();
-  LockGuard<RankedMutex> l(r.mutex);
+  ThreadRegistry& r = registry().threads;
+  LockGuard<RankedMutex> l(r.mutex());
   drain_all_locked(r, [g](GroupImpl* x) { return x == g; }, nullptr);
 }
 
@@ -213,8 +167,8 @@ bool drain_stocks_in_subtree(GroupImpl* over) noexcept {
   StockRegistry& r = registry();
   if (!r.drain_mutex.try_lock()) return false;
   {
-    LockGuard<RankedMutex> l(r.mutex);
-    drain_all_locked(r, [over](GroupImpl* x) { return x->is_descendant_of(over); }, over);
+    LockGuard<RankedMutex> l(r.threads.mutex());
+    drain_all_locked(r.threads, [over](GroupImpl* x) { return x->is_descendant_of(over); }, over);
   }
   r.drain_mutex.unlock();
   return true;
@@ -231,44 +185,20 @@ void drain_own_stock() noexcept {
   for (int i = 0; i < n; ++i) give_back(taken[i]);
 }
 
-std::uint64_t threads_with_stock() noexcept { return registry().count.load(std::memory_order_relaxed); }
+std::uint64_t threads_with_stock() noexcept { return registry().threads.count(); }
 
 std::uint64_t stock_bytes_in_subtree(GroupImpl* g) noexcept {
-  StockRegistry& r = registry();
+  ThreadRegistry& r = registry().threads;
   std::uint64_t sum = 0;
   rcu::ReadGuard rg;  // slot groups may be evicted and freed while we look
-  LockGuard<RankedMutex> l(r.mutex);
-  for (ThreadStock* s = r.head; s; s = s->next)
-    for (auto& slot : s->slots) {
+  LockGuard<RankedMutex> l(r.mutex());
+  r.for_each_locked([&](ThreadNode& t) {
+    for (auto& slot : static_cast<ThreadStock&>(t).slots) {
       GroupImpl* x = slot.group.load(std::memory_order_acquire);
       if (x && x->is_descendant_of(g)) sum += slot.bytes.load(std::memory_order_relaxed);
     }
+  });
   return sum;
-}
-
-// fork() support (the interposer's pthread_atfork handlers, src/interpose/):
-// the registry locks are held across fork; in the child only the forking
-// thread exists, so the other threads' stocks leave the registry (their
-// pre-charged bytes stay charged: a drain can never wait on a dead thread).
-void stock_fork_lock() noexcept MEMCG_NO_TSA {
-  StockRegistry& r = registry();
-  r.drain_mutex.lock();
-  r.mutex.lock();
-}
-void stock_fork_unlock(bool child) noexcept MEMCG_NO_TSA {
-  StockRegistry& r = registry();
-  if (child) {
-    ThreadStock* self = &tls_stock;
-    const bool keep = self->registered;
-    r.head = nullptr;
-    if (keep) {
-      self->next = self->prev = nullptr;
-      r.head = self;
-    }
-    r.count.store(keep ? 1 : 0, std::memory_order_relaxed);
-  }
-  r.mutex.unlock();
-  r.drain_mutex.unlock();
 }
 
 }  // namespace memcg::detail

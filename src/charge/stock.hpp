@@ -21,8 +21,13 @@
 //     threads x kChargeBatch                      (the group's own slots)
 //     threads x min(kStockSlots, groups in subtree) x kChargeBatch   (subtree)
 //
-// LOCKS: StockRegistry::drain_mutex (kStockDrain) -> StockRegistry::mutex
-// (kStockRegistry) -> ThreadStock::lock (kThreadStock).
+// The registry, the drain round, thread exit and fork are the shared
+// per-thread machinery (platform/thread_registry.hpp); this file keeps the
+// policy: what a slot holds, what a drain takes, what an exiting thread
+// gives back.
+//
+// LOCKS: StockRegistry::drain_mutex (kStockDrain) -> the registry mutex
+// (kStockRegistry) -> a ThreadStock's gate lock (kThreadStock).
 #pragma once
 
 #include <cstdint>

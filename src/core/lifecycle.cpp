@@ -101,8 +101,10 @@ void group_put(GroupImpl* g) noexcept {
   if ((old & GroupImpl::kCountMask) != 1) return;
   MEMCG_CHECK(!g->is_root(), "the root group lost its last reference");
   MEMCG_CHECK(old & GroupImpl::kKilled, "last reference dropped on a group that was never removed");
-  runtime().releases_queued.fetch_add(1, std::memory_order_relaxed);
-  worker::queue(&g->work, release_work);
+  // Counted with the queueing, under the worker's lock: a fork never leaves
+  // the child with a release counted but not queued (barrier() would wait
+  // for it for ever).
+  worker::queue(&g->work, release_work, &runtime().releases_queued);
 }
 
 }  // namespace memcg::detail

@@ -1,6 +1,7 @@
 #include "core/runtime.hpp"
 
 #include "platform/membarrier.hpp"
+#include "platform/rcu.hpp"
 
 namespace memcg::detail {
 
@@ -32,6 +33,8 @@ void record_event(GroupImpl* g, Event e) noexcept {
 }
 
 Runtime::Runtime() {
+  rcu::init();
+  fork::install();  // the library is fork-safe from its first group on
   membarrier::init();
   LockGuard<RankedMutex> l(tree_mutex);
   std::uint32_t id = ids.alloc();

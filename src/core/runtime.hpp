@@ -7,6 +7,7 @@
 
 #include "core/group_impl.hpp"
 #include "core/id_table.hpp"
+#include "platform/fork.hpp"
 #include "platform/ranked_mutex.hpp"
 
 namespace memcg::detail {
@@ -16,6 +17,7 @@ struct Runtime {
 
   // The tree mutex (cgroup_mutex): tree links, child names, ids, create/remove.
   RankedMutex tree_mutex{LockRank::kTree};
+  fork::HeldAcrossFork<RankedMutex> tree_fork{tree_mutex};
   IdTable ids;  // alloc/publish/release under tree_mutex; lookup under RCU
   GroupImpl* root = nullptr;
 

@@ -31,39 +31,12 @@
 #include "memcg/fs.hpp"
 #include "memcg/group.hpp"
 #include "memcg/kmalloc.hpp"
+#include "platform/fork.hpp"
 #include "platform/meta_arena.hpp"
 #include "platform/worker.hpp"
 #include "slab/cache_impl.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab_runtime.hpp"
-
-#if !defined(MEMCG_TSAN)
-extern "C" {
-void urcu_memb_call_rcu_before_fork(void);
-void urcu_memb_call_rcu_after_fork_parent(void);
-void urcu_memb_call_rcu_after_fork_child(void);
-}
-#endif
-
-namespace memcg::detail {
-// fork() hooks of the layers (defined next to the locks they take).
-void stock_fork_lock() noexcept;
-void stock_fork_unlock(bool child) noexcept;
-void mags_fork_lock() noexcept;
-void mags_fork_unlock(bool child) noexcept;
-namespace page_source {
-void fork_lock() noexcept;
-void fork_unlock() noexcept;
-}  // namespace page_source
-namespace meta {
-void fork_lock() noexcept;
-void fork_unlock() noexcept;
-}  // namespace meta
-namespace worker {
-void fork_lock() noexcept;
-void fork_unlock(bool child) noexcept;
-}  // namespace worker
-}  // namespace memcg::detail
 
 namespace memcg::interpose {
 
@@ -244,69 +217,20 @@ void write_report() {
 }
 
 // ---- fork ----
-// Lock order (platform/lock_order.hpp): tree → slab → stock drain → stock
-// registry → magazine registry → every child cache → page source → meta
-// arena → worker queue. liburcu's call_rcu threads are paused first (they
-// may take library locks in callbacks).
-// Not analysed (MEMCG_NO_TSA): the locks are taken in the prepare handler and
-// released in the parent and child handlers, a varying number of cache locks.
+// The library holds its own locks across fork() (platform/fork.hpp); the
+// interposer adds two stages before them: the forking thread's allocations
+// go to glibc while the handlers run (they may allocate, and the library's
+// locks are being taken), and the per-thread group list is held (it is held
+// while creating groups, so before the tree mutex).
 
-void lock_all_caches() MEMCG_NO_TSA {
-  auto& rt = detail::slab_runtime();
-  bool first = true;
-  for (detail::ListNode* n = rt.roots.next; n != &rt.roots; n = n->next) {
-    auto* r = static_cast<detail::RootCache*>(n->owner);
-    for (detail::ListNode* m = r->all_children.next; m != &r->all_children; m = m->next) {
-      auto* c = static_cast<detail::ChildCache*>(m->owner);
-      if (first) c->lock.lock(); else c->lock.lock_nested();
-      first = false;
-    }
-  }
-}
+void depth_up(void*) noexcept { tls_word += kDepthUnit; }
+void depth_down(void*) noexcept { tls_word -= kDepthUnit; }
+void groups_lock(void*) noexcept MEMCG_NO_TSA { g->groups_mutex.lock(); }
+void groups_unlock(void*) noexcept MEMCG_NO_TSA { g->groups_mutex.unlock(); }
 
-void unlock_all_caches() MEMCG_NO_TSA {
-  auto& rt = detail::slab_runtime();
-  for (detail::ListNode* n = rt.roots.next; n != &rt.roots; n = n->next) {
-    auto* r = static_cast<detail::RootCache*>(n->owner);
-    for (detail::ListNode* m = r->all_children.next; m != &r->all_children; m = m->next)
-      static_cast<detail::ChildCache*>(m->owner)->lock.unlock();
-  }
-}
-
-void fork_prepare() MEMCG_NO_TSA {
-  tls_word += kDepthUnit;
-#if !defined(MEMCG_TSAN)
-  urcu_memb_call_rcu_before_fork();
-#endif
-  g->groups_mutex.lock();
-  detail::runtime().tree_mutex.lock();
-  detail::slab_runtime().slab_mutex.lock();
-  detail::stock_fork_lock();
-  detail::mags_fork_lock();
-  lock_all_caches();
-  detail::page_source::fork_lock();
-  detail::meta::fork_lock();
-  detail::worker::fork_lock();
-}
-
-void fork_release(bool child) MEMCG_NO_TSA {
-  detail::worker::fork_unlock(child);
-  detail::meta::fork_unlock();
-  detail::page_source::fork_unlock();
-  unlock_all_caches();
-  detail::mags_fork_unlock(child);
-  detail::stock_fork_unlock(child);
-  detail::slab_runtime().slab_mutex.unlock();
-  detail::runtime().tree_mutex.unlock();
-  g->groups_mutex.unlock();
-#if !defined(MEMCG_TSAN)
-  if (child) urcu_memb_call_rcu_after_fork_child(); else urcu_memb_call_rcu_after_fork_parent();
-#endif
-  tls_word -= kDepthUnit;
-}
-
-void fork_parent() { fork_release(false); }
-void fork_child() { fork_release(true); }
+detail::fork::Participant g_fork_depth{detail::fork::kOrderInterposeDepth, depth_up, depth_down, depth_down};
+detail::fork::Participant g_fork_groups{detail::fork::kOrderInterposeGroups, groups_lock, groups_unlock,
+                                        groups_unlock};
 
 bool parse_limit(const char* name, std::uint64_t& out) {
   const char* v = ::getenv(name);
@@ -337,7 +261,8 @@ void global_init() {
   // class init lock (which fork does not take).
   for (std::size_t s = 8; s <= kMaxSmallSize; s += 8) kfree(kmalloc(s, Group::root()));
   pthread_key_create(&g->exit_key, on_thread_exit);
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  detail::fork::add(&g_fork_depth);
+  detail::fork::add(&g_fork_groups);
   g_state.store(kReady, std::memory_order_release);
 }
 

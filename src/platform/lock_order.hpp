@@ -13,6 +13,8 @@
 //    constructors).
 //  - The group reference count is not a lock: dropping the last reference
 //    only queues work for the worker, so put() may be called under any lock.
+//  - fork() takes every lock in this order (platform/fork.hpp), after the
+//    RCU stage; a thread registers with RCU before its first library lock.
 //  - Charging and uncharging take stock locks (kThreadStock and, at a limit,
 //    kStockDrain/kStockRegistry): never charge or uncharge while holding a
 //    lock ranked above kStockDrain (a cache lock, say); collect and do it
@@ -22,25 +24,28 @@
 namespace memcg::detail {
 
 enum class LockRank : int {
+  kRcuCallbackRun = 3, // RCU callbacks running (rcu_callbacks.cpp; held across fork)
+  kWorkerRun = 5,      // worker items running (worker.cpp; held across fork)
   kTree = 10,          // Runtime::tree_mutex: group tree links, names, ids, limits writes
   kKmallocInit = 12,   // kmalloc size-class setup (creates root caches, so before kSlab)
   kSlab = 15,          // SlabRuntime::slab_mutex (the kernel's memcg_slab_mutex): child-cache
                        //   creation and destruction, root arrays, per-group cache lists
   kStockDrain = 20,    // StockRegistry::drain_mutex: one remote drainer of stocks at a time
-  kStockRegistry = 30, // StockRegistry::mutex: the list of thread stocks
+  kStockRegistry = 30, // the stocks' ThreadRegistry mutex: their list, drain rounds
   kShrinkers = 34,     // shrinker registry: the list (never held across a shrinker call)
   kLruRegistry = 35,   // the list of ListLru instances (reparenting on removal)
   kLruGrow = 36,       // one ListLru's per-group array: growth, list creation
   kLruList = 37,       // one group's list of one ListLru (a parent's is taken nested, deeper first)
-  kThreadStock = 40,   // ThreadStock's gate lock: slot contents while a remote drain runs
-  kMagRegistry = 42,   // MagRegistry::mutex: the list of threads' magazine tables
+  kThreadStock = 40,   // a ThreadStock's gate lock: slot contents while a drain round runs
+  kMagRegistry = 42,   // the magazine tables' ThreadRegistry mutex: their list, drain rounds
   kThreadMags = 44,    // ThreadMags' gate lock: a thread's magazines while flushed remotely
   kCache = 46,         // ChildCache::lock: slab lists, free lists, depot, counts
   kPageSource = 48,    // PageSource::mutex: regions and free slabs
   kMetaArena = 49,     // MetaArena::lock: metadata blocks
   kWorkerQueue = 50,   // Worker::mutex: queued work items
   kReclaimWake = 55,   // the background reclaimer's wake-up state
-  kRcuRegistry = 60,   // TSan RCU flavour: its reader list and callback queue
+  kRcuRegistry = 60,   // TSan RCU flavour: its reader list
+  kRcuCallbacks = 65,  // the RCU callback queue (rcu_callbacks.cpp): rcu::call from under any lock
 };
 
 }  // namespace memcg::detail

@@ -1,4 +1,5 @@
 #include "platform/meta_arena.hpp"
+#include "platform/fork.hpp"
 
 #include <sys/mman.h>
 
@@ -30,6 +31,7 @@ struct Arena {
 };
 
 constinit Arena g_arena;
+fork::HeldAcrossFork<SpinLock> g_arena_fork{g_arena.lock};
 
 int class_of(std::size_t bytes) {
   int shift = kMinShift;
@@ -83,9 +85,5 @@ void free(void* p, std::size_t bytes) noexcept {
 
 std::uint64_t bytes_in_use() noexcept { return g_arena.in_use.load(std::memory_order_relaxed); }
 
-// fork() support (src/interpose/): the arena lock is held across fork.
-// Not analysed: taken in one fork handler, released in another.
-void fork_lock() noexcept MEMCG_NO_TSA { g_arena.lock.lock(); }
-void fork_unlock() noexcept MEMCG_NO_TSA { g_arena.lock.unlock(); }
 
 }  // namespace memcg::detail::meta

@@ -1,4 +1,7 @@
 // Mutexes that know their rank in the library lock order (lock_order.hpp).
+// Every acquisition first makes sure the thread is registered with RCU, so
+// that registration never happens with a library lock held (rcu.hpp,
+// platform/fork.hpp).
 #pragma once
 
 #include <atomic>
@@ -7,6 +10,7 @@
 
 #include "platform/assert.hpp"
 #include "platform/lock_order.hpp"
+#include "platform/rcu.hpp"
 #include "platform/thread_annotations.hpp"
 
 namespace memcg::detail {
@@ -32,8 +36,13 @@ bool lock_rank_held(LockRank r) noexcept;
 class MEMCG_CAPABILITY("mutex") RankedMutex {
  public:
   constexpr explicit RankedMutex(LockRank r) noexcept : rank_(r) {}
-  void lock() MEMCG_ACQUIRE() { MEMCG_RANK_ACQUIRE(rank_); m_.lock(); }
+  void lock() MEMCG_ACQUIRE() {
+    rcu::register_thread();
+    MEMCG_RANK_ACQUIRE(rank_);
+    m_.lock();
+  }
   bool try_lock() MEMCG_TRY_ACQUIRE(true) {
+    rcu::register_thread();
     if (!m_.try_lock()) return false;
     MEMCG_RANK_ACQUIRE(rank_);
     return true;
@@ -52,6 +61,12 @@ class MEMCG_CAPABILITY("mutex") RankedMutex {
   void assert_held() const noexcept MEMCG_ASSERT_CAPABILITY() { MEMCG_ASSERT_HELD(*this); }
   std::mutex& native() noexcept { return m_; }
 
+  /// fork() participants only (platform/fork.hpp): take and release one of
+  /// many locks of the same rank that the participant holds across fork,
+  /// without the per-thread rank record (which holds a few ranks only).
+  void lock_untracked() MEMCG_ACQUIRE() { m_.lock(); }
+  void unlock_untracked() MEMCG_RELEASE() { m_.unlock(); }
+
  private:
   std::mutex m_;
   LockRank rank_;
@@ -63,6 +78,7 @@ class MEMCG_CAPABILITY("mutex") SpinLock {
  public:
   constexpr explicit SpinLock(LockRank r) noexcept : rank_(r) {}
   void lock() MEMCG_ACQUIRE() {
+    rcu::register_thread();
     MEMCG_RANK_ACQUIRE(rank_);
     for (;;) {
       if (!v_.exchange(true, std::memory_order_acquire)) return;
@@ -81,6 +97,7 @@ class MEMCG_CAPABILITY("mutex") SpinLock {
   /// spin_lock_nested); the caller documents why the pair cannot invert
   /// (for list_lru: the deeper group's list first). Released with unlock().
   void lock_nested() MEMCG_ACQUIRE() {
+    rcu::register_thread();
     MEMCG_RANK_ACQUIRE_NESTED(rank_);
     for (;;) {
       if (!v_.exchange(true, std::memory_order_acquire)) return;
@@ -96,6 +113,13 @@ class MEMCG_CAPABILITY("mutex") SpinLock {
     MEMCG_ASSERT(v_.load(std::memory_order_relaxed));
 #endif
   }
+
+  /// fork() participants only: see RankedMutex::lock_untracked.
+  void lock_untracked() MEMCG_ACQUIRE() {
+    while (v_.exchange(true, std::memory_order_acquire))
+      while (v_.load(std::memory_order_relaxed)) std::this_thread::yield();
+  }
+  void unlock_untracked() MEMCG_RELEASE() { v_.store(false, std::memory_order_release); }
 
  private:
   std::atomic<bool> v_{false};

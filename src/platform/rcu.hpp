@@ -1,5 +1,6 @@
 // The library's RCU interface. Two flavours behind one API:
-//  - default: liburcu's urcu-memb (membarrier-based, readers register lazily);
+//  - default: liburcu's urcu-bp (membarrier-based, readers register lazily,
+//    fork-aware; rcu_urcu.cpp says why this flavour);
 //  - MEMCG_TSAN: a small epoch RCU built only from C++ atomics, so that
 //    ThreadSanitizer sees the grace period as happens-before (liburcu's
 //    membarrier and fences are invisible to it and would show false races).
@@ -22,9 +23,26 @@ struct Head {
   // rcu_head is two pointers), then our callback.
   alignas(16) unsigned char storage[16];
   void (*fn)(Head*);
-  Head* next;  // used by the TSan flavour's queue
+  Head* next;  // the callback queue's link (rcu_callbacks.cpp)
   void* arg;   // the object the head belongs to (set by the owner)
 };
+
+#if !defined(MEMCG_TSAN)
+extern constinit thread_local bool tls_registered __attribute__((tls_model("initial-exec")));
+void register_thread_slow() noexcept;
+#endif
+
+/// Registers the calling thread with the flavour if it is not yet. Every
+/// library lock calls it before acquiring (platform/ranked_mutex.hpp), so a
+/// thread first registers while it holds no library lock: the fork stage of
+/// the urcu-bp flavour takes liburcu's registry lock before any library lock
+/// and relies on that. (The TSan flavour registers under its own lock, the
+/// last in the library lock order: nothing to do.)
+inline void register_thread() noexcept {
+#if !defined(MEMCG_TSAN)
+  if (__builtin_expect(!tls_registered, 0)) register_thread_slow();
+#endif
+}
 
 void read_lock() noexcept;
 void read_unlock() noexcept;
@@ -34,6 +52,8 @@ void synchronize() noexcept;
 void call(Head* head, void (*fn)(Head*)) noexcept;
 /// Waits until every callback queued before the call has run.
 void barrier() noexcept;
+/// Sets the flavour up (the runtime calls it once, with no lock held).
+void init() noexcept;
 
 class ReadGuard {
  public:

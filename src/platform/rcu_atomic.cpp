@@ -15,11 +15,12 @@
 #include <pthread.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 
 #include "platform/assert.hpp"
+#include "platform/fork.hpp"
+#include "platform/lock_order.hpp"
 #include "platform/rcu.hpp"
 
 namespace memcg::detail::rcu {
@@ -42,14 +43,6 @@ struct State {
   std::mutex readers_mutex;   // rank kRcuRegistry
   Reader* readers = nullptr;
   std::mutex sync_mutex;      // serialises grace periods
-  // Callback queue and its thread.
-  std::mutex q_mutex;
-  std::condition_variable q_cv;
-  Head* q_head = nullptr;
-  Head** q_tail = &q_head;
-  std::uint64_t queued = 0, done = 0;
-  std::condition_variable done_cv;
-  bool thread_started = false;
 };
 
 State& state() {
@@ -91,32 +84,30 @@ void ensure_registered() {
   if (!r->exited) pthread_setspecific(g_key, r);
 }
 
-void callback_thread() {
+// Fork (platform/fork.hpp). The grace-period mutex is taken before any
+// library lock: synchronize() is never called with a library lock held, and
+// it waits for readers that may need library locks. The reader list is taken
+// after every library lock: its holders never wait for anything else
+// (registration may happen under a library lock). The child keeps only the
+// forking thread's reader.
+void fork_prepare_gp(void*) noexcept { state().sync_mutex.lock(); }
+void fork_release_gp(void*) noexcept { state().sync_mutex.unlock(); }
+void fork_prepare_readers(void*) noexcept { state().readers_mutex.lock(); }
+void fork_parent_readers(void*) noexcept { state().readers_mutex.unlock(); }
+void fork_child_readers(void*) noexcept {
   State& s = state();
-  for (;;) {
-    Head* batch;
-    std::uint64_t n = 0;
-    {
-      std::unique_lock<std::mutex> l(s.q_mutex);
-      s.q_cv.wait(l, [&] { return s.q_head != nullptr; });
-      batch = s.q_head;
-      s.q_head = nullptr;
-      s.q_tail = &s.q_head;
-    }
-    synchronize();
-    while (batch) {
-      Head* next = batch->next;
-      batch->fn(batch);
-      batch = next;
-      ++n;
-    }
-    {
-      std::lock_guard<std::mutex> l(s.q_mutex);
-      s.done += n;
-    }
-    s.done_cv.notify_all();
+  Reader* me = &tls_reader;
+  s.readers = nullptr;
+  if (me->registered) {
+    me->next = me->prev = nullptr;
+    s.readers = me;
   }
+  s.readers_mutex.unlock();
 }
+
+fork::Registration g_fork_gp{fork::kOrderRcuReaders, fork_prepare_gp, fork_release_gp, fork_release_gp};
+fork::Registration g_fork_readers{static_cast<int>(LockRank::kRcuRegistry), fork_prepare_readers,
+                                  fork_parent_readers, fork_child_readers};
 
 }  // namespace
 
@@ -152,30 +143,6 @@ void synchronize() noexcept {
       std::this_thread::yield();
     }
   }
-}
-
-void call(Head* head, void (*fn)(Head*)) noexcept {
-  State& s = state();
-  head->fn = fn;
-  head->next = nullptr;
-  {
-    std::lock_guard<std::mutex> l(s.q_mutex);
-    if (!s.thread_started) {
-      s.thread_started = true;
-      std::thread(callback_thread).detach();
-    }
-    *s.q_tail = head;
-    s.q_tail = &head->next;
-    ++s.queued;
-  }
-  s.q_cv.notify_one();
-}
-
-void barrier() noexcept {
-  State& s = state();
-  std::unique_lock<std::mutex> l(s.q_mutex);
-  std::uint64_t target = s.queued;
-  s.done_cv.wait(l, [&] { return s.done >= target; });
 }
 
 }  // namespace memcg::detail::rcu

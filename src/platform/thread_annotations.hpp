@@ -18,4 +18,5 @@
 #define MEMCG_ASSERT_CAPABILITY(...) MEMCG_TSA(assert_capability(__VA_ARGS__))
 #define MEMCG_RETURN_CAPABILITY(x) MEMCG_TSA(lock_returned(x))
 #define MEMCG_SCOPED_CAPABILITY MEMCG_TSA(scoped_lockable)
+#define MEMCG_RETURN_CAPABILITY(x) MEMCG_TSA(lock_returned(x))
 #define MEMCG_NO_TSA MEMCG_TSA(no_thread_safety_analysis)

@@ -1,111 +1,38 @@
+// The worker is a ServiceQueue (platform/service_queue.hpp): its run mutex
+// (kWorkerRun, below the tree mutex) is held while items run, its queue
+// mutex (kWorkerQueue) while items are queued; both are held across fork().
 #include "platform/worker.hpp"
-
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 
 #include "platform/assert.hpp"
 #include "platform/lock_order.hpp"
-#include "platform/ranked_mutex.hpp"
+#include "platform/service_queue.hpp"
 
 namespace memcg::detail::worker {
 namespace {
 
-struct State {
-  RankedMutex mutex{LockRank::kWorkerQueue};
-  std::condition_variable_any cv;       // work arrived
-  std::condition_variable_any done_cv;  // work finished
-  WorkItem* head MEMCG_GUARDED_BY(mutex) = nullptr;
-  WorkItem** tail MEMCG_GUARDED_BY(mutex) = &head;
-  std::uint64_t queued MEMCG_GUARDED_BY(mutex) = 0;
-  std::uint64_t done MEMCG_GUARDED_BY(mutex) = 0;
-  bool started MEMCG_GUARDED_BY(mutex) = false;
-};
-
-// Leaked on purpose: the worker outlives static destructors.
-State& state() {
-  static State* s = new State;
-  return *s;
-}
-
 constinit thread_local bool tls_is_worker = false;
 
-void run() {
-  tls_is_worker = true;
-  State& s = state();
-  for (;;) {
-    WorkItem* batch;
-    {
-      UniqueLock<RankedMutex> l(s.mutex);
-      while (!s.head) s.cv.wait(l);
-      batch = s.head;
-      s.head = nullptr;
-      s.tail = &s.head;
-    }
-    std::uint64_t n = 0;
-    while (batch) {
-      WorkItem* next = batch->next;  // read first: fn may free the item
-      batch->fn(batch);
-      batch = next;
-      ++n;
-    }
-    {
-      LockGuard<RankedMutex> l(s.mutex);
-      s.done += n;
-    }
-    s.done_cv.notify_all();
-  }
+void on_start() noexcept { tls_is_worker = true; }
+
+// Leaked on purpose: the worker outlives static destructors.
+ServiceQueue<WorkItem>& service() {
+  static auto* q = new ServiceQueue<WorkItem>(LockRank::kWorkerQueue, LockRank::kWorkerRun, on_start, nullptr);
+  return *q;
 }
 
 }  // namespace
 
-void queue(WorkItem* w, void (*fn)(WorkItem*)) noexcept {
-  State& s = state();
-  w->fn = fn;
-  w->next = nullptr;
-  {
-    LockGuard<RankedMutex> l(s.mutex);
-    if (!s.started) {
-      s.started = true;
-      std::thread(run).detach();
-    }
-    *s.tail = w;
-    s.tail = &w->next;
-    ++s.queued;
-  }
-  s.cv.notify_one();
+void queue(WorkItem* w, void (*fn)(WorkItem*), std::atomic<std::uint64_t>* counted) noexcept {
+  service().push(w, fn, counted);
 }
 
 void flush() noexcept {
   MEMCG_CHECK(!tls_is_worker, "worker::flush from the worker would deadlock");
-  State& s = state();
-  UniqueLock<RankedMutex> l(s.mutex);
-  std::uint64_t target = s.queued;
-  while (s.done < target) s.done_cv.wait(l);
+  service().flush();
 }
 
-std::uint64_t items_run() noexcept {
-  State& s = state();
-  LockGuard<RankedMutex> l(s.mutex);
-  return s.done;
-}
+std::uint64_t items_run() noexcept { return service().items_run(); }
 
 bool on_worker_thread() noexcept { return tls_is_worker; }
-
-// fork() support (src/interpose/): the queue lock is held across fork; the
-// child has no worker thread, so the next queue() starts one (items the
-// parent's worker was running at fork are not rerun in the child).
-// Not analysed: the lock is taken and released in different functions (fork handlers).
-void fork_lock() noexcept MEMCG_NO_TSA { state().mutex.lock(); }
-void fork_unlock(bool child) noexcept MEMCG_NO_TSA {
-  State& s = state();
-  if (child) {
-    s.started = false;
-    std::uint64_t pending = 0;  // still queued; whatever was running is gone
-    for (WorkItem* w = s.head; w; w = w->next) ++pending;
-    s.done = s.queued - pending;
-  }
-  s.mutex.unlock();
-}
 
 }  // namespace memcg::detail::worker

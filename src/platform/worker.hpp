@@ -8,6 +8,7 @@
 // flush() must not be called from the worker itself.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace memcg::detail {
@@ -19,7 +20,8 @@ struct WorkItem {
 };
 
 namespace worker {
-void queue(WorkItem* w, void (*fn)(WorkItem*)) noexcept;
+/// counted, if given, is incremented under the queue lock with the queueing.
+void queue(WorkItem* w, void (*fn)(WorkItem*), std::atomic<std::uint64_t>* counted = nullptr) noexcept;
 /// Waits until every item queued before the call has run.
 void flush() noexcept;
 /// Items run since start (lets barrier() see whether a round made progress).

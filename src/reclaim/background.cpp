@@ -5,11 +5,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include "core/group_impl.hpp"
 #include "core/runtime.hpp"
 #include "core/upcalls.hpp"
+#include "platform/fork.hpp"
 #include "platform/ranked_mutex.hpp"
 #include "reclaim/reclaim.hpp"
 #include "reclaim/reclaim_stats.hpp"
@@ -23,6 +25,16 @@ struct Background {
   bool started MEMCG_GUARDED_BY(mutex) = false;
   bool wanted MEMCG_GUARDED_BY(mutex) = false;
   std::atomic<bool> pending{false};
+
+  // Fork child: there is no reclaimer thread, the next wake-up starts one;
+  // the condition variable is made anew (platform/service_queue.hpp says why).
+  static void fork_child_fixup(void* p) noexcept MEMCG_NO_TSA {
+    auto* b = static_cast<Background*>(p);
+    new (&b->cv) std::condition_variable_any;
+    b->started = false;
+    b->pending.store(false, std::memory_order_relaxed);
+  }
+  fork::HeldAcrossFork<RankedMutex> fork{mutex, fork_child_fixup, this};
 };
 
 Background& bg() {

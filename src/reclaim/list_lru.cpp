@@ -42,6 +42,7 @@
 #include "core/offline.hpp"
 #include "platform/assert.hpp"
 #include "platform/fault.hpp"
+#include "platform/fork.hpp"
 #include "platform/meta_arena.hpp"
 #include "platform/ranked_mutex.hpp"
 #include "platform/rcu.hpp"
@@ -86,10 +87,49 @@ namespace {
 // Dead lists and replaced arrays (of every ListLru) waiting for their grace period.
 std::atomic<std::uint64_t> g_retired_pending{0};
 
+void fork_lock_all(void* r) noexcept;
+void fork_unlock_all(void* r) noexcept;
+
+// Fork (platform/fork.hpp): the registry mutex, every ListLru's grow mutex
+// and every list's lock are held across fork(), in that order (kLruRegistry
+// < kLruGrow < kLruList); the registry keeps the instances still and each
+// grow mutex keeps its slot array still while its lists are locked.
 struct LruRegistry {
   RankedMutex mutex{LockRank::kLruRegistry};
   LruImpl* head MEMCG_GUARDED_BY(lru_registry_mutex()) = nullptr;
+  fork::Participant fork;
+  LruRegistry() noexcept {
+    fork.order = static_cast<int>(LockRank::kLruRegistry);
+    fork.prepare = fork_lock_all;
+    fork.parent = fork.child = fork_unlock_all;
+    fork.arg = this;
+    fork::add(&fork);
+  }
 };
+
+template <class F>
+void for_each_list(LruImpl* l, F&& f) MEMCG_NO_TSA {
+  std::atomic<LruList*>* slots = l->slots.load(std::memory_order_relaxed);
+  const std::uint32_t cap = l->capacity.load(std::memory_order_relaxed);
+  for (std::uint32_t i = 0; slots && i < cap; ++i)
+    if (LruList* list = slots[i].load(std::memory_order_relaxed)) f(*list);
+}
+
+void fork_lock_all(void* p) noexcept MEMCG_NO_TSA {
+  auto* r = static_cast<LruRegistry*>(p);
+  r->mutex.lock();
+  for (LruImpl* l = r->head; l; l = l->next) l->grow_mutex.lock_untracked();
+  for (LruImpl* l = r->head; l; l = l->next)
+    for_each_list(l, [](LruList& list) MEMCG_NO_TSA { list.lock.lock_untracked(); });
+}
+
+void fork_unlock_all(void* p) noexcept MEMCG_NO_TSA {
+  auto* r = static_cast<LruRegistry*>(p);
+  for (LruImpl* l = r->head; l; l = l->next)
+    for_each_list(l, [](LruList& list) MEMCG_NO_TSA { list.lock.unlock_untracked(); });
+  for (LruImpl* l = r->head; l; l = l->next) l->grow_mutex.unlock_untracked();
+  r->mutex.unlock();
+}
 LruRegistry& lru_registry() {
   static LruRegistry* r = new LruRegistry;
   return *r;

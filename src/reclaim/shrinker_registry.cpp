@@ -8,6 +8,7 @@
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 #include "platform/meta_arena.hpp"
+#include "platform/fork.hpp"
 #include "platform/ranked_mutex.hpp"
 #include "reclaim/reclaim_stats.hpp"
 
@@ -30,6 +31,14 @@ struct Registry {
   Entry* tail MEMCG_GUARDED_BY(mutex) = nullptr;
   std::uint64_t next_seq MEMCG_GUARDED_BY(mutex) = 1;
   std::atomic<std::uint64_t> count{0};
+
+  // Fork child: the reclaimers that were inside a shrinker are gone, so no
+  // entry has anyone inside (unregistering one would otherwise wait for
+  // ever). A shrinker that itself calls fork() is not supported.
+  static void fork_child_fixup(void* p) noexcept MEMCG_NO_TSA {
+    for (Entry* e = static_cast<Registry*>(p)->head; e; e = e->next) e->active.store(0, std::memory_order_relaxed);
+  }
+  fork::HeldAcrossFork<RankedMutex> fork{mutex, fork_child_fixup, this};
 };
 
 Registry& registry() {

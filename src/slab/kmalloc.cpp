@@ -12,6 +12,7 @@
 #include "core/access.hpp"
 #include "core/group_impl.hpp"
 #include "platform/assert.hpp"
+#include "platform/fork.hpp"
 #include "platform/fault.hpp"
 #include "slab/checked.hpp"
 #include "slab/slab_internal.hpp"
@@ -56,6 +57,7 @@ struct KmallocCaches {
 };
 
 constinit KmallocCaches g_kmalloc;
+fork::HeldAcrossFork<SpinLock> g_kmalloc_fork{g_kmalloc.init_lock};
 
 __attribute__((noinline)) RootCache* create_class_root(int c) {
   LockGuard<SpinLock> l(g_kmalloc.init_lock);

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "platform/assert.hpp"
+#include "platform/fork.hpp"
 #include "platform/fault.hpp"
 #include "platform/ranked_mutex.hpp"
 
@@ -29,6 +30,7 @@ struct FreeSlab {  // lives in a free slab's first bytes
 
 struct Source {
   RankedMutex mutex{LockRank::kPageSource};
+  fork::HeldAcrossFork<RankedMutex> fork{mutex};
   Region* regions MEMCG_GUARDED_BY(mutex) = nullptr;      // mapped regions
   FreeSlab* free_head MEMCG_GUARDED_BY(mutex) = nullptr;  // MRU first
   FreeSlab* free_tail MEMCG_GUARDED_BY(mutex) = nullptr;
@@ -235,9 +237,5 @@ Stats stats() noexcept {
 void testing_set_fail_hook(bool (*hook)()) noexcept { fault::set_fail_hook(fault::Kind::kPageSourceMap, hook); }
 #endif
 
-// fork() support (src/interpose/): the source mutex is held across fork.
-// Not analysed: taken in one fork handler, released in another.
-void fork_lock() noexcept MEMCG_NO_TSA { src().mutex.lock(); }
-void fork_unlock() noexcept MEMCG_NO_TSA { src().mutex.unlock(); }
 
 }  // namespace memcg::detail::page_source

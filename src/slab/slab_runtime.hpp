@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "platform/fork.hpp"
 #include "platform/intrusive_list.hpp"
 #include "platform/ranked_mutex.hpp"
 
@@ -12,10 +13,16 @@ namespace memcg::detail {
 RankedMutex& slab_mutex() noexcept;  // slab_runtime().slab_mutex, for the analysis (core/group_impl.hpp)
 
 struct SlabRuntime {
+  SlabRuntime() noexcept;
+
   // The kernel's memcg_slab_mutex: serialises child-cache creation and
   // destruction, guards the root caches' arrays and lists and every group's
   // slab_caches list.
   RankedMutex slab_mutex{LockRank::kSlab};
+  fork::HeldAcrossFork<RankedMutex> slab_fork{slab_mutex};
+  // Every child cache's lock (kCache), held across fork; walked through the
+  // root list under the slab mutex, which the fork holds from earlier.
+  fork::Participant caches_fork;
   ListNode roots MEMCG_GUARDED_BY(detail::slab_mutex());  // all root caches
   std::atomic<std::uint64_t> child_caches{0};
 

@@ -1,4 +1,6 @@
-// Per-thread magazine tables and the allocation/free fast paths.
+// Per-thread magazine tables and the allocation/free fast paths. The
+// registry, drain rounds, thread exit and fork are the shared per-thread
+// machinery (platform/thread_registry.hpp); this file keeps the policy.
 //
 // Each thread has a small direct-mapped table keyed by (root cache, group)
 // (mag_key, cache_impl.hpp) -> child cache, loaded and previous magazines:
@@ -14,24 +16,19 @@
 // The slow paths hold a real reference on the cache (the cache reference
 // chain): a thread that looked up a cache and then blocks (charging,
 // reclaim) can never use a destroyed cache.
-#include <pthread.h>
-
 #include <atomic>
 #include <utility>
 
 #include "core/group_impl.hpp"
 #include "platform/assert.hpp"
-#include "platform/membarrier.hpp"
+#include "platform/fault.hpp"
 #include "platform/meta_arena.hpp"
-#include "platform/owner_gate.hpp"
 #include "platform/ranked_mutex.hpp"
+#include "platform/thread_registry.hpp"
 #include "slab/checked.hpp"
 #include "slab/slab_internal.hpp"
-#include "platform/fault.hpp"
 
 namespace memcg::detail {
-
-void mags_thread_exit(void* p);
 
 namespace {
 
@@ -49,53 +46,37 @@ static_assert(sizeof(MagEntry) == 32, "two entries per cache line");
 // paths need no null test (never written: ensure_table() runs first).
 constinit MagEntry g_no_table[kTableSize] = {};
 
-struct ThreadMags {
-  OwnerGate gate{LockRank::kThreadMags};
+// The node's gate guards the table (platform/thread_registry.hpp).
+struct ThreadMags : ThreadNode {
+  constexpr ThreadMags() noexcept : ThreadNode(LockRank::kThreadMags) {}
   MagEntry* table = g_no_table;  // kTableSize entries from the meta arena (owner)
-  bool registered = false;    // owner + registry mutex
-  // Owner: the key destructor ran; the TLS is about to be freed, so the
-  // thread never registers a table again (allocations and frees made on
-  // glibc's exit path after that bypass magazines).
-  bool exited = false;
-  ThreadMags* next = nullptr; // registry mutex
-  ThreadMags* prev = nullptr; // registry mutex
 };
-
-struct MagRegistry {
-  RankedMutex mutex{LockRank::kMagRegistry};
-  ThreadMags* head MEMCG_GUARDED_BY(mutex) = nullptr;
-  pthread_key_t key;
-};
-
-MagRegistry& registry() {
-  static MagRegistry* r = [] {
-    auto* reg = new MagRegistry;  // leaked: exiting threads use it
-    MEMCG_CHECK(pthread_key_create(&reg->key, mags_thread_exit) == 0, "pthread_key_create");
-    return reg;
-  }();
-  return *r;
-}
 
 constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec"))){};
 
 inline bool has_table(const ThreadMags& t) { return t.table != g_no_table; }
 
-// Prepares the calling thread's table (first slow path only).
+void mags_thread_exit(ThreadNode* n) noexcept;
+void mags_thread_retired(ThreadNode* n) noexcept;
+
+ThreadRegistry& registry() {
+  static ThreadRegistry* r =  // leaked: exiting threads use it
+      new ThreadRegistry(LockRank::kMagRegistry, {mags_thread_exit, mags_thread_retired});
+  return *r;
+}
+
+// Prepares the calling thread's table (first slow path only). False for an
+// exited thread (its allocations bypass magazines) or without metadata.
 bool ensure_table(ThreadMags& t) {
   if (has_table(t)) return true;
   if (t.exited) return false;
   auto* table = static_cast<MagEntry*>(meta::alloc(sizeof(MagEntry) * kTableSize));
   if (!table) return false;
-  MagRegistry& r = registry();
-  LockGuard<RankedMutex> l(r.mutex);
-  t.table = table;
-  t.next = r.head;
-  t.prev = nullptr;
-  if (r.head) r.head->prev = &t;
-  r.head = &t;
-  t.registered = true;
-  pthread_setspecific(r.key, &t);
-  return true;
+  t.table = table;  // before enrolment: a drain round reads only registered tables
+  if (registry().enrol(t)) return true;
+  t.table = g_no_table;
+  meta::free(table, sizeof(MagEntry) * kTableSize);
+  return false;
 }
 
 // An entry taken out of a table, with a reference on its cache, to be given
@@ -331,29 +312,25 @@ void cache_free(void* obj) noexcept {
 }
 
 void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcept {
-  MagRegistry& r = registry();
-  LockGuard<RankedMutex> l(r.mutex);
-  for (ThreadMags* t = r.head; t; t = t->next) t->gate.announce();
-  membarrier::heavy();
-  for (ThreadMags* t = r.head; t; t = t->next) {
-    t->gate.wait_idle();
-    {
-      LockGuard<SpinLock> gl(t->gate.lock());
-      for (std::uint32_t i = 0; i < kTableSize; ++i) {
-        MagEntry& e = t->table[i];
-        if (!e.cache || !pred(e.cache, arg)) continue;
-        {
-          LockGuard<SpinLock> cl(e.cache->lock);
-          flush_magazine_locked(e.cache, e.loaded);
-          if (e.prev) flush_magazine_locked(e.cache, e.prev);
+  ThreadRegistry& r = registry();
+  LockGuard<RankedMutex> l(r.mutex());
+  r.drain_round(
+      [&](ThreadNode& n) {
+        MagEntry* table = static_cast<ThreadMags&>(n).table;
+        for (std::uint32_t i = 0; i < kTableSize; ++i) {
+          MagEntry& e = table[i];
+          if (!e.cache || !pred(e.cache, arg)) continue;
+          {
+            LockGuard<SpinLock> cl(e.cache->lock);
+            flush_magazine_locked(e.cache, e.loaded);
+            if (e.prev) flush_magazine_locked(e.cache, e.prev);
+          }
+          free_magazine(e.loaded);
+          if (e.prev) free_magazine(e.prev);
+          e = MagEntry{};
         }
-        free_magazine(e.loaded);
-        if (e.prev) free_magazine(e.prev);
-        e = MagEntry{};
-      }
-    }
-    t->gate.retire();
-  }
+      },
+      [](ThreadNode&) {});
 }
 
 // Thread exit (pthread key destructor) and explicit flushes of the caller's
@@ -369,46 +346,19 @@ void flush_own_magazines() noexcept {
   for (auto& ev : evs) give_back(ev);
 }
 
-void mags_thread_exit(void* p) {
-  auto* t = static_cast<ThreadMags*>(p);
-  t->exited = true;
-  flush_own_magazines();
-  MagRegistry& r = registry();
-  {
-    LockGuard<RankedMutex> l(r.mutex);
-    if (t->registered) {
-      if (t->prev) t->prev->next = t->next; else r.head = t->next;
-      if (t->next) t->next->prev = t->prev;
-      t->registered = false;
-    }
-  }
+namespace {
+
+void mags_thread_exit(ThreadNode*) noexcept { flush_own_magazines(); }
+
+// Off the list: no drain round reads the table any more.
+void mags_thread_retired(ThreadNode* n) noexcept {
+  auto* t = static_cast<ThreadMags*>(n);
   if (has_table(*t)) meta::free(t->table, sizeof(MagEntry) * kTableSize);
   t->table = g_no_table;
 }
 
-std::uint64_t threads_with_magazines() noexcept {
-  MagRegistry& r = registry();
-  LockGuard<RankedMutex> l(r.mutex);
-  std::uint64_t n = 0;
-  for (ThreadMags* t = r.head; t; t = t->next) ++n;
-  return n;
-}
+}  // namespace
 
-// fork() support (src/interpose/): the registry mutex is held across fork; in
-// the child the other threads' tables leave the registry (their magazines'
-// objects are abandoned), so a drain round never waits on a dead thread.
-void mags_fork_lock() noexcept MEMCG_NO_TSA { registry().mutex.lock(); }
-void mags_fork_unlock(bool child) noexcept MEMCG_NO_TSA {
-  MagRegistry& r = registry();
-  if (child) {
-    ThreadMags* self = &tls_mags;
-    r.head = nullptr;
-    if (self->registered) {
-      self->next = self->prev = nullptr;
-      r.head = self;
-    }
-  }
-  r.mutex.unlock();
-}
+std::uint64_t threads_with_magazines() noexcept { return registry().count(); }
 
 }  // namespace memcg::detail

@@ -144,7 +144,7 @@ for f in "${pc_static[@]}"; do
 done
 [[ "$archive" == "$(realpath "$libpath/libmemcg.a")" ]] \
   || { echo "pkg-config --static does not name $libpath/libmemcg.a" >&2; exit 1; }
-for dep in -lurcu-memb -lfmt -pthread; do
+for dep in -lurcu-bp -lfmt -pthread; do
   printf '%s\n' "${pc_static[@]}" | grep -qxF -- "$dep" \
     || { echo "pkg-config --static lacks $dep" >&2; exit 1; }
 done
