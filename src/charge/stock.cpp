@@ -1,6 +1,7 @@
 #include "charge/stock.hpp"
 
 #include <atomic>
+#include <cstddef>
 #include <thread>
 
 #include "core/group_impl.hpp"
@@ -30,6 +31,7 @@ struct alignas(64) ThreadStock : ThreadNode {
   std::uint32_t victim = 0;  // owner only: next slot to evict
   StockSlot slots[kStockSlots];
 };
+static_assert(offsetof(ThreadStock, slots) + sizeof(StockSlot) <= 64, "the gate and the first slot share a line");
 
 constinit thread_local ThreadStock tls_stock __attribute__((tls_model("initial-exec"))){};
 

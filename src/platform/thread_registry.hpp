@@ -59,15 +59,19 @@ namespace memcg::detail {
 
 class ThreadRegistry;
 
+// Layout: the cold list fields first, the gate last, so that the gate and
+// the first bytes of the policy's state (a stock's first slot, a magazine
+// table pointer) share a cache line when the policy object is 64-byte
+// aligned: the owner's fast path touches one line.
 struct ThreadNode {
   constexpr explicit ThreadNode(LockRank gate_rank) noexcept : gate(gate_rank) {}
 
-  OwnerGate gate;                      // owner fast path vs drain rounds
-  bool registered = false;             // owner writes under the registry mutex
-  bool exited = false;                 // owner only: the key destructor ran
   ThreadRegistry* registry = nullptr;  // set at enrolment
   ThreadNode* next = nullptr;          // registry mutex
   ThreadNode* prev = nullptr;          // registry mutex
+  bool registered = false;             // owner writes under the registry mutex
+  bool exited = false;                 // owner only: the key destructor ran
+  OwnerGate gate;                      // owner fast path vs drain rounds
 };
 
 class ThreadRegistry {

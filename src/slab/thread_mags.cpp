@@ -17,6 +17,7 @@
 // chain): a thread that looked up a cache and then blocks (charging,
 // reclaim) can never use a destroyed cache.
 #include <atomic>
+#include <cstddef>
 #include <utility>
 
 #include "core/group_impl.hpp"
@@ -47,10 +48,11 @@ static_assert(sizeof(MagEntry) == 32, "two entries per cache line");
 constinit MagEntry g_no_table[kTableSize] = {};
 
 // The node's gate guards the table (platform/thread_registry.hpp).
-struct ThreadMags : ThreadNode {
+struct alignas(64) ThreadMags : ThreadNode {
   constexpr ThreadMags() noexcept : ThreadNode(LockRank::kThreadMags) {}
   MagEntry* table = g_no_table;  // kTableSize entries from the meta arena (owner)
 };
+static_assert(offsetof(ThreadMags, table) + sizeof(MagEntry*) <= 64, "the gate and the table pointer share a line");
 
 constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec"))){};
 
