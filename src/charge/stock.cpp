@@ -36,11 +36,12 @@ static_assert(offsetof(ThreadStock, slots) + sizeof(StockSlot) <= 64, "the gate 
 constinit thread_local ThreadStock tls_stock __attribute__((tls_model("initial-exec"))){};
 
 void stock_thread_exit(ThreadNode* n) noexcept;
+ThreadNode* own_stock() noexcept { return &tls_stock; }
 
 // The registry mutex serialises drain rounds and the list of stocks; the
 // drain mutex lets at most one best-effort subtree drainer queue up.
 struct StockRegistry {
-  ThreadRegistry threads{LockRank::kStockRegistry, {stock_thread_exit, nullptr}, static_cast<int>(fault::Kind::kStockDrainTake)};
+  ThreadRegistry threads{LockRank::kStockRegistry, {own_stock, stock_thread_exit, nullptr}, static_cast<int>(fault::Kind::kStockDrainTake)};
   RankedMutex drain_mutex{LockRank::kStockDrain};
   fork::HeldAcrossFork<RankedMutex> drain_fork{drain_mutex};
 };

@@ -86,16 +86,16 @@ class ServiceQueue {
         tail_ = &head_;
       }
       if (before_batch_) before_batch_();
-      std::uint64_t n = 0;
       {
         LockGuard<RankedMutex> r(run_mutex_);
+        std::uint64_t n = 0;
         while (Item* it = inflight_) {
           inflight_ = it->next;  // first: fn may free the item
           it->fn(it);
           ++n;
         }
-      }
-      {
+        // Counted before the run mutex is released: a fork (which takes the
+        // run mutex first) sees a batch either in hand or run and counted.
         LockGuard<RankedMutex> l(mutex_);
         done_ += n;
       }

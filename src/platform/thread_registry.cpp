@@ -24,14 +24,13 @@ bool ThreadRegistry::enrol(ThreadNode& self) noexcept {
     MEMCG_CHECK(pthread_key_create(&key_, key_destructor) == 0, "pthread_key_create");
     key_created_ = true;
   }
-  self.registry = this;
   self.next = head_;
   self.prev = nullptr;
   if (head_) head_->prev = &self;
   head_ = &self;
   self.registered = true;
   count_.fetch_add(1, std::memory_order_relaxed);
-  pthread_setspecific(key_, &self);
+  pthread_setspecific(key_, this);  // the destructor finds the node through policy_.self()
   return true;
 }
 
@@ -45,8 +44,8 @@ void ThreadRegistry::unlink_locked(ThreadNode& n) {
 }
 
 void ThreadRegistry::key_destructor(void* p) noexcept {
-  auto* n = static_cast<ThreadNode*>(p);
-  ThreadRegistry* r = n->registry;
+  auto* r = static_cast<ThreadRegistry*>(p);
+  ThreadNode* n = r->policy_.self();
   n->exited = true;
   r->policy_.on_exit(n);
   {
@@ -57,8 +56,7 @@ void ThreadRegistry::key_destructor(void* p) noexcept {
 }
 
 // Fork: the mutex is held across fork(); the child keeps only the forking
-// thread's node (found through the key: the thread-local object's address
-// is the same in the child).
+// thread's node (the thread-local object's address is the same in the child).
 void ThreadRegistry::fork_prepare(void* self) noexcept MEMCG_NO_TSA {
   static_cast<ThreadRegistry*>(self)->mutex_.lock();
 }
@@ -69,7 +67,7 @@ void ThreadRegistry::fork_parent(void* self) noexcept MEMCG_NO_TSA {
 
 void ThreadRegistry::fork_child(void* self) noexcept MEMCG_NO_TSA {
   auto* r = static_cast<ThreadRegistry*>(self);
-  auto* me = r->key_created_ ? static_cast<ThreadNode*>(pthread_getspecific(r->key_)) : nullptr;
+  ThreadNode* me = r->policy_.self();
   std::uint64_t n = 0;
   for (ThreadNode* t = r->head_; t;) {
     ThreadNode* next = t->next;

@@ -59,24 +59,25 @@ namespace memcg::detail {
 
 class ThreadRegistry;
 
-// Layout: the cold list fields first, the gate last, so that the gate and
-// the first bytes of the policy's state (a stock's first slot, a magazine
-// table pointer) share a cache line when the policy object is 64-byte
-// aligned: the owner's fast path touches one line.
+// 40 bytes, the gate first: with the policy object 64-byte aligned, the
+// gate and the policy's first 24 bytes (a stock's first slot, a table
+// pointer) share a cache line, the one the owner's fast path touches.
 struct ThreadNode {
   constexpr explicit ThreadNode(LockRank gate_rank) noexcept : gate(gate_rank) {}
 
-  ThreadRegistry* registry = nullptr;  // set at enrolment
-  ThreadNode* next = nullptr;          // registry mutex
-  ThreadNode* prev = nullptr;          // registry mutex
-  bool registered = false;             // owner writes under the registry mutex
-  bool exited = false;                 // owner only: the key destructor ran
-  OwnerGate gate;                      // owner fast path vs drain rounds
+  OwnerGate gate;              // owner fast path vs drain rounds
+  bool registered = false;     // owner writes under the registry mutex
+  bool exited = false;         // owner only: the key destructor ran
+  ThreadNode* next = nullptr;  // registry mutex
+  ThreadNode* prev = nullptr;  // registry mutex
 };
+static_assert(sizeof(ThreadNode) <= 40, "see the layout note above");
 
 class ThreadRegistry {
  public:
   struct Policy {
+    // The calling thread's node (its thread-local policy object).
+    ThreadNode* (*self)() noexcept;
     // Thread exit, before the node leaves the list: give back what the
     // thread holds (take it under the gate lock; give it back after).
     void (*on_exit)(ThreadNode*) noexcept;
@@ -130,7 +131,7 @@ class ThreadRegistry {
   }
 
  private:
-  static void key_destructor(void* node) noexcept;
+  static void key_destructor(void* registry) noexcept;
   static void fork_prepare(void* self) noexcept;
   static void fork_parent(void* self) noexcept;
   static void fork_child(void* self) noexcept;

@@ -17,7 +17,6 @@
 // chain): a thread that looked up a cache and then blocks (charging,
 // reclaim) can never use a destroyed cache.
 #include <atomic>
-#include <cstddef>
 #include <utility>
 
 #include "core/group_impl.hpp"
@@ -48,22 +47,22 @@ static_assert(sizeof(MagEntry) == 32, "two entries per cache line");
 constinit MagEntry g_no_table[kTableSize] = {};
 
 // The node's gate guards the table (platform/thread_registry.hpp).
-struct alignas(64) ThreadMags : ThreadNode {
+struct ThreadMags : ThreadNode {
   constexpr ThreadMags() noexcept : ThreadNode(LockRank::kThreadMags) {}
   MagEntry* table = g_no_table;  // kTableSize entries from the meta arena (owner)
 };
-static_assert(offsetof(ThreadMags, table) + sizeof(MagEntry*) <= 64, "the gate and the table pointer share a line");
 
 constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec"))){};
 
 inline bool has_table(const ThreadMags& t) { return t.table != g_no_table; }
 
 void mags_thread_exit(ThreadNode* n) noexcept;
+ThreadNode* own_mags() noexcept { return &tls_mags; }
 void mags_thread_retired(ThreadNode* n) noexcept;
 
 ThreadRegistry& registry() {
   static ThreadRegistry* r =  // leaked: exiting threads use it
-      new ThreadRegistry(LockRank::kMagRegistry, {mags_thread_exit, mags_thread_retired});
+      new ThreadRegistry(LockRank::kMagRegistry, {own_mags, mags_thread_exit, mags_thread_retired});
   return *r;
 }
 

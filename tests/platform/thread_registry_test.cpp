@@ -30,9 +30,10 @@ void toy_exit(ThreadNode* n) noexcept {
   g_exits.fetch_add(1);
 }
 void toy_retired(ThreadNode*) noexcept { g_retired.fetch_add(1); }
+ThreadNode* own_toy() noexcept { return &tls_toy; }
 
 ThreadRegistry& registry() {
-  static auto* r = new ThreadRegistry(LockRank::kStockRegistry, {toy_exit, toy_retired});
+  static auto* r = new ThreadRegistry(LockRank::kStockRegistry, {own_toy, toy_exit, toy_retired});
   return *r;
 }
 
