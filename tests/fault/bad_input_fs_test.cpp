@@ -172,11 +172,7 @@ TEST(BadInput, FsPaths) {
 
 TEST(BadInput, FsRemovedGroup) {
   test::TempGroup t("bi");
-  Group g = t->create("g");
-  g.set_max(8 << 20);
-  g.set_high(4 << 20);
-  g.set_low(2 << 20);
-  g.set_min(1 << 20);
+  Group g = child_with_limits(*t);
   const std::string p = g.path();
   g.remove();
   std::error_code ec;

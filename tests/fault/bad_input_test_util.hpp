@@ -55,6 +55,17 @@ class AllGroupsFreed : public ::testing::Environment {
 };
 inline ::testing::Environment* const kAllGroupsFreed = ::testing::AddGlobalTestEnvironment(new AllGroupsFreed);
 
+// A child "g" of parent with every limit set (max 8M, high 4M, low 2M,
+// min 1M): the removed-group rows check that nothing reads or writes them.
+inline Group child_with_limits(const Group& parent) {
+  Group g = parent.create("g");
+  g.set_max(8 << 20);
+  g.set_high(4 << 20);
+  g.set_low(2 << 20);
+  g.set_min(1 << 20);
+  return g;
+}
+
 inline bool events_zero(const Events& e) {
   return e.low == 0 && e.high == 0 && e.max == 0 && e.oom == 0 && e.oom_kill == 0;
 }
