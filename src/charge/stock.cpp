@@ -41,7 +41,8 @@ ThreadNode* own_stock() noexcept { return &tls_stock; }
 // The registry mutex serialises drain rounds and the list of stocks; the
 // drain mutex lets at most one best-effort subtree drainer queue up.
 struct StockRegistry {
-  ThreadRegistry threads{LockRank::kStockRegistry, {own_stock, stock_thread_exit, nullptr}, static_cast<int>(fault::Kind::kStockDrainTake)};
+  ThreadRegistry threads{LockRank::kStockRegistry, {own_stock, stock_thread_exit, nullptr},
+                         static_cast<int>(fault::Kind::kStockDrainTake)};
   RankedMutex drain_mutex{LockRank::kStockDrain};
   fork::HeldAcrossFork<RankedMutex> drain_fork{drain_mutex};
 };
@@ -98,16 +99,8 @@ void drain_all_locked(ThreadRegistry& r, Pred&& pred, GroupImpl* account_to) MEM
                 });
 }
 
-void stock_thread_exit(ThreadNode* node) noexcept {
-  auto* s = static_cast<ThreadStock*>(node);
-  Taken taken[kStockSlots];
-  int n;
-  {
-    LockGuard<SpinLock> l(s->gate.lock());
-    n = take_matching_locked(*s, [](GroupImpl*) { return true; }, taken);
-  }
-  for (int i = 0; i < n; ++i) give_back(taken[i]);
-}
+// The exiting thread's node is its own stock: everything goes back.
+void stock_thread_exit(ThreadNode*) noexcept { drain_own_stock(); }
 
 }  // namespace
 
