@@ -9,7 +9,6 @@ namespace memcg::detail {
 
 void check_invariants(CheckMode mode) noexcept {
   MEMCG_CHECK(!rcu::in_read_section(), "check_invariants inside an RCU read section");
-  Runtime& rt = runtime();
   LockGuard<RankedMutex> l(tree_mutex());
   check_tree_locked(mode);
   check_slab_locked(mode);

@@ -257,8 +257,8 @@ void global_init() {
   std::uint64_t b;
   if (parse_limit("MEMCG_RUN_HIGH", b)) g->run.set_high(b, ec);
   if (parse_limit("MEMCG_RUN_MAX", b)) g->run.set_max(b, ec);
-  // Create every kmalloc size class now: later, no thread takes the size
-  // class init lock (which fork does not take).
+  // Create every kmalloc size class now, while this thread allocates
+  // internally: no interposed malloc of the program ever sets one up.
   for (std::size_t s = 8; s <= kMaxSmallSize; s += 8) kfree(kmalloc(s, Group::root()));
   pthread_key_create(&g->exit_key, on_thread_exit);
   detail::fork::add(&g_fork_depth);
