@@ -1,16 +1,21 @@
-// memcg/cache.hpp - slab object caches with per-group child caches.
+// memcg/cache.hpp - slab object caches, charged per object or per group.
 //
-// A Cache is a root cache of fixed-size objects. The first allocation of a
-// group from it creates that group's child cache; each child
-// cache charges its group per slab (64 KiB) when it takes a slab and
-// uncharges when it releases one. Objects come from per-thread magazines
-// (Bonwick); free() works from any thread and finds the cache from the
-// object's slab.
+// A Cache is a root cache of fixed-size objects, in one of two modes
+// (CacheOptions::isolate, docs/slab.md):
+//  - shared (default): objects of every group share slabs; each object is
+//    charged in bytes to the group that allocated it, through that group's
+//    object cgroup, and uncharged when freed. Objects sitting in per-thread
+//    magazines or free in slabs are charged to no group.
+//  - isolated: the first allocation of a group creates that group's child
+//    cache, which charges the group per slab (64 KiB) when it takes a slab
+//    and uncharges when it releases one.
+// Objects come from per-thread magazines (Bonwick); free() works from any
+// thread and finds the cache from the object's slab.
 //
-// When a group is removed, its child caches are shrunk; empty ones are
-// destroyed and the others reparented to the parent (their charge moves with
-// them), so the removed group is freed while its objects live on; freeing
-// them later uncharges the parent.
+// When a group is removed, its objects' charges move to the nearest online
+// ancestor (shared: the object cgroup is re-pointed; isolated: non-empty
+// child caches are reparented), so the removed group is freed while its
+// objects live on; freeing them later uncharges the ancestor.
 //
 // Allocation charges the calling thread's current group (ScopedGroup), or
 // the group given; a removed group's allocations go to its nearest online
@@ -40,6 +45,14 @@ struct CacheOptions {
   std::size_t align = alignof(std::max_align_t);  ///< power of two, <= 4096
   bool reclaimable = false;  ///< counted as slab_reclaimable in memory.stat
   bool account = true;       ///< false: never charged to any group
+  /// true: tenant heap isolation. Each group gets its own child cache and
+  /// objects of different groups never share a slab (a use-after-free in
+  /// one group cannot reach another group's objects); the group is charged
+  /// per 64 KiB slab, and memory.kmem.slabinfo lists its caches.
+  /// false (default): one shared cache; each object is charged in bytes
+  /// (its stride plus 8 bytes of ownership record) to the group that
+  /// allocated it, and removed groups' objects are charged to the parent.
+  bool isolate = false;
   void (*ctor)(void*) = nullptr;  ///< runs once per object, when first carved from a slab
 };
 
@@ -68,7 +81,8 @@ class Cache {
   void destroy();
   void destroy(std::error_code& ec) noexcept;
 
-  /// The /proc/slabinfo lines of g's child caches of this cache.
+  /// The /proc/slabinfo lines of g's child caches of this cache (isolated
+  /// caches; a shared cache has none per group).
   std::string slabinfo(const Group& g) const;
 
   explicit operator bool() const noexcept { return r_ != nullptr; }

@@ -1,4 +1,6 @@
 // The charge layer's part of Group::remove() and of memory.stat.
+#include "charge/obj_stock.hpp"
+#include "charge/objcg.hpp"
 #include "charge/pin.hpp"
 #include "charge/stock.hpp"
 #include "core/group_impl.hpp"
@@ -12,9 +14,15 @@ namespace memcg {
 namespace detail {
 
 void offline_charge(GroupImpl* g) noexcept {
-  drain_stocks_of(g);  // after this no stock holds g, and none will (g is dying)
+  // g's objects now charge its nearest online ancestor; then no stock
+  // holds g (and none will: g is dying), and object slots of the ObjCgroups
+  // that moved give their bytes back to the ancestor.
+  GroupImpl* heir = objcg_reparent(g);
+  drain_stocks_of(g, heir);
   pin_mark_dead(g);
 }
+
+void free_charge_state(GroupImpl* g) noexcept { objcg_release_group(g); }
 
 namespace {
 // Sums local stats over g's subtree (dying descendants included) under RCU.
@@ -41,7 +49,12 @@ Stat Group::stat() const {
     detail::rcu::ReadGuard rg;
     detail::sum_subtree(p_, s);
   }
-  s.stock = detail::stock_bytes_in_subtree(p_);
+  // Object slots: their bytes are stock; the statistics their objects
+  // moved are not yet in the groups' (charge/obj_stock.hpp).
+  const detail::ObjStockSum objs = detail::obj_stock_in_subtree(p_);
+  s.stock = detail::stock_bytes_in_subtree(p_) + objs.bytes;
+  s.slab_unreclaimable += static_cast<std::uint64_t>(objs.slab[0]);
+  s.slab_reclaimable += static_cast<std::uint64_t>(objs.slab[1]);
   return s;
 }
 

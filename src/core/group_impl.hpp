@@ -6,6 +6,8 @@
 //   IdTable[id] ──weak, RCU──▶ group              (cleared at release)
 //   ThreadStock slot ──strong ref──▶ group        (charge layer)
 //   Reservation ──kmem pin──▶ group               (one ref for all of them)
+//   ObjCgroup ──strong ref──▶ group it charges     (moves up at removal)
+//   group ──objcg──▶ its own ObjCgroup             (one ref, dropped at free)
 //
 // INVARIANTS (at quiescence)
 //   counter.usage == Σ bytes charged here directly + Σ children.counter.usage
@@ -43,6 +45,8 @@
 #include "platform/worker.hpp"
 
 namespace memcg::detail {
+
+struct ObjCgroup;
 
 // The process-wide mutexes that guard fields of groups and caches. Lock
 // them through these functions: clang's analysis then names each one the
@@ -116,6 +120,14 @@ struct GroupImpl {
   std::atomic<GroupImpl*> reclaim_position{nullptr};
   std::atomic<std::uint32_t> reclaim_generation{0};
   void* oom_handler MEMCG_GUARDED_BY(tree_mutex()) = nullptr;  // OomHandler*
+
+  // ---- charge layer: object cgroups (charge/objcg.hpp). `objcg` is this
+  // group's own, created on its first per-object charge and held until the
+  // group is freed; `objcgs` lists every ObjCgroup whose charges land here
+  // (its own until removal, and those inherited from removed descendants),
+  // guarded by the object-cgroup list lock. ----
+  std::atomic<ObjCgroup*> objcg{nullptr};
+  ListNode objcgs;
 
   // ---- slab layer: the child caches charging this group (registered and
   // reparented ones), guarded by the slab mutex (slab/cache_impl.hpp) ----

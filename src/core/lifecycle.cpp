@@ -24,11 +24,13 @@ void free_work(WorkItem* w) {
   MEMCG_CHECK(g->counter.usage() == 0, "freeing a group that still has charges");
   MEMCG_CHECK(g->pins.load() == 0, "freeing a group with live reservations");
   MEMCG_CHECK(g->nr_slab_caches.load(std::memory_order_relaxed) == 0, "freeing a group that still has slab caches");
+  MEMCG_CHECK(g->objcgs.empty(), "freeing a group that object cgroups still charge");
   {
     LockGuard<RankedMutex> l(tree_mutex());
     rt.ids.release(g->id);
   }
   free_reclaim_state(g);
+  free_charge_state(g);
   g->state.store(Lifecycle::freed, std::memory_order_release);
   g->magic.store(kGroupMagicFreed, std::memory_order_relaxed);
   delete g;

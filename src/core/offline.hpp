@@ -13,9 +13,14 @@ namespace memcg::detail {
 struct GroupImpl;
 RankedMutex& tree_mutex() noexcept;  // see core/group_impl.hpp
 
-/// charge/: drain every thread's stock of g; mark g's reservation pin dead
+/// charge/: re-point the ObjCgroups charging g to its nearest online
+/// ancestor (with their charges); drain every thread's stock of g; mark g's reservation pin dead
 /// (kmem pin protocol) and drop it if no reservation is live.
 void offline_charge(GroupImpl* g) noexcept;
+
+/// charge/: at free (worker, nothing can reach g): drop g's reference on
+/// its own ObjCgroup.
+void free_charge_state(GroupImpl* g) noexcept;
 
 /// slab/: unpublish g's child caches, flush every thread's magazines of
 /// them, shrink them; destroy the empty ones and reparent the others (and
@@ -30,5 +35,9 @@ void release_reclaim_locked(GroupImpl* g) noexcept MEMCG_REQUIRES(tree_mutex());
 
 /// charge/: bytes of thread stocks held for groups in g's subtree (stat).
 std::uint64_t stock_bytes_in_subtree(GroupImpl* g) noexcept;
+/// charge/: what the ObjCgroups charging g have charged it beyond the slab
+/// statistics they added (object-stock bytes and statistics not yet added;
+/// invariant checks).
+std::int64_t objcg_charge_beyond_stats(GroupImpl* g) noexcept;
 
 }  // namespace memcg::detail

@@ -113,8 +113,9 @@ void check_pins_quiescent(const GroupImpl* g) noexcept {
 // The counter equation of group_impl.hpp: "counter.usage == Σ bytes charged
 // here directly + Σ children.counter.usage", where the direct charges are
 // the local statistics of what charges a group (reservations, large
-// kmallocs, slabs) and the bytes of g that thread stocks hold ("bytes held
-// in thread stocks for G ⊂ G.counter.usage"). Released children are not
+// kmallocs, slabs), the bytes of g that thread stocks hold ("bytes held
+// in thread stocks for G ⊂ G.counter.usage") and what G's object cgroups
+// charged beyond the slab statistics they added (charge/objcg.hpp). Released children are not
 // linked and have usage 0 (free_work checks it).
 void check_counters_quiescent(GroupImpl* g) noexcept {
   CounterSums children;
@@ -131,7 +132,7 @@ void check_counters_quiescent(GroupImpl* g) noexcept {
   const std::uint64_t direct =
       s.reservations.load(std::memory_order_relaxed) + s.kmalloc_large.load(std::memory_order_relaxed) +
       s.slab_reclaimable.load(std::memory_order_relaxed) + s.slab_unreclaimable.load(std::memory_order_relaxed) +
-      (subtree_stock - children_stock);
+      (subtree_stock - children_stock) + static_cast<std::uint64_t>(objcg_charge_beyond_stats(g));
   check_counter_quiescent(g->counter, children, direct, label(g), g->id);
 }
 

@@ -59,6 +59,23 @@ void give_root_seq_locked(SlabRuntime& rt, std::uint32_t seq) noexcept {
   rt.free_seqs = f;
 }
 
+// Where a slab's objects start and how many fit. A cache that charges
+// objects one by one keeps a vector of ObjCgroup pointers, one per object,
+// between the header and the objects (the kernel's slab->obj_exts; ours
+// needs no allocation of its own).
+void layout_slab(RootCache& r) noexcept {
+  constexpr std::size_t entry = sizeof(ObjCgroup*);
+  std::size_t n = 0, header = sizeof(Slab);
+  if (r.charge_objects) {
+    n = (kSlabSize - header) / (r.stride + entry);
+    header += n * entry;
+    r.charge_bytes = static_cast<std::uint32_t>(r.stride + entry);
+  }
+  r.data_offset = (header + r.align - 1) & ~(r.align - 1);
+  r.capacity = static_cast<std::uint32_t>((kSlabSize - r.data_offset) / r.stride);
+  if (r.charge_objects && r.capacity > n) r.capacity = static_cast<std::uint32_t>(n);
+}
+
 RootCache* create_root(std::string_view name, std::size_t size, const CacheOptions& o, bool is_kmalloc,
                        std::error_code& ec) noexcept {
   if (!valid_cache_name(name) || size == 0 || size > Cache::kMaxObjectSize || o.align == 0 ||
@@ -91,11 +108,12 @@ RootCache* create_root(std::string_view name, std::size_t size, const CacheOptio
   r->stride = (std::max(size, sizeof(void*)) + align - 1) & ~(align - 1);
   std::size_t natural = r->stride & (~r->stride + 1);
   r->align = std::max(align, std::min<std::size_t>(natural, 4096));
-  r->data_offset = (sizeof(Slab) + r->align - 1) & ~(r->align - 1);
-  r->capacity = static_cast<std::uint32_t>((kSlabSize - r->data_offset) / r->stride);
-  if (!o.account) {
-    r->unaccounted = meta::make<ChildCache>(r, nullptr);
-    if (!r->unaccounted) {
+  r->per_group = o.account && o.isolate;
+  r->charge_objects = o.account && !o.isolate;
+  layout_slab(*r);
+  if (!r->per_group) {
+    r->shared = meta::make<ChildCache>(r, nullptr);
+    if (!r->shared) {
       {
         LockGuard<RankedMutex> l(slab_mutex());
         give_root_seq_locked(rt, r->seq);
@@ -108,8 +126,8 @@ RootCache* create_root(std::string_view name, std::size_t size, const CacheOptio
   {
     LockGuard<RankedMutex> l(slab_mutex());
     rt.roots.push_back(&r->root_node);
-    if (r->unaccounted) {
-      r->all_children.push_back(&r->unaccounted->root_node);
+    if (r->shared) {
+      r->all_children.push_back(&r->shared->root_node);
       rt.child_caches.fetch_add(1, std::memory_order_relaxed);
     }
   }
@@ -215,7 +233,7 @@ void Cache::destroy(std::error_code& ec) noexcept {
     detail::flush_thread_magazines(detail::cache_of_root, r_);
     while (!r_->all_children.empty()) {
       auto* c = static_cast<ChildCache*>(r_->all_children.next->owner);
-      if (c == r_->unaccounted) {
+      if (c == r_->shared) {
         c->root_node.unlink();
         c->listed = false;
         detail::child_put(c);

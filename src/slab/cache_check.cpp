@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 
+#include "charge/objcg.hpp"
 #include "core/runtime.hpp"
 #include "core/tree_check.hpp"
 #include "slab/slab_internal.hpp"
@@ -14,7 +15,7 @@ struct CacheTotals {
   std::uint64_t slabs = 0;
 };
 
-const char* group_label(const GroupImpl* g) noexcept { return !g ? "(unaccounted)" : g->is_root() ? "/" : g->name.c_str(); }
+const char* group_label(const GroupImpl* g) noexcept { return !g ? "(shared)" : g->is_root() ? "/" : g->name.c_str(); }
 std::uint32_t group_id(const GroupImpl* g) noexcept { return g ? g->id : kNoGroupId; }
 
 // One slab list of c (c->lock held). Returns the number of slabs on it and
@@ -148,13 +149,13 @@ void check_slab_locked(CheckMode mode) noexcept {
       const GroupImpl* g = c->group.load(std::memory_order_relaxed);
       MEMCG_INVARIANT(c->root == r, "a child cache on root->all_children belongs to that root (cache_impl.hpp MAP)",
                       "cache of root %p on the list of root '%s'", static_cast<void*>(c->root), r->name);
-      MEMCG_INVARIANT(r->options.account ? (g != nullptr && c != r->unaccounted) : (g == nullptr && c == r->unaccounted),
-                      "accounted roots' children charge a group; the unaccounted cache charges none",
+      MEMCG_INVARIANT(r->per_group ? (g != nullptr && c != r->shared) : (g == nullptr && c == r->shared),
+                      "per-group roots' children charge a group; a shared cache charges none per slab",
                       "root '%s': cache %p group %p", r->name, static_cast<void*>(c), static_cast<const void*>(g));
       CacheTotals t;
       check_cache(c, &t);
       ++listed;
-      if (r->options.account) ++accounted;
+      if (r->per_group) ++accounted;
     }
     // Published: "RootCache --children array[group id]--> ChildCache
     // (registered, online group)". offline_slab unpublishes under the slab
@@ -214,10 +215,16 @@ void check_slab_locked(CheckMode mode) noexcept {
       // a list (and the statistic) after their charge, taken off before
       // their uncharge, moved with their cache on reparenting. Exact when
       // no slab is being taken or released.
+      // Objects charged one by one add what their ObjCgroups added (moved
+      // with them on reparenting, charge/objcg.hpp).
+      std::uint64_t objects[2] = {0, 0};  // [reclaimable]
+      objcg_slab_bytes(g, objects);
+      slab_bytes[0] += objects[1];
+      slab_bytes[1] += objects[0];
       const std::uint64_t rec = g->stats.slab_reclaimable.load(std::memory_order_relaxed);
       const std::uint64_t unrec = g->stats.slab_unreclaimable.load(std::memory_order_relaxed);
       MEMCG_INVARIANT(rec == slab_bytes[0] && unrec == slab_bytes[1],
-                      "slab statistics == slabs of the caches charging the group (quiescent)",
+                      "slab statistics == slabs of the caches charging the group + its object cgroups' objects (quiescent)",
                       "group %u '%s': slab_reclaimable %" PRIu64 " vs %" PRIu64 ", slab_unreclaimable %" PRIu64
                       " vs %" PRIu64,
                       g->id, group_label(g), rec, slab_bytes[0], unrec, slab_bytes[1]);

@@ -51,7 +51,7 @@ struct RootCache;
 // the drain round that follows the kill flushes the entry, and whatever was
 // taken from or given to it meanwhile is counted in its `inuse`.)
 inline constexpr std::uint32_t kMagTableSize = 64;
-inline constexpr std::uint32_t kNoGroupId = 0xffffffffu;  // unaccounted caches
+inline constexpr std::uint32_t kNoGroupId = 0xffffffffu;  // shared caches (one per root)
 inline constexpr std::uint64_t mag_key(std::uint32_t root_seq, std::uint32_t group_id) noexcept {
   return (std::uint64_t{root_seq} << 32) | group_id;
 }
@@ -68,7 +68,7 @@ struct ChildCache {
   // created for (a reparented cache is dead and has no table entries).
   const std::uint64_t mag_key_;
   const std::uint32_t mag_slot_;
-  // Reparentable; holds one group reference (null: an unaccounted cache).
+  // Reparentable; holds one group reference (null: a root's shared cache).
   // Written under `lock` (and the slab mutex); read by the slow paths.
   std::atomic<GroupImpl*> group;
   std::atomic<std::int64_t> refs{1};   // registration + slabs + transient holders
@@ -108,10 +108,17 @@ struct RootCache {
   std::uint32_t capacity = 0;   // objects per slab
   CacheOptions options;
   bool is_kmalloc = false;
+  // Mode, fixed at creation: per_group (accounted and isolated: a child
+  // cache per group, charged per slab) or one `shared` cache whose objects
+  // are charged one by one (charge_objects: accounted, not isolated) or not
+  // at all (unaccounted).
+  bool per_group = false;
+  bool charge_objects = false;
+  std::uint32_t charge_bytes = 0;  // per object when charge_objects: stride + a vector entry
   std::uint32_t seq = 0;  // magazine table key (slab_runtime.hpp); unique among live roots, never 0
 
   std::atomic<ChildArray*> children{nullptr};  // by group id; grown under the slab mutex
-  ChildCache* unaccounted = nullptr;            // account == false: one cache, no group
+  ChildCache* shared = nullptr;                 // !per_group: the one cache, charging no group per slab
   ListNode all_children MEMCG_GUARDED_BY(slab_mutex());
   ListNode root_node MEMCG_GUARDED_BY(slab_mutex());  // on the runtime's list of roots
   bool destroyed MEMCG_GUARDED_BY(slab_mutex()) = false;

@@ -79,9 +79,9 @@ ChildCache* create_locked(RootCache* root, GroupImpl* g) MEMCG_REQUIRES(slab_mut
 }  // namespace
 
 ChildCache* get_child_cache(RootCache* root, GroupImpl* g) noexcept {
-  if (!root->options.account) {
-    child_get(root->unaccounted);
-    return root->unaccounted;
+  if (!root->per_group) {
+    child_get(root->shared);
+    return root->shared;
   }
   for (;;) {
     GroupImpl* x = g;

@@ -18,6 +18,7 @@
 namespace memcg::detail {
 
 struct ChildCache;
+struct ObjCgroup;
 
 inline constexpr std::uint32_t kSlabKind = 0x51ab51ab;
 inline constexpr std::uint32_t kLargeKind = 0x1a4e1a4e;
@@ -32,6 +33,14 @@ struct Slab {
   std::uint32_t capacity = 0;
   std::uint32_t stride = 0;
   ChildCache* cache = nullptr;     // holds a reference
+  // Per-object accounting (shared caches of accounted roots; immutable):
+  // objcgs[index(obj)] is the ObjCgroup a live object is charged through
+  // (weak: see charge/objcg.hpp), charge_bytes what it is charged.
+  ObjCgroup** objcgs = nullptr;
+  char* base = nullptr;            // the first object
+  std::uint32_t recip = 0;         // ceil(2^32 / stride): index() without a division
+  std::uint32_t charge_bytes = 0;  // stride + one vector entry
+  std::uint8_t reclaimable = 0;    // statistics: slab_reclaimable or slab_unreclaimable
   FreeObject* freelist = nullptr;  // freed objects
   char* bump = nullptr;            // next never-used object
   char* end = nullptr;             // end of the object area
@@ -39,6 +48,13 @@ struct Slab {
   std::uint8_t list = 0;           // which list (ChildCache::kPartial...)
 
   static Slab* of(const void* obj) noexcept { return static_cast<Slab*>(slab_base(obj)); }
+
+  /// The object's number in the slab. Exact: offsets are multiples of the
+  /// stride below 2^16 and stride * recip - 2^32 < stride <= 2^16.
+  std::uint32_t index(const void* obj) const noexcept {
+    const auto off = static_cast<std::uint64_t>(static_cast<const char*>(obj) - base);
+    return static_cast<std::uint32_t>((off * recip) >> 32);
+  }
 
   void* pop() noexcept {
     if (FreeObject* o = freelist) {

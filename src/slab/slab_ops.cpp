@@ -94,6 +94,13 @@ Slab* new_slab(ChildCache* c, GroupImpl* g) {
   s->cache = c;
   s->bump = static_cast<char*>(mem) + r->data_offset;
   s->end = s->bump + std::size_t{r->capacity} * r->stride;
+  s->base = s->bump;
+  s->recip = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + r->stride - 1) / r->stride);
+  if (r->charge_objects) {
+    s->objcgs = reinterpret_cast<ObjCgroup**>(static_cast<char*>(mem) + sizeof(Slab));
+    s->charge_bytes = r->charge_bytes;
+    s->reclaimable = r->options.reclaimable ? 1 : 0;
+  }
   s->node.owner = s;
   child_get(c);  // the slab's reference (cache reference chain)
   return s;

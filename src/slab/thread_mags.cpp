@@ -19,6 +19,8 @@
 #include <atomic>
 #include <utility>
 
+#include "charge/obj_stock.hpp"
+#include "charge/objcg.hpp"
 #include "core/group_impl.hpp"
 #include "platform/assert.hpp"
 #include "platform/fault.hpp"
@@ -114,14 +116,14 @@ Evicted install_in_gate(MagEntry* table, ChildCache* c, Magazine* loaded) {
 }
 
 inline ChildCache* lookup_in_gate(RootCache* root, GroupImpl* g) {
-  if (!root->options.account) return root->unaccounted;
+  if (!root->per_group) return root->shared;
   ChildArray* arr = root->children.load(std::memory_order_acquire);
   if (!arr || g->id >= arr->capacity) return nullptr;
   return arr->slot[g->id].load(std::memory_order_acquire);
 }
 
 inline std::uint32_t key_group_id(const RootCache* root, const GroupImpl* g) {
-  return root->options.account ? g->id : kNoGroupId;
+  return root->per_group ? g->id : kNoGroupId;
 }
 
 // Pops from the entry for (root, gid), if it is in the table and has rounds.
@@ -259,7 +261,7 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
 __attribute__((noinline)) void* alloc_miss(RootCache* root, GroupImpl* g) {
   ThreadMags& t = tls_mags;
   void* obj = nullptr;
-  if (root->options.account && !g->is_online()) {
+  if (root->per_group && !g->is_online()) {
     GroupImpl* x = g;
     while (!x->is_online()) x = x->parent;
     t.gate.run([&] { obj = pop_in_gate(t.table, root, x->id); });
@@ -284,32 +286,84 @@ __attribute__((noinline, cold)) void free_contended(ChildCache* c, void* obj) {
   if (!done) free_slow(c, obj);
 }
 
-}  // namespace
-
-// Fast paths: one gate entry (no atomic read-modify-write), one table
-// probe, one magazine. A hit proves the cache alive (not that it is not
-// dead): a cache's entries are flushed by a drain round, which waits for
-// this gate operation, after it is marked dead and before it can be
-// destroyed, and installs check `dead` inside the gate. Objects taken from
-// or given to a just-killed cache's magazines are counted in its `inuse`
-// either way, and the flush returns the magazines' rounds to its slabs.
-void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
-  ThreadMags& t = tls_mags;
-  if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(alloc_contended(root, g));
-  void* obj = pop_in_gate(t.table, root, key_group_id(root, g));
-  t.gate.leave();
-  if (MEMCG_LIKELY(obj != nullptr)) return checked::on_alloc(obj);
-  return checked::on_alloc(alloc_miss(root, g));
-}
-
-void cache_free(void* obj) noexcept {
-  checked::on_free(obj);  // checked builds: foreign, misaligned, double free
-  ChildCache* c = Slab::of(obj)->cache;
+// The magazine half of a free: no accounting.
+inline void put_object(ChildCache* c, void* obj) {
   ThreadMags& t = tls_mags;
   if (MEMCG_UNLIKELY(!t.gate.try_enter())) return free_contended(c, obj);
   const bool done = push_in_gate(t.table, c, obj);
   t.gate.leave();
   if (MEMCG_UNLIKELY(!done)) free_slow(c, obj);
+}
+
+// An object of a per-object charging cache could not be charged: back to
+// the magazines, uncharged.
+__attribute__((noinline, cold)) void* refuse_object(void* obj) {
+  put_object(Slab::of(obj)->cache, obj);
+  return nullptr;
+}
+
+inline void record_owner(void* obj, ObjCgroup* oc) {
+  Slab* s = Slab::of(obj);
+  s->objcgs[s->index(obj)] = oc;
+}
+
+// Charging an object when the thread's object stock cannot serve it: the
+// group's ObjCgroup may not exist yet, and the charge may reclaim.
+__attribute__((noinline)) void* charge_object_slow(RootCache* root, GroupImpl* g, void* obj) {
+  ObjCgroup* oc = objcg_of(g);
+  if (!oc || !obj_charge_slow(oc, root->charge_bytes, root->options.reclaimable)) return refuse_object(obj);
+  record_owner(obj, oc);
+  return obj;
+}
+
+// Per-object charging (shared caches of accounted roots): the bytes come
+// from the thread's object stock; the object records its ObjCgroup.
+inline void* charge_object(RootCache* root, GroupImpl* g, void* obj) {
+  if (!root->charge_objects || MEMCG_UNLIKELY(!obj)) return obj;
+  ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
+  if (MEMCG_UNLIKELY(!oc) || MEMCG_UNLIKELY(!obj_stock_charge(oc, root->charge_bytes, root->options.reclaimable)))
+    return charge_object_slow(root, g, obj);
+  record_owner(obj, oc);
+  return obj;
+}
+
+}  // namespace
+
+// Fast paths: one gate entry (no atomic read-modify-write), one table
+// probe, one magazine; a per-object charging cache adds one object-stock
+// gate entry and the owner record. A hit proves the cache alive (not that it is not
+// dead): a cache's entries are flushed by a drain round, which waits for
+// this gate operation, after it is marked dead and before it can be
+// destroyed, and installs check `dead` inside the gate. Objects taken from
+// or given to a just-killed cache's magazines are counted in its `inuse`
+// either way, and the flush returns the magazines' rounds to its slabs.
+//
+// ACCOUNTING RULE: an object is charged while a user holds it, from the
+// moment alloc returns it to the moment free is called; objects in
+// magazines, depots and slabs are charged to no group (per-object caches).
+void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
+  ThreadMags& t = tls_mags;
+  void* obj;
+  if (MEMCG_UNLIKELY(!t.gate.try_enter())) {
+    obj = alloc_contended(root, g);
+  } else {
+    obj = pop_in_gate(t.table, root, key_group_id(root, g));
+    t.gate.leave();
+    if (MEMCG_UNLIKELY(obj == nullptr)) obj = alloc_miss(root, g);
+  }
+  return checked::on_alloc(charge_object(root, g, obj));
+}
+
+void cache_free(void* obj) noexcept {
+  checked::on_free(obj);  // checked builds: foreign, misaligned, double free
+  Slab* s = Slab::of(obj);
+  if (ObjCgroup** owners = s->objcgs) {
+    ObjCgroup*& e = owners[s->index(obj)];
+    ObjCgroup* oc = e;
+    e = nullptr;
+    obj_uncharge(oc, s->charge_bytes, s->reclaimable);
+  }
+  put_object(s->cache, obj);
 }
 
 void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcept {

@@ -38,7 +38,10 @@ TEST(BadInput, CacheCreate) {
 
 TEST(BadInput, CacheAllocRemovedAndLimitedGroup) {
   test::TempGroup t("bi");
-  Cache c = Cache::create("bi-cache", 64);
+  CacheOptions iso;
+  iso.isolate = true;
+  Cache c = Cache::create("bi-cache", 64, iso);
+  Cache shared = Cache::create("bi-shared", 64);
   Group mid = t->create("mid");
   Group g = mid.create("g");
   g.remove();
@@ -53,6 +56,17 @@ TEST(BadInput, CacheAllocRemovedAndLimitedGroup) {
   EXPECT_NE(c.slabinfo(*t).find("bi-cache"), std::string::npos);
   EXPECT_EQ(count_lines(c.slabinfo(g)), 2u);  // the header only
   Cache::free(p);
+  quiesce_thread();
+  const std::uint64_t before = t->current();
+  void* q = shared.alloc(g);  // per-object charging: the same ancestor, in bytes
+  ASSERT_NE(q, nullptr);
+  quiesce_thread();
+  EXPECT_EQ(t->current(), before + 64 + sizeof(void*));
+  EXPECT_EQ(g.current(), 0u);
+  Cache::free(q);
+  quiesce_thread();
+  EXPECT_EQ(t->current(), before);
+  shared.destroy();
   EXPECT_EQ(c.alloc(Group()), nullptr);  // the null group
   Group l = t->create("l");
   l.set_max(0);
@@ -99,7 +113,9 @@ TEST(BadInput, CacheNullAndDestroyedHandle) {
 TEST(BadInput, CacheSlabinfoNullAndRemovedGroup) {
   test::TempGroup t("bi");
   const std::string header = slabinfo(Group());
-  Cache c = Cache::create("bi-info", 64);
+  CacheOptions iso;
+  iso.isolate = true;
+  Cache c = Cache::create("bi-info", 64, iso);
   Group g = t->create("g");
   void* p = c.alloc(g);
   ASSERT_NE(p, nullptr);

@@ -204,7 +204,9 @@ TEST(BadInput, ScopedGroupNullAndRemoved) {
   }
   Group g = t->create("g");
   g.remove();
-  Cache c = Cache::create("bi-scoped", 64);
+  CacheOptions iso;
+  iso.isolate = true;
+  Cache c = Cache::create("bi-scoped", 64, iso);
   {
     ScopedGroup s(g);
     EXPECT_TRUE(current_group() == g);  // the removed group itself

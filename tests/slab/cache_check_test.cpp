@@ -28,7 +28,13 @@ TEST(CacheCheck, HoldsForLiveReparentedAndUnaccountedCaches) {
   test::TempGroup top("cc");
   Group a = top->create("a");
   Group b = a.create("b");
-  Cache acc = Cache::create("cc-acc", 200);
+  CacheOptions iso;
+  iso.isolate = true;
+  Cache acc = Cache::create("cc-acc", 200, iso);
+  Cache shared = Cache::create("cc-shared", 96);
+  for (int i = 0; i < 500; ++i) shared.free(shared.alloc(i % 2 ? b : a));
+  std::vector<void*> shared_objs;
+  for (int i = 0; i < 700; ++i) shared_objs.push_back(shared.alloc(i % 3 ? b : a));
   CacheOptions o;
   o.account = false;
   Cache unacc = Cache::create("cc-unacc", 40, o);
@@ -40,8 +46,11 @@ TEST(CacheCheck, HoldsForLiveReparentedAndUnaccountedCaches) {
     objs[i] = nullptr;
   }
   check_invariants(CheckMode::kQuiescent);
-  b.remove();  // b's cache is reparented to a with objects out
+  b.remove();  // b's cache is reparented to a with objects out; so is b's object cgroup
   check_invariants(CheckMode::kQuiescent);
+  for (void* p : shared_objs) shared.free(p);
+  check_invariants(CheckMode::kQuiescent);
+  shared.destroy();
   for (std::size_t i = 0; i < objs.size(); ++i)
     if (objs[i]) (i < 2000 ? acc : unacc).free(objs[i]);
   barrier();
@@ -49,6 +58,12 @@ TEST(CacheCheck, HoldsForLiveReparentedAndUnaccountedCaches) {
   acc.destroy();
   unacc.destroy();
   check_invariants(CheckMode::kQuiescent);
+}
+
+CacheOptions isolated() {
+  CacheOptions o;
+  o.isolate = true;
+  return o;
 }
 
 class CacheCheckDeathTest : public ::testing::Test {
@@ -65,7 +80,7 @@ class CacheCheckDeathTest : public ::testing::Test {
     return cache_of(objs_.front());
   }
   test::TempGroup group_{"ccd"};
-  Cache cache_ = Cache::create("cc-death", 64);
+  Cache cache_ = Cache::create("cc-death", 64, isolated());
   std::vector<void*> objs_;
 };
 

@@ -56,9 +56,15 @@ TEST(Cache, CreateValidatesArguments) {
   c.destroy();
 }
 
-TEST(Cache, AllocChargesTheCurrentGroupPerSlab) {
+CacheOptions isolated() {
+  CacheOptions o;
+  o.isolate = true;
+  return o;
+}
+
+TEST(Cache, IsolatedAllocChargesTheCurrentGroupPerSlab) {
   test::TempGroup t("slabchg");
-  Cache c = Cache::create("chg", 256);
+  Cache c = Cache::create("chg", 256, isolated());
   std::vector<void*> objs;
   {
     ScopedGroup s(*t);
@@ -83,9 +89,9 @@ TEST(Cache, AllocChargesTheCurrentGroupPerSlab) {
   c.destroy();
 }
 
-TEST(Cache, ReclaimableCachesCountAsSlabReclaimable) {
+TEST(Cache, IsolatedReclaimableCachesCountAsSlabReclaimable) {
   test::TempGroup t("slabrec");
-  CacheOptions o;
+  CacheOptions o = isolated();
   o.reclaimable = true;
   Cache c = Cache::create("rec", 64, o);
   void* p = c.alloc(*t);
@@ -94,6 +100,108 @@ TEST(Cache, ReclaimableCachesCountAsSlabReclaimable) {
   Cache::free(p);
   c.shrink();
   EXPECT_EQ(t->stat().slab_reclaimable, 0u);
+  c.destroy();
+}
+
+// ---- shared caches: objects charged one by one (charge/objcg.hpp) ----
+
+TEST(Cache, SharedAllocChargesEachObjectInBytes) {
+  test::TempGroup t("objchg");
+  Cache c = Cache::create("objchg", 256);
+  std::vector<void*> objs;
+  {
+    ScopedGroup s(*t);
+    for (int i = 0; i < 10; ++i) objs.push_back(c.alloc());
+  }
+  for (void* p : objs) ASSERT_NE(p, nullptr);
+  quiesce_thread();  // the object stock gives back what no object holds
+  // Each object: its stride and its 8-byte ownership record.
+  constexpr std::uint64_t kPerObject = 256 + sizeof(void*);
+  EXPECT_EQ(t->current(), 10 * kPerObject);
+  EXPECT_EQ(t->stat().slab_unreclaimable, 10 * kPerObject);
+  EXPECT_EQ(t->stat().slab_reclaimable, 0u);
+  EXPECT_EQ(c.slabinfo(*t).find("objchg"), std::string::npos) << "a shared cache has no per-group child";
+  for (int i = 0; i < 4; ++i) Cache::free(objs[i]);
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 6 * kPerObject);
+  EXPECT_EQ(t->stat().slab_unreclaimable, 6 * kPerObject);
+  for (int i = 4; i < 10; ++i) Cache::free(objs[i]);
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
+  EXPECT_EQ(t->stat().slab(), 0u);
+  c.destroy();
+}
+
+TEST(Cache, SharedReclaimableObjectsCountAsSlabReclaimable) {
+  test::TempGroup t("objrec");
+  CacheOptions o;
+  o.reclaimable = true;
+  Cache c = Cache::create("objrec", 64, o);
+  void* p = c.alloc(*t);
+  ASSERT_TRUE(p);
+  quiesce_thread();
+  EXPECT_EQ(t->stat().slab_reclaimable, 64 + sizeof(void*));
+  EXPECT_EQ(t->stat().slab_unreclaimable, 0u);
+  Cache::free(p);
+  quiesce_thread();
+  EXPECT_EQ(t->stat().slab_reclaimable, 0u);
+  EXPECT_EQ(t->current(), 0u);
+  c.destroy();
+}
+
+TEST(Cache, SharedObjectsOfDifferentGroupsShareASlab) {
+  test::TempGroup a("sharea"), b("shareb");
+  Cache c = Cache::create("sharedslab", 128);
+  void* pa = c.alloc(*a);
+  void* pb = c.alloc(*b);
+  ASSERT_TRUE(pa && pb);
+  EXPECT_EQ(detail::Slab::of(pa), detail::Slab::of(pb));
+  quiesce_thread();
+  EXPECT_EQ(a->current(), 128 + sizeof(void*));
+  EXPECT_EQ(b->current(), 128 + sizeof(void*));
+  Cache::free(pb);
+  Cache::free(pa);
+  quiesce_thread();
+  EXPECT_EQ(a->current(), 0u);
+  EXPECT_EQ(b->current(), 0u);
+  c.destroy();
+}
+
+TEST(Cache, SharedSmallGroupHoldsNearlyItsLimit) {
+  test::TempGroup t("objmax");
+  constexpr std::uint64_t kMax = 1 << 20;
+  t.get().set_max(kMax);
+  Cache c = Cache::create("objmax", 112);
+  std::vector<void*> objs;
+  for (;;) {
+    void* p = c.alloc(*t);
+    if (!p) break;
+    objs.push_back(p);
+    ASSERT_LT(objs.size(), 20000u);
+  }
+  EXPECT_LE(t->current(), kMax);
+  EXPECT_GE(t->events().max, 1u);
+  // Everything but the stocks' slack (at most an object-stock chunk and the
+  // charge-stock remainder a failed charge drains) is charged to live
+  // objects: 95% of the limit, where whole slabs gave 16 per group.
+  EXPECT_GE(objs.size() * (112 + sizeof(void*)), kMax * 95 / 100);
+  for (void* p : objs) Cache::free(p);
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
+  c.destroy();
+}
+
+TEST(Cache, SharedCrossThreadFreeUnchargesTheOwner) {
+  test::TempGroup a("xowner");
+  Cache c = Cache::create("xowner", 192);
+  std::vector<void*> objs;
+  for (int i = 0; i < 1000; ++i) objs.push_back(c.alloc(*a));
+  quiesce_thread();
+  EXPECT_EQ(a->current(), 1000 * (192 + sizeof(void*)));
+  std::thread([&] {
+    for (void* p : objs) Cache::free(p);  // exit drains this thread's object stock
+  }).join();
+  EXPECT_EQ(a->current(), 0u);
   c.destroy();
 }
 
@@ -130,10 +238,10 @@ TEST(Cache, ConstructorRunsOncePerCarvedObject) {
   c.destroy();
 }
 
-TEST(Cache, AllocOverMaxFailsCleanly) {
+TEST(Cache, IsolatedAllocOverMaxFailsCleanly) {
   test::TempGroup t("slabmax");
   t.get().set_max(2 * kSlabSize);
-  Cache c = Cache::create("max", 1024);
+  Cache c = Cache::create("max", 1024, isolated());
   std::vector<void*> objs;
   for (;;) {
     void* p = c.alloc(*t);
@@ -165,8 +273,8 @@ TEST(Cache, DestroyIsBusyWhileObjectsLive) {
   EXPECT_FALSE(c);
 }
 
-TEST(Cache, ConcurrentFirstAllocationsCreateOneChild) {
-  Cache c = Cache::create("first", 64);
+TEST(Cache, IsolatedConcurrentFirstAllocationsCreateOneChild) {
+  Cache c = Cache::create("first", 64, isolated());
   test::TempGroup t("first");
   const auto before = detail::slab_runtime_stats().child_caches;
   std::vector<std::thread> ts;
@@ -202,9 +310,9 @@ TEST(Cache, CrossThreadFreesReturnToTheCache) {
   c.destroy();
 }
 
-TEST(Cache, SlabinfoLayout) {
+TEST(Cache, IsolatedSlabinfoLayout) {
   test::TempGroup t("slabinfo");
-  Cache c = Cache::create("infocache", 512);
+  Cache c = Cache::create("infocache", 512, isolated());
   void* p = c.alloc(*t);
   std::string info = c.slabinfo(*t);
   EXPECT_EQ(info.rfind("slabinfo - version: 2.1\n", 0), 0u);

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "charge/objcg.hpp"
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "memcg/cache.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab_internal.hpp"
@@ -23,10 +25,86 @@ void quiesce_thread() {
   detail::drain_own_stock();
 }
 
+CacheOptions isolated() {
+  CacheOptions o;
+  o.isolate = true;
+  return o;
+}
+
+// ---- shared caches: the group's object cgroup is re-pointed ----
+
+TEST(Reparent, SharedRemovedGroupIsFreedAndItsBytesAppearOnTheParent) {
+  const auto base = test::settled_groups();
+  const auto objcgs_before = detail::objcgs_allocated();
+  test::TempGroup t("objrep");
+  Cache c = Cache::create("objrep", 192);
+  std::vector<void*> objs;
+  constexpr std::uint64_t kBytes = 400 * (192 + sizeof(void*));
+  {
+    Group a = t->create("a");
+    for (int i = 0; i < 400; ++i) objs.push_back(c.alloc(a));
+    quiesce_thread();
+    EXPECT_EQ(a.current(), kBytes);
+    EXPECT_EQ(t->current(), kBytes);
+    a.remove();
+    // a's object cgroup now charges t: a's level is empty, t's unchanged,
+    // and the statistics moved with it.
+    EXPECT_EQ(a.current(), 0u);
+    EXPECT_EQ(a.stat().slab_unreclaimable, 0u);
+    EXPECT_EQ(t->current(), kBytes);
+    EXPECT_EQ(t->stat().slab_unreclaimable, kBytes);
+    EXPECT_EQ(detail::objcg_charged_bytes(detail::Access::impl(*t)), kBytes);
+  }
+  EXPECT_EQ(test::settled_groups(), base + 1) << "a must be freed although its objects live";
+  EXPECT_EQ(detail::objcgs_allocated(), objcgs_before + 1) << "a's, kept by its live objects (t never allocated)";
+  std::thread([&] {
+    for (void* p : objs) Cache::free(p);  // a free on another thread uncharges the new owner
+  }).join();
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
+  EXPECT_EQ(t->stat().slab(), 0u);
+  barrier();
+  EXPECT_EQ(detail::objcgs_allocated(), objcgs_before) << "a's object cgroup goes with its last object";
+  c.destroy();
+}
+
+TEST(Reparent, SharedChainsThroughSeveralRemovalsAndNewAllocationsGoUp) {
+  const auto base = test::settled_groups();
+  test::TempGroup t("objchain");
+  Cache c = Cache::create("objchain", 128);
+  constexpr std::uint64_t kObj = 128 + sizeof(void*);
+  std::vector<void*> objs;
+  {
+    Group a = t->create("a");
+    Group b = a.create("b");
+    for (int i = 0; i < 100; ++i) objs.push_back(c.alloc(b));
+    for (int i = 0; i < 100; ++i) objs.push_back(c.alloc(a));
+    quiesce_thread();
+    EXPECT_EQ(t->current(), 200 * kObj);
+    b.remove();  // b's object cgroup -> a
+    EXPECT_EQ(a.current(), 200 * kObj);
+    EXPECT_EQ(b.current(), 0u);
+    {
+      ScopedGroup s(b);  // a thread still inside removed b charges a
+      objs.push_back(c.alloc());
+    }
+    quiesce_thread();
+    EXPECT_EQ(a.current(), 201 * kObj);
+    a.remove();  // a's own and the inherited one -> t
+    EXPECT_EQ(t->current(), 201 * kObj);
+    EXPECT_EQ(a.current(), 0u);
+  }
+  EXPECT_EQ(test::settled_groups(), base + 1);
+  for (void* p : objs) Cache::free(p);
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
+  c.destroy();
+}
+
 TEST(Reparent, RemovedGroupIsFreedWhileItsObjectsLive) {
   const auto base = test::settled_groups();
   test::TempGroup t("rep");
-  Cache c = Cache::create("rep", 200);
+  Cache c = Cache::create("rep", 200, isolated());
   std::vector<void*> objs;
   {
     Group a = t->create("a");
@@ -53,7 +131,7 @@ TEST(Reparent, RemovedGroupIsFreedWhileItsObjectsLive) {
 
 TEST(Reparent, EmptyCachesAreDestroyedAtRemoval) {
   test::TempGroup t("repempty");
-  Cache c = Cache::create("repempty", 64);
+  Cache c = Cache::create("repempty", 64, isolated());
   Group a = t->create("a");
   void* p = c.alloc(a);
   Cache::free(p);
@@ -67,7 +145,7 @@ TEST(Reparent, EmptyCachesAreDestroyedAtRemoval) {
 TEST(Reparent, ChainsThroughSeveralRemovals) {
   const auto base = test::settled_groups();
   test::TempGroup t("repchain");
-  Cache c = Cache::create("repchain", 128);
+  Cache c = Cache::create("repchain", 128, isolated());
   std::vector<void*> objs;
   {
     Group a = t->create("a");
@@ -91,7 +169,7 @@ TEST(Reparent, ChainsThroughSeveralRemovals) {
 
 TEST(Reparent, AllocationForARemovedGroupGoesToItsParent) {
   test::TempGroup t("repalloc");
-  Cache c = Cache::create("repalloc", 64);
+  Cache c = Cache::create("repalloc", 64, isolated());
   Group a = t->create("a");
   a.remove();
   void* p;
@@ -125,7 +203,7 @@ void hook(detail::testing::Point p) {
 TEST(CacheReferenceChain, DelayedThreadNeverUsesADestroyedCache) {
   const auto base = test::settled_groups();
   test::TempGroup t("refchain");
-  Cache c = Cache::create("refchain", 64);
+  Cache c = Cache::create("refchain", 64, isolated());
   Group a = t->create("a");
   detail::testing::set_delay_hook(hook);
   g_phase = 1;

@@ -1,4 +1,4 @@
-// Reclaim of a group's slab caches: every cache is visited, however many the
+// Reclaim of a group's isolated slab caches: every cache is visited, however many the
 // group holds (one per root cache and kmalloc class it allocated from, and
 // the caches it inherited from removed children).
 #include <gtest/gtest.h>
@@ -18,7 +18,9 @@ TEST(SlabReclaim, ReclaimReleasesTheEmptySlabsOfEveryCache) {
   constexpr int kCaches = 100;  // more than one batch of the shrink walk (32)
   test::TempGroup parent("slabrec");
   std::vector<Cache> caches;
-  for (int i = 0; i < kCaches; ++i) caches.push_back(Cache::create("slabrec-" + std::to_string(i), 256));
+  CacheOptions iso;  // per-group child caches: slabs charged to the group
+  iso.isolate = true;
+  for (int i = 0; i < kCaches; ++i) caches.push_back(Cache::create("slabrec-" + std::to_string(i), 256, iso));
   std::vector<void*> live;
   for (Cache& c : caches) {
     void* p = c.alloc(*parent);

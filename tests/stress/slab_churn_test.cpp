@@ -5,7 +5,8 @@
 // Oracle, at quiescence (workers joined: their stocks and magazines are
 // returned; every cache shrunk):
 //   - each group's slab statistics equal its memory.current (only slabs and
-//     kmalloc charge these groups), and are a multiple of the slab size
+//     kmalloc charge these groups), and are a multiple of the slab size;
+//     nothing is left charged through object cgroups
 //   - after every object is freed and every group removed: all removed
 //     groups are freed, every child cache destroyed, no slab in use that the
 //     test created (ASan/LSan also report leaks)
@@ -23,7 +24,9 @@
 
 #include "../test_util.hpp"
 #include "core/invariants.hpp"
+#include "charge/objcg.hpp"
 #include "charge/stock.hpp"
+#include "core/access.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab_internal.hpp"
 #include "testing_stats.hpp"
@@ -60,9 +63,16 @@ struct Obj {  // what we write into each object to detect corruption
 constexpr std::uint64_t kMagic = 0x0b1ec7c0ffee1234;
 
 TEST(Stress, SlabAllocCrossThreadFreeAndGroupChurn) {
+  // kmalloc's shared caches live as long as the process: create every class
+  // the workers use before counting.
+  for (std::size_t size = 16; size <= 16 + 3000; size += 8) kfree(kmalloc(size));
   const auto base_groups = test::settled_groups();
   const auto base_children = detail::slab_runtime_stats().child_caches;
-  Cache caches[3] = {Cache::create("st-64", 64), Cache::create("st-200", 200), Cache::create("st-1k", 1024)};
+  CacheOptions isolated;
+  isolated.isolate = true;
+  // Two shared caches (objects charged one by one) and one isolated cache
+  // (a child cache per group, reparented on removal).
+  Cache caches[3] = {Cache::create("st-64", 64), Cache::create("st-200", 200), Cache::create("st-1k", 1024, isolated)};
   auto top = std::make_unique<test::TempGroup>("slabstress");
   std::vector<Group> stable;
   for (int i = 0; i < 16; ++i) stable.push_back(top->get().create("s" + std::to_string(i)));
@@ -160,9 +170,12 @@ TEST(Stress, SlabAllocCrossThreadFreeAndGroupChurn) {
   detail::check_invariants(detail::CheckMode::kQuiescent);
   for (const Group& g : stable) {
     const Stat s = g.stat();
-    // kmalloc caches keep at most one empty slab per child cache.
+    // Every object is freed and every stock drained: what is left is the
+    // isolated cache's slabs (shrunk: none); objects charged one by one
+    // left nothing behind.
     EXPECT_EQ(g.current(), s.slab() + s.kmalloc_large) << g.path();
     EXPECT_EQ(g.current() % detail::kSlabSize, 0u) << g.path();
+    EXPECT_EQ(detail::objcg_charged_bytes(detail::Access::impl(g)), 0u) << g.path();
   }
   {
     std::lock_guard<std::mutex> l(pool_m);
