@@ -1,11 +1,11 @@
 // The charge layer's part of Group::remove() and of memory.stat.
-#include "charge/obj_stock.hpp"
 #include "charge/objcg.hpp"
 #include "charge/pin.hpp"
 #include "charge/stock.hpp"
 #include "core/group_impl.hpp"
 #include "core/offline.hpp"
 #include "core/runtime.hpp"
+#include "core/upcalls.hpp"
 #include "memcg/group.hpp"
 #include "platform/rcu.hpp"
 #include "testing_stats.hpp"
@@ -18,7 +18,8 @@ void offline_charge(GroupImpl* g) noexcept {
   // holds g (and none will: g is dying), and object slots of the ObjCgroups
   // that moved give their bytes back to the ancestor.
   GroupImpl* heir = objcg_reparent(g);
-  drain_stocks_of(g, heir);
+  drain_stocks_of(g);
+  if (heir) drain_object_slots_of_heir(heir);
   pin_mark_dead(g);
 }
 
@@ -50,8 +51,8 @@ Stat Group::stat() const {
     detail::sum_subtree(p_, s);
   }
   // Object slots: their bytes are stock; the statistics their objects
-  // moved are not yet in the groups' (charge/obj_stock.hpp).
-  const detail::ObjStockSum objs = detail::obj_stock_in_subtree(p_);
+  // moved are not yet in the groups' (slab/thread_mags.hpp).
+  const detail::ObjSlotSum objs = detail::object_slots_in_subtree(p_);
   s.stock = detail::stock_bytes_in_subtree(p_) + objs.bytes;
   s.slab_unreclaimable += static_cast<std::uint64_t>(objs.slab[0]);
   s.slab_reclaimable += static_cast<std::uint64_t>(objs.slab[1]);

@@ -1,9 +1,5 @@
 #include "charge/stock.hpp"
 
-#include "charge/obj_stock.hpp"
-#include "charge/objcg.hpp"
-#include "charge/thread_stock.hpp"
-
 #include <atomic>
 #include <cstddef>
 #include <thread>
@@ -11,6 +7,7 @@
 #include "core/group_impl.hpp"
 #include "core/offline.hpp"
 #include "core/refcount.hpp"
+#include "core/upcalls.hpp"
 #include "platform/assert.hpp"
 #include "platform/fault.hpp"
 #include "platform/fork.hpp"
@@ -20,10 +17,24 @@
 
 namespace memcg::detail {
 
-constinit thread_local ThreadStock tls_stock __attribute__((tls_model("initial-exec"))){};
-
 namespace {
 
+struct StockSlot {
+  // Owner writes with plain (relaxed) stores; drainers read/write them only
+  // under the protocol above; stat readers read them racily under RCU.
+  std::atomic<GroupImpl*> group{nullptr};  // holds a reference while set
+  std::atomic<std::uint64_t> bytes{0};
+};
+
+// The node's gate guards the slots (platform/thread_registry.hpp).
+struct alignas(64) ThreadStock : ThreadNode {
+  constexpr ThreadStock() noexcept : ThreadNode(LockRank::kThreadStock) {}
+  std::uint32_t victim = 0;  // owner only: next slot to evict
+  StockSlot slots[kStockSlots];
+};
+static_assert(offsetof(ThreadStock, slots) + sizeof(StockSlot) <= 64, "the gate and the first slot share a line");
+
+constinit thread_local ThreadStock tls_stock __attribute__((tls_model("initial-exec"))){};
 
 void stock_thread_exit(ThreadNode* n) noexcept;
 ThreadNode* own_stock() noexcept { return &tls_stock; }
@@ -53,42 +64,6 @@ struct Taken {
   std::uint64_t bytes = 0;
 };
 
-// What was taken out of an object slot.
-struct ObjTaken {
-  ObjCgroup* objcg = nullptr;
-  std::uint32_t bytes = 0;
-  std::int64_t slab[2] = {};
-};
-
-// Empties the object slot (gate op or gate lock held).
-ObjTaken take_obj(ObjSlot& o) {
-  ObjTaken t{o.objcg.load(std::memory_order_relaxed), o.bytes.load(std::memory_order_relaxed),
-             {o.slab[0].load(std::memory_order_relaxed), o.slab[1].load(std::memory_order_relaxed)}};
-  o.bytes.store(0, std::memory_order_relaxed);
-  o.slab[0].store(0, std::memory_order_relaxed);
-  o.slab[1].store(0, std::memory_order_relaxed);
-  o.objcg.store(nullptr, std::memory_order_release);
-  return t;
-}
-
-// Takes the statistics out of the slot, leaving its bytes (gate op).
-void take_obj_stats(ObjSlot& o, std::int64_t out[2]) {
-  for (int i = 0; i < 2; ++i) {
-    out[i] += o.slab[i].load(std::memory_order_relaxed);
-    o.slab[i].store(0, std::memory_order_relaxed);
-  }
-}
-
-// Adds what an object slot held back to its ObjCgroup and drops the slot's
-// reference. Straight to the counters (never into a stock: this runs on
-// exit and in remote drains).
-void give_back_obj(const ObjTaken& t) {
-  if (!t.objcg) return;
-  objcg_account_slab(t.objcg, t.slab);
-  objcg_uncharge(t.objcg, t.bytes, false);
-  objcg_put(t.objcg);
-}
-
 // Uncharges what a drain or eviction took out of a slot and drops the slot's
 // reference. Never under a stock lock held by the owner fast path.
 void give_back(const Taken& t) {
@@ -113,26 +88,16 @@ int take_matching_locked(ThreadStock& s, Pred&& pred, Taken* out) {
 
 // A drain round over every registered stock (registry mutex held): takes
 // the slots matching pred, then gives them back outside the gate lock.
-template <class Pred, class ObjPred>
-void drain_all_locked(ThreadRegistry& r, Pred&& pred, ObjPred&& obj_pred, GroupImpl* account_to)
-    MEMCG_REQUIRES(r.mutex()) {
+template <class Pred>
+void drain_all_locked(ThreadRegistry& r, Pred&& pred, GroupImpl* account_to) MEMCG_REQUIRES(r.mutex()) {
   Taken taken[kStockSlots];
-  ObjTaken obj;
   int n = 0;
-  r.drain_round(
-      [&](ThreadNode& t) {
-        auto& s = static_cast<ThreadStock&>(t);
-        n = take_matching_locked(s, pred, taken);
-        ObjCgroup* oc = s.obj.objcg.load(std::memory_order_relaxed);
-        if (oc && obj_pred(oc)) obj = take_obj(s.obj);
-      },
-      [&](ThreadNode&) {
-        if ((n || obj.objcg) && account_to) account_to->stats.stock_drains.fetch_add(1, std::memory_order_relaxed);
-        for (int i = 0; i < n; ++i) give_back(taken[i]);
-        give_back_obj(obj);
-        obj = ObjTaken{};
-        n = 0;
-      });
+  r.drain_round([&](ThreadNode& t) { n = take_matching_locked(static_cast<ThreadStock&>(t), pred, taken); },
+                [&](ThreadNode&) {
+                  if (n && account_to) account_to->stats.stock_drains.fetch_add(1, std::memory_order_relaxed);
+                  for (int i = 0; i < n; ++i) give_back(taken[i]);
+                  n = 0;
+                });
 }
 
 // The exiting thread's node is its own stock: everything goes back.
@@ -189,30 +154,20 @@ void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept {
   give_back(evicted);
 }
 
-void drain_stocks_of(GroupImpl* g, GroupImpl* heir) noexcept {
+void drain_stocks_of(GroupImpl* g) noexcept {
   ThreadRegistry& r = registry().threads;
-  // Object slots: every ObjCgroup that charged g before its removal now
-  // charges heir and is not heir's own.
-  ObjCgroup* heirs_own = heir ? heir->objcg.load(std::memory_order_acquire) : nullptr;
   LockGuard<RankedMutex> l(r.mutex());
-  drain_all_locked(
-      r, [g](GroupImpl* x) { return x == g; },
-      [heir, heirs_own](ObjCgroup* oc) {
-        return heir && oc != heirs_own && oc->group.load(std::memory_order_acquire) == heir;
-      },
-      nullptr);
+  drain_all_locked(r, [g](GroupImpl* x) { return x == g; }, nullptr);
 }
 
 bool drain_stocks_in_subtree(GroupImpl* over) noexcept {
   StockRegistry& r = registry();
   if (!r.drain_mutex.try_lock()) return false;
   {
-    rcu::ReadGuard rg;  // an ObjCgroup's group may move up and be freed while we look
     LockGuard<RankedMutex> l(r.threads.mutex());
-    drain_all_locked(
-        r.threads, [over](GroupImpl* x) { return x->is_descendant_of(over); },
-        [over](ObjCgroup* oc) { return oc->group.load(std::memory_order_acquire)->is_descendant_of(over); }, over);
+    drain_all_locked(r.threads, [over](GroupImpl* x) { return x->is_descendant_of(over); }, over);
   }
+  drain_object_slots_in_subtree(over);  // the slab layer's per-object stocks
   r.drain_mutex.unlock();
   return true;
 }
@@ -220,119 +175,12 @@ bool drain_stocks_in_subtree(GroupImpl* over) noexcept {
 void drain_own_stock() noexcept {
   ThreadStock& s = tls_stock;
   Taken taken[kStockSlots];
-  ObjTaken obj;
   int n;
   {
     LockGuard<SpinLock> l(s.gate.lock());
     n = take_matching_locked(s, [](GroupImpl*) { return true; }, taken);
-    obj = take_obj(s.obj);
   }
-  give_back_obj(obj);  // first: its uncharge goes to the counters, never to a slot
   for (int i = 0; i < n; ++i) give_back(taken[i]);
-}
-
-// ---- the object slot's slow paths (obj_stock.hpp) ----
-
-namespace {
-
-// A thread that cannot keep a stock (it exited): exact charges, no slot.
-bool obj_charge_unstocked(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) {
-  if (!objcg_charge(oc, bytes)) return false;
-  std::int64_t d[2] = {};
-  d[reclaimable] = bytes;
-  objcg_account_slab(oc, d);
-  return true;
-}
-
-void obj_uncharge_unstocked(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) {
-  std::int64_t d[2] = {};
-  d[reclaimable] = -static_cast<std::int64_t>(bytes);
-  objcg_account_slab(oc, d);
-  objcg_uncharge(oc, bytes, false);
-}
-
-}  // namespace
-
-bool obj_charge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexcept {
-  ThreadStock& s = tls_stock;
-  if (MEMCG_UNLIKELY(!s.registered) && !registry().threads.enrol(s)) return obj_charge_unstocked(oc, bytes, reclaimable);
-  bool done = false;  // the fast path's try, serialised with a pending drainer
-  s.gate.run([&] {
-    ObjSlot& o = s.obj;
-    const std::uint32_t have = o.bytes.load(std::memory_order_relaxed);
-    if (o.objcg.load(std::memory_order_relaxed) != oc || have < bytes) return;
-    o.bytes.store(have - bytes, std::memory_order_relaxed);
-    o.slab[reclaimable].store(o.slab[reclaimable].load(std::memory_order_relaxed) + static_cast<std::int32_t>(bytes),
-                              std::memory_order_relaxed);
-    done = true;
-  });
-  if (done) return true;
-  // Whole chunks, as the kernel charges whole pages: the rest stays in the slot.
-  const std::uint64_t chunk = (std::uint64_t{bytes} + kObjStockChunk - 1) / kObjStockChunk * kObjStockChunk;
-  if (!objcg_charge(oc, chunk)) return false;
-  ObjTaken evicted;
-  std::int64_t stats[2] = {};
-  std::uint64_t excess = 0;
-  s.gate.run([&] {
-    ObjSlot& o = s.obj;
-    if (o.objcg.load(std::memory_order_relaxed) != oc) {
-      evicted = take_obj(o);
-      objcg_get(oc);  // alive: we hold a charge through it
-      o.objcg.store(oc, std::memory_order_release);
-    }
-    const std::uint64_t b = o.bytes.load(std::memory_order_relaxed) + chunk - bytes;
-    excess = b > kObjStockMax ? b - kObjStockMax : 0;
-    o.bytes.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
-    take_obj_stats(o, stats);
-  });
-  stats[reclaimable] += bytes;
-  objcg_account_slab(oc, stats);
-  objcg_uncharge(oc, excess, true);
-  give_back_obj(evicted);
-  return true;
-}
-
-void obj_uncharge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexcept {
-  ThreadStock& s = tls_stock;
-  if (MEMCG_UNLIKELY(!s.registered) && !registry().threads.enrol(s))
-    return obj_uncharge_unstocked(oc, bytes, reclaimable);
-  ObjTaken evicted;
-  std::int64_t stats[2] = {};
-  std::uint64_t excess = 0;
-  s.gate.run([&] {
-    ObjSlot& o = s.obj;
-    if (o.objcg.load(std::memory_order_relaxed) != oc) {
-      evicted = take_obj(o);
-      objcg_get(oc);  // alive: the object being freed is still charged through it
-      o.objcg.store(oc, std::memory_order_release);
-    }
-    const std::uint64_t b = o.bytes.load(std::memory_order_relaxed) + bytes;
-    // Above the bound keep one chunk: alternating frees and allocations
-    // around it do not reach the group every time.
-    excess = b > kObjStockMax ? b - kObjStockChunk : 0;
-    o.bytes.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
-    take_obj_stats(o, stats);
-  });
-  stats[reclaimable] -= bytes;
-  objcg_account_slab(oc, stats);
-  objcg_uncharge(oc, excess, true);
-  give_back_obj(evicted);
-}
-
-ObjStockSum obj_stock_in_subtree(GroupImpl* g) noexcept {
-  ThreadRegistry& r = registry().threads;
-  ObjStockSum sum;
-  rcu::ReadGuard rg;  // slot ObjCgroups' groups may move up and be freed while we look
-  LockGuard<RankedMutex> l(r.mutex());
-  r.for_each_locked([&](ThreadNode& t) {
-    const ObjSlot& o = static_cast<ThreadStock&>(t).obj;
-    ObjCgroup* oc = o.objcg.load(std::memory_order_acquire);
-    if (!oc || !oc->group.load(std::memory_order_acquire)->is_descendant_of(g)) return;
-    sum.bytes += o.bytes.load(std::memory_order_relaxed);
-    sum.slab[0] += o.slab[0].load(std::memory_order_relaxed);
-    sum.slab[1] += o.slab[1].load(std::memory_order_relaxed);
-  });
-  return sum;
 }
 
 std::uint64_t threads_with_stock() noexcept { return registry().threads.count(); }

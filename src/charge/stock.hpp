@@ -47,9 +47,8 @@ bool stock_consume(GroupImpl* g, std::uint64_t bytes) noexcept;
 void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept;
 
 /// Remote, exact: no thread's stock holds g afterwards (g is dying, so no
-/// owner installs it again), nor, at that moment, an ObjCgroup that heir
-/// inherited (all but heir's own; heir may be null). Used by remove().
-void drain_stocks_of(GroupImpl* g, GroupImpl* heir) noexcept;
+/// owner installs it again). Used by remove().
+void drain_stocks_of(GroupImpl* g) noexcept;
 /// Remote, best effort: drains slots of groups in over's subtree, unless
 /// another thread is already draining (then returns false at once).
 bool drain_stocks_in_subtree(GroupImpl* over) noexcept;

@@ -1,6 +1,8 @@
-// Upcalls from the charge layer into the reclaim layer (which sits above
-// it): the kernel's try_charge_memcg calls into vmscan and the OOM killer in
-// the same way. Defined in src/reclaim/.
+// Upcalls from the charge layer into the layers above it: into the reclaim
+// layer (the kernel's try_charge_memcg calls into vmscan and the OOM killer
+// in the same way; defined in src/reclaim/), and into the slab layer for the
+// per-thread object slots (the kernel's obj_stock lives with the charge
+// stock; ours shares the magazines' gate; defined in src/slab/obj_stock.cpp).
 #pragma once
 
 #include <cstdint>
@@ -45,5 +47,22 @@ void enforce_high(GroupImpl* g) noexcept;
 /// g is being freed (worker, nothing can reach it): drop what the reclaim
 /// layer attached to it (its OOM handler).
 void free_reclaim_state(GroupImpl* g) noexcept;
+
+// ---- slab layer: the object slots (slab/thread_mags.hpp) ----
+
+/// Group removal, after its ObjCgroups moved to `heir`: no thread's object
+/// slot holds one of them afterwards (heir's own ones excepted).
+void drain_object_slots_of_heir(GroupImpl* heir) noexcept;
+/// A charge failed at `over`: empties the slots of ObjCgroups charging
+/// over's subtree (with the charge stocks).
+void drain_object_slots_in_subtree(GroupImpl* over) noexcept;
+/// What the object slots hold for ObjCgroups charging g's subtree (stat:
+/// racy, exact when nothing runs): bytes, and slab statistics their objects
+/// moved that the groups' do not show yet ([reclaimable]).
+struct ObjSlotSum {
+  std::uint64_t bytes = 0;
+  std::int64_t slab[2] = {};
+};
+ObjSlotSum object_slots_in_subtree(GroupImpl* g) noexcept;
 
 }  // namespace memcg::detail

@@ -36,11 +36,11 @@ enum class LockRank : int {
   kLruRegistry = 35,   // the list of ListLru instances (reparenting on removal)
   kLruGrow = 36,       // one ListLru's per-group array: growth, list creation
   kLruList = 37,       // one group's list of one ListLru (a parent's is taken nested, deeper first)
-  kObjcgList = 38,     // the object-cgroup lists (GroupImpl::objcgs): creation, reparenting, release
-  kObjcg = 39,         // one ObjCgroup's lock: its group pointer and the bytes charged through it
   kThreadStock = 40,   // a ThreadStock's gate lock: slot contents while a drain round runs
   kMagRegistry = 42,   // the magazine tables' ThreadRegistry mutex: their list, drain rounds
-  kThreadMags = 44,    // ThreadMags' gate lock: a thread's magazines while flushed remotely
+  kObjcgList = 43,     // the object-cgroup lists (GroupImpl::objcgs): creation, reparenting, release
+  kThreadMags = 44,    // ThreadMags' gate lock: a thread's magazines and object slot while drained remotely
+  kObjcg = 45,         // one ObjCgroup's lock: its group pointer and the bytes charged through it
   kCache = 46,         // ChildCache::lock: slab lists, free lists, depot, counts
   kPageSource = 48,    // PageSource::mutex: regions and free slabs
   kMetaArena = 49,     // MetaArena::lock: metadata blocks

@@ -115,6 +115,8 @@ struct RootCache {
   bool per_group = false;
   bool charge_objects = false;
   std::uint32_t charge_bytes = 0;  // per object when charge_objects: stride + a vector entry
+  std::uint32_t shared_slot = 0;   // magazine table slot and key of `shared` (set with seq)
+  std::uint64_t shared_key = 0;
   std::uint32_t seq = 0;  // magazine table key (slab_runtime.hpp); unique among live roots, never 0
 
   std::atomic<ChildArray*> children{nullptr};  // by group id; grown under the slab mutex

@@ -50,7 +50,8 @@ ChildCache* get_child_cache(RootCache* root, GroupImpl* g) noexcept;
 /// released here). Caller holds no lock ranked above kSlab.
 void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcept;
 
-/// Returns every magazine of the calling thread to its cache's depot.
+/// Returns every magazine of the calling thread to its cache's depot, and
+/// gives back its object slot (what it pre-charged goes back to the groups).
 void flush_own_magazines() noexcept;
 /// Threads with a registered magazine table (tests, statistics).
 std::uint64_t threads_with_magazines() noexcept;

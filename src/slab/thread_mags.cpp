@@ -19,7 +19,6 @@
 #include <atomic>
 #include <utility>
 
-#include "charge/obj_stock.hpp"
 #include "charge/objcg.hpp"
 #include "core/group_impl.hpp"
 #include "platform/assert.hpp"
@@ -29,32 +28,11 @@
 #include "platform/thread_registry.hpp"
 #include "slab/checked.hpp"
 #include "slab/slab_internal.hpp"
+#include "slab/thread_mags.hpp"
 
 namespace memcg::detail {
 
 namespace {
-
-constexpr std::uint32_t kTableSize = kMagTableSize;
-
-struct MagEntry {
-  std::uint64_t key;  // cache->mag_key_ while cache is set, else 0 (no root has seq 0)
-  ChildCache* cache;
-  Magazine* loaded;   // never null while cache is set
-  Magazine* prev;     // may be null
-};
-static_assert(sizeof(MagEntry) == 32, "two entries per cache line");
-
-// The table of threads that have none yet: every lookup misses, so the fast
-// paths need no null test (never written: ensure_table() runs first).
-constinit MagEntry g_no_table[kTableSize] = {};
-
-// The node's gate guards the table (platform/thread_registry.hpp).
-struct ThreadMags : ThreadNode {
-  constexpr ThreadMags() noexcept : ThreadNode(LockRank::kThreadMags) {}
-  MagEntry* table = g_no_table;  // kTableSize entries from the meta arena (owner)
-};
-
-constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec"))){};
 
 inline bool has_table(const ThreadMags& t) { return t.table != g_no_table; }
 
@@ -62,11 +40,19 @@ void mags_thread_exit(ThreadNode* n) noexcept;
 ThreadNode* own_mags() noexcept { return &tls_mags; }
 void mags_thread_retired(ThreadNode* n) noexcept;
 
-ThreadRegistry& registry() {
+}  // namespace
+
+constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec"))){};
+
+ThreadRegistry& mags_registry() noexcept {
   static ThreadRegistry* r =  // leaked: exiting threads use it
       new ThreadRegistry(LockRank::kMagRegistry, {own_mags, mags_thread_exit, mags_thread_retired});
   return *r;
 }
+
+namespace {
+
+ThreadRegistry& registry() { return mags_registry(); }
 
 // Prepares the calling thread's table (first slow path only). False for an
 // exited thread (its allocations bypass magazines) or without metadata.
@@ -127,9 +113,9 @@ inline std::uint32_t key_group_id(const RootCache* root, const GroupImpl* g) {
 }
 
 // Pops from the entry for (root, gid), if it is in the table and has rounds.
-inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t gid) {
-  MagEntry& e = table[mag_slot(root->seq, gid)];
-  if (MEMCG_UNLIKELY(e.key != mag_key(root->seq, gid))) return nullptr;
+inline void* pop_keyed(MagEntry* table, std::uint64_t key, std::uint32_t slot) {
+  MagEntry& e = table[slot];
+  if (MEMCG_UNLIKELY(e.key != key)) return nullptr;
   Magazine* m = e.loaded;
   if (MEMCG_UNLIKELY(m->n == 0)) {
     if (!e.prev || e.prev->n == 0) return nullptr;
@@ -137,6 +123,10 @@ inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t g
     m = e.loaded;
   }
   return m->rounds[--m->n];
+}
+
+inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t gid) {
+  return pop_keyed(table, mag_key(root->seq, gid), mag_slot(root->seq, gid));
 }
 
 // Pushes onto c's entry, if it is in the table and has room.
@@ -307,8 +297,24 @@ inline void record_owner(void* obj, ObjCgroup* oc) {
   s->objcgs[s->index(obj)] = oc;
 }
 
-// Charging an object when the thread's object stock cannot serve it: the
-// group's ObjCgroup may not exist yet, and the charge may reclaim.
+// Takes `bytes` of key's ObjCgroup from the object slot (inside a gate op).
+inline bool slot_take(ObjSlot& o, std::uintptr_t key, std::uint32_t bytes) {
+  const std::uint32_t have = o.bytes.load(std::memory_order_relaxed);
+  if (MEMCG_UNLIKELY(o.key.load(std::memory_order_relaxed) != key) || MEMCG_UNLIKELY(have < bytes)) return false;
+  o.bytes.store(have - bytes, std::memory_order_relaxed);
+  return true;
+}
+
+// Gives `bytes` of key's ObjCgroup back to the object slot (inside a gate op).
+inline bool slot_give(ObjSlot& o, std::uintptr_t key, std::uint32_t bytes) {
+  const std::uint32_t have = o.bytes.load(std::memory_order_relaxed) + bytes;
+  if (MEMCG_UNLIKELY(o.key.load(std::memory_order_relaxed) != key) || MEMCG_UNLIKELY(have > kObjStockMax)) return false;
+  o.bytes.store(have, std::memory_order_relaxed);
+  return true;
+}
+
+// Charging an object the object slot could not serve: the group's
+// ObjCgroup may not exist yet, and the charge may reclaim.
 __attribute__((noinline)) void* charge_object_slow(RootCache* root, GroupImpl* g, void* obj) {
   ObjCgroup* oc = objcg_of(g);
   if (!oc || !obj_charge_slow(oc, root->charge_bytes, root->options.reclaimable)) return refuse_object(obj);
@@ -316,54 +322,69 @@ __attribute__((noinline)) void* charge_object_slow(RootCache* root, GroupImpl* g
   return obj;
 }
 
-// Per-object charging (shared caches of accounted roots): the bytes come
-// from the thread's object stock; the object records its ObjCgroup.
-inline void* charge_object(RootCache* root, GroupImpl* g, void* obj) {
-  if (!root->charge_objects || MEMCG_UNLIKELY(!obj)) return obj;
-  ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
-  if (MEMCG_UNLIKELY(!oc) || MEMCG_UNLIKELY(!obj_stock_charge(oc, root->charge_bytes, root->options.reclaimable)))
-    return charge_object_slow(root, g, obj);
-  record_owner(obj, oc);
-  return obj;
+// An allocation whose gate op found a drainer pending, an empty magazine
+// or an object slot that could not serve it.
+__attribute__((noinline)) void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) {
+  if (!obj && !(obj = alloc_miss(root, g))) return nullptr;
+  return charge_object_slow(root, g, obj);
 }
 
 }  // namespace
 
 // Fast paths: one gate entry (no atomic read-modify-write), one table
-// probe, one magazine; a per-object charging cache adds one object-stock
-// gate entry and the owner record. A hit proves the cache alive (not that it is not
+// probe, one magazine; for a per-object charging cache, in the same gate
+// operation, the object slot and the owner record. A hit proves the cache alive (not that it is not
 // dead): a cache's entries are flushed by a drain round, which waits for
 // this gate operation, after it is marked dead and before it can be
 // destroyed, and installs check `dead` inside the gate. Objects taken from
 // or given to a just-killed cache's magazines are counted in its `inuse`
 // either way, and the flush returns the magazines' rounds to its slabs.
 //
-// ACCOUNTING RULE: an object is charged while a user holds it, from the
-// moment alloc returns it to the moment free is called; objects in
-// magazines, depots and slabs are charged to no group (per-object caches).
+// ACCOUNTING RULE (per-object caches): an object is charged while a user
+// holds it, from the moment alloc returns it to the moment free is called;
+// objects in magazines, depots and slabs are charged to no group.
 void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
   ThreadMags& t = tls_mags;
-  void* obj;
-  if (MEMCG_UNLIKELY(!t.gate.try_enter())) {
-    obj = alloc_contended(root, g);
-  } else {
+  if (!root->charge_objects) {
+    void* obj;
+    if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(alloc_contended(root, g));
     obj = pop_in_gate(t.table, root, key_group_id(root, g));
     t.gate.leave();
-    if (MEMCG_UNLIKELY(obj == nullptr)) obj = alloc_miss(root, g);
+    if (MEMCG_LIKELY(obj != nullptr)) return checked::on_alloc(obj);
+    return checked::on_alloc(alloc_miss(root, g));
   }
-  return checked::on_alloc(charge_object(root, g, obj));
+  ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
+  const std::uintptr_t key = ObjSlot::key_of(oc, root->options.reclaimable);
+  void* obj = nullptr;
+  bool charged = false;
+  if (MEMCG_LIKELY(t.gate.try_enter())) {
+    obj = pop_keyed(t.table, root->shared_key, root->shared_slot);
+    charged = obj && MEMCG_LIKELY(oc != nullptr) && slot_take(t.obj, key, root->charge_bytes);
+    t.gate.leave();
+  }
+  if (MEMCG_UNLIKELY(!charged)) return checked::on_alloc(alloc_charged_miss(root, g, obj));
+  record_owner(obj, oc);
+  return checked::on_alloc(obj);
 }
 
 void cache_free(void* obj) noexcept {
   checked::on_free(obj);  // checked builds: foreign, misaligned, double free
   Slab* s = Slab::of(obj);
-  if (ObjCgroup** owners = s->objcgs) {
-    ObjCgroup*& e = owners[s->index(obj)];
-    ObjCgroup* oc = e;
-    e = nullptr;
-    obj_uncharge(oc, s->charge_bytes, s->reclaimable);
+  ChildCache* c = s->cache;
+  ObjCgroup** owners = s->objcgs;
+  if (!owners) return put_object(c, obj);
+  ObjCgroup*& e = owners[s->index(obj)];
+  ObjCgroup* oc = e;
+  e = nullptr;
+  ThreadMags& t = tls_mags;
+  bool given = false, pushed = false;
+  if (MEMCG_LIKELY(t.gate.try_enter())) {
+    given = slot_give(t.obj, ObjSlot::key_of(oc, s->reclaimable), s->charge_bytes);
+    pushed = push_in_gate(t.table, c, obj);
+    t.gate.leave();
   }
-  put_object(s->cache, obj);
+  if (MEMCG_UNLIKELY(!given)) obj_uncharge_slow(oc, s->charge_bytes, s->reclaimable);
+  if (MEMCG_UNLIKELY(!pushed)) free_contended(c, obj);
 }
 
 void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcept {
@@ -392,6 +413,7 @@ void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcep
 // own magazines: every entry goes back to its cache's depot.
 void flush_own_magazines() noexcept {
   ThreadMags& t = tls_mags;
+  drain_own_object_slot();
   if (!has_table(t)) return;
   Evicted evs[kTableSize];
   {

@@ -1,0 +1,204 @@
+// The object slot of the slab layer's per-thread state (slab/thread_mags.hpp):
+// byte-precise charging of objects through ObjCgroups (charge/objcg.hpp),
+// the kernel's obj_stock. The fast paths are in thread_mags.cpp, in the
+// same gate operation as the magazine; here are the slow paths, the drains
+// and the statistics.
+//
+// The slot is emptied when the thread switches ObjCgroup (or statistics
+// kind), when a group is removed (its ObjCgroups' slots, now charging the
+// heir), when a charge fails at a limit (the subtree's slots, with the
+// charge stocks) and at thread exit.
+//
+// BOUND: a slot holds at most kObjStockMax bytes of one ObjCgroup, and the
+// statistics it has not added differ from the group's by at most as much,
+// so memory.current of a group overstates its live objects' bytes by at
+// most threads x kObjStockMax (besides the charge stocks' bound,
+// charge/stock.hpp); memory.stat adds the slots' statistics when read.
+#include <atomic>
+
+#include "charge/objcg.hpp"
+#include "core/group_impl.hpp"
+#include "core/upcalls.hpp"
+#include "platform/assert.hpp"
+#include "platform/rcu.hpp"
+#include "slab/thread_mags.hpp"
+
+namespace memcg::detail {
+namespace {
+
+// The slot's statistics not yet added, by kind (gate op or gate lock).
+void take_stats(ObjSlot& o, std::int64_t out[2]) {
+  const std::uint32_t b = o.bytes.load(std::memory_order_relaxed);
+  out[o.reclaimable()] += static_cast<std::int64_t>(o.base.load(std::memory_order_relaxed)) - b;
+  o.base.store(b, std::memory_order_relaxed);
+}
+
+// A thread that cannot keep a slot (it exited): exact charges, no slot.
+bool charge_unstocked(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) {
+  if (!objcg_charge(oc, bytes)) return false;
+  std::int64_t d[2] = {};
+  d[reclaimable] = bytes;
+  objcg_account_slab(oc, d);
+  return true;
+}
+
+void uncharge_unstocked(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) {
+  std::int64_t d[2] = {};
+  d[reclaimable] = -static_cast<std::int64_t>(bytes);
+  objcg_account_slab(oc, d);
+  objcg_uncharge(oc, bytes, false);
+}
+
+// Whether the calling thread keeps a slot (it is registered, or can be).
+bool can_stock(ThreadMags& t) { return t.registered || (!t.exited && mags_registry().enrol(t)); }
+
+// Points the slot at key (gate op), taking out what it held for another key.
+void switch_slot(ObjSlot& o, ObjCgroup* oc, std::uintptr_t key, ObjTaken* evicted) {
+  if (o.key.load(std::memory_order_relaxed) == key) return;
+  *evicted = take_obj(o);
+  objcg_get(oc);  // alive: the caller holds a charge through it
+  o.key.store(key, std::memory_order_release);
+}
+
+}  // namespace
+
+ObjTaken take_obj(ObjSlot& o) noexcept {
+  ObjTaken t;
+  t.objcg = o.objcg();
+  if (!t.objcg) return t;
+  take_stats(o, t.slab);
+  t.bytes = o.bytes.load(std::memory_order_relaxed);
+  o.bytes.store(0, std::memory_order_relaxed);
+  o.base.store(0, std::memory_order_relaxed);
+  o.key.store(0, std::memory_order_release);
+  return t;
+}
+
+// Straight to the counters, never into a charge stock: this runs on exit
+// and in remote drains.
+void give_back_obj(const ObjTaken& t) noexcept {
+  if (!t.objcg) return;
+  objcg_account_slab(t.objcg, t.slab);
+  objcg_uncharge(t.objcg, t.bytes, false);
+  objcg_put(t.objcg);
+}
+
+bool obj_charge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexcept {
+  ThreadMags& t = tls_mags;
+  if (!can_stock(t)) return charge_unstocked(oc, bytes, reclaimable);
+  const std::uintptr_t key = ObjSlot::key_of(oc, reclaimable);
+  bool done = false;  // the fast path's try, serialised with a pending drainer
+  t.gate.run([&] {
+    ObjSlot& o = t.obj;
+    const std::uint32_t have = o.bytes.load(std::memory_order_relaxed);
+    if (o.key.load(std::memory_order_relaxed) != key || have < bytes) return;
+    o.bytes.store(have - bytes, std::memory_order_relaxed);
+    done = true;
+  });
+  if (done) return true;
+  // Whole chunks, as the kernel charges whole pages: the rest stays in the slot.
+  const std::uint64_t chunk = (std::uint64_t{bytes} + kObjStockChunk - 1) / kObjStockChunk * kObjStockChunk;
+  if (!objcg_charge(oc, chunk)) return false;
+  ObjTaken evicted;
+  std::int64_t stats[2] = {};
+  std::uint64_t excess = 0;
+  t.gate.run([&] {
+    ObjSlot& o = t.obj;
+    switch_slot(o, oc, key, &evicted);
+    take_stats(o, stats);
+    const std::uint64_t b = o.bytes.load(std::memory_order_relaxed) + chunk - bytes;
+    excess = b > kObjStockMax ? b - kObjStockMax : 0;
+    o.bytes.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
+    o.base.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
+  });
+  stats[reclaimable] += bytes;
+  objcg_account_slab(oc, stats);
+  objcg_uncharge(oc, excess, true);
+  give_back_obj(evicted);
+  return true;
+}
+
+void obj_uncharge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexcept {
+  ThreadMags& t = tls_mags;
+  if (!can_stock(t)) return uncharge_unstocked(oc, bytes, reclaimable);
+  const std::uintptr_t key = ObjSlot::key_of(oc, reclaimable);
+  ObjTaken evicted;
+  std::int64_t stats[2] = {};
+  std::uint64_t excess = 0;
+  t.gate.run([&] {
+    ObjSlot& o = t.obj;
+    switch_slot(o, oc, key, &evicted);  // oc is alive: the object being freed is charged through it
+    take_stats(o, stats);
+    const std::uint64_t b = o.bytes.load(std::memory_order_relaxed) + bytes;
+    // Above the bound keep one chunk: alternating frees and allocations
+    // around it do not reach the group every time.
+    excess = b > kObjStockMax ? b - kObjStockChunk : 0;
+    o.bytes.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
+    o.base.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
+  });
+  stats[reclaimable] -= bytes;
+  objcg_account_slab(oc, stats);
+  objcg_uncharge(oc, excess, true);
+  give_back_obj(evicted);
+}
+
+void drain_own_object_slot() noexcept {
+  ThreadMags& t = tls_mags;
+  ObjTaken taken;
+  {
+    LockGuard<SpinLock> l(t.gate.lock());  // excludes drain rounds
+    taken = take_obj(t.obj);
+  }
+  give_back_obj(taken);
+}
+
+namespace {
+
+// A drain round over every thread's slot (registry mutex held), taking the
+// slots whose ObjCgroup satisfies pred.
+template <class Pred>
+void drain_slots(Pred&& pred) {
+  ThreadRegistry& r = mags_registry();
+  rcu::ReadGuard rg;  // pred reads ObjCgroups' groups, which may move up and be freed
+  LockGuard<RankedMutex> l(r.mutex());
+  ObjTaken taken;
+  r.drain_round(
+      [&](ThreadNode& n) {
+        ObjSlot& o = static_cast<ThreadMags&>(n).obj;
+        ObjCgroup* oc = o.objcg();
+        if (oc && pred(oc)) taken = take_obj(o);
+      },
+      [&](ThreadNode&) {
+        give_back_obj(taken);
+        taken = ObjTaken{};
+      });
+}
+
+}  // namespace
+
+void drain_object_slots_of_heir(GroupImpl* heir) noexcept {
+  ObjCgroup* own = heir->objcg.load(std::memory_order_acquire);
+  drain_slots([heir, own](ObjCgroup* oc) { return oc != own && oc->group.load(std::memory_order_acquire) == heir; });
+}
+
+void drain_object_slots_in_subtree(GroupImpl* over) noexcept {
+  drain_slots([over](ObjCgroup* oc) { return oc->group.load(std::memory_order_acquire)->is_descendant_of(over); });
+}
+
+ObjSlotSum object_slots_in_subtree(GroupImpl* g) noexcept {
+  ThreadRegistry& r = mags_registry();
+  ObjSlotSum sum;
+  rcu::ReadGuard rg;  // slots' ObjCgroups' groups may move up and be freed while we look
+  LockGuard<RankedMutex> l(r.mutex());
+  r.for_each_locked([&](ThreadNode& n) {
+    const ObjSlot& o = static_cast<ThreadMags&>(n).obj;
+    ObjCgroup* oc = o.objcg();
+    if (!oc || !oc->group.load(std::memory_order_acquire)->is_descendant_of(g)) return;
+    const std::uint32_t b = o.bytes.load(std::memory_order_relaxed);
+    sum.bytes += b;
+    sum.slab[o.reclaimable()] += static_cast<std::int64_t>(o.base.load(std::memory_order_relaxed)) - b;
+  });
+  return sum;
+}
+
+}  // namespace memcg::detail

@@ -1,0 +1,92 @@
+// The per-thread state of the slab layer: the magazine table and the object
+// slot, both guarded by one OwnerGate (platform/owner_gate.hpp), so that an
+// allocation or a free of a per-object charging cache is one gate operation.
+// Shared by thread_mags.cpp (magazines, fast paths) and obj_stock.cpp (the
+// object slot's slow paths, drains and statistics).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "platform/thread_registry.hpp"
+#include "slab/cache_impl.hpp"
+
+namespace memcg::detail {
+
+struct ObjCgroup;
+
+inline constexpr std::uint32_t kTableSize = kMagTableSize;
+
+struct MagEntry {
+  std::uint64_t key;  // cache->mag_key_ while cache is set, else 0 (no root has seq 0)
+  ChildCache* cache;
+  Magazine* loaded;   // never null while cache is set
+  Magazine* prev;     // may be null
+};
+static_assert(sizeof(MagEntry) == 32, "two entries per cache line");
+
+// The table of threads that have none yet: every lookup misses, so the fast
+// paths need no null test (never written: ensure_table() runs first).
+inline constinit MagEntry g_no_table[kTableSize] = {};
+
+// The object slot (the kernel's obj_stock, per thread): bytes charged
+// through one ObjCgroup for objects of one statistics kind, not yet given
+// to an object. `key` is the ObjCgroup's address | reclaimable (0: empty);
+// the slot holds a reference on the ObjCgroup while set. The slab
+// statistics its objects moved since they were last added to the group are
+// base - bytes (an allocation takes bytes and adds to the statistics, a
+// free the reverse; a slow path adds them and sets base = bytes).
+// Owner writes in gate operations; drainers under the gate lock; stat
+// readers racily (hence atomics, all relaxed).
+struct ObjSlot {
+  std::atomic<std::uintptr_t> key{0};
+  std::atomic<std::uint32_t> bytes{0};
+  std::atomic<std::uint32_t> base{0};
+
+  static std::uintptr_t key_of(const ObjCgroup* oc, int reclaimable) noexcept {
+    return reinterpret_cast<std::uintptr_t>(oc) | static_cast<std::uintptr_t>(reclaimable);
+  }
+  ObjCgroup* objcg() const noexcept {
+    return reinterpret_cast<ObjCgroup*>(key.load(std::memory_order_relaxed) & ~std::uintptr_t{1});
+  }
+  int reclaimable() const noexcept { return static_cast<int>(key.load(std::memory_order_relaxed) & 1); }
+};
+
+// Bytes an object slot may hold (BOUND in docs/slab.md): charges are made
+// in whole chunks (the kernel's pages), and frees beyond kObjStockMax give
+// back all but one chunk.
+inline constexpr std::uint32_t kObjStockChunk = 4096;
+inline constexpr std::uint32_t kObjStockMax = 2 * kObjStockChunk;
+
+// The node's gate guards the table and the object slot.
+struct ThreadMags : ThreadNode {
+  constexpr ThreadMags() noexcept : ThreadNode(LockRank::kThreadMags) {}
+  MagEntry* table = g_no_table;  // kTableSize entries from the meta arena (owner)
+  ObjSlot obj;
+};
+
+extern constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec")));
+
+ThreadRegistry& mags_registry() noexcept;
+
+// ---- the object slot (obj_stock.cpp) ----
+
+/// Slow paths, outside any gate. obj_charge_slow: false if a limit refused
+/// the charge (nothing is charged then). May reclaim.
+bool obj_charge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexcept;
+void obj_uncharge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexcept;
+
+/// What a drain took out of a slot (gate lock held, or the owner in a gate
+/// operation); give it back with give_back_obj() outside the gate.
+struct ObjTaken {
+  ObjCgroup* objcg = nullptr;
+  std::uint32_t bytes = 0;
+  std::int64_t slab[2] = {};  // [reclaimable] statistics not yet added
+};
+ObjTaken take_obj(ObjSlot& o) noexcept;
+void give_back_obj(const ObjTaken& t) noexcept;
+
+/// Gives back the calling thread's object slot (thread exit, tests).
+void drain_own_object_slot() noexcept;
+
+}  // namespace memcg::detail
