@@ -20,6 +20,11 @@
 #endif
 #endif
 
+// (d) runs memcg-run only when it is built and the bench is not sanitized.
+#if defined(DENSITY_MEMCG_RUN_PATH) && !defined(DENSITY_BENCH_SANITIZER)
+#define DENSITY_BENCH_WITH_MEMCG_RUN 1
+#endif
+
 #ifndef DENSITY_THREADS_PROG_PATH
 #error "DENSITY_THREADS_PROG_PATH must be defined by CMake"
 #endif
@@ -83,6 +88,7 @@ bool run_child(std::vector<std::string> argv, ThreadsRun* out) {
   return false;
 }
 
+#if defined(DENSITY_BENCH_WITH_MEMCG_RUN)
 // memory.peak and memory.current of the [/run] section of a text report,
 // and the number of [/run/...] sections (the per-thread groups).
 bool parse_report(const std::string& path, ThreadsRun* out) {
@@ -106,6 +112,7 @@ bool parse_report(const std::string& path, ThreadsRun* out) {
   if (!have_peak) std::fprintf(stderr, "density_bench (d): no memory.peak of /run in %s\n", path.c_str());
   return have_peak;
 }
+#endif
 
 std::vector<std::string> prog_args(const ThreadsParams& p) {
   return {DENSITY_THREADS_PROG_PATH, std::to_string(p.threads), std::to_string(p.rounds), std::to_string(p.ops)};
@@ -116,7 +123,7 @@ ThreadsRun run_memcg(const ThreadsParams& p, bool per_thread, bool* error) {
   r.mode = per_thread ? "memcg-run --per-thread" : "memcg-run";
 #if !defined(DENSITY_MEMCG_RUN_PATH)
   r.skip_reason = "memcg-run not built (MEMCG_BUILD_TOOLS=OFF)";
-#elif defined(DENSITY_BENCH_SANITIZER)
+#elif !defined(DENSITY_BENCH_WITH_MEMCG_RUN)
   r.skip_reason = "sanitizer build (its runtime owns malloc; no LD_PRELOAD interposer)";
 #else
   const char* tmpdir = std::getenv("TMPDIR");
