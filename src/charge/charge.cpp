@@ -41,7 +41,7 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
     if (small && stock_consume(g, bytes)) return true;
     PageCounter* fail = nullptr;
     if (g->counter.try_charge(batch, &fail)) {
-      if (batch > bytes) stock_refill(g, batch - bytes);
+      if (batch > bytes) stock_refill(g, batch - bytes, true);
       check_high(g, batch);
       return true;
     }
@@ -90,7 +90,7 @@ void uncharge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
     return;
   }
   if (bytes <= kChargeBatch)
-    stock_refill(g, bytes);  // stocks it, or uncharges if g is not online
+    stock_refill(g, bytes, false);  // into g's slot if this thread has one, else to the counters
   else
     g->counter.uncharge(bytes);
 }

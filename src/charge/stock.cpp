@@ -119,7 +119,7 @@ bool stock_consume(GroupImpl* g, std::uint64_t bytes) noexcept {
   return ok;
 }
 
-void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept {
+void stock_refill(GroupImpl* g, std::uint64_t bytes, bool install) noexcept {
   ThreadStock& s = tls_stock;
   if (MEMCG_UNLIKELY(!s.registered) && !registry().threads.enrol(s)) {  // exited thread
     g->counter.uncharge(bytes);
@@ -134,6 +134,7 @@ void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept {
     MEMCG_FAULT_POINT(fault::Kind::kStockRefillOp);  // a remote drain announces meanwhile
     StockSlot* slot = find_slot(s, g);
     if (!slot) {
+      if (!install) return;  // excess stays `bytes`: uncharged below
       slot = find_slot(s, nullptr);
       if (!slot) {
         slot = &s.slots[s.victim];

@@ -43,8 +43,11 @@ inline constexpr int kStockSlots = 7;
 /// stock holds fewer bytes of g.
 bool stock_consume(GroupImpl* g, std::uint64_t bytes) noexcept;
 /// Owner: `bytes` already charged to g go into the stock (or, for a group
-/// that is not online or beyond the slot bound, are uncharged).
-void stock_refill(GroupImpl* g, std::uint64_t bytes) noexcept;
+/// that is not online or beyond the slot bound, are uncharged). install:
+/// take a slot for g if it has none (evicting another); else only a slot g
+/// already has is refilled (an uncharge of a group this thread does not
+/// charge, such as a remote free, does not evict the groups it does).
+void stock_refill(GroupImpl* g, std::uint64_t bytes, bool install) noexcept;
 
 /// Remote, exact: no thread's stock holds g afterwards (g is dying, so no
 /// owner installs it again). Used by remove().

@@ -113,7 +113,7 @@ bool obj_charge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexce
   });
   stats[reclaimable] += bytes;
   objcg_account_slab(oc, stats);
-  objcg_uncharge(oc, excess, true);
+  objcg_uncharge(oc, excess, false);
   give_back_obj(evicted);
   return true;
 }
@@ -138,7 +138,7 @@ void obj_uncharge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noex
   });
   stats[reclaimable] -= bytes;
   objcg_account_slab(oc, stats);
-  objcg_uncharge(oc, excess, true);
+  objcg_uncharge(oc, excess, false);
   give_back_obj(evicted);
 }
 

@@ -54,6 +54,31 @@ TEST(Stock, AnEighthGroupEvictsASlot) {
   for (auto& g : gs) g.remove();
 }
 
+// A thread that frees what other threads' groups charged (a remote free)
+// must not fill its slots with those groups: with per-thread groups, every
+// thread would keep up to kStockSlots batches of other threads' groups.
+TEST(Stock, AnUnchargeOfAGroupWithoutASlotGoesToTheCounters) {
+  test::TempGroup t("remote");
+  Group a = t->create("a");
+  Group b = t->create("b");
+  detail::GroupImpl* ai = detail::Access::impl(a);
+  detail::GroupImpl* bi = detail::Access::impl(b);
+  std::thread([&] { ASSERT_TRUE(detail::try_charge_walk(bi, 4096)); }).join();  // charged elsewhere
+  ASSERT_TRUE(detail::try_charge_memcg(ai, 512));  // this thread's slot: a
+  const std::uint64_t a_stock = a.stat().stock;
+  EXPECT_EQ(b.current(), 4096u);
+  detail::uncharge_memcg(bi, 4096);  // b has no slot here: straight to the counters
+  EXPECT_EQ(b.current(), 0u);
+  EXPECT_EQ(b.stat().stock, 0u);
+  EXPECT_EQ(a.stat().stock, a_stock) << "a's slot was not evicted";
+  detail::uncharge_memcg(ai, 512);  // a has a slot: into it
+  EXPECT_EQ(a.stat().stock, a_stock + 512);
+  detail::drain_own_stock();
+  EXPECT_EQ(t->current(), 0u);
+  a.remove();
+  b.remove();
+}
+
 TEST(Stock, RemoveDrainsEveryThreadsStockOfTheGroup) {
   const auto base = test::settled_groups();
   test::TempGroup t("rmdrain");
