@@ -38,8 +38,9 @@ using memcg::detail::kSlabSize;
 
 // Alignments kmalloc_aligned serves; above, up to kMaxOverAlign, the
 // interposer over-allocates a large span (4 MiB-aligned) and returns
-// base + align; that pointer is kSlabSize-aligned, which no kmalloc pointer
-// ever is (a slab's header, or the large header, sits before every object).
+// base + align; that pointer is kSlabSize-aligned, which no large kmalloc
+// pointer ever is (the large header sits before it), and the span's kind
+// word tells it from a slab object that starts a unit of a multi-unit slab.
 constexpr std::size_t kMaxKmallocAlign = kSlabSize / 2;   // 32 KiB
 constexpr std::size_t kMaxOverAlign = kRegionSize / 2;     // 2 MiB
 constexpr std::size_t kLargeOffset = 64;                   // kmalloc.cpp: large header size at align <= 64
@@ -65,6 +66,7 @@ inline bool over_aligned(const void* p) noexcept { return (reinterpret_cast<std:
 // The pointer kmalloc returned for one of ours.
 inline void* real_pointer(void* p) noexcept {
   if (__builtin_expect(!over_aligned(p), 1)) return p;
+  if (memcg::detail::span_kind(p) != memcg::detail::kLargeKind) return p;  // a slab object
   return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(kRegionSize - 1)) + kLargeOffset;
 }
 

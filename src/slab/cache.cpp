@@ -59,21 +59,48 @@ void give_root_seq_locked(SlabRuntime& rt, std::uint32_t seq) noexcept {
   rt.free_seqs = f;
 }
 
-// Where a slab's objects start and how many fit. A cache that charges
-// objects one by one keeps a vector of ObjCgroup pointers, one per object,
-// between the header and the objects (the kernel's slab->obj_exts; ours
-// needs no allocation of its own).
-void layout_slab(RootCache& r) noexcept {
-  constexpr std::size_t entry = sizeof(ObjCgroup*);
-  std::size_t n = 0, header = sizeof(Slab);
-  if (r.charge_objects) {
-    n = (kSlabSize - header) / (r.stride + entry);
-    header += n * entry;
-    r.charge_bytes = static_cast<std::uint32_t>(r.stride + entry);
+// Where a slab's objects start and how many fit in a slab of `units`. A
+// cache that charges objects one by one keeps a vector of ObjCgroup
+// pointers, one per object, between the header and the objects (the
+// kernel's slab->obj_exts; ours needs no allocation of its own).
+struct SlabLayout {
+  std::size_t data_offset;
+  std::uint32_t capacity;
+};
+SlabLayout layout_for(const RootCache& r, std::uint32_t units) noexcept {
+  const std::size_t bytes = std::size_t{units} * kSlabSize;
+  const std::size_t entry = r.charge_objects ? sizeof(ObjCgroup*) : 0;
+  std::size_t n = (bytes - sizeof(Slab)) / (r.stride + entry);
+  for (;; --n) {  // the vector and the alignment padding may cost an object
+    const std::size_t off = (sizeof(Slab) + n * entry + r.align - 1) & ~(r.align - 1);
+    if (off + n * r.stride <= bytes) return SlabLayout{off, static_cast<std::uint32_t>(n)};
   }
-  r.data_offset = (header + r.align - 1) & ~(r.align - 1);
-  r.capacity = static_cast<std::uint32_t>((kSlabSize - r.data_offset) / r.stride);
-  if (r.charge_objects && r.capacity > n) r.capacity = static_cast<std::uint32_t>(n);
+}
+
+// The slab size of a root (SLUB's calculate_order, in 64 KiB units): the
+// fewest units whose slab wastes at most 1/50 of itself on the header, the
+// padding and the tail (the ownership vector is charged to the objects, not
+// waste); else the least wasteful up to kMaxSlabUnits.
+void layout_slab(RootCache& r) noexcept {
+  const std::size_t entry = r.charge_objects ? sizeof(ObjCgroup*) : 0;
+  std::uint32_t best = 1;
+  std::size_t best_waste_per_mille = SIZE_MAX;
+  for (std::uint32_t u = 1; u <= kMaxSlabUnits; ++u) {
+    const SlabLayout l = layout_for(r, u);
+    const std::size_t bytes = std::size_t{u} * kSlabSize;
+    const std::size_t waste = bytes - l.capacity * (r.stride + entry);
+    const std::size_t per_mille = waste * 1000 / bytes;
+    if (per_mille < best_waste_per_mille) best = u, best_waste_per_mille = per_mille;
+    if (waste * 50 <= bytes) {
+      best = u;
+      break;
+    }
+  }
+  const SlabLayout l = layout_for(r, best);
+  r.units = best;
+  r.data_offset = l.data_offset;
+  r.capacity = l.capacity;
+  if (r.charge_objects) r.charge_bytes = static_cast<std::uint32_t>(r.stride + entry);
 }
 
 RootCache* create_root(std::string_view name, std::size_t size, const CacheOptions& o, bool is_kmalloc,
@@ -153,7 +180,7 @@ std::string slabinfo_line(ChildCache* c) {
   }
   const RootCache* r = c->root;
   return fmt::format("{:<17} {:6} {:6} {:6} {:4} {:4} : tunables {:4} {:4} {:4} : slabdata {:6} {:6} {:6}\n", r->name,
-                     inuse, slabs * r->capacity, r->stride, r->capacity, kSlabSize / 4096, kMagazineRounds,
+                     inuse, slabs * r->capacity, r->stride, r->capacity, r->slab_bytes() / 4096, kMagazineRounds,
                      kMagazineRounds, 0, slabs - empty, slabs, 0);
 }
 

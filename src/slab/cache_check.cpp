@@ -198,7 +198,7 @@ void check_slab_locked(CheckMode mode) noexcept {
       MEMCG_INVARIANT(c->listed && !c->root->destroyed, "caches on a group's list are registered, of live roots",
                       "cache '%s' of group %u: listed %d", c->root->name, g->id, c->listed);
       LockGuard<SpinLock> cl(c->lock);
-      slab_bytes[c->root->options.reclaimable ? 0 : 1] += c->nr_slabs * kSlabSize;
+      slab_bytes[c->root->options.reclaimable ? 0 : 1] += c->nr_slabs * c->root->slab_bytes();
     }
     on_groups += n;
     const std::uint32_t nr = g->nr_slab_caches.load(std::memory_order_relaxed);

@@ -106,6 +106,8 @@ struct RootCache {
   std::size_t align = 0;
   std::size_t data_offset = 0;  // first object's offset in a slab
   std::uint32_t capacity = 0;   // objects per slab
+  std::uint32_t units = 1;      // kSlabSize units per slab (cache.cpp layout_slab)
+  std::size_t slab_bytes() const noexcept { return std::size_t{units} * kSlabSize; }
   CacheOptions options;
   bool is_kmalloc = false;
   // Mode, fixed at creation: per_group (accounted and isolated: a child

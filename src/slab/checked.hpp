@@ -1,7 +1,8 @@
 // Checked builds (MEMCG_CHECKED): validation of the pointers given to
 // Cache::free, kfree and ksize, with a clear fatal message (MEMCG_CHECK):
-//   - foreign pointer: its 64 KiB span is not mapped, or does not start with
-//     a slab / large-allocation header;
+//   - foreign pointer: its region is not mapped, or does not start with a
+//     slab region's or a large allocation's kind word, or its slab has no
+//     slab header;
 //   - misaligned pointer: not at an object boundary of its slab (offset from
 //     the first object not a multiple of the stride, or outside the object
 //     area), or not the start of a large allocation;
@@ -31,7 +32,7 @@ inline constexpr std::uint64_t kFreePoison = 0xdeadf7ee5eedf7eeull;
 
 inline bool span_mapped(const void* p) {
   unsigned char vec;
-  return ::mincore(slab_base(p), 1, &vec) == 0 || errno != ENOMEM;
+  return ::mincore(region_base(p), 1, &vec) == 0 || errno != ENOMEM;
 }
 
 inline bool poisons(const Slab* s) { return s->stride >= 16 && !s->cache->root->options.ctor; }
@@ -39,6 +40,8 @@ inline bool poisons(const Slab* s) { return s->stride >= 16 && !s->cache->root->
 /// Cache::free / kfree of a slab object.
 inline void on_free(void* obj) {
   MEMCG_CHECK(span_mapped(obj), "free of a pointer no memcg cache returned (foreign pointer: span not mapped)");
+  MEMCG_CHECK(span_kind(obj) == kRegionKind,
+              "free of a pointer no memcg cache returned (foreign pointer: not in a slab region)");
   const Slab* s = Slab::of(obj);
   MEMCG_CHECK(s->kind == kSlabKind, "free of a pointer no memcg cache returned (foreign pointer: no slab header)");
   const char* data = reinterpret_cast<const char*>(s) + s->cache->root->data_offset;

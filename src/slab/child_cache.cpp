@@ -129,7 +129,7 @@ void reparent_locked(ChildCache* c, GroupImpl* g) MEMCG_REQUIRES(slab_mutex()) {
   group_get(p);
   {
     LockGuard<SpinLock> l(c->lock);
-    const std::uint64_t bytes = c->nr_slabs * kSlabSize;
+    const std::uint64_t bytes = c->nr_slabs * c->root->slab_bytes();
     g->counter.move_to_ancestor(bytes, &p->counter);
     auto& from = c->root->options.reclaimable ? g->stats.slab_reclaimable : g->stats.slab_unreclaimable;
     auto& to = c->root->options.reclaimable ? p->stats.slab_reclaimable : p->stats.slab_unreclaimable;

@@ -90,8 +90,8 @@ inline int class_of(std::size_t size) {
 }
 
 // ---- large path ----
-// The mapping starts kSlabSize-aligned with this header, so kfree finds it
-// by the same address mask as a slab; the returned pointer is at
+// The mapping starts kRegionSize-aligned with this header, so kfree finds its
+// kind word by the same address mask as a slab region's; the returned pointer is at
 // header + offset (offset >= 64, a multiple of the requested alignment).
 struct LargeHeader {
   std::uint32_t kind = kLargeKind;
@@ -150,7 +150,6 @@ void large_free(LargeHeader* h) {
   unpin_group(g);  // may drop the last reference of a removed group
 }
 
-inline std::uint32_t span_kind(const void* p) { return *static_cast<const std::uint32_t*>(slab_base(p)); }
 
 void* alloc_in(std::size_t size, std::size_t align, GroupImpl* g) {
   if (align <= 16) {
@@ -197,16 +196,16 @@ void kfree(void* p) noexcept {
   if (!p) return;
   detail::checked::on_span(p);
   const std::uint32_t kind = detail::span_kind(p);
-  if (MEMCG_LIKELY(kind == detail::kSlabKind)) {
+  if (MEMCG_LIKELY(kind == detail::kRegionKind)) {
     detail::cache_free(p);
   } else {
     MEMCG_CHECK(kind == detail::kLargeKind, "kfree of a pointer that kmalloc did not return");
 #if defined(MEMCG_CHECKED)
-    auto* h = static_cast<const detail::LargeHeader*>(detail::slab_base(p));
+    auto* h = static_cast<const detail::LargeHeader*>(detail::region_base(p));
     MEMCG_CHECK(static_cast<const char*>(p) == reinterpret_cast<const char*>(h) + h->offset,
                 "kfree of a pointer inside a large allocation (misaligned pointer)");
 #endif
-    detail::large_free(static_cast<detail::LargeHeader*>(detail::slab_base(p)));
+    detail::large_free(static_cast<detail::LargeHeader*>(detail::region_base(p)));
   }
 }
 
@@ -220,9 +219,9 @@ std::size_t kmalloc_size_roundup(std::size_t size) noexcept {
 std::size_t ksize(const void* p) noexcept {
   if (!p) return 0;
   detail::checked::on_span(p);
-  const void* base = detail::slab_base(p);
+  const void* base = detail::region_base(p);
   const std::uint32_t kind = detail::span_kind(p);
-  if (kind == detail::kSlabKind) return static_cast<const detail::Slab*>(base)->stride;
+  if (kind == detail::kRegionKind) return detail::Slab::of(p)->stride;
   MEMCG_CHECK(kind == detail::kLargeKind, "ksize of a pointer that kmalloc did not return");
   auto* h = static_cast<const detail::LargeHeader*>(base);
   return h->usable - (static_cast<const char*>(p) - (static_cast<const char*>(base) + h->offset));

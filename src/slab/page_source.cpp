@@ -3,6 +3,8 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <bit>
+#include <cstddef>
 
 #include "platform/assert.hpp"
 #include "platform/fork.hpp"
@@ -12,15 +14,19 @@
 namespace memcg::detail::page_source {
 namespace {
 
-// Region header: kept in the first slab slot of the region, which is never
-// handed out (one page of it is touched).
-struct Region {
+// Region header: kept in the first unit of the region, which is never
+// handed out (one page of it is touched). Units below `bumped` are either
+// in a slab handed out or on the free list (bit set in free_mask); units
+// from `bumped` on were never carved.
+struct Region : RegionHead {
   Region* next = nullptr;  // list of mapped regions
   Region* prev = nullptr;
-  std::uint32_t used = 0;   // slabs handed out
-  std::uint32_t nfree = 0;  // slabs on the free list
-  std::uint32_t bumped = 1; // slabs carved so far (slot 0 is this header)
+  std::uint32_t used = 0;   // units handed out
+  std::uint32_t nfree = 0;  // units on the free list
+  std::uint32_t bumped = 1; // units carved so far (unit 0 is this header)
+  std::uint64_t free_mask = 0;  // units on the free list
 };
+static_assert(offsetof(Region, kind) == 0, "kfree reads the kind word at the region's start");
 
 struct FreeSlab {  // lives in a free slab's first bytes
   FreeSlab* next;
@@ -48,6 +54,12 @@ Source& src() {
 Region* region_of(void* slab) {
   return reinterpret_cast<Region*>(reinterpret_cast<std::uintptr_t>(slab) & ~(kRegionSize - 1));
 }
+
+std::uint32_t unit_of(const void* p) {
+  return static_cast<std::uint32_t>((reinterpret_cast<std::uintptr_t>(p) >> kSlabShift) & (kSlabsPerRegion - 1));
+}
+
+void* unit_addr(Region* r, std::uint32_t u) { return reinterpret_cast<char*>(r) + std::size_t{u} * kSlabSize; }
 
 
 // ---- ownership map ----
@@ -99,7 +111,24 @@ void free_list_remove(Source& s, FreeSlab* f) MEMCG_REQUIRES(s.mutex) {
   if (f->next) f->next->prev = f->prev; else s.free_tail = f->prev;
   --s.nfree;
   if (f->dirty) --s.ndirty;
-  --region_of(f)->nfree;
+  Region* r = region_of(f);
+  --r->nfree;
+  r->free_mask &= ~(std::uint64_t{1} << unit_of(f));
+}
+
+// Puts one free unit on the free list, most recently used first.
+void free_list_push(Source& s, void* unit, bool dirty) MEMCG_REQUIRES(s.mutex) {
+  auto* f = static_cast<FreeSlab*>(unit);
+  f->dirty = dirty;
+  f->prev = nullptr;
+  f->next = s.free_head;
+  if (s.free_head) s.free_head->prev = f; else s.free_tail = f;
+  s.free_head = f;
+  ++s.nfree;
+  if (dirty) ++s.ndirty;
+  Region* r = region_of(unit);
+  ++r->nfree;
+  r->free_mask |= std::uint64_t{1} << unit_of(unit);
 }
 
 Region* map_region(Source& s) MEMCG_REQUIRES(s.mutex) {
@@ -140,48 +169,69 @@ void unmap_region(Source& s, Region* r) MEMCG_REQUIRES(s.mutex) {
 
 }  // namespace
 
-void* take() noexcept {
-  Source& s = src();
-  LockGuard<RankedMutex> l(s.mutex);
-  void* slab = nullptr;
-  Region* r = nullptr;
-  if (FreeSlab* f = s.free_head) {
-    free_list_remove(s, f);
-    slab = f;
-    r = region_of(slab);
-  } else {
-    for (Region* x = s.regions; x; x = x->next)
-      if (x->bumped < kSlabsPerRegion) {
-        r = x;
-        break;
-      }
-    if (!r && !(r = map_region(s))) return nullptr;
-    slab = reinterpret_cast<char*>(r) + std::size_t{r->bumped++} * kSlabSize;
-  }
-  if (r->used++ == 0) --s.empty_regions;  // a region with no slab in use is empty
-  ++s.in_use;
-  return slab;
+namespace {
+
+// A run of `units` units in r: free ones or never carved ones. Returns the
+// first unit, or 0 (unit 0 is the header).
+std::uint32_t find_run(const Region* r, std::uint32_t units) {
+  const std::uint64_t uncarved = r->bumped >= kSlabsPerRegion ? 0 : ~std::uint64_t{0} << r->bumped;
+  const std::uint64_t avail = (r->free_mask | uncarved) & ~std::uint64_t{1};
+  std::uint64_t m = avail;
+  for (std::uint32_t i = 1; i < units && m; ++i) m &= avail >> i;  // bit k: units k..k+units-1 available
+  m &= units < kSlabsPerRegion ? ~std::uint64_t{0} >> (units - 1) : 0;  // runs that end inside the region
+  return m ? static_cast<std::uint32_t>(std::countr_zero(m)) : 0;
 }
 
-void give(void* slab) noexcept {
-  MEMCG_ASSERT(slab_base(slab) == slab);
+// Hands out units [u, u + units) of r (available per find_run).
+void* carve_run(Source& s, Region* r, std::uint32_t u, std::uint32_t units) MEMCG_REQUIRES(s.mutex) {
+  // Never-carved units skipped by the run become free units.
+  for (std::uint32_t k = r->bumped; k < u; ++k) free_list_push(s, unit_addr(r, k), false);
+  for (std::uint32_t k = u; k < u + units; ++k) {
+    if (k < r->bumped) free_list_remove(s, static_cast<FreeSlab*>(unit_addr(r, k)));
+    r->head_delta[k] = static_cast<std::uint8_t>(k - u);
+  }
+  if (u + units > r->bumped) r->bumped = u + units;
+  if (r->used == 0) --s.empty_regions;  // a region with no unit in use is empty
+  r->used += units;
+  s.in_use += units;
+  return unit_addr(r, u);
+}
+
+}  // namespace
+
+void* take(std::uint32_t units) noexcept {
+  MEMCG_ASSERT(units >= 1 && units <= kMaxSlabUnits);
+  Source& s = src();
+  LockGuard<RankedMutex> l(s.mutex);
+  if (units == 1 && s.free_head) {  // the most recently freed unit
+    FreeSlab* f = s.free_head;
+    Region* r = region_of(f);
+    return carve_run(s, r, unit_of(f), 1);
+  }
+  for (Region* r = s.regions; r; r = r->next)
+    if (std::uint32_t u = find_run(r, units)) return carve_run(s, r, u, units);
+  Region* r = map_region(s);
+  if (!r) return nullptr;
+  return carve_run(s, r, 1, units);
+}
+
+void give(void* slab, std::uint32_t units) noexcept {
+  MEMCG_ASSERT(slab_base(slab) == slab && units >= 1 && units <= kMaxSlabUnits);
   Source& s = src();
   LockGuard<RankedMutex> l(s.mutex);
   Region* r = region_of(slab);
-  auto* f = static_cast<FreeSlab*>(slab);
-  f->dirty = true;
-  f->prev = nullptr;
-  f->next = s.free_head;
-  if (s.free_head) s.free_head->prev = f; else s.free_tail = f;
-  s.free_head = f;
-  ++s.nfree;
-  ++s.ndirty;
-  ++r->nfree;
-  --s.in_use;
-  if (--r->used == 0) {
+  const std::uint32_t u = unit_of(slab);
+  // Last unit first: the slab's first unit ends up most recently used.
+  for (std::uint32_t k = u + units; k-- > u;) {
+    r->head_delta[k] = 0;
+    free_list_push(s, unit_addr(r, k), true);
+  }
+  s.in_use -= units;
+  r->used -= units;
+  if (r->used == 0) {
     ++s.empty_regions;
     if (s.empty_regions > kEmptyRegionsKept) {
-      // Drop this region's free slabs from the list, then the region itself.
+      // Drop this region's free units from the list, then the region itself.
       for (FreeSlab* x = s.free_head; x;) {
         FreeSlab* next = x->next;
         if (region_of(x) == r) free_list_remove(s, x);

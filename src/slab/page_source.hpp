@@ -1,6 +1,14 @@
-// PageSource: slabs of kSlabSize bytes, aligned to kSlabSize, carved from
-// large aligned mmap regions, so that object -> slab is an address mask and
-// free needs no global map.
+// PageSource: slabs of one or more kSlabSize units, aligned to kSlabSize,
+// carved from large aligned mmap regions, so that object -> slab is an
+// address mask and one byte of the region header, and free needs no global
+// map.
+//
+// A slab of n units is n contiguous units of one region. The region header
+// (at the region's start, in unit 0, never handed out) begins with a kind
+// word (kRegionKind: a large allocation's span begins with its own kind) and
+// a byte per unit: how many units back its slab starts (0 for a slab's
+// first unit). slab_head() is therefore exact for every address inside a
+// slab, whatever unit it falls in.
 //
 // Regions are kRegionSize, aligned to kRegionSize. Free slabs are reused
 // most-recently-freed first (their pages are still resident); beyond
@@ -25,21 +33,48 @@ inline constexpr std::size_t kSlabsPerRegion = kRegionSize / kSlabSize;
 inline constexpr std::size_t kDirtySlabsMax = 64;
 inline constexpr std::size_t kEmptyRegionsKept = 1;
 
+inline constexpr std::uint32_t kRegionKind = 0x7e610e5e;
+inline constexpr std::uint32_t kMaxSlabUnits = 16;  // a slab is at most 1 MiB
+
 inline void* slab_base(const void* p) noexcept {
   return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(kSlabSize - 1));
 }
+inline void* region_base(const void* p) noexcept {
+  return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(kRegionSize - 1));
+}
+
+// The first bytes of every region (page_source.cpp's Region starts with it).
+struct RegionHead {
+  std::uint32_t kind = kRegionKind;
+  std::uint8_t head_delta[kSlabsPerRegion] = {};  // units back to the slab's first (page source mutex)
+};
+
+/// The first unit of the slab holding p (p inside a slab handed out by
+/// take()). Lock-free: a unit's delta is written before its slab is handed
+/// out and stays until the slab is given back.
+inline void* slab_head(const void* p) noexcept {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  const auto* r = static_cast<const RegionHead*>(region_base(p));
+  const std::uintptr_t delta = r->head_delta[(a >> kSlabShift) & (kSlabsPerRegion - 1)];
+  return reinterpret_cast<void*>((a & ~(kSlabSize - 1)) - (delta << kSlabShift));
+}
+
+/// The kind word of the span holding p: kRegionKind (a slab object) or a
+/// large allocation's kind. p must be inside memory this library mapped.
+inline std::uint32_t span_kind(const void* p) noexcept { return *static_cast<const std::uint32_t*>(region_base(p)); }
 
 namespace page_source {
 
-/// A kSlabSize-aligned span of kSlabSize bytes, or nullptr (ENOMEM).
-void* take() noexcept;
-/// Returns a span obtained from take().
-void give(void* slab) noexcept;
+/// `units` (1..kMaxSlabUnits) contiguous kSlabSize units, kSlabSize-aligned,
+/// or nullptr (ENOMEM).
+void* take(std::uint32_t units = 1) noexcept;
+/// Returns a span obtained from take(units).
+void give(void* slab, std::uint32_t units = 1) noexcept;
 
 struct Stats {
   std::uint64_t regions_mapped = 0;    // regions currently mapped
-  std::uint64_t slabs_in_use = 0;
-  std::uint64_t slabs_free = 0;        // free, resident or purged
+  std::uint64_t slabs_in_use = 0;      // units
+  std::uint64_t slabs_free = 0;        // units free, resident or purged
   std::uint64_t regions_unmapped = 0;  // total returned to the OS
   std::uint64_t map_failures = 0;
 };

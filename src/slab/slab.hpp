@@ -1,8 +1,9 @@
-// Slab: the header at the start of every kSlabSize-aligned span that holds
-// objects. Objects are carved lazily (a bump pointer), so a slab with one
+// Slab: the header at the start of every slab (one or more kSlabSize units,
+// page_source.hpp) that holds objects. Objects are carved lazily (a bump pointer), so a slab with one
 // live object touches only the pages that object and the header live on.
 //
-// Cache reference chain: object -> its slab (address mask) -> the slab's
+// Cache reference chain: object -> its slab (address mask and the region's
+// unit table, slab_head() in page_source.hpp) -> the slab's
 // ChildCache (the slab holds a reference on it) -> the cache's group (the
 // cache holds one reference). A cache can be reparented without visiting its
 // slabs.
@@ -21,14 +22,14 @@ struct ChildCache;
 struct ObjCgroup;
 
 inline constexpr std::uint32_t kSlabKind = 0x51ab51ab;
-inline constexpr std::uint32_t kLargeKind = 0x1a4e1a4e;
+inline constexpr std::uint32_t kLargeKind = 0x1a4e1a4e;  // a large allocation's span (span_kind() in page_source.hpp)
 
 struct FreeObject {
   FreeObject* next;
 };
 
 struct Slab {
-  std::uint32_t kind = kSlabKind;  // first field of every span header (slab or large)
+  std::uint32_t kind = kSlabKind;  // checked builds: a slab header is where slab_head() points
   std::uint32_t inuse = 0;         // objects handed out (to users or magazines)
   std::uint32_t capacity = 0;
   std::uint32_t stride = 0;
@@ -41,13 +42,14 @@ struct Slab {
   std::uint32_t recip = 0;         // ceil(2^32 / stride): index() without a division
   std::uint32_t charge_bytes = 0;  // stride + one vector entry
   std::uint8_t reclaimable = 0;    // statistics: slab_reclaimable or slab_unreclaimable
+  std::uint8_t units = 1;          // kSlabSize units (page source)
   FreeObject* freelist = nullptr;  // freed objects
   char* bump = nullptr;            // next never-used object
   char* end = nullptr;             // end of the object area
   ListNode node;                   // on the cache's partial / full / empty list
   std::uint8_t list = 0;           // which list (ChildCache::kPartial...)
 
-  static Slab* of(const void* obj) noexcept { return static_cast<Slab*>(slab_base(obj)); }
+  static Slab* of(const void* obj) noexcept { return static_cast<Slab*>(slab_head(obj)); }
 
   /// The object's number in the slab. Exact: offsets are multiples of the
   /// stride below 2^16 and stride * recip - 2^32 < stride <= 2^16.

@@ -81,13 +81,14 @@ void run_ctor(ChildCache* c, Magazine* m, std::uint32_t fresh) {
 
 // A fresh slab for c, charged to g (no locks held). nullptr: limit or mmap.
 Slab* new_slab(ChildCache* c, GroupImpl* g) {
-  if (g && !try_charge_memcg(g, kSlabSize)) return nullptr;
-  void* mem = page_source::take();
+  RootCache* r = c->root;
+  const std::size_t bytes = r->slab_bytes();
+  if (g && !try_charge_memcg(g, bytes)) return nullptr;
+  void* mem = page_source::take(r->units);
   if (!mem) {
-    if (g) uncharge_memcg(g, kSlabSize);
+    if (g) uncharge_memcg(g, bytes);
     return nullptr;
   }
-  RootCache* r = c->root;
   auto* s = new (mem) Slab;
   s->stride = static_cast<std::uint32_t>(r->stride);
   s->capacity = r->capacity;
@@ -95,6 +96,7 @@ Slab* new_slab(ChildCache* c, GroupImpl* g) {
   s->bump = static_cast<char*>(mem) + r->data_offset;
   s->end = s->bump + std::size_t{r->capacity} * r->stride;
   s->base = s->bump;
+  s->units = static_cast<std::uint8_t>(r->units);
   s->recip = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + r->stride - 1) / r->stride);
   if (r->charge_objects) {
     s->objcgs = reinterpret_cast<ObjCgroup**>(static_cast<char*>(mem) + sizeof(Slab));
@@ -109,11 +111,12 @@ Slab* new_slab(ChildCache* c, GroupImpl* g) {
 // Gives a slab that was never (or is no longer) on c's lists back, undoing
 // its charge to g.
 void discard_slab(ChildCache* c, Slab* s, GroupImpl* g) {
-  page_source::give(s);
+  const std::uint32_t units = s->units;
+  page_source::give(s, units);
   // Straight to the counters, not into this thread's stock: a slab release
   // often runs on another thread (a remote free, the worker) than the one
   // that will charge next.
-  if (g) uncharge_walk(g, kSlabSize);
+  if (g) uncharge_walk(g, std::size_t{units} * kSlabSize);
   child_put(c);
 }
 
@@ -169,7 +172,7 @@ RefillResult get_full_magazine(ChildCache* c, Magazine** out) noexcept {
           c->empty.push_back(&s->node);
           ++c->nr_empty;
           ++c->nr_slabs;
-          if (g) slab_stat(g, c->root).fetch_add(kSlabSize, std::memory_order_relaxed);
+          if (g) slab_stat(g, c->root).fetch_add(c->root->slab_bytes(), std::memory_order_relaxed);
           fresh = fill_locked(c, m);
         }
       }
@@ -217,7 +220,7 @@ void release_empty_slabs(ChildCache* c, std::uint64_t keep) noexcept {
     }
     if (!n) return;
     if (g) {
-      slab_stat(g, c->root).fetch_sub(n * kSlabSize, std::memory_order_relaxed);
+      slab_stat(g, c->root).fetch_sub(n * c->root->slab_bytes(), std::memory_order_relaxed);
       group_get(g);  // the cache may be reparented (and put g) once we unlock
     }
   }

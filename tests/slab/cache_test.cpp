@@ -205,6 +205,52 @@ TEST(Cache, SharedCrossThreadFreeUnchargesTheOwner) {
   c.destroy();
 }
 
+// Page-sized and larger objects: a slab of several 64 KiB units is chosen
+// so that the header, the alignment padding and the tail waste at most 2%
+// of it (the ownership vector is charged to the objects, not waste), and
+// objects spread over every unit are freed through the right slab.
+TEST(Cache, BigObjectSlabsWasteAtMostTwoPercent) {
+  for (bool isolate : {false, true}) {
+    for (std::size_t size : {std::size_t{1000}, std::size_t{2048}, std::size_t{3000}, std::size_t{4096},
+                             std::size_t{4608}, std::size_t{5120}, std::size_t{6144}, std::size_t{7168},
+                             std::size_t{8192}, std::size_t{9000}, std::size_t{12288}, Cache::kMaxObjectSize}) {
+      CacheOptions o;
+      o.isolate = isolate;
+      Cache c = Cache::create("big", size, o);
+      const detail::RootCache* r = detail::Access::impl(c);
+      const std::size_t per_object = r->stride + (r->charge_objects ? sizeof(void*) : 0);
+      const std::size_t waste = r->slab_bytes() - r->capacity * per_object;
+      EXPECT_LE(waste * 50, r->slab_bytes()) << size << (isolate ? " isolated" : " shared") << ": " << r->units
+                                            << " units, " << r->capacity << " objects";
+      test::TempGroup t("big");
+      std::vector<void*> objs;
+      for (std::uint32_t i = 0; i < 2 * r->capacity + 3; ++i) {
+        void* p = c.alloc(*t);
+        ASSERT_NE(p, nullptr);
+        std::memset(p, 0x5a, size);
+        EXPECT_EQ(detail::Slab::of(p)->cache->root, r);
+        objs.push_back(p);
+      }
+      for (void* p : objs) Cache::free(p);
+      c.shrink();
+      quiesce_thread();
+      EXPECT_EQ(t->current(), 0u);
+      c.destroy();
+    }
+  }
+}
+
+TEST(Kmalloc, EverySizeClassWastesAtMostTwoPercentOfItsSlab) {
+  for (std::size_t size = 8; size <= kMaxSmallSize; size = kmalloc_size_roundup(size) + 1) {
+    void* p = kmalloc(size);
+    ASSERT_NE(p, nullptr);
+    const detail::RootCache* r = detail::Slab::of(p)->cache->root;
+    const std::size_t waste = r->slab_bytes() - r->capacity * (r->stride + sizeof(void*));
+    EXPECT_LE(waste * 50, r->slab_bytes()) << r->name << ": " << r->units << " units, " << r->capacity << " objects";
+    kfree(p);
+  }
+}
+
 TEST(Cache, UnaccountedCachesChargeNobody) {
   test::TempGroup t("unacc");
   CacheOptions o;

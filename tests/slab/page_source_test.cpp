@@ -25,6 +25,50 @@ TEST(PageSource, SlabsAreAlignedDistinctAndReused) {
   for (void* s : slabs) page_source::give(s);
 }
 
+// Multi-unit slabs: every address inside a run resolves to its first unit
+// (slab_head reads the region's unit table), runs never overlap each
+// other or single units, and a given-back run's units are reused.
+TEST(PageSource, MultiUnitRunsResolveEveryAddressToTheirHead) {
+  struct Run {
+    char* base;
+    std::uint32_t units;
+  };
+  std::vector<Run> runs;
+  std::set<std::uintptr_t> units_seen;
+  for (int i = 0; i < 60; ++i) {
+    const std::uint32_t n = 1 + static_cast<std::uint32_t>(i * 7 % kMaxSlabUnits);
+    auto* p = static_cast<char*>(page_source::take(n));
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % kSlabSize, 0u);
+    EXPECT_EQ(region_base(p), region_base(p + n * kSlabSize - 1)) << "a run stays inside one region";
+    EXPECT_EQ(span_kind(p), kRegionKind);
+    for (std::uint32_t u = 0; u < n; ++u) {
+      EXPECT_TRUE(units_seen.insert(reinterpret_cast<std::uintptr_t>(p) + u * kSlabSize).second) << "overlap";
+      for (std::size_t off : {std::size_t{0}, std::size_t{1}, kSlabSize / 2, kSlabSize - 1})
+        ASSERT_EQ(slab_head(p + u * kSlabSize + off), p) << "run of " << n << ", unit " << u;
+    }
+    p[n * kSlabSize - 1] = 1;  // writable to the end
+    runs.push_back(Run{p, n});
+  }
+  // Give back every other run; runs taken again fit in the holes or the rest.
+  for (std::size_t i = 0; i < runs.size(); i += 2) {
+    page_source::give(runs[i].base, runs[i].units);
+    for (std::uint32_t u = 0; u < runs[i].units; ++u) units_seen.erase(reinterpret_cast<std::uintptr_t>(runs[i].base) + u * kSlabSize);
+  }
+  std::vector<Run> again;
+  for (std::size_t i = 0; i < runs.size(); i += 2) {
+    auto* p = static_cast<char*>(page_source::take(runs[i].units));
+    ASSERT_NE(p, nullptr);
+    for (std::uint32_t u = 0; u < runs[i].units; ++u) {
+      EXPECT_TRUE(units_seen.insert(reinterpret_cast<std::uintptr_t>(p) + u * kSlabSize).second) << "overlap";
+      ASSERT_EQ(slab_head(p + u * kSlabSize + 100), p);
+    }
+    again.push_back(Run{p, runs[i].units});
+  }
+  for (std::size_t i = 1; i < runs.size(); i += 2) page_source::give(runs[i].base, runs[i].units);
+  for (const Run& r : again) page_source::give(r.base, r.units);
+}
+
 TEST(PageSource, EmptyRegionsGoBackToTheOsWithHysteresis) {
   const auto before = page_source::stats();
   std::vector<void*> slabs;
