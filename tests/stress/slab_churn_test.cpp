@@ -4,6 +4,9 @@
 //
 // Oracle, at quiescence (workers joined: their stocks and magazines are
 // returned; every cache shrunk):
+//   - with objects live: the bytes charged through object cgroups in the
+//     subtree equal the live shared objects' charges (stride + 8 each): no
+//     byte is charged that no live object holds (slots were given back)
 //   - each group's slab statistics equal its memory.current (only slabs and
 //     kmalloc charge these groups), and are a multiple of the slab size;
 //     nothing is left charged through object cgroups
@@ -60,6 +63,15 @@ struct Obj {  // what we write into each object to detect corruption
   std::uint64_t magic;
   std::uint64_t size;
 };
+
+// The bytes an object of a per-object charging (shared) cache is charged:
+// its stride and its ownership record; 0 for isolated caches and large
+// kmallocs (charged per slab, per mapping).
+std::uint64_t object_charge(void* p) {
+  if (detail::span_kind(p) != detail::kRegionKind) return 0;  // a large kmalloc
+  const detail::Slab* s = detail::Slab::of(p);
+  return s->objcgs ? s->charge_bytes : 0;
+}
 constexpr std::uint64_t kMagic = 0x0b1ec7c0ffee1234;
 
 TEST(Stress, SlabAllocCrossThreadFreeAndGroupChurn) {
@@ -96,6 +108,8 @@ TEST(Stress, SlabAllocCrossThreadFreeAndGroupChurn) {
     else Cache::free(p);
   };
 
+  std::mutex survivors_m;
+  std::vector<void*> survivors;  // objects still live at the checkpoint
   auto worker = [&](int w) {
     std::mt19937_64 rng(w * 7919 + 1);
     std::vector<void*> mine;
@@ -130,7 +144,8 @@ TEST(Stress, SlabAllocCrossThreadFreeAndGroupChurn) {
       }
       if (void* q = mail.take()) check_free(q);
     }
-    for (void* p : mine) check_free(p);
+    std::lock_guard<std::mutex> l(survivors_m);  // freed after the checkpoint
+    survivors.insert(survivors.end(), mine.begin(), mine.end());
   };
 
   auto churner = [&] {
@@ -155,7 +170,30 @@ TEST(Stress, SlabAllocCrossThreadFreeAndGroupChurn) {
   test::run_for_at_least(stress_duration(), [&] { return allocs.load() > 1000u && removed.load() > 0u; });
   stop = true;
   for (auto& t : ts) t.join();
-  while (void* q = mail.take()) check_free(q);
+  while (void* q = mail.take()) survivors.push_back(q);
+
+  // Checkpoint with objects live (the workers exited: their object slots and
+  // magazines are given back; this thread's too): every byte charged
+  // through an object cgroup is a live object's. The groups the objects
+  // were charged to may be removed: their object cgroups then charge `top`,
+  // so compare over the whole subtree.
+  detail::flush_own_magazines();
+  detail::drain_own_stock();
+  std::uint64_t live_object_bytes = 0;
+  for (void* p : survivors) live_object_bytes += object_charge(p);
+  std::uint64_t charged_through_objcgs = detail::objcg_charged_bytes(detail::Access::impl(top->get()));
+  for (const Group& g : stable) charged_through_objcgs += detail::objcg_charged_bytes(detail::Access::impl(g));
+  {
+    std::lock_guard<std::mutex> l(pool_m);
+    for (const Group& g : churned) charged_through_objcgs += detail::objcg_charged_bytes(detail::Access::impl(g));
+  }
+  EXPECT_EQ(charged_through_objcgs, live_object_bytes) << survivors.size() << " live objects";
+  EXPECT_GT(live_object_bytes, 0u);
+  std::printf("checkpoint: %zu live objects, %llu bytes charged through object cgroups\n", survivors.size(),
+              (unsigned long long)live_object_bytes);
+  detail::check_invariants(detail::CheckMode::kQuiescent);
+  for (void* q : survivors) check_free(q);
+  survivors.clear();
 
   EXPECT_EQ(corrupt.load(), 0u);
   EXPECT_GT(allocs.load(), 1000u);
