@@ -4,7 +4,7 @@
 //   memcg_soak [--seconds N] [--threads T] [--seed S] [--checkpoint-ms M] [--no-faults]
 //
 // Workload (T worker threads, a churn/coordinator thread, a watcher thread):
-// allocation from two Caches and kmalloc (small and large) into fixed-limit
+// allocation from two Caches (one shared, one isolated) and kmalloc (small and large) into fixed-limit
 // groups and churned groups, frees of own objects and of objects handed over
 // by other threads, Reservations, a page-cache-like shrinker on a ListLru
 // (tests/reclaim/page_cache.hpp), memory.reclaim, limit changes, group
@@ -443,7 +443,9 @@ int run(const Options& opt) {
   }
   s.fixed[2].set_low(2 << 20);
   s.caches[0] = Cache::create("soak-small", 48);
-  s.caches[1] = Cache::create("soak-big", 700, CacheOptions{.reclaimable = true});
+  // One shared cache (objects charged one by one) and one isolated (per-group
+  // child caches charged per slab, reparented on removal).
+  s.caches[1] = Cache::create("soak-big", 700, CacheOptions{.reclaimable = true, .isolate = true});
   auto pc = std::make_unique<test::PageCache>(kPage);
   s.pc = pc.get();
   s.sync = std::make_unique<std::barrier<>>(opt.threads + 1);

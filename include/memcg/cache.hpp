@@ -45,15 +45,15 @@ struct CacheOptions {
   std::size_t align = alignof(std::max_align_t);  ///< power of two, <= 4096
   bool reclaimable = false;  ///< counted as slab_reclaimable in memory.stat
   bool account = true;       ///< false: never charged to any group
+  void (*ctor)(void*) = nullptr;  ///< runs once per object, when first carved from a slab
   /// true: tenant heap isolation. Each group gets its own child cache and
   /// objects of different groups never share a slab (a use-after-free in
   /// one group cannot reach another group's objects); the group is charged
-  /// per 64 KiB slab, and memory.kmem.slabinfo lists its caches.
+  /// per slab (64 KiB units), and memory.kmem.slabinfo lists its caches.
   /// false (default): one shared cache; each object is charged in bytes
   /// (its stride plus 8 bytes of ownership record) to the group that
   /// allocated it, and removed groups' objects are charged to the parent.
   bool isolate = false;
-  void (*ctor)(void*) = nullptr;  ///< runs once per object, when first carved from a slab
 };
 
 class Cache {
