@@ -71,9 +71,10 @@
 //
 // After the run: RATIOS (ns/op per case, cache, cache_iso and kmalloc over
 // mimalloc; warm and empty heap), BURST, PRODUCER/CONSUMER, CHURN, RSS and
-// TARGETS tables. PASS/MISS marks are informational; the exit code is nonzero only if a benchmark or an RSS
-// allocation failed or the churned groups were not all freed (correctness,
-// never a timing). docs/benchmarks.md explains the cases and the results.
+// TARGETS tables. PASS/MISS marks are informational; the exit code is
+// nonzero only if a benchmark or an RSS allocation failed or the churned
+// groups were not all freed (correctness, never a timing).
+// docs/benchmarks.md explains the cases and the results.
 //
 // Flags (besides Google Benchmark's):
 //   --smoke        min time 0.01 s, no warm-up, RSS with G=20: what the ctest
