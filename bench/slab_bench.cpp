@@ -134,21 +134,27 @@ void print_tables(const CaptureReporter& rep, const std::vector<RssResult>& rss,
               g_peers.tc_status.c_str(), g_peers.je_status.c_str());
   std::printf("  glibc:    the process malloc / free\n  naive:    std::mutex + free list per size, all threads\n");
 
-  std::printf("\nRATIOS  alloc+free, warm  (one op = alloc + write 1 byte + free of one object, while the thread keeps\n"
-              "        %d other objects of that size live from the same allocator; ns/op = per-thread latency\n"
-              "        = threads / aggregate throughput, real time; cache = Cache::alloc() in a ScopedGroup (shared\n"
-              "        slabs), cache_g = Cache::alloc(group), cache_iso = cache with CacheOptions::isolate;\n"
-              "        iso/mi = cache_iso/mimalloc; conc = cpu/real of the cache run, 2.00 = both threads ran)\n",
-              kWarmLive);
-  print_af_table(rep, "alloc_free", "alloc+free (warm)", &targets, &min_conc);
+  if (af_measured(rep, "alloc_free")) {
+    std::printf("\nRATIOS  alloc+free, warm  (one op = alloc + write 1 byte + free of one object, while the thread keeps\n"
+                "        %d other objects of that size live from the same allocator; ns/op = per-thread latency\n"
+                "        = threads / aggregate throughput, real time; cache = Cache::alloc() in a ScopedGroup (shared\n"
+                "        slabs), cache_g = Cache::alloc(group), cache_iso = cache with CacheOptions::isolate;\n"
+                "        iso/mi = cache_iso/mimalloc; conc = cpu/real of the cache run, 2.00 = both threads ran)\n",
+                kWarmLive);
+    print_af_table(rep, "alloc_free", "alloc+free (warm)", &targets, &min_conc);
+  }
 
-  std::printf("\nRATIOS  alloc+free, empty heap  (the same with nothing else live: the one object is alone in its\n"
-              "        page/slab, so mimalloc retires its page on every free (_mi_page_retire); see docs/benchmarks.md;\n"
-              "        the marks are for reference, TARGETS reads the warm heap)\n");
-  print_af_table(rep, "alloc_free_empty", "alloc+free (empty heap)", nullptr, nullptr);
+  if (af_measured(rep, "alloc_free_empty")) {
+    std::printf("\nRATIOS  alloc+free, empty heap  (the same with nothing else live: the one object is alone in its\n"
+                "        page/slab, so mimalloc retires its page on every free (_mi_page_retire); see docs/benchmarks.md;\n"
+                "        the marks are for reference, TARGETS reads the warm heap)\n");
+    print_af_table(rep, "alloc_free_empty", "alloc+free (empty heap)", nullptr, nullptr);
+  }
 
-  std::printf("\nBURST  allocate %d objects, then free them (ns per alloc+free; informational)\n", kBurst);
-  print_af_table(rep, "burst", nullptr, nullptr, nullptr);
+  if (af_measured(rep, "burst")) {
+    std::printf("\nBURST  allocate %d objects, then free them (ns per alloc+free; informational)\n", kBurst);
+    print_af_table(rep, "burst", nullptr, nullptr, nullptr);
+  }
 
   print_prodcons_table(rep);
 

@@ -151,6 +151,15 @@ constexpr RowTarget kRowTargets[] = {
 
 }  // namespace
 
+bool af_measured(const CaptureReporter& rep, const char* kind) {
+  Sample s;
+  for (int si = 0; si < kNumSizes; ++si)
+    for (Impl i : kAllImpls)
+      for (int th : {1, 2})
+        if (rep.get(af_name(kind, i, kSizes[si]), th, &s)) return true;
+  return false;
+}
+
 void print_af_table(const CaptureReporter& rep, const char* kind, const char* target_label,
                     std::vector<TargetResult>* targets, double* min_concurrency) {
   std::printf("%-5s %-3s", "size", "thr");

@@ -19,6 +19,10 @@ struct TargetResult {
   double cpu_value = -1;  // the same ratio on cpu time per op (2-thread cases: robust to descheduling)
 };
 
+/// Whether any case of kind ("alloc_free", ...) ran (a --benchmark_filter
+/// may have left it out).
+bool af_measured(const memcg_bench::CaptureReporter& rep, const char* kind);
+
 /// One table of ns/op per size and threads for a kind ("alloc_free", ...),
 /// with the cache, cache_iso and kmalloc ratios over mimalloc. With a
 /// target_label, the rows of 64 and 256 B carry PASS/MISS marks against
