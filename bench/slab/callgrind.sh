@@ -34,7 +34,12 @@ total_ir() {
     exit 1
   }
   # "summary: <Ir>" (older callgrind) or "totals: <Ir>"
-  sed -n 's/^\(summary\|totals\): *\([0-9]*\).*/\2/p' "$out" | tail -n 1
+  ir=$(sed -n 's/^\(summary\|totals\): *\([0-9]*\).*/\2/p' "$out" | tail -n 1)
+  if [ -z "$ir" ]; then
+    echo "callgrind.sh: no total instruction count in $out" >&2
+    exit 1
+  fi
+  echo "$ir"
 }
 
 printf '%-9s %14s %14s %12s\n' variant "Ir($n1)" "Ir($n2)" "Ir/iteration"
