@@ -1,5 +1,6 @@
 #include "slab/alloc_free.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -44,7 +45,7 @@ void BM_alloc_free(benchmark::State& state, const AfCase* k) {
   const memcg::Group& g = g_env->thread_group[state.thread_index() & 1];
   std::optional<memcg::ScopedGroup> scope;
   if constexpr (uses_scope(I)) scope.emplace(g);
-  Ctx c = make_ctx(I, g_env->cache[si], g_env->naive[si].get(), kSizes[si], g);
+  Ctx c = make_ctx(I, cache_for(I, g_env->cache[si], g_env->cache_iso[si]), g_env->naive[si].get(), kSizes[si], g);
   LiveSet<I> live;
   if (!live.fill(c, k->live)) {
     state.SkipWithError("allocation failed");
@@ -70,7 +71,7 @@ void BM_burst(benchmark::State& state, const AfCase* k) {
   const memcg::Group& g = g_env->thread_group[state.thread_index() & 1];
   std::optional<memcg::ScopedGroup> scope;
   if constexpr (uses_scope(I)) scope.emplace(g);
-  Ctx c = make_ctx(I, g_env->cache[si], g_env->naive[si].get(), kSizes[si], g);
+  Ctx c = make_ctx(I, cache_for(I, g_env->cache[si], g_env->cache_iso[si]), g_env->naive[si].get(), kSizes[si], g);
   void* objs[kBurst];
   char v = 0;
   bool failed = false;
@@ -116,6 +117,7 @@ void register_alloc_free(long long fixed_iters) {
     break;
       MEMCG_REG(Impl::kCache)
       MEMCG_REG(Impl::kCacheExplicit)
+      MEMCG_REG(Impl::kCacheIsolated)
       MEMCG_REG(Impl::kKmalloc)
       MEMCG_REG(Impl::kMimalloc)
       MEMCG_REG(Impl::kTcmalloc)
@@ -132,54 +134,87 @@ void register_alloc_free(long long fixed_iters) {
         if (impl_available(impl)) reg_af(kind, impl, si);
 }
 
+namespace {
+
+// One targeted ratio of a row: impl's ns/op over mimalloc's.
+struct RowTarget {
+  Impl impl;
+  const char* label;  // in TARGETS
+  const char* tag;    // in the row
+  double limit;
+};
+constexpr RowTarget kRowTargets[] = {
+    {Impl::kCache, "cache/mimalloc", "cache", kTargetShared},
+    {Impl::kCacheIsolated, "cache_iso/mimalloc", "iso", kTargetIsolated},
+    {Impl::kKmalloc, "kmalloc/mimalloc", "kmal", kTargetKmalloc},
+};
+
+}  // namespace
+
+bool af_measured(const CaptureReporter& rep, const char* kind) {
+  Sample s;
+  for (int si = 0; si < kNumSizes; ++si)
+    for (Impl i : kAllImpls)
+      for (int th : {1, 2})
+        if (rep.get(af_name(kind, i, kSizes[si]), th, &s)) return true;
+  return false;
+}
+
 void print_af_table(const CaptureReporter& rep, const char* kind, const char* target_label,
                     std::vector<TargetResult>* targets, double* min_concurrency) {
   std::printf("%-5s %-3s", "size", "thr");
   for (Impl i : kAllImpls) std::printf(" %9s", impl_name(i));
-  std::printf(" %9s %9s %9s  %s\n", "cache/mi", "kmal/mi", "conc", targets ? "target (cache/mimalloc)" : "");
+  std::printf(" %9s %9s %9s %9s  %s\n", "cache/mi", "iso/mi", "kmal/mi", "conc",
+              target_label ? "targets (over mimalloc)" : "");
+  const int km = static_cast<int>(Impl::kMimalloc);
   for (int si = 0; si < kNumSizes; ++si) {
     for (int th : {1, 2}) {
-      Sample s[8];
-      bool have[8];
+      Sample s[kNumImpls];
+      bool have[kNumImpls];
       bool any = false;
-      for (int k = 0; k < 8; ++k) any |= have[k] = rep.get(af_name(kind, kAllImpls[k], kSizes[si]), th, &s[k]);
+      for (int k = 0; k < kNumImpls; ++k)
+        any |= have[k] = rep.get(af_name(kind, kAllImpls[k], kSizes[si]), th, &s[k]);
       if (!any) continue;
       std::printf("%-5zu %-3d", kSizes[si], th);
-      for (int k = 0; k < 8; ++k) {
+      for (int k = 0; k < kNumImpls; ++k) {
         if (have[k]) std::printf(" %9.2f", s[k].ns_per_op);
         else std::printf(" %9s", "n/a");
       }
-      const int kc = static_cast<int>(Impl::kCache), kk = static_cast<int>(Impl::kKmalloc),
-                km = static_cast<int>(Impl::kMimalloc);
-      double ratio = -1;
-      if (have[kc] && have[km] && s[km].ns_per_op > 0) {
-        ratio = s[kc].ns_per_op / s[km].ns_per_op;
-        std::printf(" %9.3f", ratio);
-      } else {
-        std::printf(" %9s", "n/a");
+      // ratio[t]: kRowTargets[t].impl's ns/op over mimalloc's, -1 if either is missing.
+      double ratio[3];
+      for (int t = 0; t < 3; ++t) {
+        const int k = static_cast<int>(kRowTargets[t].impl);
+        ratio[t] = have[k] && have[km] && s[km].ns_per_op > 0 ? s[k].ns_per_op / s[km].ns_per_op : -1;
+        if (ratio[t] >= 0) std::printf(" %9.3f", ratio[t]);
+        else std::printf(" %9s", "n/a");
       }
-      if (have[kk] && have[km] && s[km].ns_per_op > 0) std::printf(" %9.3f", s[kk].ns_per_op / s[km].ns_per_op);
-      else std::printf(" %9s", "n/a");
       // Concurrency of the memcg cache run: cpu time / real time (2.00 = both
-      // threads on a CPU all the time).
-      if (have[kc] && s[kc].real_ns > 0) {
-        const double conc = s[kc].cpu_ns / s[kc].real_ns;
-        std::printf(" %9.2f", conc);
-        if (th == 2 && min_concurrency) *min_concurrency = std::min(*min_concurrency, conc);
-      } else {
-        std::printf(" %9s", "");
-      }
-      if (targets && (kSizes[si] == 64 || kSizes[si] == 256)) {
-        const double limit = th == 1 ? kTarget1T : kTarget2T;
-        TargetResult t;
-        t.what = std::string(target_label) + " " + std::to_string(kSizes[si]) + " B, " + std::to_string(th) +
-                 " thread" + (th == 1 ? "" : "s");
-        t.limit = limit;
-        t.value = ratio;
-        if (th == 2 && ratio >= 0 && s[km].cpu_ns > 0) t.cpu_value = s[kc].cpu_ns / s[km].cpu_ns;
-        targets->push_back(t);
-        if (ratio >= 0) std::printf("  <= %.2f: %s", limit, mark(ratio <= limit));
-        else std::printf("  <= %.2f: not measured", limit);
+      // threads on a CPU all the time); min_concurrency takes the lowest of
+      // the 2-thread cache, cache_iso and kmalloc runs.
+      const int kc = static_cast<int>(Impl::kCache);
+      if (have[kc] && s[kc].real_ns > 0) std::printf(" %9.2f", s[kc].cpu_ns / s[kc].real_ns);
+      else std::printf(" %9s", "");
+      if (th == 2 && min_concurrency)
+        for (const RowTarget& rt : kRowTargets) {
+          const int k = static_cast<int>(rt.impl);
+          if (have[k] && s[k].real_ns > 0) *min_concurrency = std::min(*min_concurrency, s[k].cpu_ns / s[k].real_ns);
+        }
+      if (target_label && (kSizes[si] == 64 || kSizes[si] == 256)) {
+        std::printf(" ");
+        for (int t = 0; t < 3; ++t) {
+          const RowTarget& rt = kRowTargets[t];
+          if (ratio[t] >= 0) std::printf(" %s<=%.2f:%s", rt.tag, rt.limit, mark(ratio[t] <= rt.limit));
+          else std::printf(" %s<=%.2f:n/a", rt.tag, rt.limit);
+          if (!targets) continue;
+          TargetResult r;
+          r.what = std::string(rt.label) + " " + target_label + " " + std::to_string(kSizes[si]) + " B, " +
+                   std::to_string(th) + " thread" + (th == 1 ? "" : "s");
+          r.limit = rt.limit;
+          r.value = ratio[t];
+          const int k = static_cast<int>(rt.impl);
+          if (th == 2 && ratio[t] >= 0 && s[km].cpu_ns > 0) r.cpu_value = s[k].cpu_ns / s[km].cpu_ns;
+          targets->push_back(r);
+        }
       }
       std::printf("\n");
     }

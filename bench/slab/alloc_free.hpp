@@ -19,10 +19,17 @@ struct TargetResult {
   double cpu_value = -1;  // the same ratio on cpu time per op (2-thread cases: robust to descheduling)
 };
 
-/// One table of ns/op per size and threads for a kind ("alloc_free", ...);
-/// with targets, the cache/mimalloc ratios of 64 and 256 B are checked
-/// against the targets and appended; min_concurrency takes the lowest
-/// cpu/real of the 2-thread cache runs.
+/// Whether any case of kind ("alloc_free", ...) ran (a --benchmark_filter
+/// may have left it out).
+bool af_measured(const memcg_bench::CaptureReporter& rep, const char* kind);
+
+/// One table of ns/op per size and threads for a kind ("alloc_free", ...),
+/// with the cache, cache_iso and kmalloc ratios over mimalloc. With a
+/// target_label, the rows of 64 and 256 B carry PASS/MISS marks against
+/// kTargetShared / kTargetIsolated / kTargetKmalloc, and with targets those
+/// ratios are appended there too (labelled with target_label);
+/// min_concurrency takes the lowest cpu/real of the 2-thread cache,
+/// cache_iso and kmalloc runs.
 void print_af_table(const memcg_bench::CaptureReporter& rep, const char* kind, const char* target_label,
                     std::vector<TargetResult>* targets, double* min_concurrency);
 

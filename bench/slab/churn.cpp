@@ -1,6 +1,7 @@
 #include "slab/churn.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "slab/env.hpp"
@@ -11,9 +12,14 @@ namespace {
 
 using memcg_bench::Sample;
 
-template <bool kRemoveFirst>
+// kIsolated: the Cache has CacheOptions::isolate, so every churned group
+// creates its own child cache, which its removal destroys or (objects still
+// live) reparents; otherwise the objects share slabs and their object cgroup
+// is re-pointed to the parent.
+template <bool kRemoveFirst, bool kIsolated>
 void BM_churn(benchmark::State& state) {
   Env& e = *g_env;
+  memcg::Cache cache = kIsolated ? e.churn_cache_iso : e.churn_cache;
   void* objs[kChurnObjects];
   char name[32];
   bool failed = false;
@@ -23,7 +29,7 @@ void BM_churn(benchmark::State& state) {
     {
       memcg::ScopedGroup s(g);
       for (int i = 0; i < kChurnObjects; ++i) {
-        void* p = e.churn_cache.alloc();
+        void* p = cache.alloc();
         if (__builtin_expect(p == nullptr, 0)) failed = true;
         else *static_cast<char*>(p) = static_cast<char>(i);
         objs[i] = p;
@@ -32,7 +38,7 @@ void BM_churn(benchmark::State& state) {
     benchmark::DoNotOptimize(objs[kChurnObjects - 1]);
     if constexpr (kRemoveFirst) {
       g.remove();
-      for (void* p : objs) memcg::Cache::free(p);  // reparented: straight to the slabs
+      for (void* p : objs) memcg::Cache::free(p);  // charged to the parent now
     } else {
       for (void* p : objs) memcg::Cache::free(p);
       g.remove();
@@ -46,22 +52,35 @@ void BM_churn(benchmark::State& state) {
   if (failed) state.SkipWithError("allocation failed");
 }
 
+struct ChurnCase {
+  const char* name;
+  void (*fn)(benchmark::State&);
+};
+constexpr ChurnCase kChurnCases[] = {
+    {"churn/free_then_remove", BM_churn<false, false>},
+    {"churn/remove_then_free", BM_churn<true, false>},
+    {"churn/iso_free_then_remove", BM_churn<false, true>},
+    {"churn/iso_remove_then_free", BM_churn<true, true>},
+};
+
 }  // namespace
 
 void register_churn(long long fixed_iters) {
-  with_iterations(benchmark::RegisterBenchmark("churn/free_then_remove", BM_churn<false>)->UseRealTime(), fixed_iters);
-  with_iterations(benchmark::RegisterBenchmark("churn/remove_then_free", BM_churn<true>)->UseRealTime(), fixed_iters);
+  for (const auto& [name, fn] : kChurnCases)
+    with_iterations(benchmark::RegisterBenchmark(name, fn)->UseRealTime(), fixed_iters);
 }
 
 void print_churn_table(const memcg_bench::CaptureReporter& rep, std::uint64_t groups_baseline,
                        std::uint64_t groups_after, std::uint64_t child_caches_after) {
-  std::printf("\nCHURN  create group, %d x %zu B from a Cache in it, free, remove, drop the handle\n", kChurnObjects,
-              kChurnSize);
-  for (const char* v : {"free_then_remove", "remove_then_free"}) {
+  std::printf("\nCHURN  create group, %d x %zu B from a Cache in it, free, remove, drop the handle (iso_: the Cache\n"
+              "       has CacheOptions::isolate, a child cache per group)\n",
+              kChurnObjects, kChurnSize);
+  for (const ChurnCase& cc : kChurnCases) {
     Sample s;
-    if (!rep.get(std::string("churn/") + v, 1, &s)) continue;
+    if (!rep.get(cc.name, 1, &s)) continue;
+    const char* v = cc.name + std::strlen("churn/");
     auto pend = s.counters.find("groups_pending");
-    std::printf("  %-17s %10.0f groups/s  %8.2f us/group  (groups not yet freed at the end of the run: %.0f)\n", v,
+    std::printf("  %-21s %10.0f groups/s  %8.2f us/group  (groups not yet freed at the end of the run: %.0f)\n", v,
                 s.items_per_s, s.items_per_s > 0 ? 1e6 / s.items_per_s : 0.0,
                 pend != s.counters.end() ? pend->second : -1.0);
   }

@@ -9,7 +9,8 @@
 
 namespace slab_bench {
 
-/// Registers churn/free_then_remove and churn/remove_then_free.
+/// Registers churn/free_then_remove, churn/remove_then_free and their iso_
+/// forms (an isolated Cache).
 void register_churn(long long fixed_iters);
 /// The CHURN table; groups_after/child_caches_after are read after the run
 /// and memcg::barrier().

@@ -16,12 +16,15 @@ namespace slab_bench {
 
 struct Env {
   memcg::Group thread_group[2];  // benchmark thread i allocates into thread_group[i]
-  memcg::Cache cache[kNumSizes];  // "slab_bench-64", ...
+  memcg::Cache cache[kNumSizes];      // "slab_bench-64", ...: shared slabs (the default)
+  memcg::Cache cache_iso[kNumSizes];  // "slab_bench-iso-64", ...: CacheOptions::isolate
   std::unique_ptr<NaivePool> naive[kNumSizes];
   memcg::Cache pc_cache;          // 256 B, producer/consumer
+  memcg::Cache pc_cache_iso;      // the same, isolated
   std::unique_ptr<NaivePool> pc_naive;
   memcg::Group churn_parent;
   memcg::Cache churn_cache;       // 256 B
+  memcg::Cache churn_cache_iso;   // the same, isolated
   memcg::Group rss_parent;
   std::uint64_t groups_baseline = 0;  // runtime_stats().groups_allocated once built
   int churn_seq = 0;

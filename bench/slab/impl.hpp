@@ -13,14 +13,20 @@
 
 namespace slab_bench {
 
-enum class Impl { kCache, kCacheExplicit, kKmalloc, kMimalloc, kTcmalloc, kJemalloc, kGlibc, kNaive };
-constexpr Impl kAllImpls[] = {Impl::kCache,    Impl::kCacheExplicit, Impl::kKmalloc, Impl::kMimalloc,
-                              Impl::kTcmalloc, Impl::kJemalloc,      Impl::kGlibc,   Impl::kNaive};
+// kAllImpls lists every Impl in enum order: tables index it by
+// static_cast<int>(Impl).
+enum class Impl { kCache, kCacheExplicit, kCacheIsolated, kKmalloc, kMimalloc, kTcmalloc, kJemalloc, kGlibc, kNaive };
+constexpr Impl kAllImpls[] = {Impl::kCache,    Impl::kCacheExplicit, Impl::kCacheIsolated,
+                              Impl::kKmalloc,  Impl::kMimalloc,      Impl::kTcmalloc,
+                              Impl::kJemalloc, Impl::kGlibc,         Impl::kNaive};
+constexpr int kNumImpls = static_cast<int>(sizeof kAllImpls / sizeof kAllImpls[0]);
+static_assert(static_cast<int>(Impl::kNaive) == kNumImpls - 1, "kAllImpls lists every Impl in enum order");
 
 inline const char* impl_name(Impl i) {
   switch (i) {
     case Impl::kCache: return "cache";
     case Impl::kCacheExplicit: return "cache_g";
+    case Impl::kCacheIsolated: return "cache_iso";
     case Impl::kKmalloc: return "kmalloc";
     case Impl::kMimalloc: return "mimalloc";
     case Impl::kTcmalloc: return "tcmalloc";
@@ -66,7 +72,7 @@ inline Ctx make_ctx(Impl impl, memcg::Cache cache, NaivePool* naive, std::size_t
 
 template <Impl I>
 inline void* do_alloc(Ctx& c) {
-  if constexpr (I == Impl::kCache) return c.cache.alloc();
+  if constexpr (I == Impl::kCache || I == Impl::kCacheIsolated) return c.cache.alloc();
   else if constexpr (I == Impl::kCacheExplicit) return c.cache.alloc(c.group);
   else if constexpr (I == Impl::kKmalloc) return memcg::kmalloc(c.size);
   else if constexpr (I == Impl::kMimalloc || I == Impl::kTcmalloc) return c.m(c.size);
@@ -77,7 +83,7 @@ inline void* do_alloc(Ctx& c) {
 
 template <Impl I>
 inline void do_free(Ctx& c, void* p) {
-  if constexpr (I == Impl::kCache || I == Impl::kCacheExplicit) memcg::Cache::free(p);
+  if constexpr (I == Impl::kCache || I == Impl::kCacheExplicit || I == Impl::kCacheIsolated) memcg::Cache::free(p);
   else if constexpr (I == Impl::kKmalloc) memcg::kfree(p);
   else if constexpr (I == Impl::kMimalloc || I == Impl::kTcmalloc) c.f(p);
   else if constexpr (I == Impl::kJemalloc) c.dx(p, 0);
@@ -87,6 +93,13 @@ inline void do_free(Ctx& c, void* p) {
 
 // The ScopedGroup forms run inside the thread's group; the others need none
 // (cache_g names the group; the peers are not accounted).
-constexpr bool uses_scope(Impl i) { return i == Impl::kCache || i == Impl::kKmalloc; }
+constexpr bool uses_scope(Impl i) { return i == Impl::kCache || i == Impl::kCacheIsolated || i == Impl::kKmalloc; }
+
+// The Cache an op of impl uses: the isolated one (CacheOptions::isolate, a
+// child cache per group) for cache_iso, the shared one otherwise (unused by
+// the non-Cache impls).
+inline memcg::Cache cache_for(Impl impl, const memcg::Cache& shared, const memcg::Cache& isolated) {
+  return impl == Impl::kCacheIsolated ? isolated : shared;
+}
 
 }  // namespace slab_bench

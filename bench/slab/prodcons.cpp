@@ -77,7 +77,7 @@ class SpscRing {
 // One ring per Impl (benchmarks run one at a time; the indices only grow,
 // and every run ends with the ring empty: both threads run the same number
 // of iterations).
-SpscRing g_rings[8];
+SpscRing g_rings[kNumImpls];
 
 template <Impl I>
 void BM_prodcons(benchmark::State& state) {
@@ -86,7 +86,7 @@ void BM_prodcons(benchmark::State& state) {
   const memcg::Group& g = g_env->thread_group[state.thread_index() & 1];
   std::optional<memcg::ScopedGroup> scope;
   if constexpr (uses_scope(I)) scope.emplace(g);
-  Ctx c = make_ctx(I, g_env->pc_cache, g_env->pc_naive.get(), kPcSize, g);
+  Ctx c = make_ctx(I, cache_for(I, g_env->pc_cache, g_env->pc_cache_iso), g_env->pc_naive.get(), kPcSize, g);
   Backoff backoff;
   std::uint64_t failed = 0;
   if (producer) {
@@ -126,6 +126,7 @@ void register_prodcons(long long fixed_iters) {
 #define MEMCG_REG(I) \
   case I: b = benchmark::RegisterBenchmark(name.c_str(), BM_prodcons<I>); break;
       MEMCG_REG(Impl::kCache)
+      MEMCG_REG(Impl::kCacheIsolated)
       MEMCG_REG(Impl::kKmalloc)
       MEMCG_REG(Impl::kMimalloc)
       MEMCG_REG(Impl::kTcmalloc)

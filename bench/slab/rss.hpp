@@ -1,7 +1,9 @@
 // slab_bench's RSS overhead measurement: G groups x 10 caches, L live
 // objects per (group, cache); RSS (/proc/self/statm) and
-// slab_runtime_stats() before and after. Run once, before the benchmarks, so
-// that no freed slab of a benchmark is reused.
+// slab_runtime_stats() before and after; shared caches first, then isolated
+// ones (CacheOptions::isolate: a child cache per (group, cache) pair). Run
+// once, before the benchmarks, so that no freed slab of a benchmark is
+// reused.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@
 namespace slab_bench {
 
 struct RssResult {
+  bool isolated = false;
   int groups = 0, live = 0;
   std::uint64_t rss0 = 0, rss1 = 0, rss2 = 0, rss3 = 0;  // start, groups made, objects live, all freed
   memcg::detail::SlabRuntimeStats s0, s1, s2, s3;
@@ -32,10 +35,16 @@ struct RssResult {
   double slabs_per_pair() const { return (double(s2.slabs_in_use) - double(s1.slabs_in_use)) / pairs(); }
 };
 
-/// One round per L in kRssLive, G groups each, under e.rss_parent.
+/// One round per L in kRssLive, G groups each, under e.rss_parent: with
+/// shared caches, then with isolated ones.
 std::vector<RssResult> run_rss(Env& e, int G);
-/// The RSS OVERHEAD table (nothing when rss is empty); returns the RSS of a
-/// (group, cache) pair holding one object, or -1 if not measured.
-double print_rss_table(const std::vector<RssResult>& rss);
+
+/// The RSS of a (group, cache) pair holding one object, per mode; -1 if not
+/// measured.
+struct PairRss {
+  double shared = -1, isolated = -1;
+};
+/// The RSS OVERHEAD table (nothing when rss is empty).
+PairRss print_rss_table(const std::vector<RssResult>& rss);
 
 }  // namespace slab_bench
