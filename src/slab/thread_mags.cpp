@@ -375,7 +375,9 @@ void cache_free(void* obj) noexcept {
   if (!owners) return put_object(c, obj);
   ObjCgroup*& e = owners[s->index(obj)];
   ObjCgroup* oc = e;
-  e = nullptr;
+#if defined(MEMCG_CHECKED)
+  e = nullptr;  // a free object's entry is never read (the next allocation writes it)
+#endif
   ThreadMags& t = tls_mags;
   bool given = false, pushed = false;
   if (MEMCG_LIKELY(t.gate.try_enter())) {
