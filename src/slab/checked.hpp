@@ -1,7 +1,8 @@
 // Checked builds (MEMCG_CHECKED): validation of the pointers given to
 // Cache::free, kfree and ksize, with a clear fatal message (MEMCG_CHECK):
-//   - foreign pointer: its region is not mapped, or does not start with a
-//     slab region's or a large allocation's kind word, or its slab has no
+//   - foreign pointer: its page is not mapped, or it is not in memory this
+//     library mapped (page_source::owns), or its region does not start with
+//     a slab region's or a large allocation's kind word, or its slab has no
 //     slab header;
 //   - misaligned pointer: not at an object boundary of its slab (offset from
 //     the first object not a multiple of the stride, or outside the object
@@ -30,9 +31,11 @@ inline constexpr std::uint64_t kFreePoison = 0xdeadf7ee5eedf7eeull;
 
 #if defined(MEMCG_CHECKED)
 
+// The page of p is mapped (by anyone).
 inline bool span_mapped(const void* p) {
   unsigned char vec;
-  return ::mincore(region_base(p), 1, &vec) == 0 || errno != ENOMEM;
+  void* page = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095});
+  return ::mincore(page, 1, &vec) == 0 || errno != ENOMEM;
 }
 
 inline bool poisons(const Slab* s) { return s->stride >= 16 && !s->cache->root->options.ctor; }
@@ -40,6 +43,7 @@ inline bool poisons(const Slab* s) { return s->stride >= 16 && !s->cache->root->
 /// Cache::free / kfree of a slab object.
 inline void on_free(void* obj) {
   MEMCG_CHECK(span_mapped(obj), "free of a pointer no memcg cache returned (foreign pointer: span not mapped)");
+  MEMCG_CHECK(page_source::owns(obj), "free of a pointer no memcg cache returned (foreign pointer: not memcg's memory)");
   MEMCG_CHECK(span_kind(obj) == kRegionKind,
               "free of a pointer no memcg cache returned (foreign pointer: not in a slab region)");
   const Slab* s = Slab::of(obj);
@@ -67,6 +71,7 @@ inline void* on_alloc(void* obj) {
 /// kfree / ksize: before the span's header is read.
 inline void on_span(const void* p) {
   MEMCG_CHECK(span_mapped(p), "kfree/ksize of a pointer kmalloc did not return (foreign pointer: span not mapped)");
+  MEMCG_CHECK(page_source::owns(p), "kfree/ksize of a pointer kmalloc did not return (foreign pointer: not memcg's memory)");
 }
 
 #else
