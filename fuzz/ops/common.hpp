@@ -11,6 +11,7 @@
 #include "core/group_impl.hpp"
 #include "memcg/memcg.hpp"
 #include "slab/slab_internal.hpp"
+#include "slab/thread_mags.hpp"
 
 namespace ops_fuzz {
 
@@ -47,6 +48,10 @@ inline CheckStats g_stats;
 constexpr u64 kSlab = 64 * 1024;         // slab size (page_source kSlabSize)
 constexpr u64 kBatch = detail::kChargeBatch;
 constexpr u64 kCostly = 64 * 1024;        // kCostlyBytes: no OOM above it
+constexpr u64 kObjChunk = detail::kObjStockChunk;  // an object slot charges whole chunks
+constexpr u64 kObjSlotMax = detail::kObjStockMax;  // and holds at most this much
+constexpr u64 kOwnerRecord = sizeof(void*);        // a shared object's ownership record
+constexpr u64 kStockThreads = 2;                   // threads that charge: the fuzzing one, other_thread()
 static_assert(kSlab == detail::kSlabSize);
 
 }  // namespace ops_fuzz
