@@ -1,14 +1,15 @@
 // The operations that change the tree or the objects held (see ops.hpp).
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "charge/objcg.hpp"
 #include "ops/lockstep.hpp"
 #include "ops/ops.hpp"
 #include "ops/ref_parse.hpp"
-#include "charge/objcg.hpp"
 #include "platform/worker.hpp"
 
 namespace ops_fuzz {
@@ -105,13 +106,16 @@ OpCtx alloc_op(Model& m, Input& in, bool from_current) {
   const bool large = kind == 2 && size > kMaxSmallSize;
   const bool shared = !large && shared_kind(kind);
   const u64 large_len = large ? (64 + size + 4095) & ~u64{4095} : 0;
-  // A shared object is charged its stride and ownership record (fz-big: 1000
-  // rounded up to the 16-byte alignment), through the object slot, which
-  // charges whole chunks when it runs short; an isolated allocation charges
-  // at most one slab.
-  const u64 charge = shared ? (kind == 1 ? (1000 + 15) & ~u64{15} : kmalloc_size_roundup(size)) + kOwnerRecord : 0;
+  // A shared object is charged its stride (fz-big: its size rounded up to
+  // the default alignment) and ownership record, through the object slot,
+  // which charges whole chunks when it runs short; an isolated allocation
+  // charges at most one slab.
+  constexpr u64 kAlign = alignof(std::max_align_t);
+  const u64 stride_want = kind == 1 ? (cache(1).object_size() + kAlign - 1) & ~(kAlign - 1) : kmalloc_size_roundup(size);
+  const u64 charge = shared ? stride_want + kOwnerRecord : 0;
   const u64 need = large ? large_len : shared ? chunk_of(charge) : kSlab;
   const Prediction pr = predict(m, m.sums(), charged, need, large || shared, shared ? charge : need);
+  g_stats.must_fail_shared += shared && pr.must_fail;
   void* p = nullptr;
   auto f = [&] {
     if (from_current) {
