@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/upcalls.hpp"
 #include "ops/ops.hpp"
 #include "platform/worker.hpp"
 
@@ -93,9 +94,13 @@ void after_op(Model& m, const OpCtx& ctx) {
              p.c_str(), U(x.cur), U(s.res[i + 1]), U(s.large[i + 1]), U(s.shared[i + 1]), U(iso_slab[i + 1]),
              U(st.stock));
     // Stock slack (charge/stock.hpp, slab/obj_stock.cpp BOUND): per thread,
-    // one charge-stock slot per group of at most a batch, and one object slot.
-    const u64 slack = kStockThreads * (std::min<u64>(detail::kStockSlots, m.online_in_subtree(i)) * kBatch + kObjSlotMax);
-    FZ_CHECK(st.stock <= slack, "%s stock %llu above the documented bound %llu", p.c_str(), U(st.stock), U(slack));
+    // one object slot of at most kObjStockMax, and one charge-stock slot per
+    // group (of at most kStockSlots) of at most a batch.
+    const u64 slots = detail::object_slots_in_subtree(detail::Access::impl(g)).bytes;
+    const u64 batches = kStockThreads * std::min<u64>(detail::kStockSlots, m.online_in_subtree(i)) * kBatch;
+    FZ_CHECK(slots <= st.stock && slots <= kStockThreads * kObjSlotMax && st.stock - slots <= batches,
+             "%s stock %llu (object slots %llu) above the documented bounds (%llu, %llu)", p.c_str(), U(st.stock),
+             U(slots), U(kStockThreads * kObjSlotMax), U(batches));
     if (!m.online(i))
       FZ_CHECK(st.slab() == 0 && st.stock == 0, "removed %s: slab %llu stock %llu", p.c_str(), U(st.slab()),
                U(st.stock));
