@@ -43,11 +43,11 @@
 //     + whole isolated slabs, those >= I and == the slabs the subtree's
 //     memory.kmem.slabinfo lists; memory.current == reservations +
 //     kmalloc_large + slab + stock, and == R + L + O + isolated slabs +
-//     stock; stock <= 2 threads x (min(7, online groups in the subtree) x
-//     64 KiB charge-stock slots + the 8 KiB object slot) (the documented
-//     bounds); a removed group: slab == stock == 0 (its object cgroups and
-//     child caches were reparented, its stocks and slots drained), so
-//     current == R + L;
+//     stock; the documented slack of the 2 threads that charge: the object
+//     slots' part of stock <= 2 x 8 KiB, the charge stocks' part <= 2 x
+//     min(7, online groups in the subtree) x 64 KiB; a removed group:
+//     slab == stock == 0 (its object cgroups and child caches were
+//     reparented, its stocks and slots drained), so current == R + L;
 //   - the pin count of the kmem pin protocol (charge/pin.hpp) == live reservations + large
 //     kmallocs of the group; Reservation::size() == the model's size;
 //   - limits read back (API) == the model; current <= max unless a max write
