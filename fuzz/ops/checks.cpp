@@ -10,7 +10,8 @@
 
 namespace ops_fuzz {
 
-// Slab bytes of the isolated child caches listed in g's memory.kmem.slabinfo.
+// Slab bytes of the isolated child caches listed in g's memory.kmem.slabinfo
+// (slabs x pages per slab x 4 KiB).
 u64 own_iso_slabinfo_bytes(const Group& g) {
   const std::string s = slabinfo(g);
   u64 bytes = 0;
@@ -19,12 +20,14 @@ u64 own_iso_slabinfo_bytes(const Group& g) {
     const std::size_t eol = s.find('\n', pos);
     const std::string line = s.substr(pos, eol - pos);
     pos = eol + 1;
-    const std::size_t at = line.find(" : slabdata ");
-    unsigned long long active = 0, nslabs = 0, avail = 0;
-    FZ_CHECK(at != std::string::npos && std::sscanf(line.c_str() + at, " : slabdata %llu %llu %llu", &active, &nslabs,
-                                                    &avail) == 3,
+    char name[80];
+    unsigned long long active, num, objsize, perslab, pages, lim, batch, shared, aslabs, nslabs, avail;
+    FZ_CHECK(std::sscanf(line.c_str(),
+                         "%79s %llu %llu %llu %llu %llu : tunables %llu %llu %llu : slabdata %llu %llu %llu", name,
+                         &active, &num, &objsize, &perslab, &pages, &lim, &batch, &shared, &aslabs, &nslabs,
+                         &avail) == 12,
              "malformed slabinfo line '%s'", line.c_str());
-    bytes += nslabs * kSlab;
+    bytes += nslabs * pages * 4096;
   }
   return bytes;
 }
