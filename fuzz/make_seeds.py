@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the hand-made seeds 16-22 of fuzz/corpus/ from a symbolic form.
+"""Writes the hand-made seeds 16-24 of fuzz/corpus/ from a symbolic form.
 
 The input format is decoded by run_input() in fuzz/ops_fuzzer.cpp: one
 opcode byte (taken modulo 22), then its operand bytes. Group operands are
@@ -50,9 +50,10 @@ SEEDS = {
     # an object freed on another thread sits in that thread's magazine, so
     # only Group::reclaim's last attempt (which flushes every thread's
     # magazines) frees its slab; those 64K were not counted: reclaim(64K)
-    # returned 0 and EAGAIN although current fell by 64K.
+    # returned 0 and EAGAIN although current fell by 64K. (The isolated
+    # cache: its slabs are charged to the group.)
     "16_reclaim_counts_final_drain": [
-        *mkdir(TOP, "a"), *alloc(g(1), "big", 1), *other_thread(), *free(0), *reclaim(g(1), 65536)],
+        *mkdir(TOP, "a"), *alloc(g(1), "small", 1), *other_thread(), *free(0), *reclaim(g(1), 65536)],
     # A limit refusal: 32K + 64K over a 64K max must fail (the model's usage
     # alone decides), with a max event, failcnt and one oom event at a.
     "17_reservation_must_fail": [
@@ -70,18 +71,20 @@ SEEDS = {
         *mkdir(TOP, "a"), *mkdir(g(1), "b"), *reserve(g(2), 25000, 2), *write(w(1), "max", "4096"),
         *read(g(1), "events.local"), *read(g(1), "current"), *reserve(g(2), 64), *alloc(g(2), "small", 1),
         *shrink_res(0, 25000, 2), *read(g(1), "max"), *checkpoint()],
-    # A thread inside a removed group's ScopedGroup allocates: the slab is
-    # charged to the nearest online ancestor (checked at the checkpoint and
-    # in a's memory.kmem.slabinfo).
+    # A thread inside a removed group's ScopedGroup allocates: shared objects
+    # (fz-big, kmalloc) are charged through b's object cgroup, re-pointed to
+    # a; the isolated cache's slab goes to a's child cache (checked at the
+    # checkpoint, in a's memory.stat and memory.kmem.slabinfo).
     "20_removed_group_slab_goes_up": [
         *mkdir(TOP, "a"), *mkdir(g(1), "b"), *scoped(g(2)), *alloc_current("big", 1000), *rmdir(w(2)),
-        *alloc_current("big", 1000), *alloc_current("kmalloc", 100), *read(g(1), "slabinfo"), *read(g(1), "stat"),
-        *read(g(1), "cgroup.stat"), *checkpoint(), *reclaim(g(2), 65536)],
-    # Cache::shrink after frees on both threads: slab_reclaimable back to
-    # what the live objects need; peak reset and re-read.
+        *alloc_current("big", 1000), *alloc_current("kmalloc", 100), *alloc_current("small", 1),
+        *read(g(1), "slabinfo"), *read(g(1), "stat"), *read(g(1), "cgroup.stat"), *checkpoint(),
+        *reclaim(g(2), 65536)],
+    # Cache::shrink after frees of the isolated cache on both threads: its
+    # slabs back to what the live objects need; peak reset and re-read.
     "21_shrink_peak_reset": [
-        *mkdir(TOP, "a"), *alloc(g(1), "big", 1), *alloc(g(1), "big", 1), *other_thread(), *free(1),
-        *alloc(g(1), "big", 1), *other_thread(), *free(0), *cache_shrink(), *read(g(1), "stat"), *read(g(1), "peak"),
+        *mkdir(TOP, "a"), *alloc(g(1), "small", 1), *alloc(g(1), "small", 1), *other_thread(), *free(1),
+        *alloc(g(1), "small", 1), *other_thread(), *free(0), *cache_shrink(), *read(g(1), "stat"), *read(g(1), "peak"),
         *peak_reset(w(1)), *read(g(1), "peak"), *free_group(TOP), *cache_shrink(), *read(TOP, "slabinfo")],
     # memory.reclaim through the text tree: EINVAL for "max" and "", EAGAIN
     # when short (slabs bounded by the live objects), ENOENT once removed.
@@ -89,6 +92,23 @@ SEEDS = {
         *mkdir(TOP, "a"), *alloc(g(1), "kmalloc", 512), *free(0), *fs_reclaim_value(g(1), "max"),
         *fs_reclaim_value(g(1), ""), *fs_reclaim_bytes(g(1), 256, 11), *fs_reclaim_value(g(1), "4096"),
         *read(g(1), "reclaim"), *rmdir(w(1)), *fs_reclaim_value(g(1), "4096"), *reclaim(g(1), 4096)],
+    # Byte-precise charging of shared objects: under an 8K max, kmalloc(1000)
+    # objects (1024-byte class + 8 = 1032 each, charged in 4K chunks) fit
+    # seven times; the eighth must fail (the model's live bytes leave no
+    # room and the object slot holds less than one object). A free on the
+    # other thread goes to its object slot; the checkpoint drains both.
+    "23_shared_bytes_under_max": [
+        *mkdir(TOP, "a"), *set_max(w(1), 8192), *[b for _ in range(8) for b in alloc(g(1), "kmalloc", 1000)],
+        *read(g(1), "stat"), *read(g(1), "events.local"), *other_thread(), *free(0), *read(g(1), "stat"),
+        *checkpoint(), *read(g(1), "current")],
+    # A removed group's shared objects: its object cgroup is re-pointed to
+    # the parent with the charge (b's bytes appear on a, b is at 0); frees
+    # on both threads then uncharge a; the isolated cache alongside.
+    "24_shared_objects_reparented": [
+        *mkdir(TOP, "a"), *mkdir(g(1), "b"), *alloc(g(2), "big", 1), *alloc(g(2), "kmalloc", 24),
+        *alloc(g(2), "small", 1), *other_thread(), *alloc(g(2), "kmalloc", 8192), *rmdir(w(2)), *read(g(1), "stat"),
+        *checkpoint(), *free(0), *other_thread(), *free(0), *alloc(g(2), "kmalloc", 512), *read(g(1), "stat"),
+        *checkpoint(), *free_group(TOP), *checkpoint()],
 }
 
 def main():

@@ -4,31 +4,50 @@
 // Operations (one opcode byte each, then operand bytes; see run_input):
 // mkdir, rmdir (memcg::fs, valid and invalid names), limit writes through
 // fs::write (valid and invalid values) and Group::set_max, Cache::alloc(group)
-// and kmalloc (small and large) into a group or the current group, frees (on
-// the fuzzing thread or on a second thread driven in lockstep: cross-thread
-// frees and charges), Reservation make / grow / shrink / reset,
+// of an isolated and a shared cache and kmalloc (small: shared; and large)
+// into a group or the current group, frees (on the fuzzing thread or on a
+// second thread driven in lockstep: cross-thread frees and charges),
+// Reservation make / grow / shrink / reset,
 // Group::reclaim and memory.reclaim, fs::read of every control file,
 // ScopedGroup switches, memory.peak resets, Cache::shrink, checkpoints.
 //
 // THE MODEL. Per group (the input's top group and up to 12 below it): parent,
 // name, online/removed, memory.max/high/low/min as written, and the objects
 // the fuzzer holds: reservations (exact size), large kmallocs (exact charged
-// length: the page-rounded mapping), slab objects (cache, object stride, the
-// group charged: the nearest online ancestor at allocation). From these, for
-// each group G and its subtree:
+// length: the page-rounded mapping), slab objects (kind, object stride, the
+// group charged: the nearest online ancestor at allocation). The slab layer
+// runs in both modes:
+//   shared   cache 1 "fz-big" (reclaimable) and kmalloc's small classes:
+//            every live object is charged exactly stride + 8 (its ownership
+//            record) through its group's object cgroup; objects in magazines
+//            are charged to nobody; a removed group's object cgroup charges
+//            its nearest online ancestor;
+//   isolated cache 0 "fz-small" (isolate = true): per-group child caches,
+//            charged per 64 KiB slab, reparented with their group.
+// From these, for each group G and its subtree (objects count at the
+// nearest online ancestor of the group they were charged to):
 //   R(G), L(G)  reservations / large kmalloc bytes, exact;
-//   S(G)        a lower bound on slab bytes: each (charged group, root cache)
-//               is its own child cache, whose n live objects of stride s need
-//               at least ceil(n / (64 KiB / s)) slabs of 64 KiB;
-//   N(G)        live slab objects (an upper bound: N x 64 KiB once every
+//   O(G)        Σ (stride + 8) over live shared objects, exact; Or(G) the
+//               part of fz-big;
+//   I(G)        a lower bound on the isolated cache's slab bytes: each
+//               charged group has its own child cache, whose n live objects
+//               of stride s need at least ceil(n / (64 KiB / s)) slabs;
+//   N(G)        live isolated objects (an upper bound: N x 64 KiB once every
 //               empty slab of the subtree has been released).
 //
 // CHECKED after every operation (all groups, removed ones included; the
 // library worker is flushed first so that no deferred slab release races):
-//   - memory.stat: reservations == R, kmalloc_large == L, slab >= S, and
-//     memory.current == reservations + kmalloc_large + slab + stock, exactly;
-//     a removed group: slab == stock == 0 (its caches were reparented and its
-//     stocks drained), so current == R + L;
+//   - memory.stat: reservations == R, kmalloc_large == L, slab_reclaimable
+//     == Or exactly (the object slots' statistics are added when read, so
+//     this holds between quiesce points too), slab_unreclaimable == (O - Or)
+//     + whole isolated slabs, those >= I and == the slabs the subtree's
+//     memory.kmem.slabinfo lists; memory.current == reservations +
+//     kmalloc_large + slab + stock, and == R + L + O + isolated slabs +
+//     stock; the documented slack of the 2 threads that charge: the object
+//     slots' part of stock <= 2 x 8 KiB, the charge stocks' part <= 2 x
+//     min(7, online groups in the subtree) x 64 KiB; a removed group:
+//     slab == stock == 0 (its object cgroups and child caches were
+//     reparented, its stocks and slots drained), so current == R + L;
 //   - the pin count of the kmem pin protocol (charge/pin.hpp) == live reservations + large
 //     kmallocs of the group; Reservation::size() == the model's size;
 //   - limits read back (API) == the model; current <= max unless a max write
@@ -47,52 +66,68 @@
 //     reclaim; high events only at levels with a finite high; oom_kill never;
 //   - nr_descendants / nr_dying_descendants == online / removed model
 //     descendants.
-// CHARGES (reservation make / grow, large kmalloc: exact; slab: one slab):
+// CHARGES (reservation make / grow, large kmalloc: exact; a shared object:
+//   its object slot charges whole 4 KiB chunks, ceil((stride + 8) / 4 KiB);
+//   an isolated one: one slab):
 //   - must succeed if current + bytes <= max at every level (current read
 //     just before; stocks are drained and reclaim run before a refusal);
 //   - must fail with ENOMEM (reservations) / nullptr / false if at some level
-//     R + L + S + bytes > max (nothing live can be reclaimed), unless the
-//     charge is <= 64 KiB and the group's own stocks hold enough bytes;
+//     R + L + O + I + bytes > max (nothing live can be reclaimed), unless the
+//     charge is <= 64 KiB and the group's own stocks and object slots hold
+//     enough bytes (a shared object: its stride + 8); not predicted for the
+//     isolated cache (its slab may have room);
 //   - a removed group: reservations ENOENT, grow false, no events; slab and
 //     large allocations are charged to the nearest online ancestor (checked
-//     through the slab's child cache at checkpoints and through S, R, L);
-//   - ksize == the size class (kmalloc_size_roundup); large: mapping - 64.
+//     through the object cgroup or child cache at checkpoints and through
+//     O, I, R, L);
+//   - ksize == the size class (kmalloc_size_roundup); large: mapping - 64;
+//     a shared object's slab charges stride + 8 per object.
 // RECLAIM: EAGAIN exactly when got < requested; got >= the drop of the
 //   group's current; memory.stat pgsteal of the group rises by exactly got;
 //   a removed group reclaims 0 (documented); when short
 //   (the last attempt flushed every magazine of the subtree and shrank its
-//   caches) slab <= N x 64 KiB. memory.reclaim: EINVAL for "max" or bad
-//   values, ENOENT for a removed group, the same bound when EAGAIN.
+//   caches) the isolated slabs <= N x 64 KiB. memory.reclaim: EINVAL for
+//   "max" or bad values, ENOENT for a removed group, the same bound when
+//   EAGAIN.
 // FILES: every fs error is the documented one; a malformed value is EINVAL
 //   and changes nothing; a valid one reads back as format_limit(parse(value))
 //   (reference parser below); reads compare with the model and the API:
 //   memory.current, .min/.low/.high/.max ("max" when unlimited), .peak,
 //   .events / .events.local (all five counters), .stat (as above),
-//   cgroup.stat, memory.kmem.slabinfo (slabs x 64 KiB == the group's own slab
-//   bytes, objects in use >= the model's live objects of each cache there).
-// CHECKPOINT (and Cache::shrink): both threads' stocks and magazines drained:
-//   stock == 0, every live slab object's child cache belongs to the nearest
-//   online ancestor of the group it was charged to, limit files, fs::list;
-//   after Cache::shrink, slab_reclaimable (only cache "fz-big" is
-//   reclaimable) is between its S and N x 64 KiB: 0 without live objects.
-// END OF INPUT: everything is freed, caches shrunk, stocks and magazines
-//   drained, groups removed children first (each then at current 0) and the
-//   top reclaimed: the top's current must be 0 and the root's back to its
-//   value before the input; after the top is removed and the worker flushed,
-//   every group's reference count is exactly our handle + its children (+
-//   children made and removed outside the model, until their RCU free): no
-//   leaked reference, pin, stock or child cache. The first input, every
-//   128th and the exit also wait for the RCU frees (memcg::barrier, ~10 ms
-//   per tree level with urcu) and require detail::runtime_stats().groups_allocated
-//   back to its baseline. (Deferred frees defeat libFuzzer's per-input leak
+//   cgroup.stat, memory.kmem.slabinfo (only the isolated cache has per-group
+//   lines; slabs x 64 KiB == the group's own slab bytes minus its own shared
+//   objects' O, objects in use >= the model's live isolated objects there).
+// CHECKPOINT (and Cache::shrink): both threads' magazines, object slots and
+//   charge stocks drained (quiesce_both): stock == 0 and memory.current ==
+//   R + L + O + isolated slabs exactly; the object cgroups charging each
+//   group have exactly its own shared objects' bytes outstanding
+//   (objcg_charged_bytes) and in its statistics (objcg_slab_bytes); every
+//   live shared object sits in its root's shared cache and its ownership
+//   record names an object cgroup charging the nearest online ancestor of
+//   the group it was charged to; every live isolated object's child cache
+//   belongs to that ancestor; limit files, fs::list. After Cache::shrink
+//   the isolated slabs are between I and N x 64 KiB: 0 without live objects.
+// END OF INPUT: everything is freed, caches shrunk, stocks, slots and
+//   magazines drained, groups removed children first (each then at current
+//   0): the top's current must be 0 and a reclaim there finds nothing, and
+//   the root's current is back to its value before the input; after the
+//   top is removed and the worker flushed, every group's reference count is
+//   exactly our handle + its children (+ children made and removed outside
+//   the model, until their RCU free): no leaked reference, pin, stock,
+//   object cgroup or child cache. The first input, every 128th and the exit
+//   also wait for the RCU frees (memcg::barrier, ~10 ms per tree level with
+//   urcu) and require detail::runtime_stats().groups_allocated and
+//   detail::objcgs_allocated() back to their baselines. (Deferred frees defeat libFuzzer's per-input leak
 //   heuristic: LLVMFuzzerInitialize turns -detect_leaks off unless given;
 //   LeakSanitizer still runs at exit.)
 // A violated check aborts (libFuzzer then saves the input).
 //
 // FZ_TRACE=1: one line per operation on stderr. FZ_STATS=1: at exit, how
 // often the charge predictions, failed charges, short reclaims... fired.
-// fuzz/make_seeds.py writes the hand-made seeds 16-22 and documents the
-// encoding; seed 16 reproduces a reclaim accounting bug found by this model.
+// fuzz/make_seeds.py writes the hand-made seeds 16-24 and documents the
+// encoding; seed 16 reproduces a reclaim accounting bug found by this model;
+// 23 and 24 exercise byte-precise charging (a must-fail under an 8 KiB max,
+// a removed group's shared objects).
 //
 // Files: this one decodes the opcodes (run_input) and holds the libFuzzer
 // entry points; fuzz/ops/: input.hpp (the byte stream), model.hpp (the
@@ -109,6 +144,7 @@
 #include <thread>
 #include <vector>
 
+#include "charge/objcg.hpp"
 #include "ops/common.hpp"
 #include "ops/input.hpp"
 #include "ops/lockstep.hpp"
@@ -258,7 +294,8 @@ void run_input(const std::uint8_t* data, std::size_t size) {
   finish_input(m, root_before);
 }
 
-u64 g_baseline = 0;  // groups allocated before the first input (the root)
+u64 g_baseline = 0;         // groups allocated before the first input (the root)
+u64 g_objcg_baseline = 0;   // object cgroups allocated then
 
 // Waits for every deferred free and requires every group of every input freed.
 // A group released only after barrier() returned (seen once in ~300k
@@ -276,6 +313,9 @@ void check_all_groups_freed(const char* when) {
   }
   FZ_CHECK(rs.groups_allocated == g_baseline, "groups not freed %s: %llu allocated, baseline %llu", when,
            U(rs.groups_allocated), U(g_baseline));
+  // Every group's object cgroup went with it (nothing charged, no slot).
+  FZ_CHECK(memcg::detail::objcgs_allocated() == g_objcg_baseline, "object cgroups not freed %s: %llu, baseline %llu",
+           when, U(memcg::detail::objcgs_allocated()), U(g_objcg_baseline));
 }
 
 }  // namespace
@@ -315,15 +355,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     other_thread();
     memcg::barrier();
     g_baseline = memcg::detail::runtime_stats().groups_allocated;
+    g_objcg_baseline = memcg::detail::objcgs_allocated();
     std::atexit([] {
       check_all_groups_freed("at exit");
       if (std::getenv("FZ_STATS"))
         std::fprintf(stderr,
                      "ops_fuzzer stats: charges %llu (failed %llu), predicted must-succeed %llu must-fail %llu "
-                     "(stock-excused %llu), set_max oom %llu, reclaims %llu (short %llu), file reads %llu, "
-                     "shrinks %llu, checkpoints %llu, barriers %llu, late frees %llu\n",
+                     "(shared objects %llu; stock-excused %llu), set_max oom %llu, reclaims %llu (short %llu), "
+                     "file reads %llu, shrinks %llu, checkpoints %llu, barriers %llu, late frees %llu\n",
                      U(g_stats.charges), U(g_stats.charges_failed), U(g_stats.must_succeed), U(g_stats.must_fail),
-                     U(g_stats.stock_excused), U(g_stats.set_max_oom), U(g_stats.reclaims), U(g_stats.reclaims_short),
+                     U(g_stats.must_fail_shared), U(g_stats.stock_excused), U(g_stats.set_max_oom), U(g_stats.reclaims), U(g_stats.reclaims_short),
                      U(g_stats.file_reads), U(g_stats.shrinks), U(g_stats.checkpoints), U(g_stats.barriers),
                      U(g_stats.late_frees));
     });

@@ -1,17 +1,57 @@
 // The checks after every operation, and the charge predictions.
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "core/upcalls.hpp"
 #include "ops/ops.hpp"
 #include "platform/worker.hpp"
 
 namespace ops_fuzz {
 
+// Slab bytes of the isolated child caches listed in g's memory.kmem.slabinfo
+// (slabs x pages per slab x 4 KiB).
+u64 own_iso_slabinfo_bytes(const Group& g) {
+  const std::string s = slabinfo(g);
+  u64 bytes = 0;
+  std::size_t pos = s.find('\n', s.find('\n') + 1) + 1;  // after the two header lines
+  while (pos < s.size()) {
+    const std::size_t eol = s.find('\n', pos);
+    const std::string line = s.substr(pos, eol - pos);
+    pos = eol + 1;
+    char name[80];
+    unsigned long long active, num, objsize, perslab, pages, lim, batch, shared, aslabs, nslabs, avail;
+    FZ_CHECK(std::sscanf(line.c_str(),
+                         "%79s %llu %llu %llu %llu %llu : tunables %llu %llu %llu : slabdata %llu %llu %llu", name,
+                         &active, &num, &objsize, &perslab, &pages, &lim, &batch, &shared, &aslabs, &nslabs,
+                         &avail) == 12,
+             "malformed slabinfo line '%s'", line.c_str());
+    bytes += nslabs * pages * 4096;
+  }
+  return bytes;
+}
+
+u64 iso_slabinfo_bytes(const Model& m, int i) {
+  u64 sum = 0;
+  for (int j = -1; j < m.n(); ++j)
+    if (m.is_desc(j, i)) sum += own_iso_slabinfo_bytes(m.group(j));
+  return sum;
+}
+
+// iso_slabinfo_bytes of every group (index node + 1), each slabinfo read once.
+std::vector<u64> iso_slab_by_subtree(const Model& m) {
+  std::vector<u64> own(static_cast<std::size_t>(m.n()) + 1), sub(own.size());
+  for (int j = -1; j < m.n(); ++j) own[j + 1] = own_iso_slabinfo_bytes(m.group(j));
+  for (int j = -1; j < m.n(); ++j) m.for_chain(j, [&](int x) { sub[x + 1] += own[j + 1]; });
+  return sub;
+}
+
 void after_op(Model& m, const OpCtx& ctx) {
   detail::worker::flush();  // deferred destruction of emptied dead caches uncharges
   const Sums s = m.sums();
   const int k = m.n();
+  const std::vector<u64> iso_slab = iso_slab_by_subtree(m);
   std::vector<Seen> now(static_cast<std::size_t>(k) + 1);
   for (int i = -1; i < k; ++i) {
     const Group& g = m.group(i);
@@ -36,11 +76,34 @@ void after_op(Model& m, const OpCtx& ctx) {
              U(s.res[i + 1]));
     FZ_CHECK(st.kmalloc_large == s.large[i + 1], "%s kmalloc_large %llu model %llu", p.c_str(), U(st.kmalloc_large),
              U(s.large[i + 1]));
-    FZ_CHECK(st.slab() >= s.slab_lb[i + 1], "%s slab %llu < %llu needed by the live objects", p.c_str(),
-             U(st.slab()), U(s.slab_lb[i + 1]));
+    // Shared objects, byte-precise at every moment (memory.stat adds the
+    // object slots' statistics when read): fz-big is all of slab_reclaimable;
+    // slab_unreclaimable is kmalloc's objects plus the isolated cache's slabs.
+    FZ_CHECK(st.slab_reclaimable == s.shared_r[i + 1], "%s slab_reclaimable %llu, live fz-big objects charge %llu",
+             p.c_str(), U(st.slab_reclaimable), U(s.shared_r[i + 1]));
+    const u64 shared_u = s.shared[i + 1] - s.shared_r[i + 1];
+    FZ_CHECK(st.slab_unreclaimable >= shared_u, "%s slab_unreclaimable %llu < %llu charged by live kmalloc objects",
+             p.c_str(), U(st.slab_unreclaimable), U(shared_u));
+    const u64 iso = st.slab_unreclaimable - shared_u;
+    FZ_CHECK(iso % kSlab == 0 && iso >= s.iso_lb[i + 1] && iso == iso_slab[i + 1],
+             "%s isolated slab bytes %llu (slab_unreclaimable %llu - kmalloc objects %llu): want whole slabs, >= %llu "
+             "needed by the live objects, == %llu in the subtree's slabinfo",
+             p.c_str(), U(iso), U(st.slab_unreclaimable), U(shared_u), U(s.iso_lb[i + 1]), U(iso_slab[i + 1]));
     FZ_CHECK(x.cur == st.reservations + st.kmalloc_large + st.slab() + st.stock,
              "%s current %llu != res %llu + large %llu + slab %llu + stock %llu", p.c_str(), U(x.cur),
              U(st.reservations), U(st.kmalloc_large), U(st.slab()), U(st.stock));
+    FZ_CHECK(x.cur == s.res[i + 1] + s.large[i + 1] + s.shared[i + 1] + iso_slab[i + 1] + st.stock,
+             "%s current %llu != model res %llu + large %llu + shared objects %llu + isolated slabs %llu + stock %llu",
+             p.c_str(), U(x.cur), U(s.res[i + 1]), U(s.large[i + 1]), U(s.shared[i + 1]), U(iso_slab[i + 1]),
+             U(st.stock));
+    // Stock slack (charge/stock.hpp, slab/obj_stock.cpp BOUND): per thread,
+    // one object slot of at most kObjStockMax, and one charge-stock slot per
+    // group (of at most kStockSlots) of at most a batch.
+    const u64 slots = detail::object_slots_in_subtree(detail::Access::impl(g)).bytes;
+    const u64 batches = kStockThreads * std::min<u64>(detail::kStockSlots, m.online_in_subtree(i)) * kBatch;
+    FZ_CHECK(slots <= st.stock && slots <= kStockThreads * kObjSlotMax && st.stock - slots <= batches,
+             "%s stock %llu (object slots %llu) above the documented bounds (%llu, %llu)", p.c_str(), U(st.stock),
+             U(slots), U(kStockThreads * kObjSlotMax), U(batches));
     if (!m.online(i))
       FZ_CHECK(st.slab() == 0 && st.stock == 0, "removed %s: slab %llu stock %llu", p.c_str(), U(st.slab()),
                U(st.stock));
@@ -149,13 +212,13 @@ void after_op(Model& m, const OpCtx& ctx) {
 }
 
 
-Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact) {
+Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact, u64 stocked) {
   Prediction pr;
   for (int x = c;; x = m.nodes[x].parent) {
     const u64 cur = m.group(x).current(), max = m.lim(x).max;
     if (max != unlimited) {
       if (cur > max || bytes > max - cur) pr.must_succeed = false;
-      const u64 lb = s.res[x + 1] + s.large[x + 1] + s.slab_lb[x + 1];
+      const u64 lb = s.res[x + 1] + s.large[x + 1] + s.shared[x + 1] + s.iso_lb[x + 1];
       if (exact && (lb > max || bytes > max - lb)) pr.must_fail = true;
     }
     if (x < 0) break;
@@ -163,8 +226,10 @@ Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact) 
   const Group root = Group::root();
   if (root.max() != unlimited && (root.current() > root.max() || bytes > root.max() - root.current()))
     pr.must_succeed = false;
-  // A small charge is served from the thread's stock of c if it holds enough.
-  if (pr.must_fail && bytes <= kBatch && own_stock(m, c) >= bytes) {
+  // A small charge is served from the thread's charge stock of c, or a
+  // shared object from its object slot, if it holds enough (any thread's
+  // stock of c counts: a superset).
+  if (pr.must_fail && bytes <= kBatch && own_stock(m, c) >= std::min(bytes, stocked)) {
     pr.must_fail = false;
     ++g_stats.stock_excused;
   }

@@ -11,6 +11,7 @@
 #include "core/group_impl.hpp"
 #include "memcg/memcg.hpp"
 #include "slab/slab_internal.hpp"
+#include "slab/thread_mags.hpp"
 
 namespace ops_fuzz {
 
@@ -37,7 +38,8 @@ using u64 = std::uint64_t;
 
 // FZ_STATS=1: how often each kind of check fired, printed at exit.
 struct CheckStats {
-  u64 charges = 0, charges_failed = 0, must_succeed = 0, must_fail = 0, stock_excused = 0, set_max_oom = 0,
+  u64 charges = 0, charges_failed = 0, must_succeed = 0, must_fail = 0, must_fail_shared = 0, stock_excused = 0,
+      set_max_oom = 0,
       reclaims = 0, reclaims_short = 0, file_reads = 0, shrinks = 0, checkpoints = 0, barriers = 0,
       late_frees = 0;
 };
@@ -47,6 +49,10 @@ inline CheckStats g_stats;
 constexpr u64 kSlab = 64 * 1024;         // slab size (page_source kSlabSize)
 constexpr u64 kBatch = detail::kChargeBatch;
 constexpr u64 kCostly = 64 * 1024;        // kCostlyBytes: no OOM above it
+constexpr u64 kObjChunk = detail::kObjStockChunk;  // an object slot charges whole chunks
+constexpr u64 kObjSlotMax = detail::kObjStockMax;  // and holds at most this much
+constexpr u64 kOwnerRecord = sizeof(void*);        // a shared object's ownership record
+constexpr u64 kStockThreads = 2;                   // threads that charge: the fuzzing one, other_thread()
 static_assert(kSlab == detail::kSlabSize);
 
 }  // namespace ops_fuzz

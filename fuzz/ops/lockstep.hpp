@@ -1,6 +1,8 @@
 // The fuzzer's second thread, driven in lockstep (cross-thread frees and
 // charges), and the two caches every input allocates from; both live for
-// the process.
+// the process. quiesce_both() empties both threads' magazines, object slots
+// and charge stocks: afterwards no stock holds a byte and the model's books
+// are exact.
 #pragma once
 
 #include <condition_variable>
@@ -48,6 +50,8 @@ inline Lockstep& other_thread() {
   return *t;
 }
 
+// Magazines to their depots, the object slot back to its group (both in
+// flush_own_magazines), then the charge stock back to the counters.
 inline void quiesce_this_thread() {
   detail::flush_own_magazines();
   detail::drain_own_stock();
@@ -58,10 +62,13 @@ inline void quiesce_both() {
   other_thread().run(quiesce_this_thread);
 }
 
+// Both modes: cache 0 isolated (per-group child caches, charged per slab),
+// cache 1 shared (each object charged in bytes), and reclaimable so that
+// the object slot switches statistics kind against kmalloc's shared caches.
 inline Cache& cache(int i) {
   static Cache* cs = [] {
     auto* a = new Cache[2];
-    a[0] = Cache::create("fz-small", 64);
+    a[0] = Cache::create("fz-small", 64, CacheOptions{.isolate = true});
     a[1] = Cache::create("fz-big", 1000, CacheOptions{.reclaimable = true});
     return a;
   }();

@@ -35,12 +35,22 @@ struct Node {
   int ghosts = 0;  // children made and removed outside the model (path reuse), maybe not yet freed
 };
 
+// The two Caches (lockstep.hpp): cache 0 "fz-small" is isolated (per-group
+// child caches, charged per 64 KiB slab), cache 1 "fz-big" is shared and
+// reclaimable; kmalloc's small size classes are shared (unreclaimable).
+// A shared cache charges each live object its stride plus one ownership
+// record (the slab's vector entry); its slot charges in whole chunks.
+constexpr int kIsolatedKind = 0;
+inline bool shared_kind(int kind) { return kind == 1 || kind == 2; }
+inline u64 chunk_of(u64 bytes) { return (bytes + kObjChunk - 1) / kObjChunk * kObjChunk; }
+
 struct Obj {
   void* p;
-  int kind;        // 0: cache 0, 1: cache 1, 2: kmalloc small, 3: kmalloc large
+  int kind;        // 0: cache 0 (isolated), 1: cache 1 (shared), 2: kmalloc small (shared), 3: kmalloc large
   int charged;     // the nearest online ancestor of the target at allocation
   u64 large_len;   // kind 3: bytes charged (the mapping)
   std::uint32_t stride;  // kinds 0-2: ksize (the slab stride)
+  u64 charge;      // kinds 1-2: bytes charged while live (stride + kOwnerRecord); else 0
 };
 
 struct Res {
@@ -61,8 +71,15 @@ struct OpCtx {
   int peak_reset = -2; // a group whose peak was reset (-2: none)
 };
 
+// Per group and subtree (index node + 1). Shared objects count at the
+// nearest online ancestor of the group they were charged to (their object
+// cgroup was re-pointed there); so do the isolated child caches (reparented).
 struct Sums {
-  std::vector<u64> res, large, slab_lb, slab_objs, big_lb, big_objs;
+  std::vector<u64> res, large;
+  std::vector<u64> shared;    // Σ charge of live shared objects, exact
+  std::vector<u64> shared_r;  // ... of the reclaimable cache (fz-big) alone
+  std::vector<u64> iso_lb;    // isolated slab bytes needed by the live objects (a lower bound)
+  std::vector<u64> iso_objs;  // live isolated objects (N: at most N slabs once empty ones are released)
 };
 
 struct Model {
@@ -115,39 +132,40 @@ struct Model {
   Sums sums() const {
     Sums s;
     const std::size_t k = nodes.size() + 1;
-    s.res.assign(k, 0);
-    s.large.assign(k, 0);
-    s.slab_lb.assign(k, 0);
-    s.slab_objs.assign(k, 0);
-    s.big_lb.assign(k, 0);
-    s.big_objs.assign(k, 0);
+    for (auto* v : {&s.res, &s.large, &s.shared, &s.shared_r, &s.iso_lb, &s.iso_objs}) v->assign(k, 0);
     for (auto& r : res) for_chain(r.node, [&](int x) { s.res[x + 1] += r.size; });
-    struct Key { int node, kind; std::uint32_t stride; u64 n; };
-    std::vector<Key> keys;
+    struct Key { int node; std::uint32_t stride; u64 n; };
+    std::vector<Key> keys;  // (charged group, stride) of the isolated cache: one child cache each
     for (auto& o : objs) {
       if (o.kind == 3) {
         for_chain(o.charged, [&](int x) { s.large[x + 1] += o.large_len; });
         continue;
       }
-      // A removed group's caches were reparented to its nearest online
-      // ancestor: the objects count there and above.
-      for_chain(nearest_online(o.charged), [&](int x) {
-        ++s.slab_objs[x + 1];
-        if (o.kind == 1) ++s.big_objs[x + 1];
-      });
+      if (shared_kind(o.kind)) {
+        for_chain(nearest_online(o.charged), [&](int x) {
+          s.shared[x + 1] += o.charge;
+          if (o.kind == 1) s.shared_r[x + 1] += o.charge;
+        });
+        continue;
+      }
+      for_chain(nearest_online(o.charged), [&](int x) { ++s.iso_objs[x + 1]; });
       auto it = std::find_if(keys.begin(), keys.end(),
-                             [&](const Key& key) { return key.node == o.charged && key.kind == o.kind && key.stride == o.stride; });
-      if (it == keys.end()) keys.push_back(Key{o.charged, o.kind, o.stride, 1}); else ++it->n;
+                             [&](const Key& key) { return key.node == o.charged && key.stride == o.stride; });
+      if (it == keys.end()) keys.push_back(Key{o.charged, o.stride, 1}); else ++it->n;
     }
     for (auto& key : keys) {
       const u64 per_slab = kSlab / key.stride;  // >= the real capacity (the header takes room)
       const u64 bytes = (key.n + per_slab - 1) / per_slab * kSlab;
-      for_chain(nearest_online(key.node), [&](int x) {
-        s.slab_lb[x + 1] += bytes;
-        if (key.kind == 1) s.big_lb[x + 1] += bytes;
-      });
+      for_chain(nearest_online(key.node), [&](int x) { s.iso_lb[x + 1] += bytes; });
     }
     return s;
+  }
+  // Online groups in i's subtree (i included): the charge stocks' bound.
+  u64 online_in_subtree(int i) const {
+    u64 c = online(i) ? 1 : 0;
+    for (int j = 0; j < n(); ++j)
+      if (j != i && nodes[j].online && is_desc(j, i)) ++c;
+    return c;
   }
 };
 
@@ -181,6 +199,11 @@ inline u64 limit_of(const Group& g, int f) {
   }
 }
 inline u64& limit_ref(Limits& l, int f) { return f == 0 ? l.min : f == 1 ? l.low : f == 2 ? l.high : l.max; }
+
+// Slab bytes of the isolated cache in i's subtree, from memory.kmem.slabinfo
+// of every group there (slabs x 64 KiB; a removed group lists none: its
+// child caches were reparented and are listed by their new group).
+u64 iso_slabinfo_bytes(const Model& m, int i);
 
 // Bytes in thread stocks (any thread) of group i itself, not its children.
 inline u64 own_stock(const Model& m, int i) {

@@ -1,10 +1,12 @@
 // The operations that change the tree or the objects held (see ops.hpp).
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "charge/objcg.hpp"
 #include "ops/lockstep.hpp"
 #include "ops/ops.hpp"
 #include "ops/ref_parse.hpp"
@@ -36,15 +38,50 @@ void checkpoint(Model& m) {
     FZ_CHECK(listed == kids, "%s: fs::list children differ from the model (%zu vs %zu)", m.path(i).c_str(),
              listed.size(), kids.size());
   }
-  // Every live slab object sits in a child cache of its root cache that
-  // belongs to the nearest online ancestor of the group it was charged to.
+  // Every live object of the isolated cache sits in a child cache of it
+  // that belongs to the nearest online ancestor of the group it was charged
+  // to; every live shared object sits in its root's one shared cache (no
+  // group) and its ownership record names an object cgroup that now
+  // charges that ancestor.
+  const Sums s = m.sums();
+  std::vector<u64> own_shared(static_cast<std::size_t>(m.n()) + 1), own_shared_r(own_shared.size());
   for (auto& o : m.objs) {
     if (o.kind == 3) continue;
-    const detail::ChildCache* c = detail::Slab::of(o.p)->cache;
+    const detail::Slab* slab = detail::Slab::of(o.p);
+    const detail::ChildCache* c = slab->cache;
     const int want = m.nearest_online(o.charged);
-    FZ_CHECK(c->group.load() == detail::Access::impl(m.group(want)), "object of %s is charged elsewhere than %s",
-             m.path(o.charged).c_str(), m.path(want).c_str());
+    detail::GroupImpl* const wg = detail::Access::impl(m.group(want));
     if (o.kind <= 1) FZ_CHECK(c->root == detail::Access::impl(cache(o.kind)), "object in a foreign root cache");
+    if (!shared_kind(o.kind)) {
+      FZ_CHECK(c->group.load() == wg, "object of %s is charged elsewhere than %s", m.path(o.charged).c_str(),
+               m.path(want).c_str());
+      continue;
+    }
+    FZ_CHECK(c->group.load() == nullptr && c == c->root->shared && slab->objcgs != nullptr,
+             "shared object of %s in a per-group cache", m.path(o.charged).c_str());
+    const detail::ObjCgroup* oc = slab->objcgs[slab->index(o.p)];
+    FZ_CHECK(oc != nullptr && oc->group.load() == wg, "shared object of %s: its object cgroup charges %s",
+             m.path(o.charged).c_str(), oc ? "another group" : "nobody");
+    own_shared[want + 1] += o.charge;
+    if (o.kind == 1) own_shared_r[want + 1] += o.charge;
+  }
+  // With every slot drained, the object cgroups charging a group have
+  // exactly its shared objects' bytes outstanding and in its statistics;
+  // memory.current is the model's, the isolated slabs aside.
+  for (int i = -1; i < m.n(); ++i) {
+    detail::GroupImpl* gi = detail::Access::impl(m.group(i));
+    u64 sb[2] = {};
+    detail::objcg_slab_bytes(gi, sb);
+    FZ_CHECK(detail::objcg_charged_bytes(gi) == own_shared[i + 1] && sb[1] == own_shared_r[i + 1] &&
+                 sb[0] + sb[1] == own_shared[i + 1],
+             "%s: object cgroups have %llu charged, slab %llu + %llu; its own shared objects %llu (fz-big %llu)",
+             m.path(i).c_str(), U(detail::objcg_charged_bytes(gi)), U(sb[0]), U(sb[1]), U(own_shared[i + 1]),
+             U(own_shared_r[i + 1]));
+    const u64 iso = iso_slabinfo_bytes(m, i);
+    FZ_CHECK(m.group(i).current() == s.res[i + 1] + s.large[i + 1] + s.shared[i + 1] + iso,
+             "%s: current %llu after draining both threads, model %llu + %llu + %llu + isolated slabs %llu",
+             m.path(i).c_str(), U(m.group(i).current()), U(s.res[i + 1]), U(s.large[i + 1]), U(s.shared[i + 1]),
+             U(iso));
   }
 }
 
@@ -67,9 +104,18 @@ OpCtx alloc_op(Model& m, Input& in, bool from_current) {
   if (i == -3) return {};  // no ScopedGroup: the process root; not modelled, skip
   const int charged = m.nearest_online(i);
   const bool large = kind == 2 && size > kMaxSmallSize;
+  const bool shared = !large && shared_kind(kind);
   const u64 large_len = large ? (64 + size + 4095) & ~u64{4095} : 0;
-  const u64 need = large ? large_len : kSlab;  // a slab allocation charges at most one slab
-  const Prediction pr = predict(m, m.sums(), charged, need, large);
+  // A shared object is charged its stride (fz-big: its size rounded up to
+  // the default alignment) and ownership record, through the object slot,
+  // which charges whole chunks when it runs short; an isolated allocation
+  // charges at most one slab.
+  constexpr u64 kAlign = alignof(std::max_align_t);
+  const u64 stride_want = kind == 1 ? (cache(1).object_size() + kAlign - 1) & ~(kAlign - 1) : kmalloc_size_roundup(size);
+  const u64 charge = shared ? stride_want + kOwnerRecord : 0;
+  const u64 need = large ? large_len : shared ? chunk_of(charge) : kSlab;
+  const Prediction pr = predict(m, m.sums(), charged, need, large || shared, shared ? charge : need);
+  g_stats.must_fail_shared += shared && pr.must_fail;
   void* p = nullptr;
   auto f = [&] {
     if (from_current) {
@@ -93,8 +139,8 @@ OpCtx alloc_op(Model& m, Input& in, bool from_current) {
              m.path(i).c_str());
     return ctx;
   }
-  FZ_CHECK(!pr.must_fail, "large kmalloc of %zu (%llu charged) into %s succeeded, but the model's usage leaves no room",
-           size, U(large_len), m.path(i).c_str());
+  FZ_CHECK(!pr.must_fail, "allocation (kind %d size %zu, %llu charged) into %s succeeded, but the model's usage leaves no room",
+           kind, size, U(large ? large_len : charge), m.path(i).c_str());
   std::uint32_t stride = 0;
   if (kind == 2) {
     FZ_CHECK(ksize(p) >= size && ksize(p) == kmalloc_size_roundup(size), "ksize %zu for %zu (roundup %zu)", ksize(p),
@@ -102,8 +148,12 @@ OpCtx alloc_op(Model& m, Input& in, bool from_current) {
     if (large) FZ_CHECK(ksize(p) == large_len - 64, "large ksize %zu, charged %llu", ksize(p), U(large_len));
   }
   if (!large) stride = static_cast<std::uint32_t>(ksize(p));
+  if (shared)
+    FZ_CHECK(stride + kOwnerRecord == charge && detail::Slab::of(p)->charge_bytes == charge,
+             "kind %d: stride %u, slab charges %u per object, model %llu", kind, stride,
+             detail::Slab::of(p)->charge_bytes, U(charge));
   std::memset(p, 0xa5, kind == 0 ? 64 : kind == 1 ? 1000 : size);
-  m.objs.push_back(Obj{p, large ? 3 : kind, charged, large_len, stride});
+  m.objs.push_back(Obj{p, large ? 3 : kind, charged, large_len, stride, charge});
   return ctx;
 }
 
@@ -243,13 +293,15 @@ OpCtx reservation_change(Model& m, Input& in) {
 }
 
 // After a reclaim that came out short: its last attempt flushed every
-// magazine of the subtree and released every empty slab there.
+// magazine of the subtree and released every empty slab there: the
+// isolated cache keeps at most one slab per live object (shared objects are
+// exact at all times, after_op).
 void check_short_reclaim(const Model& m, int i) {
   ++g_stats.reclaims_short;
   const Sums s = m.sums();
-  const u64 slab = m.group(i).stat().slab();
-  FZ_CHECK(slab <= s.slab_objs[i + 1] * kSlab, "%s: short reclaim left slab %llu with %llu live objects",
-           m.path(i).c_str(), U(slab), U(s.slab_objs[i + 1]));
+  const u64 iso = iso_slabinfo_bytes(m, i);
+  FZ_CHECK(iso <= s.iso_objs[i + 1] * kSlab, "%s: short reclaim left %llu isolated slab bytes with %llu live objects",
+           m.path(i).c_str(), U(iso), U(s.iso_objs[i + 1]));
 }
 
 OpCtx reclaim_op(Model& m, Input& in) {
@@ -303,7 +355,8 @@ OpCtx fs_reclaim_op(Model& m, Input& in) {
 
 
 // Cache::shrink of both caches after both threads flushed their magazines:
-// only slabs holding live objects remain in them.
+// only slabs holding live objects remain in them (the isolated cache's
+// slabs between the model's bound and one per live object; 0 without any).
 void shrink_op(Model& m) {
   ++g_stats.shrinks;
   quiesce_both();
@@ -312,10 +365,10 @@ void shrink_op(Model& m) {
   detail::worker::flush();
   const Sums s = m.sums();
   for (int i = -1; i < m.n(); ++i) {
-    const Stat st = m.group(i).stat();
-    FZ_CHECK(st.slab_reclaimable >= s.big_lb[i + 1] && st.slab_reclaimable <= s.big_objs[i + 1] * kSlab,
-             "%s: after Cache::shrink slab_reclaimable %llu, model [%llu, %llu]", m.path(i).c_str(),
-             U(st.slab_reclaimable), U(s.big_lb[i + 1]), U(s.big_objs[i + 1] * kSlab));
+    const u64 iso = iso_slabinfo_bytes(m, i);
+    FZ_CHECK(iso >= s.iso_lb[i + 1] && iso <= s.iso_objs[i + 1] * kSlab,
+             "%s: after Cache::shrink %llu isolated slab bytes, model [%llu, %llu]", m.path(i).c_str(), U(iso),
+             U(s.iso_lb[i + 1]), U(s.iso_objs[i + 1] * kSlab));
   }
 }
 
@@ -330,7 +383,7 @@ void finish_input(Model& m, u64 root_before) {
   while (!m.objs.empty()) do_free(m, m.objs.size() - 1);
   m.res.clear();
   after_op(m, OpCtx{});
-  shrink_op(m);  // slab_reclaimable is 0 everywhere now
+  shrink_op(m);  // no isolated slab is left anywhere now
   // Remove every group, children first (created after their parents): an
   // empty removed group holds nothing.
   for (int i = m.n() - 1; i >= 0; --i) {
@@ -344,12 +397,14 @@ void finish_input(Model& m, u64 root_before) {
   for (int i = 0; i < m.n(); ++i)
     FZ_CHECK(m.nodes[i].g.current() == 0, "removed %s holds %llu with nothing live", m.path(i).c_str(),
              U(m.nodes[i].g.current()));
-  // What the top still holds are empty slabs of its own kmalloc caches.
+  // Nothing is left: the object slots and stocks were drained, the
+  // isolated cache shrunk and the removed groups' charges moved up (kmalloc
+  // keeps no slab of a group); reclaim then finds nothing.
+  FZ_CHECK(m.top.current() == 0, "%s holds %llu with nothing live", m.top_path.c_str(), U(m.top.current()));
   std::error_code ec;
-  if (const u64 cur = m.top.current()) m.top.reclaim(cur, ec);
+  FZ_CHECK(m.top.reclaim(4096, ec) == 0 && ec == std::errc::resource_unavailable_try_again,
+           "reclaim of an empty group: %s", ec.message().c_str());
   after_op(m, OpCtx{OpCtx::kReclaim});
-  FZ_CHECK(m.top.current() == 0, "%s holds %llu with nothing live after reclaim", m.top_path.c_str(),
-           U(m.top.current()));
   m.top.remove();
   FZ_CHECK(Group::root().current() == root_before, "root current %llu, before the input %llu",
            U(Group::root().current()), U(root_before));

@@ -21,12 +21,13 @@ struct Prediction {
   bool must_fail = false;
 };
 
-// `bytes` charged at group c (online): must it succeed, must it fail?
-// exact: the charge is exactly `bytes` (reservations, large kmalloc); for a
-// slab allocation (maybe no charge, at most one slab) only must_succeed.
-/// What a charge of bytes to group c must do (exact: reservations and large
-/// kmallocs; otherwise one slab), from the counters read just before.
-Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact);
+/// What a charge of `bytes` to group c (online) must do, from the counters
+/// read just before. exact: the charge is exactly `bytes` (reservations,
+/// large kmallocs, a shared object's chunk), and must fail if the model's
+/// live usage leaves no room, unless c's stocks hold `stocked` bytes (a
+/// shared object needs only its charge from the object slot); otherwise
+/// (an isolated cache: maybe no charge, at most one slab) only must_succeed.
+Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact, u64 stocked = ~u64{0});
 
 void checkpoint(Model& m);
 void do_free(Model& m, std::size_t idx);

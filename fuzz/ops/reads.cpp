@@ -58,10 +58,14 @@ void read_op(Model& m, Input& in) {
     FZ_CHECK(res && large && sr && su && slab && stock && field(s, "stock_drains") && field(s, "pgscan") &&
                  field(s, "pgsteal"),
              "%s: malformed '%s'", p.c_str(), s.c_str());
-    FZ_CHECK(*res == sm.res[i + 1] && *large == sm.large[i + 1] && *slab == *sr + *su && *slab >= sm.slab_lb[i + 1] &&
+    const u64 shared_u = sm.shared[i + 1] - sm.shared_r[i + 1];
+    FZ_CHECK(*res == sm.res[i + 1] && *large == sm.large[i + 1] && *slab == *sr + *su && *sr == sm.shared_r[i + 1] &&
+                 *su >= shared_u && (*su - shared_u) % kSlab == 0 && *su - shared_u >= sm.iso_lb[i + 1] &&
                  *res + *large + *slab + *stock == g.current(),
-             "%s reads '%s'; model reservations %llu large %llu slab >= %llu, current %llu", p.c_str(), s.c_str(),
-             U(sm.res[i + 1]), U(sm.large[i + 1]), U(sm.slab_lb[i + 1]), U(g.current()));
+             "%s reads '%s'; model reservations %llu large %llu slab_reclaimable %llu, slab_unreclaimable %llu + "
+             "whole isolated slabs >= %llu, current %llu",
+             p.c_str(), s.c_str(), U(sm.res[i + 1]), U(sm.large[i + 1]), U(sm.shared_r[i + 1]), U(shared_u),
+             U(sm.iso_lb[i + 1]), U(g.current()));
   } else if (f == "cgroup.stat") {
     u64 desc = 0, dying = 0;
     for (int j = 0; j < m.n(); ++j) {
@@ -100,17 +104,24 @@ void read_op(Model& m, Input& in) {
       auto it = std::find_if(inuse.begin(), inuse.end(), [&](auto& e) { return e.first == name; });
       if (it == inuse.end()) inuse.emplace_back(name, active); else it->second += active;
     }
-    // The group's own slab bytes: its memory.stat slab minus its children's.
+    // Only the isolated cache has per-group lines; they hold the group's
+    // own slab bytes beyond its shared objects' (memory.stat minus its
+    // children's, minus the model's shared objects charged here).
+    for (auto& e : inuse)
+      FZ_CHECK(e.first == kCacheNames[kIsolatedKind], "%s: a shared cache listed per group: %s", p.c_str(),
+               e.first.c_str());
     u64 own = g.stat().slab();
     for (auto& n : m.nodes)
       if (n.parent == i) own -= n.g.stat().slab();
-    FZ_CHECK(slab_bytes == own, "%s: slabinfo counts %llu slab bytes, memory.stat says %llu of its own", p.c_str(),
-             U(slab_bytes), U(own));
-    // Live objects whose cache now charges this group are counted in use.
+    for (auto& o : m.objs)
+      if (shared_kind(o.kind) && m.nearest_online(o.charged) == i) own -= o.charge;
+    FZ_CHECK(slab_bytes == own, "%s: slabinfo counts %llu slab bytes, memory.stat says %llu of its own isolated",
+             p.c_str(), U(slab_bytes), U(own));
+    // Live isolated objects whose cache now charges this group are in use.
     std::vector<std::pair<std::string, u64>> want;
     for (auto& o : m.objs) {
-      if (o.kind == 3 || m.nearest_online(o.charged) != i) continue;
-      const std::string name = o.kind <= 1 ? kCacheNames[o.kind] : "kmalloc-" + std::to_string(o.stride);
+      if (o.kind != kIsolatedKind || m.nearest_online(o.charged) != i) continue;
+      const std::string name = kCacheNames[o.kind];
       auto it = std::find_if(want.begin(), want.end(), [&](auto& e) { return e.first == name; });
       if (it == want.end()) want.emplace_back(name, 1); else ++it->second;
     }
