@@ -64,6 +64,7 @@ const char* name(Kind k) noexcept {
     case Kind::kStockDrainTake: return "stock_drain_take";
     case Kind::kLruAddAfterOnlineCheck: return "lru_add_after_online_check";
     case Kind::kBeforeGroupFree: return "before_group_free";
+    case Kind::kObjSlotGiveBack: return "obj_slot_give_back";
     case Kind::kCount: break;
   }
   return "?";

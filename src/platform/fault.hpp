@@ -38,6 +38,7 @@ enum class Kind : unsigned {
   kStockDrainTake,      // remote drain: announced, owners not yet waited for
   kLruAddAfterOnlineCheck,  // ListLru::add: nearest online ancestor found, its list not yet looked up
   kBeforeGroupFree,     // free_work: released, grace period over, not yet freed (deferred free)
+  kObjSlotGiveBack,     // slab obj_uncharge_slow: a freed object's bytes are in the slot, the rest not yet done
   kCount
 };
 

@@ -10,8 +10,37 @@
 #include "platform/fault.hpp"
 #include "platform/ranked_mutex.hpp"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MEMCG_META_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEMCG_META_ASAN 1
+#endif
+#endif
+#if defined(MEMCG_META_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace memcg::detail::meta {
 namespace {
+
+// Under ASan a free block is poisoned whole (its free-list link included;
+// the arena unpoisons a block before it reads the link): a use of metadata
+// after its free is reported like a heap use-after-free.
+inline void poison(void* p, std::size_t size) {
+#if defined(MEMCG_META_ASAN)
+  ASAN_POISON_MEMORY_REGION(p, size);
+#else
+  (void)p, (void)size;
+#endif
+}
+inline void unpoison(void* p, std::size_t size) {
+#if defined(MEMCG_META_ASAN)
+  ASAN_UNPOISON_MEMORY_REGION(p, size);
+#else
+  (void)p, (void)size;
+#endif
+}
 
 constexpr int kMinShift = 4;   // 16 bytes
 constexpr int kMaxShift = 20;  // 1 MiB
@@ -51,6 +80,7 @@ void* alloc(std::size_t bytes) noexcept {
   {
     LockGuard<SpinLock> l(g_arena.lock);
     if (FreeBlock* b = g_arena.free[c]) {
+      unpoison(b, size);
       g_arena.free[c] = b->next;
       p = b;
     } else {
@@ -81,6 +111,7 @@ void free(void* p, std::size_t bytes) noexcept {
   auto* b = static_cast<FreeBlock*>(p);
   b->next = g_arena.free[c];
   g_arena.free[c] = b;
+  poison(b, std::size_t{1} << (c + kMinShift));
 }
 
 std::uint64_t bytes_in_use() noexcept { return g_arena.in_use.load(std::memory_order_relaxed); }

@@ -20,6 +20,7 @@
 #include "core/group_impl.hpp"
 #include "core/upcalls.hpp"
 #include "platform/assert.hpp"
+#include "platform/fault.hpp"
 #include "platform/rcu.hpp"
 #include "slab/thread_mags.hpp"
 
@@ -83,6 +84,8 @@ void give_back_obj(const ObjTaken& t) noexcept {
   objcg_put(t.objcg);
 }
 
+// oc is kept alive by the caller: it is the allocating group's own (held by
+// the group, which the caller holds) or an ancestor's (held by that ancestor).
 bool obj_charge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexcept {
   ThreadMags& t = tls_mags;
   if (!can_stock(t)) return charge_unstocked(oc, bytes, reclaimable);
@@ -122,12 +125,16 @@ void obj_uncharge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noex
   ThreadMags& t = tls_mags;
   if (!can_stock(t)) return uncharge_unstocked(oc, bytes, reclaimable);
   const std::uintptr_t key = ObjSlot::key_of(oc, reclaimable);
+  // Alive now: the object being freed is charged through it. Once its bytes
+  // are in the slot a drain may take them and drop the last reference
+  // before we are done: hold our own.
+  objcg_get(oc);
   ObjTaken evicted;
   std::int64_t stats[2] = {};
   std::uint64_t excess = 0;
   t.gate.run([&] {
     ObjSlot& o = t.obj;
-    switch_slot(o, oc, key, &evicted);  // oc is alive: the object being freed is charged through it
+    switch_slot(o, oc, key, &evicted);
     take_stats(o, stats);
     const std::uint64_t b = o.bytes.load(std::memory_order_relaxed) + bytes;
     // Above the bound keep one chunk: alternating frees and allocations
@@ -136,9 +143,12 @@ void obj_uncharge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noex
     o.bytes.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
     o.base.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
   });
+  // A drain may take the slot here, give its bytes back and drop its reference.
+  MEMCG_FAULT_POINT(fault::Kind::kObjSlotGiveBack);
   stats[reclaimable] -= bytes;
   objcg_account_slab(oc, stats);
   objcg_uncharge(oc, excess, false);
+  objcg_put(oc);
   give_back_obj(evicted);
 }
 

@@ -24,7 +24,11 @@
 #include "../test_util.hpp"
 #include "core/access.hpp"
 #include "core/group_impl.hpp"
+#include "charge/objcg.hpp"
 #include "core/runtime.hpp"
+#include "memcg/cache.hpp"
+#include "charge/stock.hpp"
+#include "slab/slab_internal.hpp"
 #include "platform/fault.hpp"
 #include "platform/rcu.hpp"
 #include "platform/worker.hpp"
@@ -197,6 +201,44 @@ TEST(LifecycleFault, ConcurrentLastPutsAreAllFreedOnTheWorker) {
   EXPECT_EQ(detail::runtime_stats().groups_allocated, before.groups_allocated);
   EXPECT_EQ(detail::runtime_stats().groups_freed, before.groups_freed + kThreads * kPerThread);
   EXPECT_EQ(t->nr_dying_descendants(), 0u);
+}
+
+
+// Object cgroups: a thread freeing an object moves its bytes into its
+// object slot, then finishes outside the slot's gate. Meanwhile the group
+// is removed (its object cgroup moves to the parent and every thread's slot
+// of it is drained: the bytes go back, the charge reaches 0) and freed (the
+// group's reference goes). The freeing thread must still hold the object
+// cgroup it goes on using; ASan reports a use after free otherwise (freed
+// metadata is poisoned).
+TEST(LifecycleFault, ObjectFreeSlowPathOutlivesTheDrainAndFreeOfItsObjectCgroup) {
+  fault::clear_all();
+  test::TempGroup t("objlf");
+  Cache c = Cache::create("objlf", 64);
+  const auto objcgs_before = detail::objcgs_allocated();
+  const auto groups_before = detail::runtime_stats().groups_allocated;
+  Group g = t->create("g");
+  void* p = c.alloc(g);
+  ASSERT_NE(p, nullptr);
+  detail::flush_own_magazines();  // g's object cgroup now has exactly the object's bytes charged
+  detail::drain_own_stock();
+  ASSERT_EQ(g.current(), 64 + sizeof(void*));
+  ASSERT_EQ(detail::objcgs_allocated(), objcgs_before + 1);
+  ResumeAtExit resume;
+  pause_first_at(Kind::kObjSlotGiveBack);
+  std::thread freer([&] { Cache::free(p); });  // a new thread: its slot is empty, the slow path runs
+  ASSERT_TRUE(wait_until_paused());
+  EXPECT_EQ(g_paused_thread, freer.get_id());
+  g.remove();  // drains the freer's slot: the object's bytes go back, the charge reaches 0
+  g = Group();
+  barrier();   // g is freed: its reference on the object cgroup goes
+  EXPECT_EQ(detail::runtime_stats().groups_allocated, groups_before);
+  EXPECT_EQ(t->current(), 0u);
+  resume_paused();
+  freer.join();  // the freer's own reference was the last: the object cgroup goes now
+  EXPECT_EQ(detail::objcgs_allocated(), objcgs_before);
+  EXPECT_EQ(t->current(), 0u);
+  c.destroy();
 }
 
 #endif
