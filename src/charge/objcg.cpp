@@ -75,6 +75,7 @@ ObjCgroup* objcg_of(GroupImpl* g) noexcept {
   auto* oc = meta::make<ObjCgroup>();
   if (!oc) return nullptr;
   oc->node.owner = oc->all_node.owner = oc;
+  oc->rcu_head.arg = oc;
   r.all.push_back(&oc->all_node);
   group_get(x);  // the ObjCgroup's reference on the group it charges
   oc->group.store(x, std::memory_order_relaxed);
@@ -102,7 +103,7 @@ void objcg_put(ObjCgroup* oc) noexcept {
   }
   group_put(g);
   r.allocated.fetch_sub(1, std::memory_order_relaxed);
-  meta::destroy(oc);
+  rcu::call(&oc->rcu_head, [](rcu::Head* h) { meta::destroy(static_cast<ObjCgroup*>(h->arg)); });
 }
 
 bool objcg_charge(ObjCgroup* oc, std::uint64_t bytes) noexcept {

@@ -25,7 +25,8 @@
 //   charging its group ──group removed: reparent (list lock + its lock)──▶
 //   charging the nearest online ancestor (again on that one's removal) ──▶
 //   last reference dropped: unlinked (list lock), group reference dropped,
-//   memory returned.
+//   memory returned after an RCU grace period (statistics readers look at
+//   the ObjCgroups of other threads' object slots under RCU only).
 //
 // THE LOOKUP RACE. Whoever charges or uncharges through an ObjCgroup reads
 // `group` under the ObjCgroup's lock and takes a group reference before it
@@ -44,6 +45,7 @@
 
 #include "platform/intrusive_list.hpp"
 #include "platform/ranked_mutex.hpp"
+#include "platform/rcu.hpp"
 
 namespace memcg::detail {
 
@@ -59,6 +61,7 @@ struct ObjCgroup {
   std::atomic<std::int64_t> refs{1};
   ListNode node;      // on group->objcgs (list lock)
   ListNode all_node;  // on the list of every ObjCgroup (list lock; fork)
+  rcu::Head rcu_head; // its memory is freed a grace period after its release
 };
 
 /// g's ObjCgroup, created if needed (g kept alive by the caller). A group
