@@ -126,7 +126,7 @@ bool objcg_charge(ObjCgroup* oc, std::uint64_t bytes) noexcept {
   return ok;
 }
 
-void objcg_uncharge(ObjCgroup* oc, std::uint64_t bytes, bool to_stock) noexcept {
+void objcg_uncharge(ObjCgroup* oc, std::uint64_t bytes) noexcept {
   if (bytes == 0) return;
   GroupImpl* g;
   bool last = false;
@@ -138,8 +138,7 @@ void objcg_uncharge(ObjCgroup* oc, std::uint64_t bytes, bool to_stock) noexcept 
     g = oc->group.load(std::memory_order_relaxed);
     group_get(g);
   }
-  if (to_stock) uncharge_memcg(g, bytes);
-  else uncharge_walk(g, bytes);
+  uncharge_walk(g, bytes);
   group_put(g);
   if (last) objcg_put(oc);
 }

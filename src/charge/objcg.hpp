@@ -76,10 +76,10 @@ void objcg_put(ObjCgroup* oc) noexcept;
 /// reclaim). False if a limit refused it. The caller holds a reference on oc
 /// or knows it alive.
 bool objcg_charge(ObjCgroup* oc, std::uint64_t bytes) noexcept;
-/// Returns `bytes` charged through oc: into the calling thread's charge
-/// stock if `to_stock`, else straight to the counters (thread exit, remote
-/// drains).
-void objcg_uncharge(ObjCgroup* oc, std::uint64_t bytes, bool to_stock) noexcept;
+/// Returns `bytes` charged through oc, straight to the counters (never into
+/// a charge stock: it runs on thread exit and in remote drains, under the
+/// magazine registry mutex, above the stock locks' ranks).
+void objcg_uncharge(ObjCgroup* oc, std::uint64_t bytes) noexcept;
 /// Adds object bytes to the slab statistics of oc's group ([0]
 /// unreclaimable, [1] reclaimable); negative deltas subtract.
 void objcg_account_slab(ObjCgroup* oc, const std::int64_t delta[2]) noexcept;

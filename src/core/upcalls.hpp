@@ -50,8 +50,10 @@ void free_reclaim_state(GroupImpl* g) noexcept;
 
 // ---- slab layer: the object slots (slab/thread_mags.hpp) ----
 
-/// Group removal, after its ObjCgroups moved to `heir`: no thread's object
-/// slot holds one of them afterwards (heir's own ones excepted).
+/// Group removal, after its ObjCgroups moved to `heir`: empties every
+/// thread's object slot holding one of them (heir's own ones excepted). A
+/// slow path in flight may put one back at once; that is harmless (its
+/// bytes charge heir, as they would have after the drain).
 void drain_object_slots_of_heir(GroupImpl* heir) noexcept;
 /// A charge failed at `over`: empties the slots of ObjCgroups charging
 /// over's subtree (with the charge stocks).

@@ -65,6 +65,7 @@ const char* name(Kind k) noexcept {
     case Kind::kLruAddAfterOnlineCheck: return "lru_add_after_online_check";
     case Kind::kBeforeGroupFree: return "before_group_free";
     case Kind::kObjSlotGiveBack: return "obj_slot_give_back";
+    case Kind::kObjectFreePublished: return "object_free_published";
     case Kind::kCount: break;
   }
   return "?";

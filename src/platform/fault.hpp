@@ -39,6 +39,7 @@ enum class Kind : unsigned {
   kLruAddAfterOnlineCheck,  // ListLru::add: nearest online ancestor found, its list not yet looked up
   kBeforeGroupFree,     // free_work: released, grace period over, not yet freed (deferred free)
   kObjSlotGiveBack,     // slab obj_uncharge_slow: a freed object's bytes are in the slot, the rest not yet done
+  kObjectFreePublished, // slab cache_free: the object is in the magazine, its uncharge not yet made
   kCount
 };
 

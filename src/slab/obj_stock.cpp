@@ -47,7 +47,7 @@ void uncharge_unstocked(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) {
   std::int64_t d[2] = {};
   d[reclaimable] = -static_cast<std::int64_t>(bytes);
   objcg_account_slab(oc, d);
-  objcg_uncharge(oc, bytes, false);
+  objcg_uncharge(oc, bytes);
 }
 
 // Whether the calling thread keeps a slot (it is registered, or can be).
@@ -80,7 +80,7 @@ ObjTaken take_obj(ObjSlot& o) noexcept {
 void give_back_obj(const ObjTaken& t) noexcept {
   if (!t.objcg) return;
   objcg_account_slab(t.objcg, t.slab);
-  objcg_uncharge(t.objcg, t.bytes, false);
+  objcg_uncharge(t.objcg, t.bytes);
   objcg_put(t.objcg);
 }
 
@@ -116,7 +116,7 @@ bool obj_charge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexce
   });
   stats[reclaimable] += bytes;
   objcg_account_slab(oc, stats);
-  objcg_uncharge(oc, excess, false);
+  objcg_uncharge(oc, excess);
   give_back_obj(evicted);
   return true;
 }
@@ -147,7 +147,7 @@ void obj_uncharge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noex
   MEMCG_FAULT_POINT(fault::Kind::kObjSlotGiveBack);
   stats[reclaimable] -= bytes;
   objcg_account_slab(oc, stats);
-  objcg_uncharge(oc, excess, false);
+  objcg_uncharge(oc, excess);
   objcg_put(oc);
   give_back_obj(evicted);
 }
@@ -202,7 +202,9 @@ ObjSlotSum object_slots_in_subtree(GroupImpl* g) noexcept {
   LockGuard<RankedMutex> l(r.mutex());
   r.for_each_locked([&](ThreadNode& n) {
     const ObjSlot& o = static_cast<ThreadMags&>(n).obj;
-    ObjCgroup* oc = o.objcg();
+    // Acquire: pairs with the owner's release store of the key, so the
+    // ObjCgroup's fields are seen initialised.
+    auto* oc = reinterpret_cast<ObjCgroup*>(o.key.load(std::memory_order_acquire) & ~std::uintptr_t{1});
     if (!oc || !oc->group.load(std::memory_order_acquire)->is_descendant_of(g)) return;
     const std::uint32_t b = o.bytes.load(std::memory_order_relaxed);
     sum.bytes += b;

@@ -61,7 +61,10 @@ bool ensure_table(ThreadMags& t) {
   if (t.exited) return false;
   auto* table = static_cast<MagEntry*>(meta::alloc(sizeof(MagEntry) * kTableSize));
   if (!table) return false;
-  t.table = table;  // before enrolment: a drain round reads only registered tables
+  // Published in a gate operation: the thread may be registered already
+  // (its object slot enrolled it), and then a drain round may read the
+  // table under the gate lock at any moment.
+  t.gate.run([&] { t.table = table; });
   if (registry().enrol(t)) return true;
   t.table = g_no_table;
   meta::free(table, sizeof(MagEntry) * kTableSize);
@@ -373,6 +376,10 @@ void cache_free(void* obj) noexcept {
   ChildCache* c = s->cache;
   ObjCgroup** owners = s->objcgs;
   if (!owners) return put_object(c, obj);
+  // Read before the object is published in the magazine: from then on a
+  // drain may flush it, empty its slab and give the slab away.
+  const std::uint32_t charge = s->charge_bytes;
+  const int reclaimable = s->reclaimable;
   ObjCgroup*& e = owners[s->index(obj)];
   ObjCgroup* oc = e;
 #if defined(MEMCG_CHECKED)
@@ -381,11 +388,14 @@ void cache_free(void* obj) noexcept {
   ThreadMags& t = tls_mags;
   bool given = false, pushed = false;
   if (MEMCG_LIKELY(t.gate.try_enter())) {
-    given = slot_give(t.obj, ObjSlot::key_of(oc, s->reclaimable), s->charge_bytes);
+    given = slot_give(t.obj, ObjSlot::key_of(oc, reclaimable), charge);
     pushed = push_in_gate(t.table, c, obj);
     t.gate.leave();
   }
-  if (MEMCG_UNLIKELY(!given)) obj_uncharge_slow(oc, s->charge_bytes, s->reclaimable);
+  if (MEMCG_UNLIKELY(!given)) {
+    MEMCG_FAULT_POINT(fault::Kind::kObjectFreePublished);  // the object's slab may be gone now
+    obj_uncharge_slow(oc, charge, reclaimable);
+  }
   if (MEMCG_UNLIKELY(!pushed)) free_contended(c, obj);
 }
 

@@ -241,6 +241,54 @@ TEST(LifecycleFault, ObjectFreeSlowPathOutlivesTheDrainAndFreeOfItsObjectCgroup)
   c.destroy();
 }
 
+
+// A free whose object slot cannot take the bytes (it holds another object
+// cgroup) publishes the object in its magazine first and uncharges after.
+// Meanwhile a shrink flushes the magazine, the object's slab empties and is
+// given back, and another cache takes the same memory for a slab of its
+// own: the uncharge must use what the object was charged, read before the
+// object was published, not the new slab's header.
+TEST(LifecycleFault, ObjectFreeUnchargesWhatItWasChargedAfterItsSlabIsReused) {
+  fault::clear_all();
+  test::TempGroup t("objpub");
+  Cache shared = Cache::create("objpub", 64);
+  CacheOptions iso;
+  iso.isolate = true;
+  Cache isolated = Cache::create("objpub-iso", 64, iso);
+  Group g = t->create("g");
+  Group h = t->create("h");
+  void* p = shared.alloc(g);
+  ASSERT_NE(p, nullptr);
+  detail::flush_own_magazines();
+  detail::drain_own_stock();
+  ASSERT_EQ(g.current(), 64 + sizeof(void*));
+  ResumeAtExit resume;
+  std::atomic<bool> ready{false};
+  std::thread freer([&] {
+    Cache::free(shared.alloc(h));  // a magazine of the shared cache; the slot holds h's object cgroup
+    pause_first_at(Kind::kObjectFreePublished);
+    ready = true;
+    Cache::free(p);  // g's object: the slot refuses it, the magazine takes it
+  });
+  while (!ready.load()) std::this_thread::yield();
+  ASSERT_TRUE(wait_until_paused());
+  shared.shrink();  // flushes the freer's magazine: the slab empties and is given back
+  void* other = isolated.alloc(*t);  // most recently freed unit first: the same memory
+  ASSERT_NE(other, nullptr);
+  resume_paused();
+  freer.join();  // exit gives the freer's slot back
+  EXPECT_EQ(detail::objcg_charged_bytes(detail::Access::impl(g)), 0u);
+  EXPECT_EQ(g.current(), 0u);
+  EXPECT_EQ(g.stat().slab(), 0u);
+  Cache::free(other);
+  isolated.shrink();
+  detail::flush_own_magazines();
+  detail::drain_own_stock();
+  EXPECT_EQ(t->current(), 0u);
+  shared.destroy();
+  isolated.destroy();
+}
+
 #endif
 
 }  // namespace
