@@ -7,15 +7,6 @@
 
 namespace density_bench {
 
-std::uint64_t rss_bytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long long size = 0, resident = 0;
-  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
-  std::fclose(f);
-  return n == 2 ? resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
-}
-
 std::string human(double bytes) {
   char buf[64];
   const double a = bytes < 0 ? -bytes : bytes;

@@ -7,10 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "harness/report.hpp"
+
 namespace density_bench {
 
-/// Resident set of the process in bytes (/proc/self/statm); 0 if unreadable.
-std::uint64_t rss_bytes();
+using memcg_bench::rss_bytes;  // the process's resident set (bench/harness)
 
 /// "1.23 MiB" / "12.3 KiB" / "123 B".
 std::string human(double bytes);

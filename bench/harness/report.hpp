@@ -3,6 +3,8 @@
 // frame (a heading, and the note that 2-thread figures share the machine).
 #pragma once
 
+#include <cstdint>
+
 #include <algorithm>
 #include <cstddef>
 #include <functional>
@@ -25,5 +27,8 @@ inline const char* mark(bool pass) { return pass ? "PASS" : "MISS"; }
 void print_targets_heading();
 /// The closing line of TARGETS: 2-thread figures share the machine's CPUs.
 void print_shared_machine_note();
+
+/// Resident set size of this process (/proc/self/statm), 0 if unreadable.
+std::uint64_t rss_bytes();
 
 }  // namespace memcg_bench

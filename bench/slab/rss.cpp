@@ -7,17 +7,12 @@
 #include <string>
 #include <system_error>
 
+#include "harness/report.hpp"
+
 namespace slab_bench {
 namespace {
 
-std::uint64_t rss_bytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long long size = 0, resident = 0;
-  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
-  std::fclose(f);
-  return n == 2 ? resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
-}
+using memcg_bench::rss_bytes;
 
 RssResult measure_rss(Env& e, std::vector<memcg::Cache>& caches, bool isolated, int G, int L, int round) {
   RssResult r;

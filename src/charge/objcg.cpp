@@ -189,35 +189,46 @@ void objcg_release_group(GroupImpl* g) noexcept {
   if (ObjCgroup* oc = g->objcg.exchange(nullptr, std::memory_order_acq_rel)) objcg_put(oc);
 }
 
-std::uint64_t objcg_charged_bytes(GroupImpl* g) noexcept {
-  std::uint64_t sum = 0;
+namespace {
+// What one ObjCgroup has charged its group, read under its lock.
+struct ChargeFigures {
+  std::uint64_t charged;
+  std::uint64_t slab[2];
+};
+// Calls f(figures) for every ObjCgroup charging g.
+template <class F>
+void for_each_charging(GroupImpl* g, F&& f) {
   LockGuard<SpinLock> l(rt().list_lock);
   for (ListNode* n = g->objcgs.next; n != &g->objcgs; n = n->next) {
     auto* oc = static_cast<ObjCgroup*>(n->owner);
-    LockGuard<SpinLock> ol(oc->lock);
-    sum += oc->charged;
+    ChargeFigures c;
+    {
+      LockGuard<SpinLock> ol(oc->lock);
+      c = ChargeFigures{oc->charged, {oc->slab_bytes[0], oc->slab_bytes[1]}};
+    }
+    f(c);
   }
+}
+}  // namespace
+
+std::uint64_t objcg_charged_bytes(GroupImpl* g) noexcept {
+  std::uint64_t sum = 0;
+  for_each_charging(g, [&](const ChargeFigures& c) { sum += c.charged; });
   return sum;
 }
 
 void objcg_slab_bytes(GroupImpl* g, std::uint64_t out[2]) noexcept {
-  LockGuard<SpinLock> l(rt().list_lock);
-  for (ListNode* n = g->objcgs.next; n != &g->objcgs; n = n->next) {
-    auto* oc = static_cast<ObjCgroup*>(n->owner);
-    LockGuard<SpinLock> ol(oc->lock);
-    out[0] += oc->slab_bytes[0];
-    out[1] += oc->slab_bytes[1];
-  }
+  for_each_charging(g, [&](const ChargeFigures& c) {
+    out[0] += c.slab[0];
+    out[1] += c.slab[1];
+  });
 }
 
 std::int64_t objcg_charge_beyond_stats(GroupImpl* g) noexcept {
   std::int64_t sum = 0;
-  LockGuard<SpinLock> l(rt().list_lock);
-  for (ListNode* n = g->objcgs.next; n != &g->objcgs; n = n->next) {
-    auto* oc = static_cast<ObjCgroup*>(n->owner);
-    LockGuard<SpinLock> ol(oc->lock);
-    sum += static_cast<std::int64_t>(oc->charged - oc->slab_bytes[0] - oc->slab_bytes[1]);
-  }
+  for_each_charging(g, [&](const ChargeFigures& c) {
+    sum += static_cast<std::int64_t>(c.charged - c.slab[0] - c.slab[1]);
+  });
   return sum;
 }
 

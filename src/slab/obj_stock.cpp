@@ -84,6 +84,43 @@ void give_back_obj(const ObjTaken& t) noexcept {
   objcg_put(t.objcg);
 }
 
+namespace {
+
+// What a slow path's gate operation left to do outside the gate.
+struct Filled {
+  ObjTaken evicted;           // the slot's previous ObjCgroup, if it switched
+  std::int64_t stats[2] = {};  // statistics the slot had not added
+  std::uint64_t excess = 0;   // bytes beyond the bound, to uncharge
+};
+
+// Points t's slot at key and adds `add` bytes; above kObjStockMax it keeps
+// `retain` and returns the rest as excess (one gate operation).
+Filled fill_slot(ThreadMags& t, ObjCgroup* oc, std::uintptr_t key, std::uint64_t add, std::uint32_t retain) {
+  Filled f;
+  t.gate.run([&] {
+    ObjSlot& o = t.obj;
+    switch_slot(o, oc, key, &f.evicted);
+    take_stats(o, f.stats);
+    const std::uint64_t b = o.bytes.load(std::memory_order_relaxed) + add;
+    f.excess = b > kObjStockMax ? b - retain : 0;
+    o.bytes.store(static_cast<std::uint32_t>(b - f.excess), std::memory_order_relaxed);
+    o.base.store(static_cast<std::uint32_t>(b - f.excess), std::memory_order_relaxed);
+  });
+  return f;
+}
+
+// Outside the gate: the statistics (with this object's), the excess, the
+// evicted ObjCgroup.
+void settle(ObjCgroup* oc, const Filled& f, int reclaimable, std::int64_t object_bytes) {
+  std::int64_t stats[2] = {f.stats[0], f.stats[1]};
+  stats[reclaimable] += object_bytes;
+  objcg_account_slab(oc, stats);
+  objcg_uncharge(oc, f.excess);
+  give_back_obj(f.evicted);
+}
+
+}  // namespace
+
 // oc is kept alive by the caller: it is the allocating group's own (held by
 // the group, which the caller holds) or an ancestor's (held by that ancestor).
 bool obj_charge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexcept {
@@ -102,22 +139,7 @@ bool obj_charge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexce
   // Whole chunks, as the kernel charges whole pages: the rest stays in the slot.
   const std::uint64_t chunk = (std::uint64_t{bytes} + kObjStockChunk - 1) / kObjStockChunk * kObjStockChunk;
   if (!objcg_charge(oc, chunk)) return false;
-  ObjTaken evicted;
-  std::int64_t stats[2] = {};
-  std::uint64_t excess = 0;
-  t.gate.run([&] {
-    ObjSlot& o = t.obj;
-    switch_slot(o, oc, key, &evicted);
-    take_stats(o, stats);
-    const std::uint64_t b = o.bytes.load(std::memory_order_relaxed) + chunk - bytes;
-    excess = b > kObjStockMax ? b - kObjStockMax : 0;
-    o.bytes.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
-    o.base.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
-  });
-  stats[reclaimable] += bytes;
-  objcg_account_slab(oc, stats);
-  objcg_uncharge(oc, excess);
-  give_back_obj(evicted);
+  settle(oc, fill_slot(t, oc, key, chunk - bytes, kObjStockMax), reclaimable, bytes);
   return true;
 }
 
@@ -129,27 +151,13 @@ void obj_uncharge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noex
   // are in the slot a drain may take them and drop the last reference
   // before we are done: hold our own.
   objcg_get(oc);
-  ObjTaken evicted;
-  std::int64_t stats[2] = {};
-  std::uint64_t excess = 0;
-  t.gate.run([&] {
-    ObjSlot& o = t.obj;
-    switch_slot(o, oc, key, &evicted);
-    take_stats(o, stats);
-    const std::uint64_t b = o.bytes.load(std::memory_order_relaxed) + bytes;
-    // Above the bound keep one chunk: alternating frees and allocations
-    // around it do not reach the group every time.
-    excess = b > kObjStockMax ? b - kObjStockChunk : 0;
-    o.bytes.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
-    o.base.store(static_cast<std::uint32_t>(b - excess), std::memory_order_relaxed);
-  });
+  // Above the bound keep one chunk: alternating frees and allocations
+  // around it do not reach the group every time.
+  const Filled f = fill_slot(t, oc, key, bytes, kObjStockChunk);
   // A drain may take the slot here, give its bytes back and drop its reference.
   MEMCG_FAULT_POINT(fault::Kind::kObjSlotGiveBack);
-  stats[reclaimable] -= bytes;
-  objcg_account_slab(oc, stats);
-  objcg_uncharge(oc, excess);
+  settle(oc, f, reclaimable, -static_cast<std::int64_t>(bytes));
   objcg_put(oc);
-  give_back_obj(evicted);
 }
 
 void drain_own_object_slot() noexcept {
