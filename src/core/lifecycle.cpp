@@ -35,8 +35,12 @@ void free_work(WorkItem* w) {
   g->magic.store(kGroupMagicFreed, std::memory_order_relaxed);
   delete g;
   rt.groups_allocated.fetch_sub(1, std::memory_order_relaxed);
-  rt.groups_freed.fetch_add(1, std::memory_order_relaxed);
+  // The parent's put first: if it is the last, it counts the parent's
+  // release. barrier() must never see this free counted without that
+  // release (it would find freed == queued and return while the parent's
+  // release is still to come): the release store publishes both.
   group_put(parent);
+  rt.groups_freed.fetch_add(1, std::memory_order_release);
 }
 
 void free_rcu(rcu::Head* h) {

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "../test_util.hpp"
 #include "core/access.hpp"
@@ -150,6 +152,33 @@ TEST(Group, ChildPinsParent) {
   EXPECT_EQ(b.parent().state(), GroupState::dying);
   b = Group();
   EXPECT_EQ(test::settled_groups(), base);
+}
+
+// barrier() after dropping a removed chain frees all of it: freeing a child
+// releases its parent from the worker, and barrier() must not take the
+// child's free as the end while the parent's release is still to be
+// counted. A race (a window between two counter updates on the worker), so
+// tried many times with a busy thread competing for the CPU.
+TEST(Group, BarrierFreesAWholeRemovedChain) {
+  const auto base = test::settled_groups();
+  std::atomic<bool> stop{false};
+  std::thread busy([&] {
+    while (!stop.load(std::memory_order_relaxed)) std::this_thread::yield();
+  });
+  for (int round = 0; round < 300; ++round) {
+    {
+      test::TempGroup t("chain");
+      Group p = t->create("p");
+      Group x = p.create("x");
+      Group y = x.create("y");
+      y.remove();
+      x.remove();
+      p.remove();
+    }  // every handle dropped: y's free releases x, x's p, p's t
+    ASSERT_EQ(test::settled_groups(), base) << "round " << round;
+  }
+  stop = true;
+  busy.join();
 }
 
 TEST(Group, DescendantCounters) {

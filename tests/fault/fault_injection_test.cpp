@@ -177,15 +177,7 @@ class FaultTest : public ::testing::Test {
   void TearDown() override {
     fault::clear_all();
     quiesce_thread();
-    // A group released just after barrier() returned (a rare transient
-    // holder, not yet identified: the fuzzer's "late frees", an open
-    // finding) gets a few more barriers; a group never freed still fails.
-    std::uint64_t settled = test::settled_groups();
-    for (int i = 0; i < 20 && settled != base_; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      settled = test::settled_groups();
-    }
-    EXPECT_EQ(settled, base_) << "removed groups not freed";
+    EXPECT_EQ(test::settled_groups(), base_) << "removed groups not freed";
   }
   std::uint64_t base_ = 0;
 };
