@@ -17,6 +17,12 @@
 // section: whatever the owner found inside one (a cache pointer, say) stays
 // valid until it leaves, if the freeing side runs a drain round first.
 //
+// Without membarrier(2) the heavy barrier cannot order the owner's pair, so
+// a gate is pinned (serialise_always(), when its node becomes visible to
+// drainers): drain_pending never returns to 0 and every owner operation
+// takes the lock. The owner's fast path is therefore a compiler barrier and
+// one load, with no test of membarrier's availability.
+//
 // Rules: an owner op never blocks, never takes another lock, never charges.
 // Under TSan the Dekker pair uses seq_cst atomics (TSan does not model
 // membarrier); the protocol is otherwise the same.
@@ -44,7 +50,7 @@ class OwnerGate {
     const bool clear = drain_pending_.load(std::memory_order_seq_cst) == 0;
 #else
     in_op_.store(1, std::memory_order_relaxed);
-    membarrier::light();
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // membarrier::heavy() is the other half
     const bool clear = drain_pending_.load(std::memory_order_acquire) == 0;
 #endif
     if (MEMCG_LIKELY(clear)) {
@@ -66,13 +72,18 @@ class OwnerGate {
     if (MEMCG_LIKELY(drain_pending_.load(std::memory_order_seq_cst) == 0)) return true;
 #else
     in_op_.store(1, std::memory_order_relaxed);
-    membarrier::light();
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // membarrier::heavy() is the other half
     if (MEMCG_LIKELY(drain_pending_.load(std::memory_order_acquire) == 0)) return true;
 #endif
     in_op_.store(0, std::memory_order_release);
     return false;
   }
   inline void leave() noexcept { in_op_.store(0, std::memory_order_release); }
+
+  /// Owner thread, when its gate becomes visible to drainers (enrolment),
+  /// if membarrier::g_available is false: every later operation takes the
+  /// lock (see the header comment).
+  void serialise_always() noexcept { drain_pending_.fetch_add(1, std::memory_order_seq_cst); }
 
   /// Owner thread, outside run(): exclusive access through the lock (thread
   /// exit, explicit flushes of the owner's own state).

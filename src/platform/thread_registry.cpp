@@ -1,6 +1,7 @@
 #include "platform/thread_registry.hpp"
 
 #include "platform/assert.hpp"
+#include "platform/membarrier.hpp"
 
 namespace memcg::detail {
 
@@ -24,6 +25,8 @@ bool ThreadRegistry::enrol(ThreadNode& self) noexcept {
     MEMCG_CHECK(pthread_key_create(&key_, key_destructor) == 0, "pthread_key_create");
     key_created_ = true;
   }
+  membarrier::init();
+  if (!membarrier::g_available) self.gate.serialise_always();  // before any drainer can see it
   self.next = head_;
   self.prev = nullptr;
   if (head_) head_->prev = &self;

@@ -93,14 +93,17 @@ bool mark_granules(void* p, std::size_t len, std::uint8_t v) noexcept {
 }
 
 // A kRegionSize-aligned mapping of `len` (a multiple of kRegionSize) bytes.
-void* map_aligned(std::size_t len) noexcept {
-  void* raw = ::mmap(nullptr, len + kRegionSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                     -1, 0);
+// multi >= 0: its kMultiUnitBit is `multi` (one extra granule of address
+// space is mapped so that both parities are available, then trimmed).
+void* map_aligned(std::size_t len, int multi = -1) noexcept {
+  const std::size_t slack = multi < 0 ? kRegionSize : 2 * kRegionSize;
+  void* raw = ::mmap(nullptr, len + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   auto base = reinterpret_cast<std::uintptr_t>(raw);
   auto aligned = (base + kRegionSize - 1) & ~(kRegionSize - 1);
+  if (multi >= 0 && ((aligned & kMultiUnitBit) != 0) != (multi != 0)) aligned += kRegionSize;
   if (aligned > base) ::munmap(raw, aligned - base);
-  const auto tail = base + len + kRegionSize - (aligned + len);
+  const auto tail = base + len + slack - (aligned + len);
   if (tail) ::munmap(reinterpret_cast<void*>(aligned + len), tail);
   return reinterpret_cast<void*>(aligned);
 }
@@ -131,13 +134,13 @@ void free_list_push(Source& s, void* unit, bool dirty) MEMCG_REQUIRES(s.mutex) {
   r->free_mask |= std::uint64_t{1} << unit_of(unit);
 }
 
-Region* map_region(Source& s) MEMCG_REQUIRES(s.mutex) {
+Region* map_region(Source& s, bool multi) MEMCG_REQUIRES(s.mutex) {
   MEMCG_ASSERT_HELD(s.mutex);
   if (MEMCG_FAULT_FAIL(fault::Kind::kPageSourceMap)) {
     ++s.failures;
     return nullptr;
   }
-  void* raw = map_aligned(kRegionSize);
+  void* raw = map_aligned(kRegionSize, multi ? 1 : 0);
   if (raw && !mark_granules(raw, kRegionSize, 1)) {
     ::munmap(raw, kRegionSize);
     raw = nullptr;
@@ -203,14 +206,17 @@ void* take(std::uint32_t units) noexcept {
   MEMCG_ASSERT(units >= 1 && units <= kMaxSlabUnits);
   Source& s = src();
   LockGuard<RankedMutex> l(s.mutex);
-  if (units == 1 && s.free_head) {  // the most recently freed unit
-    FreeSlab* f = s.free_head;
-    Region* r = region_of(f);
-    return carve_run(s, r, unit_of(f), 1);
-  }
+  // A run of several units only in a multi-unit region; a single unit
+  // preferably in a single-unit region (where slab_head() needs no load),
+  // in a multi-unit one rather than mapping more.
+  const bool multi = units > 1;
+  if (!multi && s.free_head && !in_multi_unit_region(s.free_head))  // the most recently freed unit
+    return carve_run(s, region_of(s.free_head), unit_of(s.free_head), 1);
   for (Region* r = s.regions; r; r = r->next)
-    if (std::uint32_t u = find_run(r, units)) return carve_run(s, r, u, units);
-  Region* r = map_region(s);
+    if (in_multi_unit_region(r) == multi)
+      if (std::uint32_t u = find_run(r, units)) return carve_run(s, r, u, units);
+  if (!multi && s.free_head) return carve_run(s, region_of(s.free_head), unit_of(s.free_head), 1);
+  Region* r = map_region(s, multi);
   if (!r) return nullptr;
   return carve_run(s, r, 1, units);
 }

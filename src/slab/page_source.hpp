@@ -10,6 +10,12 @@
 // first unit). slab_head() is therefore exact for every address inside a
 // slab, whatever unit it falls in.
 //
+// Regions come in two kinds, told apart by one address bit (kMultiUnitBit,
+// chosen when the region is mapped): slabs of more than one unit live only
+// in multi-unit regions, so in a single-unit region an object's slab is its
+// address masked to kSlabSize, with no load (the free path's dependency
+// chain is one load shorter). Single-unit slabs may live in either kind.
+//
 // Regions are kRegionSize, aligned to kRegionSize. Free slabs are reused
 // most-recently-freed first (their pages are still resident); beyond
 // kDirtySlabsMax free slabs the excess is purged with MADV_DONTNEED; a region
@@ -49,11 +55,19 @@ struct RegionHead {
   std::uint8_t head_delta[kSlabsPerRegion] = {};  // units back to the slab's first (page source mutex)
 };
 
+/// The address bit that marks a multi-unit region (regions are
+/// kRegionSize-aligned, so it is the lowest bit of the region number).
+inline constexpr std::uintptr_t kMultiUnitBit = kRegionSize;
+inline bool in_multi_unit_region(const void* p) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p) & kMultiUnitBit) != 0;
+}
+
 /// The first unit of the slab holding p (p inside a slab handed out by
 /// take()). Lock-free: a unit's delta is written before its slab is handed
 /// out and stays until the slab is given back.
 inline void* slab_head(const void* p) noexcept {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
+  if (__builtin_expect(!(a & kMultiUnitBit), 1)) return reinterpret_cast<void*>(a & ~(kSlabSize - 1));
   const auto* r = static_cast<const RegionHead*>(region_base(p));
   const std::uintptr_t delta = r->head_delta[(a >> kSlabShift) & (kSlabsPerRegion - 1)];
   return reinterpret_cast<void*>((a & ~(kSlabSize - 1)) - (delta << kSlabShift));

@@ -8,7 +8,8 @@
 // cache holds one reference). A cache can be reparented without visiting its
 // slabs.
 //
-// Every field but `kind` is guarded by the owning cache's lock.
+// Every field but `kind` is guarded by the owning cache's lock; the ones
+// marked immutable are written before the slab is first handed out.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +44,7 @@ struct Slab {
   std::uint32_t charge_bytes = 0;  // stride + one vector entry
   std::uint8_t reclaimable = 0;    // statistics: slab_reclaimable or slab_unreclaimable
   std::uint8_t units = 1;          // kSlabSize units (page source)
+  std::uint16_t mag_slot = 0;      // cache->mag_slot_, read by free beside `cache` (no load through it)
   FreeObject* freelist = nullptr;  // freed objects
   char* bump = nullptr;            // next never-used object
   char* end = nullptr;             // end of the object area

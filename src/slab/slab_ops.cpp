@@ -97,6 +97,7 @@ Slab* new_slab(ChildCache* c, GroupImpl* g) {
   s->end = s->bump + std::size_t{r->capacity} * r->stride;
   s->base = s->bump;
   s->units = static_cast<std::uint8_t>(r->units);
+  s->mag_slot = static_cast<std::uint16_t>(c->mag_slot_);
   s->recip = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + r->stride - 1) / r->stride);
   if (r->charge_objects) {
     s->objcgs = reinterpret_cast<ObjCgroup**>(static_cast<char*>(mem) + sizeof(Slab));

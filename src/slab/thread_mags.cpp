@@ -132,9 +132,10 @@ inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t g
   return pop_keyed(table, mag_key(root->seq, gid), mag_slot(root->seq, gid));
 }
 
-// Pushes onto c's entry, if it is in the table and has room.
-inline bool push_in_gate(MagEntry* table, ChildCache* c, void* obj) {
-  MagEntry& e = table[c->mag_slot_];
+// Pushes onto c's entry (in table slot `slot`, c->mag_slot_), if it is in
+// the table and has room.
+inline bool push_in_gate(MagEntry* table, std::uint32_t slot, ChildCache* c, void* obj) {
+  MagEntry& e = table[slot];
   if (MEMCG_UNLIKELY(e.cache != c)) return false;
   Magazine* m = e.loaded;
   if (MEMCG_UNLIKELY(m->full())) {
@@ -275,15 +276,16 @@ __attribute__((noinline, cold)) void* alloc_contended(RootCache* root, GroupImpl
 __attribute__((noinline, cold)) void free_contended(ChildCache* c, void* obj) {
   ThreadMags& t = tls_mags;
   bool done = false;
-  t.gate.run([&] { done = push_in_gate(t.table, c, obj); });
+  t.gate.run([&] { done = push_in_gate(t.table, c->mag_slot_, c, obj); });
   if (!done) free_slow(c, obj);
 }
 
 // The magazine half of a free: no accounting.
-inline void put_object(ChildCache* c, void* obj) {
+inline void put_object(const Slab* s, void* obj) {
   ThreadMags& t = tls_mags;
+  ChildCache* c = s->cache;
   if (MEMCG_UNLIKELY(!t.gate.try_enter())) return free_contended(c, obj);
-  const bool done = push_in_gate(t.table, c, obj);
+  const bool done = push_in_gate(t.table, s->mag_slot, c, obj);
   t.gate.leave();
   if (MEMCG_UNLIKELY(!done)) free_slow(c, obj);
 }
@@ -291,7 +293,7 @@ inline void put_object(ChildCache* c, void* obj) {
 // An object of a per-object charging cache could not be charged: back to
 // the magazines, uncharged.
 __attribute__((noinline, cold)) void* refuse_object(void* obj) {
-  put_object(Slab::of(obj)->cache, obj);
+  put_object(Slab::of(obj), obj);
   return nullptr;
 }
 
@@ -373,9 +375,10 @@ void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
 void cache_free(void* obj) noexcept {
   checked::on_free(obj);  // checked builds: foreign, misaligned, double free
   Slab* s = Slab::of(obj);
-  ChildCache* c = s->cache;
   ObjCgroup** owners = s->objcgs;
-  if (!owners) return put_object(c, obj);
+  if (!owners) return put_object(s, obj);
+  ChildCache* c = s->cache;
+  const std::uint32_t slot = s->mag_slot;
   // Read before the object is published in the magazine: from then on a
   // drain may flush it, empty its slab and give the slab away.
   const std::uint32_t charge = s->charge_bytes;
@@ -389,7 +392,7 @@ void cache_free(void* obj) noexcept {
   bool given = false, pushed = false;
   if (MEMCG_LIKELY(t.gate.try_enter())) {
     given = slot_give(t.obj, ObjSlot::key_of(oc, reclaimable), charge);
-    pushed = push_in_gate(t.table, c, obj);
+    pushed = push_in_gate(t.table, slot, c, obj);
     t.gate.leave();
   }
   if (MEMCG_UNLIKELY(!given)) {

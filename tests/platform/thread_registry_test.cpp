@@ -4,6 +4,8 @@
 // hook and retirement run once, an exited node never enrols again.
 #include "platform/thread_registry.hpp"
 
+#include "platform/membarrier.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -74,6 +76,29 @@ TEST(ThreadRegistry, DrainRoundsAndExitsLoseNothing) {
   EXPECT_EQ(g_exits.load() - exits0, static_cast<std::uint64_t>(kThreads));
   EXPECT_EQ(g_retired.load() - retired0, static_cast<std::uint64_t>(kThreads));
   EXPECT_EQ(registry().count(), 0u);
+}
+
+// Without membarrier(2) a drain round's heavy barrier is only a fence on
+// the drainer's side, so an enrolled node's gate must never take its
+// lock-free path: enrolment pins it. (g_available is flipped for one
+// freshly enrolled thread only; no drain round runs meanwhile.)
+TEST(ThreadRegistry, WithoutMembarrierAnEnrolledNodeAlwaysTakesTheGateLock) {
+  membarrier::init();
+  const bool had = membarrier::g_available;
+  std::thread([&] {
+    Toy& t = tls_toy;
+    ASSERT_TRUE(t.gate.try_enter()) << "an unenrolled node is nobody's to drain: the fast path is fine";
+    t.gate.leave();
+    membarrier::g_available = false;
+    const bool enrolled = registry().enrol(t);
+    membarrier::g_available = had;
+    ASSERT_TRUE(enrolled);
+    EXPECT_FALSE(t.gate.try_enter()) << "a pinned gate sends every owner operation to the lock";
+    t.gate.run([&] { t.value = t.value + 1; });  // the locked path still runs the operation
+    EXPECT_EQ(t.value, 1u);
+    EXPECT_FALSE(t.gate.try_enter());
+  }).join();
+  drain_all();
 }
 
 TEST(ThreadRegistry, AnExitedNodeNeverEnrolsAgain) {

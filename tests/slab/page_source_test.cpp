@@ -15,6 +15,7 @@ TEST(PageSource, SlabsAreAlignedDistinctAndReused) {
     ASSERT_NE(s, nullptr);
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(s) % kSlabSize, 0u);
     static_cast<char*>(s)[kSlabSize - 1] = 1;  // writable to the end
+    EXPECT_EQ(slab_head(static_cast<char*>(s) + kSlabSize - 1), s);
     slabs.push_back(s);
   }
   EXPECT_EQ(std::set<void*>(slabs.begin(), slabs.end()).size(), slabs.size());
@@ -42,6 +43,7 @@ TEST(PageSource, MultiUnitRunsResolveEveryAddressToTheirHead) {
     ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % kSlabSize, 0u);
     EXPECT_EQ(region_base(p), region_base(p + n * kSlabSize - 1)) << "a run stays inside one region";
     EXPECT_EQ(span_kind(p), kRegionKind);
+    if (n > 1) EXPECT_TRUE(in_multi_unit_region(p)) << "a run of " << n << " units outside a multi-unit region";
     for (std::uint32_t u = 0; u < n; ++u) {
       EXPECT_TRUE(units_seen.insert(reinterpret_cast<std::uintptr_t>(p) + u * kSlabSize).second) << "overlap";
       for (std::size_t off : {std::size_t{0}, std::size_t{1}, kSlabSize / 2, kSlabSize - 1})
