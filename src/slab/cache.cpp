@@ -12,6 +12,7 @@
 #include "core/group_impl.hpp"
 #include "core/refcount.hpp"
 #include "platform/meta_arena.hpp"
+#include "slab/fast_path.hpp"
 #include "slab/slab_internal.hpp"
 #include "slab/slab_runtime.hpp"
 #include "testing_stats.hpp"

@@ -15,6 +15,7 @@
 #include "platform/fork.hpp"
 #include "platform/fault.hpp"
 #include "slab/checked.hpp"
+#include "slab/fast_path.hpp"
 #include "slab/slab_internal.hpp"
 
 namespace memcg {
@@ -32,16 +33,16 @@ namespace {
 struct ClassTable {
   std::uint32_t size[64] = {};
   int n = 0;
-  std::uint8_t by_16[kMaxSmallSize / 16 + 1] = {};  // (size + 15) / 16 -> class (sizes > 8)
+  std::uint8_t by_8[kMaxSmallSize / 8 + 1] = {};  // (size + 7) / 8 -> class (every class is a multiple of 8)
   constexpr ClassTable() {
     size[n++] = 8;
     for (std::uint32_t s = 16; s <= 256; s += 16) size[n++] = s;
     for (std::uint32_t base = 256; base < kMaxSmallSize; base *= 2)
       for (std::uint32_t k = 1; k <= 8; ++k) size[n++] = base + k * (base / 8);
-    int c = 1;
-    for (std::uint32_t i = 0; i <= kMaxSmallSize / 16; ++i) {
-      while (size[c] < i * 16) ++c;
-      by_16[i] = static_cast<std::uint8_t>(c);
+    int c = 0;
+    for (std::uint32_t i = 0; i <= kMaxSmallSize / 8; ++i) {
+      while (size[c] < i * 8) ++c;
+      by_8[i] = static_cast<std::uint8_t>(c);
     }
   }
 };
@@ -84,10 +85,8 @@ inline RootCache* root_for_class(int c) {
   return MEMCG_LIKELY(r != nullptr) ? r : create_class_root(c);
 }
 
-inline int class_of(std::size_t size) {
-  if (size <= 8) return 0;
-  return kClasses.by_16[(size + 15) >> 4];
-}
+// size <= kMaxSmallSize (0 is class 0).
+inline int class_of(std::size_t size) { return kClasses.by_8[(size + 7) >> 3]; }
 
 // ---- large path ----
 // The mapping starts kRegionSize-aligned with this header, so kfree finds its
@@ -102,6 +101,8 @@ struct LargeHeader {
 };
 
 constexpr std::size_t kLargeMinOffset = 64;  // the header's room; larger alignments use align
+// kfree: a large pointer lies in its span's first kSlabSize bytes (large_alloc refuses larger alignments).
+static_assert(kSlabSize / 2 >= kLargeMinOffset, "large offsets stay below kSlabSize");
 constexpr std::size_t kMaxLargeSize = std::size_t{1} << 46;
 
 constexpr std::size_t large_map_len(std::size_t size, std::size_t offset) {
@@ -177,7 +178,14 @@ void* alloc_in(std::size_t size, std::size_t align, GroupImpl* g) {
 }  // namespace
 }  // namespace detail
 
-void* kmalloc(std::size_t size) noexcept { return detail::alloc_in(size, 16, detail::current_group_impl()); }
+void* kmalloc(std::size_t size) noexcept {
+  // The fast path: a small size whose class root exists.
+  if (MEMCG_LIKELY(size - 1 < kMaxSmallSize)) {
+    detail::RootCache* r = detail::g_kmalloc.roots[detail::class_of(size)].load(std::memory_order_acquire);
+    if (MEMCG_LIKELY(r != nullptr)) return detail::cache_alloc(r, detail::current_group_impl());
+  }
+  return detail::alloc_in(size, 16, detail::current_group_impl());
+}
 void* kmalloc(std::size_t size, const Group& g) noexcept {
   return g ? detail::alloc_in(size, 16, detail::Access::impl(g)) : nullptr;
 }
@@ -195,10 +203,16 @@ void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexc
 void kfree(void* p) noexcept {
   if (!p) return;
   detail::checked::on_span(p);
-  const std::uint32_t kind = detail::span_kind(p);
-  if (MEMCG_LIKELY(kind == detail::kRegionKind)) {
+  // A slab never lies in a region's first unit (the region header's); a
+  // large allocation's pointer always does (its offset is below kSlabSize),
+  // so the address tells the two apart without a load.
+  if (MEMCG_LIKELY((reinterpret_cast<std::uintptr_t>(p) & (detail::kRegionSize - 1)) >= detail::kSlabSize)) {
+#if defined(MEMCG_CHECKED)
+    MEMCG_CHECK(detail::span_kind(p) == detail::kRegionKind, "kfree of a pointer that kmalloc did not return");
+#endif
     detail::cache_free(p);
   } else {
+    const std::uint32_t kind = detail::span_kind(p);
     MEMCG_CHECK(kind == detail::kLargeKind, "kfree of a pointer that kmalloc did not return");
 #if defined(MEMCG_CHECKED)
     auto* h = static_cast<const detail::LargeHeader*>(detail::region_base(p));

@@ -13,16 +13,21 @@ namespace memcg::detail {
 
 inline constexpr std::uint32_t kMagazineRounds = 30;
 
+// Rounds come first and a magazine is one 256-byte-aligned metadata block,
+// so a pointer into its rounds (a thread's loaded magazine is held as its
+// top, thread_mags.hpp) names the magazine and the count at once.
 struct Magazine {
-  Magazine* next = nullptr;  // depot list link
-  std::uint32_t n = 0;       // rounds present
-  std::uint32_t pad = 0;
   void* rounds[kMagazineRounds];
+  Magazine* next = nullptr;  // depot list link
+  std::uint32_t n = 0;       // rounds present (stale while loaded in a thread's table entry)
+  std::uint32_t pad = 0;
 
   bool full() const noexcept { return n == kMagazineRounds; }
   bool empty() const noexcept { return n == 0; }
 };
-static_assert(sizeof(Magazine) == 256, "a magazine is one 256-byte metadata block");
+inline constexpr std::uintptr_t kMagazineBlock = 256;
+static_assert(sizeof(Magazine) == kMagazineBlock, "a magazine is one 256-byte metadata block (meta::alloc aligns it)");
+static_assert(sizeof(void*) * kMagazineRounds < kMagazineBlock, "a full magazine's top stays inside its block");
 
 // Singly linked stack of magazines (guarded by the cache lock).
 struct MagazineStack {

@@ -56,7 +56,6 @@ void flush_own_magazines() noexcept;
 /// Threads with a registered magazine table (tests, statistics).
 std::uint64_t threads_with_magazines() noexcept;
 
-void* cache_alloc(RootCache* root, GroupImpl* g) noexcept;
-void cache_free(void* obj) noexcept;
+// cache_alloc() and cache_free(), the fast paths, are inline in fast_path.hpp.
 
 }  // namespace memcg::detail

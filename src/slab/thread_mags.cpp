@@ -28,6 +28,7 @@
 #include "platform/thread_registry.hpp"
 #include "slab/checked.hpp"
 #include "slab/slab_internal.hpp"
+#include "slab/fast_path.hpp"
 #include "slab/thread_mags.hpp"
 
 namespace memcg::detail {
@@ -89,7 +90,7 @@ void give_back(const Evicted& e) {
 // Inside a gate op: takes entry e out (the cache is alive: we are in the gate
 // and the entry was not flushed) and pins its cache for give_back.
 Evicted evict_in_gate(MagEntry& e) {
-  Evicted out{e.cache, e.loaded, e.prev};
+  Evicted out{e.cache, e.cache ? e.unload() : nullptr, e.prev};
   if (e.cache) child_get(e.cache);
   e = MagEntry{};
   return out;
@@ -100,7 +101,7 @@ Evicted evict_in_gate(MagEntry& e) {
 Evicted install_in_gate(MagEntry* table, ChildCache* c, Magazine* loaded) {
   MagEntry& e = table[c->mag_slot_];
   Evicted ev = evict_in_gate(e);
-  e = MagEntry{c->mag_key_, c, loaded, nullptr};
+  e = MagEntry{c->mag_key_, c, loaded->rounds + loaded->n, nullptr};
   return ev;
 }
 
@@ -111,41 +112,9 @@ inline ChildCache* lookup_in_gate(RootCache* root, GroupImpl* g) {
   return arr->slot[g->id].load(std::memory_order_acquire);
 }
 
-inline std::uint32_t key_group_id(const RootCache* root, const GroupImpl* g) {
-  return root->per_group ? g->id : kNoGroupId;
-}
 
-// Pops from the entry for (root, gid), if it is in the table and has rounds.
-inline void* pop_keyed(MagEntry* table, std::uint64_t key, std::uint32_t slot) {
-  MagEntry& e = table[slot];
-  if (MEMCG_UNLIKELY(e.key != key)) return nullptr;
-  Magazine* m = e.loaded;
-  if (MEMCG_UNLIKELY(m->n == 0)) {
-    if (!e.prev || e.prev->n == 0) return nullptr;
-    std::swap(e.loaded, e.prev);
-    m = e.loaded;
-  }
-  return m->rounds[--m->n];
-}
 
-inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t gid) {
-  return pop_keyed(table, mag_key(root->seq, gid), mag_slot(root->seq, gid));
-}
 
-// Pushes onto c's entry (in table slot `slot`, c->mag_slot_), if it is in
-// the table and has room.
-inline bool push_in_gate(MagEntry* table, std::uint32_t slot, ChildCache* c, void* obj) {
-  MagEntry& e = table[slot];
-  if (MEMCG_UNLIKELY(e.cache != c)) return false;
-  Magazine* m = e.loaded;
-  if (MEMCG_UNLIKELY(m->full())) {
-    if (!e.prev || !e.prev->empty()) return false;
-    std::swap(e.loaded, e.prev);
-    m = e.loaded;
-  }
-  m->rounds[m->n++] = obj;
-  return true;
-}
 
 // Slow paths stay out of line: inlined, they made every fast-path call save
 // and restore six registers (callgrind: 34 of 139 instructions per op).
@@ -190,8 +159,8 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) 
       MagEntry& e = t.table[c->mag_slot_];
       if (e.cache == c) {
         spare = e.prev;  // empty (we only come here when both were empty)
-        e.prev = e.loaded;
-        e.loaded = full;
+        e.prev = e.unload();
+        e.load(full);
       } else {
         ev = install_in_gate(t.table, c, full);
       }
@@ -236,8 +205,8 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
     MagEntry& e = t.table[c->mag_slot_];
     if (e.cache == c) {  // loaded full, prev full or absent
       out_full = e.prev;
-      e.prev = e.loaded;
-      e.loaded = empty;
+      e.prev = e.unload();
+      e.load(empty);
     } else {
       ev = install_in_gate(t.table, c, empty);
     }
@@ -249,10 +218,14 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
   child_put(c);
 }
 
+}  // namespace
+
+// ---- the fast paths' misses (declared in fast_path.hpp) ----
+
 // Allocation whose table probe missed or found no rounds: a removed group
 // (a thread still inside its ScopedGroup) allocates from its nearest online
 // ancestor's cache, looked up here rather than on the slow path.
-__attribute__((noinline)) void* alloc_miss(RootCache* root, GroupImpl* g) {
+void* alloc_miss(RootCache* root, GroupImpl* g) noexcept {
   ThreadMags& t = tls_mags;
   void* obj = nullptr;
   if (root->per_group && !g->is_online()) {
@@ -266,140 +239,49 @@ __attribute__((noinline)) void* alloc_miss(RootCache* root, GroupImpl* g) {
 
 // The fast paths when a drain round is pending on this thread's gate: the
 // same probes, serialised with the drainer by the gate lock.
-__attribute__((noinline, cold)) void* alloc_contended(RootCache* root, GroupImpl* g) {
+void* alloc_contended(RootCache* root, GroupImpl* g) noexcept {
   ThreadMags& t = tls_mags;
   void* obj = nullptr;
   t.gate.run([&] { obj = pop_in_gate(t.table, root, key_group_id(root, g)); });
   return obj ? obj : alloc_miss(root, g);
 }
 
-__attribute__((noinline, cold)) void free_contended(ChildCache* c, void* obj) {
+void free_contended(ChildCache* c, void* obj) noexcept {
   ThreadMags& t = tls_mags;
   bool done = false;
   t.gate.run([&] { done = push_in_gate(t.table, c->mag_slot_, c, obj); });
   if (!done) free_slow(c, obj);
 }
 
-// The magazine half of a free: no accounting.
-inline void put_object(const Slab* s, void* obj) {
-  ThreadMags& t = tls_mags;
-  ChildCache* c = s->cache;
-  if (MEMCG_UNLIKELY(!t.gate.try_enter())) return free_contended(c, obj);
-  const bool done = push_in_gate(t.table, s->mag_slot, c, obj);
-  t.gate.leave();
-  if (MEMCG_UNLIKELY(!done)) free_slow(c, obj);
-}
+namespace {
 
 // An object of a per-object charging cache could not be charged: back to
 // the magazines, uncharged.
 __attribute__((noinline, cold)) void* refuse_object(void* obj) {
-  put_object(Slab::of(obj), obj);
+  free_contended(Slab::of(obj)->cache, obj);
   return nullptr;
-}
-
-inline void record_owner(void* obj, ObjCgroup* oc) {
-  Slab* s = Slab::of(obj);
-  s->objcgs[s->index(obj)] = oc;
-}
-
-// Takes `bytes` of key's ObjCgroup from the object slot (inside a gate op).
-inline bool slot_take(ObjSlot& o, std::uintptr_t key, std::uint32_t bytes) {
-  const std::uint32_t have = o.bytes.load(std::memory_order_relaxed);
-  if (MEMCG_UNLIKELY(o.key.load(std::memory_order_relaxed) != key) || MEMCG_UNLIKELY(have < bytes)) return false;
-  o.bytes.store(have - bytes, std::memory_order_relaxed);
-  return true;
-}
-
-// Gives `bytes` of key's ObjCgroup back to the object slot (inside a gate op).
-inline bool slot_give(ObjSlot& o, std::uintptr_t key, std::uint32_t bytes) {
-  const std::uint32_t have = o.bytes.load(std::memory_order_relaxed) + bytes;
-  if (MEMCG_UNLIKELY(o.key.load(std::memory_order_relaxed) != key) || MEMCG_UNLIKELY(have > kObjStockMax)) return false;
-  o.bytes.store(have, std::memory_order_relaxed);
-  return true;
 }
 
 // Charging an object the object slot could not serve: the group's
 // ObjCgroup may not exist yet, and the charge may reclaim.
-__attribute__((noinline)) void* charge_object_slow(RootCache* root, GroupImpl* g, void* obj) {
+void* charge_object_slow(RootCache* root, GroupImpl* g, void* obj) {
   ObjCgroup* oc = objcg_of(g);
   if (!oc || !obj_charge_slow(oc, root->charge_bytes, root->options.reclaimable)) return refuse_object(obj);
   record_owner(obj, oc);
   return obj;
 }
 
-// An allocation whose gate op found a drainer pending, an empty magazine
-// or an object slot that could not serve it.
-__attribute__((noinline)) void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) {
+}  // namespace
+
+void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) noexcept {
   if (!obj && !(obj = alloc_miss(root, g))) return nullptr;
   return charge_object_slow(root, g, obj);
 }
 
-}  // namespace
-
-// Fast paths: one gate entry (no atomic read-modify-write), one table
-// probe, one magazine; for a per-object charging cache, in the same gate
-// operation, the object slot and the owner record. A hit proves the cache alive (not that it is not
-// dead): a cache's entries are flushed by a drain round, which waits for
-// this gate operation, after it is marked dead and before it can be
-// destroyed, and installs check `dead` inside the gate. Objects taken from
-// or given to a just-killed cache's magazines are counted in its `inuse`
-// either way, and the flush returns the magazines' rounds to its slabs.
-//
-// ACCOUNTING RULE (per-object caches): an object is charged while a user
-// holds it, from the moment alloc returns it to the moment free is called;
-// objects in magazines, depots and slabs are charged to no group.
-void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
-  ThreadMags& t = tls_mags;
-  if (!root->charge_objects) {
-    void* obj;
-    if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(alloc_contended(root, g));
-    obj = pop_in_gate(t.table, root, key_group_id(root, g));
-    t.gate.leave();
-    if (MEMCG_LIKELY(obj != nullptr)) return checked::on_alloc(obj);
-    return checked::on_alloc(alloc_miss(root, g));
-  }
-  ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
-  const std::uintptr_t key = ObjSlot::key_of(oc, root->options.reclaimable);
-  void* obj = nullptr;
-  bool charged = false;
-  if (MEMCG_LIKELY(t.gate.try_enter())) {
-    obj = pop_keyed(t.table, root->shared_key, root->shared_slot);
-    charged = obj && MEMCG_LIKELY(oc != nullptr) && slot_take(t.obj, key, root->charge_bytes);
-    t.gate.leave();
-  }
-  if (MEMCG_UNLIKELY(!charged)) return checked::on_alloc(alloc_charged_miss(root, g, obj));
-  record_owner(obj, oc);
-  return checked::on_alloc(obj);
-}
-
-void cache_free(void* obj) noexcept {
-  checked::on_free(obj);  // checked builds: foreign, misaligned, double free
-  Slab* s = Slab::of(obj);
-  ObjCgroup** owners = s->objcgs;
-  if (!owners) return put_object(s, obj);
-  ChildCache* c = s->cache;
-  const std::uint32_t slot = s->mag_slot;
-  // Read before the object is published in the magazine: from then on a
-  // drain may flush it, empty its slab and give the slab away.
-  const std::uint32_t charge = s->charge_bytes;
-  const int reclaimable = s->reclaimable;
-  ObjCgroup*& e = owners[s->index(obj)];
-  ObjCgroup* oc = e;
-#if defined(MEMCG_CHECKED)
-  e = nullptr;  // a free object's entry is never read (the next allocation writes it)
-#endif
-  ThreadMags& t = tls_mags;
-  bool given = false, pushed = false;
-  if (MEMCG_LIKELY(t.gate.try_enter())) {
-    given = slot_give(t.obj, ObjSlot::key_of(oc, reclaimable), charge);
-    pushed = push_in_gate(t.table, slot, c, obj);
-    t.gate.leave();
-  }
-  if (MEMCG_UNLIKELY(!given)) {
-    MEMCG_FAULT_POINT(fault::Kind::kObjectFreePublished);  // the object's slab may be gone now
-    obj_uncharge_slow(oc, charge, reclaimable);
-  }
-  if (MEMCG_UNLIKELY(!pushed)) free_contended(c, obj);
+void free_charged_miss(ChildCache* c, void* obj, ObjCgroup* oc, std::uint32_t charge, int reclaimable) noexcept {
+  free_contended(c, obj);
+  MEMCG_FAULT_POINT(fault::Kind::kObjectFreePublished);  // the object's slab may be gone now
+  obj_uncharge_slow(oc, charge, reclaimable);
 }
 
 void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcept {
@@ -413,10 +295,10 @@ void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcep
           if (!e.cache || !pred(e.cache, arg)) continue;
           {
             LockGuard<SpinLock> cl(e.cache->lock);
-            flush_magazine_locked(e.cache, e.loaded);
+            flush_magazine_locked(e.cache, e.unload());
             if (e.prev) flush_magazine_locked(e.cache, e.prev);
           }
-          free_magazine(e.loaded);
+          free_magazine(e.loaded());
           if (e.prev) free_magazine(e.prev);
           e = MagEntry{};
         }

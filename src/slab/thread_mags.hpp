@@ -17,11 +17,31 @@ struct ObjCgroup;
 
 inline constexpr std::uint32_t kTableSize = kMagTableSize;
 
+// The loaded magazine is held as its top: the address of its next free
+// round (rounds + n). Its 256-byte block is the magazine and its offset
+// there the count, so a pop or push loads the entry and then the round,
+// with no load through the magazine's header; the magazine's own `n` is
+// written back whenever it leaves the entry (unload()).
 struct MagEntry {
   std::uint64_t key;  // cache->mag_key_ while cache is set, else 0 (no root has seq 0)
   ChildCache* cache;
-  Magazine* loaded;   // never null while cache is set
-  Magazine* prev;     // may be null
+  void** top;         // the loaded magazine's top: never null while cache is set
+  Magazine* prev;     // may be null; its n is current
+
+  static Magazine* magazine_of(void** top) noexcept {
+    return reinterpret_cast<Magazine*>(reinterpret_cast<std::uintptr_t>(top) & ~(kMagazineBlock - 1));
+  }
+  static std::uint32_t count_of(void** top) noexcept {
+    return static_cast<std::uint32_t>((reinterpret_cast<std::uintptr_t>(top) & (kMagazineBlock - 1)) / sizeof(void*));
+  }
+  Magazine* loaded() const noexcept { return magazine_of(top); }
+  void load(Magazine* m) noexcept { top = m->rounds + m->n; }
+  /// The loaded magazine with its count written back (the entry keeps top).
+  Magazine* unload() noexcept {
+    Magazine* m = loaded();
+    m->n = count_of(top);
+    return m;
+  }
 };
 static_assert(sizeof(MagEntry) == 32, "two entries per cache line");
 
