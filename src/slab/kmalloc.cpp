@@ -178,13 +178,20 @@ void* alloc_in(std::size_t size, std::size_t align, GroupImpl* g) {
 }  // namespace
 }  // namespace detail
 
+namespace detail {
+namespace {
+// Out of line, so that kmalloc's fast path saves no registers.
+__attribute__((noinline)) void* kmalloc_slow(std::size_t size) noexcept { return alloc_in(size, 16, current_group_impl()); }
+}  // namespace
+}  // namespace detail
+
 void* kmalloc(std::size_t size) noexcept {
   // The fast path: a small size whose class root exists.
   if (MEMCG_LIKELY(size - 1 < kMaxSmallSize)) {
     detail::RootCache* r = detail::g_kmalloc.roots[detail::class_of(size)].load(std::memory_order_acquire);
     if (MEMCG_LIKELY(r != nullptr)) return detail::cache_alloc(r, detail::current_group_impl());
   }
-  return detail::alloc_in(size, 16, detail::current_group_impl());
+  return detail::kmalloc_slow(size);
 }
 void* kmalloc(std::size_t size, const Group& g) noexcept {
   return g ? detail::alloc_in(size, 16, detail::Access::impl(g)) : nullptr;
