@@ -53,6 +53,7 @@ std::uint32_t take_root_seq_locked(SlabRuntime& rt) noexcept {
 
 void give_root_seq_locked(SlabRuntime& rt, std::uint32_t seq) noexcept {
   MEMCG_ASSERT_HELD(slab_mutex());
+  if (seq <= kKmallocRootSeqs) return;  // a kmalloc class's: stays its class's
   auto* f = meta::make<SlabRuntime::FreeSeq>();
   if (!f) return;  // out of metadata: the number is never reused, which is safe
   f->seq = seq;
@@ -104,8 +105,9 @@ void layout_slab(RootCache& r) noexcept {
   if (r.charge_objects) r.charge_bytes = static_cast<std::uint32_t>(r.stride + entry);
 }
 
-RootCache* create_root(std::string_view name, std::size_t size, const CacheOptions& o, bool is_kmalloc,
+RootCache* create_root(std::string_view name, std::size_t size, const CacheOptions& o, std::uint32_t kmalloc_seq,
                        std::error_code& ec) noexcept {
+  const bool is_kmalloc = kmalloc_seq != 0;
   if (!valid_cache_name(name) || size == 0 || size > Cache::kMaxObjectSize || o.align == 0 ||
       (o.align & (o.align - 1)) != 0 || o.align > 4096) {
     ec = make_err(std::errc::invalid_argument);
@@ -123,7 +125,7 @@ RootCache* create_root(std::string_view name, std::size_t size, const CacheOptio
   SlabRuntime& rt = slab_runtime();
   {
     LockGuard<RankedMutex> l(slab_mutex());
-    r->seq = take_root_seq_locked(rt);
+    r->seq = is_kmalloc ? kmalloc_seq : take_root_seq_locked(rt);
   }
   if (r->seq == 0) {
     meta::destroy(r);
@@ -188,7 +190,7 @@ std::string slabinfo_line(ChildCache* c) {
 }  // namespace detail
 
 Cache Cache::create(std::string_view name, std::size_t size, CacheOptions options, std::error_code& ec) noexcept {
-  return Cache(detail::create_root(name, size, options, false, ec));
+  return Cache(detail::create_root(name, size, options, 0, ec));
 }
 
 Cache Cache::create(std::string_view name, std::size_t size, std::error_code& ec) noexcept {
@@ -202,9 +204,19 @@ Cache Cache::create(std::string_view name, std::size_t size, CacheOptions option
   return c;
 }
 
+namespace {
+// Cache::alloc() without a current group (or without a cache), out of line
+// so that the fast path saves no registers.
+__attribute__((noinline)) void* alloc_outside_groups(detail::RootCache* r) noexcept {
+  return r ? detail::cache_alloc(r, detail::current_group_impl()) : nullptr;
+}
+}  // namespace
+
 void* Cache::alloc() noexcept {
-  if (!r_) return nullptr;
-  return detail::cache_alloc(r_, detail::current_group_impl());
+  detail::RootCache* r = r_;
+  detail::GroupImpl* g = detail::tls_current_group;
+  if (MEMCG_LIKELY(r != nullptr && g != nullptr)) return detail::cache_alloc(r, g);
+  return alloc_outside_groups(r);
 }
 
 void* Cache::alloc(const Group& g) noexcept {

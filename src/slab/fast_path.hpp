@@ -42,9 +42,9 @@ __attribute__((noinline)) void* alloc_charged_miss(RootCache* root, GroupImpl* g
 /// The object is still to be published (its charge, if any, is settled).
 __attribute__((noinline)) void free_contended(ChildCache* c, void* obj) noexcept;
 /// The object slot did not take the object's charge: publish the object,
-/// then uncharge with what was read before publishing.
-__attribute__((noinline)) void free_charged_miss(ChildCache* c, void* obj, ObjCgroup* oc, std::uint32_t charge,
-                                                 int reclaimable) noexcept;
+/// then uncharge with what was read before publishing (`key`: the owner's
+/// ObjSlot::key_of(ObjCgroup, reclaimable)).
+__attribute__((noinline)) void free_charged_miss(ChildCache* c, void* obj, std::uintptr_t key, std::uint32_t charge) noexcept;
 
 // ---- table and slot operations (inside a gate operation) ----
 
@@ -61,7 +61,9 @@ inline void* pop_keyed(MagEntry* table, std::uint64_t key, std::uint32_t slot) {
   }
   --top;
   e.top = top;
-  return *top;
+  void* obj = *top;
+  if (obj == nullptr) __builtin_unreachable();  // rounds are objects: a caller's miss test folds away
+  return obj;
 }
 
 inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t gid) {
@@ -74,7 +76,7 @@ inline bool push_in_gate(MagEntry* table, std::uint32_t slot, ChildCache* c, voi
   MagEntry& e = table[slot];
   if (MEMCG_UNLIKELY(e.cache != c)) return false;
   void** top = e.top;
-  if (MEMCG_UNLIKELY(MagEntry::count_of(top) == kMagazineRounds)) {
+  if (MEMCG_UNLIKELY(MagEntry::is_full(top))) {
     if (!e.prev || !e.prev->empty()) return false;
     Magazine* empty = e.prev;
     e.prev = e.unload();
@@ -91,6 +93,9 @@ inline void record_owner(void* obj, ObjCgroup* oc) {
 }
 
 // Takes `bytes` of key's ObjCgroup from the object slot (inside a gate op).
+// A key with a null ObjCgroup (a group that has none yet) may equal an
+// empty slot's key 0, whose bytes are 0: the take fails, so callers need no
+// null test.
 inline bool slot_take(ObjSlot& o, std::uintptr_t key, std::uint32_t bytes) {
   const std::uint32_t have = o.bytes.load(std::memory_order_relaxed);
   if (MEMCG_UNLIKELY(o.key.load(std::memory_order_relaxed) != key) || MEMCG_UNLIKELY(have < bytes)) return false;
@@ -125,7 +130,7 @@ inline void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
   const std::uintptr_t key = ObjSlot::key_of(oc, root->options.reclaimable);
   if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(alloc_charged_miss(root, g, nullptr));
   void* obj = pop_keyed(t.table, root->shared_key, root->shared_slot);
-  if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(oc != nullptr) && MEMCG_LIKELY(slot_take(t.obj, key, root->charge_bytes))) {
+  if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(slot_take(t.obj, key, root->charge_bytes))) {
     t.gate.leave();
     record_owner(obj, oc);
     return checked::on_alloc(obj);
@@ -152,14 +157,13 @@ inline void cache_free(void* obj) noexcept {
   // Read before the object is published in the magazine: from then on a
   // drain may flush it, empty its slab and give the slab away.
   const std::uint32_t charge = s->charge_bytes;
-  const int reclaimable = s->reclaimable;
   ObjCgroup*& e = owners[s->index(obj)];
-  ObjCgroup* oc = e;
+  const std::uintptr_t key = ObjSlot::key_of(e, s->reclaimable);
 #if defined(MEMCG_CHECKED)
   e = nullptr;  // a free object's entry is never read (the next allocation writes it)
 #endif
   if (MEMCG_LIKELY(t.gate.try_enter())) {
-    if (MEMCG_LIKELY(slot_give(t.obj, ObjSlot::key_of(oc, reclaimable), charge))) {
+    if (MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
       const bool pushed = push_in_gate(t.table, slot, c, obj);
       t.gate.leave();
       if (MEMCG_LIKELY(pushed)) return;
@@ -167,7 +171,7 @@ inline void cache_free(void* obj) noexcept {
     }
     t.gate.leave();
   }
-  return free_charged_miss(c, obj, oc, charge, reclaimable);
+  return free_charged_miss(c, obj, key, charge);
 }
 
 }  // namespace memcg::detail

@@ -17,11 +17,13 @@
 #include "slab/checked.hpp"
 #include "slab/fast_path.hpp"
 #include "slab/slab_internal.hpp"
+#include "slab/slab_runtime.hpp"
 
 namespace memcg {
 namespace detail {
 
-RootCache* create_root(std::string_view name, std::size_t size, const CacheOptions& o, bool is_kmalloc,
+/// kmalloc_seq: 0 for a Cache, else the kmalloc class root's fixed number.
+RootCache* create_root(std::string_view name, std::size_t size, const CacheOptions& o, std::uint32_t kmalloc_seq,
                        std::error_code& ec) noexcept;
 
 namespace {
@@ -33,12 +35,14 @@ namespace {
 struct ClassTable {
   std::uint32_t size[64] = {};
   int n = 0;
+  std::uint32_t charge[64] = {};  // bytes an object of the class is charged (stride + its owner record)
   std::uint8_t by_8[kMaxSmallSize / 8 + 1] = {};  // (size + 7) / 8 -> class (every class is a multiple of 8)
   constexpr ClassTable() {
     size[n++] = 8;
     for (std::uint32_t s = 16; s <= 256; s += 16) size[n++] = s;
     for (std::uint32_t base = 256; base < kMaxSmallSize; base *= 2)
       for (std::uint32_t k = 1; k <= 8; ++k) size[n++] = base + k * (base / 8);
+    for (int i = 0; i < n; ++i) charge[i] = size[i] + sizeof(void*);
     int c = 0;
     for (std::uint32_t i = 0; i <= kMaxSmallSize / 8; ++i) {
       while (size[c] < i * 8) ++c;
@@ -51,6 +55,13 @@ constexpr const std::uint32_t* kClassSizes = kClasses.size;
 constexpr int kNumClasses = kClasses.n;
 static_assert(kClasses.size[kClasses.n - 1] == kMaxSmallSize, "the last class is kMaxSmallSize");
 static_assert(kClasses.n <= 64, "class table size");
+static_assert(kClasses.n <= static_cast<int>(kKmallocRootSeqs), "every class has a fixed root number");
+
+// A class's fixed root number and so its shared cache's magazine-table key
+// and slot (cache_impl.hpp), computed without loading the root.
+constexpr std::uint32_t class_seq(std::uint32_t c) { return c + 1; }
+inline std::uint64_t class_mag_key(std::uint32_t c) { return mag_key(class_seq(c), kNoGroupId); }
+inline std::uint32_t class_mag_slot(std::uint32_t c) { return mag_slot(class_seq(c), kNoGroupId); }
 
 struct KmallocCaches {
   std::atomic<RootCache*> roots[kNumClasses] = {};
@@ -75,7 +86,12 @@ __attribute__((noinline)) RootCache* create_class_root(int c) {
   CacheOptions o;
   o.align = kClassSizes[c] >= 16 ? 16 : 8;
   std::error_code ec;
-  r = create_root(std::string_view(name, static_cast<std::size_t>(n)), kClassSizes[c], o, true, ec);
+  r = create_root(std::string_view(name, static_cast<std::size_t>(n)), kClassSizes[c], o, class_seq(static_cast<std::uint32_t>(c)), ec);
+  // kmalloc's fast path relies on these without reading the root.
+  MEMCG_CHECK(!r || (r->charge_objects && !r->options.reclaimable && r->charge_bytes == kClasses.charge[c] &&
+                     r->shared_key == class_mag_key(static_cast<std::uint32_t>(c)) &&
+                     r->shared_slot == class_mag_slot(static_cast<std::uint32_t>(c))),
+              "kmalloc class root does not match its class table");
   if (r) g_kmalloc.roots[c].store(r, std::memory_order_release);
   return r;
 }
@@ -182,16 +198,36 @@ namespace detail {
 namespace {
 // Out of line, so that kmalloc's fast path saves no registers.
 __attribute__((noinline)) void* kmalloc_slow(std::size_t size) noexcept { return alloc_in(size, 16, current_group_impl()); }
+
+// The fast path's miss: `obj` (charged to nobody) or nullptr; the class root
+// may not exist yet (then no table entry can name it and obj is nullptr).
+__attribute__((noinline)) void* kmalloc_miss(std::uint32_t c, GroupImpl* g, void* obj) noexcept {
+  RootCache* r = root_for_class(static_cast<int>(c));
+  if (!r) return nullptr;
+  return alloc_charged_miss(r, g, obj);
+}
 }  // namespace
 }  // namespace detail
 
+// The fast path: cache_alloc() of a class root, inside a group, with the
+// root's key, slot and charge taken from the class table (fixed root
+// numbers, slab_runtime.hpp), so that no load waits for the root.
 void* kmalloc(std::size_t size) noexcept {
-  // The fast path: a small size whose class root exists.
-  if (MEMCG_LIKELY(size - 1 < kMaxSmallSize)) {
-    detail::RootCache* r = detail::g_kmalloc.roots[detail::class_of(size)].load(std::memory_order_acquire);
-    if (MEMCG_LIKELY(r != nullptr)) return detail::cache_alloc(r, detail::current_group_impl());
+  using namespace detail;
+  GroupImpl* g = tls_current_group;
+  if (MEMCG_UNLIKELY(size - 1 >= kMaxSmallSize) || MEMCG_UNLIKELY(g == nullptr)) return kmalloc_slow(size);
+  const std::uint32_t c = static_cast<std::uint32_t>(class_of(size));
+  ThreadMags& t = tls_mags;
+  ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
+  if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(kmalloc_miss(c, g, nullptr));
+  void* obj = pop_keyed(t.table, class_mag_key(c), class_mag_slot(c));
+  if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(slot_take(t.obj, ObjSlot::key_of(oc, 0), kClasses.charge[c]))) {
+    t.gate.leave();
+    record_owner(obj, oc);
+    return checked::on_alloc(obj);
   }
-  return detail::kmalloc_slow(size);
+  t.gate.leave();
+  return checked::on_alloc(kmalloc_miss(c, g, obj));
 }
 void* kmalloc(std::size_t size, const Group& g) noexcept {
   return g ? detail::alloc_in(size, 16, detail::Access::impl(g)) : nullptr;

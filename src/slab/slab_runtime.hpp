@@ -12,6 +12,11 @@ namespace memcg::detail {
 
 RankedMutex& slab_mutex() noexcept;  // slab_runtime().slab_mutex, for the analysis (core/group_impl.hpp)
 
+// kmalloc's class roots have fixed magazine-table numbers (class + 1), so
+// that kmalloc's fast path computes its table key from the size class
+// without loading the root (kmalloc.cpp). Other roots number from above.
+inline constexpr std::uint32_t kKmallocRootSeqs = 64;
+
 struct SlabRuntime {
   SlabRuntime() noexcept;
 
@@ -34,12 +39,15 @@ struct SlabRuntime {
     std::uint32_t seq;
   };
   FreeSeq* free_seqs MEMCG_GUARDED_BY(detail::slab_mutex()) = nullptr;
-  std::uint32_t next_seq MEMCG_GUARDED_BY(detail::slab_mutex()) = 1;  // 0 is never a root's number
+  // 0 is never a root's number; 1..kKmallocRootSeqs are kmalloc's (class + 1).
+  std::uint32_t next_seq MEMCG_GUARDED_BY(detail::slab_mutex()) = kKmallocRootSeqs + 1;
 };
 
-/// A root number (slab mutex held); 0 when all 2^32 - 1 are in use.
+/// A root number (slab mutex held); 0 when all are in use. Never one of
+/// kmalloc's fixed numbers.
 std::uint32_t take_root_seq_locked(SlabRuntime& rt) noexcept MEMCG_REQUIRES(slab_mutex());
-/// Gives a destroyed root's number back (slab mutex held, its entries flushed).
+/// Gives a destroyed root's number back (slab mutex held, its entries
+/// flushed); kmalloc's fixed numbers are never recycled.
 void give_root_seq_locked(SlabRuntime& rt, std::uint32_t seq) noexcept MEMCG_REQUIRES(slab_mutex());
 
 SlabRuntime& slab_runtime() noexcept;

@@ -278,10 +278,10 @@ void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) noexcept {
   return charge_object_slow(root, g, obj);
 }
 
-void free_charged_miss(ChildCache* c, void* obj, ObjCgroup* oc, std::uint32_t charge, int reclaimable) noexcept {
+void free_charged_miss(ChildCache* c, void* obj, std::uintptr_t key, std::uint32_t charge) noexcept {
   free_contended(c, obj);
   MEMCG_FAULT_POINT(fault::Kind::kObjectFreePublished);  // the object's slab may be gone now
-  obj_uncharge_slow(oc, charge, reclaimable);
+  obj_uncharge_slow(reinterpret_cast<ObjCgroup*>(key & ~std::uintptr_t{1}), charge, static_cast<int>(key & 1));
 }
 
 void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcept {

@@ -34,6 +34,9 @@ struct MagEntry {
   static std::uint32_t count_of(void** top) noexcept {
     return static_cast<std::uint32_t>((reinterpret_cast<std::uintptr_t>(top) & (kMagazineBlock - 1)) / sizeof(void*));
   }
+  static bool is_full(void** top) noexcept {  // count_of(top) == kMagazineRounds, one byte compare
+    return static_cast<std::uint8_t>(reinterpret_cast<std::uintptr_t>(top)) == sizeof(void*) * kMagazineRounds;
+  }
   Magazine* loaded() const noexcept { return magazine_of(top); }
   void load(Magazine* m) noexcept { top = m->rounds + m->n; }
   /// The loaded magazine with its count written back (the entry keeps top).
