@@ -58,10 +58,37 @@ static_assert(kClasses.n <= 64, "class table size");
 static_assert(kClasses.n <= static_cast<int>(kKmallocRootSeqs), "every class has a fixed root number");
 
 // A class's fixed root number and so its shared cache's magazine-table key
-// and slot (cache_impl.hpp), computed without loading the root.
+// and slot (cache_impl.hpp), known without loading the root.
 constexpr std::uint32_t class_seq(std::uint32_t c) { return c + 1; }
-inline std::uint64_t class_mag_key(std::uint32_t c) { return mag_key(class_seq(c), kNoGroupId); }
-inline std::uint32_t class_mag_slot(std::uint32_t c) { return mag_slot(class_seq(c), kNoGroupId); }
+constexpr std::uint64_t class_mag_key(std::uint32_t c) { return mag_key(class_seq(c), kNoGroupId); }
+constexpr std::uint32_t class_mag_slot(std::uint32_t c) { return mag_slot(class_seq(c), kNoGroupId); }
+
+// What kmalloc's fast path needs of a class, in one 16-byte row.
+struct ClassFast {
+  std::uint64_t mag_key;
+  std::uint32_t mag_slot;
+  std::uint32_t charge;
+};
+struct ClassFastTable {
+  ClassFast row[64] = {};
+  constexpr ClassFastTable() {
+    for (int c = 0; c < kClasses.n; ++c)
+      row[c] = ClassFast{class_mag_key(static_cast<std::uint32_t>(c)), class_mag_slot(static_cast<std::uint32_t>(c)),
+                         kClasses.charge[c]};
+  }
+};
+constexpr ClassFastTable kClassFast{};
+
+// (size + 7) / 8 -> the byte offset of its class's row in kClassFast (the
+// fast path indexes the rows without a multiplication).
+struct SizeRowTable {
+  std::uint16_t off[kMaxSmallSize / 8 + 1] = {};
+  constexpr SizeRowTable() {
+    for (std::uint32_t i = 0; i <= kMaxSmallSize / 8; ++i) off[i] = static_cast<std::uint16_t>(kClasses.by_8[i] * sizeof(ClassFast));
+  }
+};
+constexpr SizeRowTable kSizeRow{};
+static_assert(sizeof(ClassFast) == 16, "16-byte rows");
 
 struct KmallocCaches {
   std::atomic<RootCache*> roots[kNumClasses] = {};
@@ -215,13 +242,16 @@ __attribute__((noinline)) void* kmalloc_miss(std::uint32_t c, GroupImpl* g, void
 void* kmalloc(std::size_t size) noexcept {
   using namespace detail;
   GroupImpl* g = tls_current_group;
-  if (MEMCG_UNLIKELY(size - 1 >= kMaxSmallSize) || MEMCG_UNLIKELY(g == nullptr)) return kmalloc_slow(size);
-  const std::uint32_t c = static_cast<std::uint32_t>(class_of(size));
+  // Size 0 is class 0, as alloc_in() makes it.
+  if (MEMCG_UNLIKELY(size > kMaxSmallSize) || MEMCG_UNLIKELY(g == nullptr)) return kmalloc_slow(size);
+  const std::uint32_t off = kSizeRow.off[(size + 7) >> 3];
+  const ClassFast& f = *reinterpret_cast<const ClassFast*>(reinterpret_cast<const char*>(kClassFast.row) + off);
+  const std::uint32_t c = off / sizeof(ClassFast);
   ThreadMags& t = tls_mags;
   ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
   if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(kmalloc_miss(c, g, nullptr));
-  void* obj = pop_keyed(t.table, class_mag_key(c), class_mag_slot(c));
-  if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(slot_take(t.obj, ObjSlot::key_of(oc, 0), kClasses.charge[c]))) {
+  void* obj = pop_keyed(t.table, f.mag_key, f.mag_slot);
+  if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(slot_take(t.obj, ObjSlot::key_of(oc, 0), f.charge))) {
     t.gate.leave();
     record_owner(obj, oc);
     return checked::on_alloc(obj);
