@@ -81,7 +81,8 @@ class Group {
 
   /// rmdir: EBUSY while children are not removed, EINVAL on the root, ENOENT
   /// if already removed. Drains every thread's charge stock of this group
-  /// before returning.
+  /// before returning, and sets its memory.min and memory.low to 0 (a
+  /// removed group claims no protection, as in the kernel).
   void remove();
   void remove(std::error_code& ec) noexcept;
 
@@ -138,6 +139,12 @@ class Group {
   /// OOM handler for this subtree: called, with no library lock held, when
   /// reclaim cannot make a charge fit under memory.max of this group or a
   /// descendant without a handler of its own. An empty handler removes it.
+  /// It runs on the failing thread, at most one at a time per overlapping
+  /// subtree; threads failing meanwhile wait and call it only if their
+  /// charge still does not fit. A charge the handler itself makes that does
+  /// not fit fails at once. It is called again while it reports memory
+  /// freed and usage falls (4 calls in a row without progress end the
+  /// charge). See docs/reclaim.md, "OOM".
   /// Errors: EINVAL on a null handle, ENOENT when setting a handler on a
   /// removed group (it would never be called; removing one is allowed).
   void set_oom_handler(OomHandler h);

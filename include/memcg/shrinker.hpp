@@ -3,7 +3,12 @@
 // A Shrinker reports how many objects it could free (count) and frees some
 // (scan), as the kernel's shrinkers do. A group-aware shrinker is asked per
 // group (ShrinkControl::group) for the objects charged to that group; a
-// global one is asked with the group being reclaimed and may free anything.
+// global one (group_aware = false) may free anything, so it is asked only
+// in reclaim of the whole process (ShrinkControl::group is the root group:
+// memory.reclaim or a limit of the root, and the background reclaimer), as
+// the kernel calls memcg-unaware shrinkers only in global reclaim. A
+// group's own limit or memory.reclaim never calls it: one tenant's limit
+// must not evict everyone's objects.
 //
 // Reclaim calls shrinkers without holding any library lock, in bounded
 // batches (kShrinkBatch objects per scan call), from the thread that needs

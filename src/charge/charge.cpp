@@ -26,8 +26,6 @@ void check_high(GroupImpl* g, std::uint64_t bytes) noexcept {
   if (over) handle_over_high(g, bytes);
 }
 
-constexpr int kMaxOomRounds = 4;              // handler calls per charge before giving up
-
 }  // namespace
 
 bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
@@ -36,7 +34,7 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
   std::uint64_t batch = small ? kChargeBatch : bytes;
   bool drained = false;
   int retries = kMaxReclaimRetries;
-  int oom_rounds = 0;
+  OomRetry oom;
   for (;;) {
     if (small && stock_consume(g, bytes)) return true;
     PageCounter* fail = nullptr;
@@ -61,6 +59,7 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
       g->counter.force_charge(bytes);
       return true;
     }
+    if (in_oom_handler()) return false;  // an OOM handler's own allocation: fail fast, never a nested OOM
     const std::uint64_t reclaimed = reclaim_for_charge(over, bytes);
     if (over->counter.margin() >= bytes) continue;
     if (!drained) {
@@ -70,8 +69,7 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
     }
     if (reclaimed && bytes <= kCostlyBytes) continue;
     if (retries-- > 0) continue;
-    if (oom_rounds < kMaxOomRounds && oom_for_charge(over, bytes)) {
-      ++oom_rounds;
+    if (oom_for_charge(over, bytes, oom)) {
       retries = kMaxReclaimRetries;
       continue;
     }

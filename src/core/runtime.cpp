@@ -27,9 +27,13 @@ GroupImpl::GroupImpl(GroupImpl* p, std::string n, std::uint32_t i)
 
 GroupImpl::~GroupImpl() = default;
 
+// The kernel's memcg_memory_event: the group and its ancestors up to, not
+// including, the root. The root counts only its own events (it can carry a
+// process-wide limit here, which the kernel's root cannot).
 void record_event(GroupImpl* g, Event e) noexcept {
   g->events_local.inc(e);
-  for (GroupImpl* a = g; a; a = a->parent) a->events.inc(e);
+  g->events.inc(e);
+  for (GroupImpl* a = g->parent; a && !a->is_root(); a = a->parent) a->events.inc(e);
 }
 
 Runtime::Runtime() {

@@ -25,9 +25,20 @@ extern constinit thread_local void* tls_reclaim_state __attribute__((tls_model("
 /// Synchronous reclaim for a charge refused at `over`: about `bytes` from
 /// over's subtree. Returns bytes reclaimed.
 std::uint64_t reclaim_for_charge(GroupImpl* over, std::uint64_t bytes) noexcept;
+/// Consecutive OOM handler calls of one charge (or one memory.max write)
+/// that reported memory freed without progress (reclaim/oom.cpp).
+struct OomRetry {
+  int stalls = 0;
+};
 /// OOM for a charge refused at `over` after reclaim: records the oom event,
-/// calls the nearest handler. True if the handler freed memory.
-bool oom_for_charge(GroupImpl* over, std::uint64_t bytes) noexcept;
+/// waits for any OOM in flight in an overlapping domain, re-checks whether
+/// the charge fits, then calls the nearest handler. True if the charge
+/// should be retried (it fits now, or the handler freed memory and has not
+/// stalled kMaxOomStalls times in a row).
+bool oom_for_charge(GroupImpl* over, std::uint64_t bytes, OomRetry& retry) noexcept;
+/// True while the calling thread runs an OOM handler: its charges that do
+/// not fit fail at once (no reclaim, no nested OOM).
+bool in_oom_handler() noexcept;
 /// After a charge of `bytes` to g left a non-root ancestor above high:
 /// reclaim the overage and throttle (memory.high).
 void handle_over_high(GroupImpl* g, std::uint64_t bytes) noexcept;

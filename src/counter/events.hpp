@@ -1,8 +1,10 @@
 // memory.events counters: local (the group's own) and hierarchical (its own
 // plus every descendant's). An event at G increments G.local and the
-// hierarchical count of G and every ancestor, the root included (the kernel
-// has no root memory.events; we expose the root's because the root can carry
-// a process-wide limit).
+// hierarchical count of G and every ancestor below the root, as the
+// kernel's memcg_memory_event stops below the root memcg. The root's
+// counters hold only the root's own events (the kernel has no root
+// memory.events; we expose the root's because the root can carry a
+// process-wide limit).
 #pragma once
 
 #include <atomic>

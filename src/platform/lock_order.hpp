@@ -45,6 +45,7 @@ enum class LockRank : int {
   kPageSource = 48,    // PageSource::mutex: regions and free slabs
   kMetaArena = 49,     // MetaArena::lock: metadata blocks
   kWorkerQueue = 50,   // Worker::mutex: queued work items
+  kOomDomains = 52,    // the OOM domains in flight (reclaim/oom.cpp): a leaf, never held across a handler
   kReclaimWake = 55,   // the background reclaimer's wake-up state
   kRcuRegistry = 60,   // TSan RCU flavour: its reader list
   kRcuCallbacks = 65,  // the RCU callback queue (rcu_callbacks.cpp): rcu::call from under any lock

@@ -15,14 +15,15 @@ namespace detail {
 
 ReclaimCounters g_reclaim_stats;
 
-bool run_oom(GroupImpl* over, std::uint64_t bytes) noexcept;
+bool run_oom(GroupImpl* over, std::uint64_t bytes, OomRetry& retry) noexcept;
 
 // memory_max_write: drain stocks once, reclaim with retries, then OOM until
-// the handler gives up.
+// the handler gives up or stalls (oom.cpp's retry rule).
 void enforce_max(GroupImpl* g) noexcept {
   bool drained = false;
   int reclaims = kMaxReclaimRetries;
-  for (int oom_rounds = 0; oom_rounds < 8;) {
+  OomRetry oom;
+  for (;;) {
     const std::uint64_t usage = g->counter.usage(), max = g->counter.max();
     if (usage <= max) return;
     if (!drained) {
@@ -34,8 +35,7 @@ void enforce_max(GroupImpl* g) noexcept {
       if (!try_to_free(g, usage - max, ReclaimReason::kLimit)) --reclaims;
       continue;
     }
-    ++oom_rounds;
-    if (!run_oom(g, 0)) return;
+    if (!run_oom(g, 0, oom)) return;
   }
 }
 

@@ -5,6 +5,27 @@
 // oom_kill, when the handler freed memory, at the group it says it acted on
 // (OomContext::killed), by default the victim. Charges above
 // kCostlyBytes (one slab) never invoke OOM (the kernel skips costly orders).
+//
+// SERIALISATION (the kernel's oom_lock, per domain like memcg's
+// hierarchical OOM lock): an OOM at group D runs only while no other OOM
+// runs at D, an ancestor of D or a descendant of D; such a thread waits,
+// then re-checks whether its charge fits (the kernel's
+// mem_cgroup_margin() test under oom_lock) and calls no handler if it
+// does. So N threads failing at one full group call the handler once when
+// one kill frees enough. OOMs in disjoint subtrees run concurrently.
+//
+// RETRIES: the charge is retried after every handler call that reports
+// memory freed. A call counts as progress when the domain's usage fell
+// across it or the charge fits; after kMaxOomStalls consecutive calls that
+// report freed without progress, the charge fails. There is no cap on calls
+// that make progress (each one freed memory, as the kernel's OOM killer
+// loop).
+//
+// HANDLER CONTRACT: it runs on the thread whose charge failed, with no
+// library lock held, at most one at a time per overlapping domain; it may
+// call the library (remove groups, free memory, change limits); a charge it
+// makes that does not fit fails at once (no reclaim, no nested OOM).
+#include <condition_variable>
 #include <memory>
 
 #include "core/access.hpp"
@@ -14,7 +35,9 @@
 #include "core/runtime.hpp"
 #include "core/upcalls.hpp"
 #include "memcg/group.hpp"
+#include "platform/fork.hpp"
 #include "platform/rcu.hpp"
+#include "platform/ranked_mutex.hpp"
 #include "reclaim/reclaim.hpp"
 
 namespace memcg {
@@ -72,8 +95,88 @@ GroupImpl* preorder_next(GroupImpl* x, GroupImpl* root) {
 
 }  // namespace
 
-bool run_oom(GroupImpl* over, std::uint64_t bytes) noexcept {
+namespace {
+
+constexpr int kMaxOomStalls = 4;  // consecutive "freed" handler calls without progress
+constexpr int kMaxOomDomains = 64;  // OOMs in flight at once (more wait)
+
+constinit thread_local bool tls_in_oom_handler = false;
+
+// The OOM domains in flight. A leaf lock: nothing else is taken under it,
+// and it is never held across a handler.
+struct OomDomains {
+  RankedMutex mutex{LockRank::kOomDomains};
+  std::condition_variable_any cv;
+  GroupImpl* running[kMaxOomDomains] MEMCG_GUARDED_BY(mutex) = {};
+  int n MEMCG_GUARDED_BY(mutex) = 0;
+};
+
+// Forgets the parent's OOMs in flight: their threads do not exist in the child.
+void forget_running(void* arg) noexcept MEMCG_NO_TSA {
+  auto* d = static_cast<OomDomains*>(arg);
+  d->n = 0;
+}
+
+OomDomains& domains() {
+  static OomDomains* d = [] {
+    auto* x = new OomDomains;  // leaked: outlives static destructors
+    static fork::HeldAcrossFork<RankedMutex> fork{x->mutex, forget_running, x};
+    return x;
+  }();
+  return *d;
+}
+
+bool overlaps(const GroupImpl* a, const GroupImpl* b) {
+  return a == b || a->is_descendant_of(b) || b->is_descendant_of(a);
+}
+
+// Holds the OOM domain `g` (waits while an overlapping one is in flight).
+class DomainGuard {
+ public:
+  explicit DomainGuard(GroupImpl* g) noexcept : g_(g) {
+    OomDomains& d = domains();
+    LockGuard<RankedMutex> l(d.mutex);
+    for (;;) {
+      bool busy = d.n == kMaxOomDomains;
+      for (int i = 0; i < d.n && !busy; ++i) busy = overlaps(d.running[i], g);
+      if (!busy) break;
+      d.cv.wait(d.mutex);
+    }
+    d.running[d.n++] = g;
+  }
+  ~DomainGuard() {
+    OomDomains& d = domains();
+    {
+      LockGuard<RankedMutex> l(d.mutex);
+      for (int i = 0; i < d.n; ++i)
+        if (d.running[i] == g_) {
+          d.running[i] = d.running[--d.n];
+          break;
+        }
+    }
+    d.cv.notify_all();
+  }
+  DomainGuard(const DomainGuard&) = delete;
+  DomainGuard& operator=(const DomainGuard&) = delete;
+
+ private:
+  GroupImpl* g_;
+};
+
+// Whether `bytes` more fit under over's max (bytes 0: whether over is
+// within it, for memory.max writes).
+bool fits(const GroupImpl* over, std::uint64_t bytes) {
+  const std::uint64_t usage = over->counter.usage(), max = over->counter.max();
+  return usage <= max && bytes <= max - usage;
+}
+
+}  // namespace
+
+bool in_oom_handler() noexcept { return tls_in_oom_handler; }
+
+bool run_oom(GroupImpl* over, std::uint64_t bytes, OomRetry& retry) noexcept {
   record_event(over, Event::kOom);
+  if (tls_in_oom_handler) return false;  // never a nested OOM
   OomHandler handler;
   {
     LockGuard<RankedMutex> l(tree_mutex());
@@ -85,28 +188,36 @@ bool run_oom(GroupImpl* over, std::uint64_t bytes) noexcept {
     }
   }
   if (!handler) return false;
+  DomainGuard domain(over);
+  if (fits(over, bytes)) return true;  // an OOM we waited for freed enough
+  const std::uint64_t usage_before = over->counter.usage();
   group_get(over);
   Group g = Access::adopt(over);
   Group victim = Access::adopt(pick_victim(over));
   const OomContext ctx = Access::oom_context(&g, &victim, bytes);
   bool freed = false;
+  tls_in_oom_handler = true;
   try {
     freed = handler(ctx);
   } catch (...) {
     freed = false;  // a throwing handler counts as "nothing freed"
   }
+  tls_in_oom_handler = false;
+  if (!freed) return false;
   // The kernel counts oom_kill at the memcg of the task it killed: here the
   // group the handler says it acted on (OomContext::killed), else the victim.
-  if (freed) {
-    const Group& named = Access::killed(ctx);
-    record_event(Access::impl(named ? named : victim), Event::kOomKill);
+  const Group& named = Access::killed(ctx);
+  record_event(Access::impl(named ? named : victim), Event::kOomKill);
+  if (over->counter.usage() < usage_before || fits(over, bytes)) {
+    retry.stalls = 0;
+    return true;
   }
-  return freed;
+  return ++retry.stalls < kMaxOomStalls;
 }
 
-bool oom_for_charge(GroupImpl* over, std::uint64_t bytes) noexcept {
+bool oom_for_charge(GroupImpl* over, std::uint64_t bytes, OomRetry& retry) noexcept {
   if (bytes > kCostlyBytes) return false;
-  return run_oom(over, bytes);
+  return run_oom(over, bytes, retry);
 }
 
 void free_reclaim_state(GroupImpl* g) noexcept {

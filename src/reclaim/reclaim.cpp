@@ -29,10 +29,14 @@ class ReclaimScope {
 };
 
 // Reclaims from one group: its shrinkers, then its own child caches.
-// Returns whether the group had anything reclaimable at all.
-bool shrink_one(GroupImpl* g, bool is_root, int priority, std::uint64_t protection, ReclaimReason why) {
+// Returns whether the group had anything reclaimable at all. Shrinkers that
+// are not group-aware run only for the tree's root, that is in reclaim of
+// the whole process (the kernel's shrink_slab calls only memcg-aware
+// shrinkers below the root memcg): a group's limit must not evict other
+// groups' objects.
+bool shrink_one(GroupImpl* g, int priority, std::uint64_t protection, ReclaimReason why) {
   std::uint64_t freeable = 0;
-  const std::uint64_t freed = shrink_group_objects(g, is_root, priority, protection, &freeable);
+  const std::uint64_t freed = shrink_group_objects(g, g->is_root(), priority, protection, &freeable);
   const bool has_slabs = g->nr_slab_caches.load(std::memory_order_relaxed) != 0;
   if (has_slabs) {
     // What the shrinkers freed went to this thread's magazines; at the last
@@ -84,7 +88,7 @@ std::uint64_t try_to_free(GroupImpl* root, std::uint64_t bytes, ReclaimReason wh
           protection = low_reclaim ? emin : std::max(emin, elow);
         }
         const std::uint64_t before = st.reclaimed;
-        any |= shrink_one(g, is_root, prio, protection, why);
+        any |= shrink_one(g, prio, protection, why);
         // pgsteal is the reclaimed group's (memory.stat sums it up the tree).
         if (st.reclaimed > before) g->stats.pgsteal.fetch_add(st.reclaimed - before, std::memory_order_relaxed);
         // Fault injection: abandon the walk mid-round, as the kernel's

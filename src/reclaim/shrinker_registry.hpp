@@ -23,7 +23,7 @@ inline constexpr int kMaxConcurrentCalls = 2;
 inline constexpr std::uint64_t kScanFloor = 32;
 
 /// Calls every registered shrinker for group g (group-aware ones with g,
-/// global ones only when g is the reclaim root), with scan pressure from
+/// global ones only when g is the tree's root, `is_root`), with scan pressure from
 /// `priority` scaled down by `protection` (bytes of g's usage protected),
 /// in batches. Returns the number of objects freed; *freeable gets the sum
 /// of the counts seen.

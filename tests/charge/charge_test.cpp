@@ -72,6 +72,7 @@ TEST(Charge, EventsAreHierarchicalAndLocal) {
   test::TempGroup t("ev");
   Group a = t->create("a");
   Group b = a.create("b");
+  const Events root_before = Group::root().events();
   a.set_max(4000);
   ASSERT_TRUE(detail::try_charge_memcg(detail::Access::impl(b), 3000));  // fits: 1000 left
   EXPECT_FALSE(detail::try_charge_memcg(detail::Access::impl(b), 2000)); // could fit, refused
@@ -83,6 +84,9 @@ TEST(Charge, EventsAreHierarchicalAndLocal) {
   EXPECT_EQ(t->events().max, n);
   EXPECT_EQ(t->events_local().max, 0u);
   EXPECT_EQ(t->events().oom, 1u);
+  // The kernel's propagation stops below the root.
+  EXPECT_EQ(Group::root().events().max, root_before.max) << "a descendant's event reached the root";
+  EXPECT_EQ(Group::root().events().oom, root_before.oom);
   detail::uncharge_memcg(detail::Access::impl(b), 3000);
   detail::drain_own_stock();
   b.remove();

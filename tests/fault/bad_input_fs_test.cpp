@@ -190,11 +190,12 @@ TEST(BadInput, FsRemovedGroup) {
   EXPECT_EQ(ec, errc::no_such_file_or_directory);
   EXPECT_EQ(g.nr_descendants(), 0u);
   for (auto& e : fs::list(t->path())) EXPECT_NE(e, "g/");
-  // limits unchanged, all four
+  // max and high unchanged; removal itself zeroed min and low (the
+  // kernel's css_offline: a removed group claims no protection)
   EXPECT_EQ(g.max(), 8u << 20);
   EXPECT_EQ(g.high(), 4u << 20);
-  EXPECT_EQ(g.low(), 2u << 20);
-  EXPECT_EQ(g.min(), 1u << 20);
+  EXPECT_EQ(g.low(), 0u);
+  EXPECT_EQ(g.min(), 0u);
 }
 
 }  // namespace

@@ -50,11 +50,12 @@ TEST(BadInput, GroupRemovedGroup) {
   expect_system_error([&] { g.set_high(1); }, errc::no_such_file_or_directory, "set_high");
   expect_system_error([&] { g.set_low(1); }, errc::no_such_file_or_directory, "set_low");
   expect_system_error([&] { g.set_min(1); }, errc::no_such_file_or_directory, "set_min");
-  // limits unchanged, all four
+  // max and high unchanged; removal itself zeroed min and low (the
+  // kernel's css_offline: a removed group claims no protection)
   EXPECT_EQ(g.max(), 8u << 20);
   EXPECT_EQ(g.high(), 4u << 20);
-  EXPECT_EQ(g.low(), 2u << 20);
-  EXPECT_EQ(g.min(), 1u << 20);
+  EXPECT_EQ(g.low(), 0u);
+  EXPECT_EQ(g.min(), 0u);
   // reclaim of a removed group: nothing to reclaim, 0 bytes and EAGAIN
   EXPECT_EQ(g.reclaim(4096, ec), 0u);
   EXPECT_EQ(ec, errc::resource_unavailable_try_again);

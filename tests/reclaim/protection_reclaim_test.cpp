@@ -130,6 +130,43 @@ TEST(ProtectionReclaim, LowSelftestTreeConvergesAsTheKernel) {
   for (const Group* x : {&t.c, &t.d, &t.e, &t.f}) EXPECT_EQ(x->events().oom, 0u) << x->path();
 }
 
+// A removed group claims no protection (the kernel's css_offline zeroes
+// min and low): a dying sibling pinned by its pages must not take half of
+// the parent's effective min from the live one.
+//   T      max 150M
+//   T/P    min 50M
+//   T/P/L  min 50M, 50M of page cache
+//   T/P/D  min 50M, 50M of page cache, then removed (its pages keep it)
+//   T/G    allocates 90M of anonymous memory: 40M must be reclaimed
+// With D's claim gone L's effective min is all of P's 50M and D's pages go
+// first; with it, L and D would split P's 50M and L would lose about 20M.
+TEST(ProtectionReclaim, ARemovedGroupNoLongerClaimsItsShareOfProtection) {
+  test::TempGroup t("offmin");
+  t.get().set_max(150 * M);
+  test::PageCache cache{kPage};
+  Group p = t->create("P");
+  p.set_min(50 * M);
+  Group l = p.create("L"), d = p.create("D");
+  l.set_min(50 * M);
+  d.set_min(50 * M);
+  for (Group* x : {&l, &d})
+    for (std::uint64_t i = 0; i < 50 * M / kPage; ++i) ASSERT_TRUE(cache.add(*x));
+  d.remove();
+  EXPECT_EQ(d.min(), 0u) << "removal zeroes memory.min";
+  EXPECT_EQ(d.low(), 0u) << "removal zeroes memory.low";
+  EXPECT_EQ(p.current(), 100 * M) << "D's pages still charge it";
+  Group g = t->create("G");
+  std::error_code ec;
+  auto anon = alloc_anon(g, 90 * M, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  std::printf("L %.1fM, P %.1fM\n", l.current() / double(M), p.current() / double(M));
+  EXPECT_GE(l.current(), 48 * M) << "the live sibling lost its protection to a removed one";
+  anon.clear();
+  g.remove();
+  l.remove();
+  p.remove();
+}
+
 // Whole-page expectations below: pages of 256K, so one scan batch is exact.
 constexpr std::uint64_t kBigPage = 256 << 10;
 

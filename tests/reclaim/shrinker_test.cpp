@@ -69,17 +69,28 @@ struct GlobalCounter : Shrinker {
   std::uint64_t scan(const ShrinkControl&) override { return 0; }
 };
 
-TEST(Shrinker, GlobalShrinkersAreAskedOnlyForTheReclaimRoot) {
+// A global (not group-aware) shrinker may free anyone's objects: a group's
+// limit or memory.reclaim never calls it (the kernel calls memcg-unaware
+// shrinkers only in global reclaim); reclaim of the root group does, with
+// the root as ShrinkControl::group.
+TEST(Shrinker, GlobalShrinkersRunOnlyInReclaimOfTheRoot) {
   test::TempGroup t("glob");
   Group a = t->create("a");
   GlobalCounter gc;
   auto reg = register_shrinker(gc, /*group_aware=*/false);
   test::PageCache cache(kPage);
   ASSERT_TRUE(cache.add(a));
-  t->reclaim(kPage);
+  ASSERT_TRUE(cache.add(a));
+  t->reclaim(kPage);  // memory.reclaim of a group
+  t.get().set_max(kPage);  // a limit of a group
+  ASSERT_TRUE(cache.add(a));  // a charge over the limit: limit reclaim
+  EXPECT_EQ(gc.calls.load(), 0) << "a group's reclaim called a global shrinker";
+  t.get().set_max(unlimited);
+  ASSERT_TRUE(cache.add(a));
+  Group::root().reclaim(kPage);  // reclaim of the whole process
   ASSERT_GT(gc.calls.load(), 0);
   std::lock_guard<std::mutex> l(gc.m);
-  for (auto& p : gc.groups) EXPECT_EQ(p, t->path());
+  for (auto& p : gc.groups) EXPECT_EQ(p, Group::root().path());
   a.remove();
 }
 

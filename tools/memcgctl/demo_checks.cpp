@@ -170,7 +170,10 @@ Check Demo::check_protection_honoured() {
 }
 
 // The parent's handler is the nearest for every group below it: each OOM
-// there called it once, and each call that freed memory is an oom_kill.
+// there counted an oom event and called it at most once (an OOM that waited
+// for another one and then found its charge fitting calls nothing, as the
+// kernel's margin check under oom_lock), and each call that freed memory is
+// an oom_kill.
 Check Demo::check_oom_handler() {
   Check o{"oom-handler"};
   const GroupRow* row = find_row(rows_at_stop_, parent_path_);
@@ -178,16 +181,17 @@ Check Demo::check_oom_handler() {
   if (!row) {
     fail(o, fmt::format("{}: could not read its files", parent_path_));
   } else {
-    if (row->ev_oom != calls)
-      fail(o, fmt::format("{} memory.events oom {} != {} handler calls", parent_path_, row->ev_oom, calls));
+    if (row->ev_oom < calls)
+      fail(o, fmt::format("{} memory.events oom {} < {} handler calls", parent_path_, row->ev_oom, calls));
     if (row->ev_oom_kill != kills)
       fail(o, fmt::format("{} memory.events oom_kill {} != {} handler calls that freed memory", parent_path_,
                           row->ev_oom_kill, kills));
   }
   if (cfg_.expect_oom && kills == 0) fail(o, fmt::format("the OOM handler never freed memory ({} calls)", calls));
   if (o.ok) {
-    o.detail = fmt::format("handler on {} ran {} times == memory.events oom, freed {} in {} runs == oom_kill",
-                           parent_path_, calls, format_bytes(oom_.freed_bytes.load()), kills);
+    o.detail = fmt::format("handler on {} ran {} times for {} oom events (the rest fit after waiting), freed {} in "
+                           "{} runs == oom_kill",
+                           parent_path_, calls, row->ev_oom, format_bytes(oom_.freed_bytes.load()), kills);
     auto v = oom_.victims.first();
     if (!v.empty()) o.detail += fmt::format(" (first: {})", v.front());
   }
