@@ -26,15 +26,12 @@ void offline_charge(GroupImpl* g) noexcept {
 void free_charge_state(GroupImpl* g) noexcept { objcg_release_group(g); }
 
 namespace {
-// Sums local stats over g's subtree (dying descendants included) under RCU.
+// Sums the local gauges over g's subtree (dying descendants included) under RCU.
 void sum_subtree(GroupImpl* g, Stat& out) {
   out.slab_reclaimable += g->stats.slab_reclaimable.load(std::memory_order_relaxed);
   out.slab_unreclaimable += g->stats.slab_unreclaimable.load(std::memory_order_relaxed);
   out.kmalloc_large += g->stats.kmalloc_large.load(std::memory_order_relaxed);
   out.reservations += g->stats.reservations.load(std::memory_order_relaxed);
-  out.stock_drains += g->stats.stock_drains.load(std::memory_order_relaxed);
-  out.pgscan += g->stats.pgscan.load(std::memory_order_relaxed);
-  out.pgsteal += g->stats.pgsteal.load(std::memory_order_relaxed);
   for (GroupImpl* c = g->first_child.load(std::memory_order_acquire); c;
        c = c->next_sibling.load(std::memory_order_acquire))
     sum_subtree(c, out);
@@ -50,6 +47,10 @@ Stat Group::stat() const {
     detail::rcu::ReadGuard rg;
     detail::sum_subtree(p_, s);
   }
+  // Event counts: hierarchical already (count_stat), so monotone.
+  s.stock_drains = p_->stats.stock_drains.load(std::memory_order_relaxed);
+  s.pgscan = p_->stats.pgscan.load(std::memory_order_relaxed);
+  s.pgsteal = p_->stats.pgsteal.load(std::memory_order_relaxed);
   // Object slots: their bytes are stock; the statistics their objects
   // moved are not yet in the groups' (slab/thread_mags.hpp).
   const detail::ObjSlotSum objs = detail::object_slots_in_subtree(p_);

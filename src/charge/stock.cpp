@@ -94,7 +94,7 @@ void drain_all_locked(ThreadRegistry& r, Pred&& pred, GroupImpl* account_to) MEM
   int n = 0;
   r.drain_round([&](ThreadNode& t) { n = take_matching_locked(static_cast<ThreadStock&>(t), pred, taken); },
                 [&](ThreadNode&) {
-                  if (n && account_to) account_to->stats.stock_drains.fetch_add(1, std::memory_order_relaxed);
+                  if (n && account_to) count_stat(account_to, &StatCounters::stock_drains, 1);
                   for (int i = 0; i < n; ++i) give_back(taken[i]);
                   n = 0;
                 });

@@ -58,16 +58,24 @@ RankedMutex& slab_mutex() noexcept;  // SlabRuntime::slab_mutex (slab/child_cach
 inline constexpr std::uint32_t kGroupMagicLive = 0x6d656d63;  // "memc"
 inline constexpr std::uint32_t kGroupMagicFreed = 0xdeadbeef;
 
-// Local statistics of one group (memory.stat sums them over the subtree).
+// Statistics of one group. The gauges are local (memory.stat sums them
+// over the subtree, and a released group's are folded into its parent). The
+// event counts are hierarchical: count_stat() adds to the group and every
+// ancestor at the event, so memory.stat reads one counter, which never goes
+// backwards (a subtree walk racing a release's fold could count a child
+// twice or not at all), and a release folds nothing of them.
 struct StatCounters {
+  // gauges, local
   std::atomic<std::uint64_t> slab_reclaimable{0};
   std::atomic<std::uint64_t> slab_unreclaimable{0};
   std::atomic<std::uint64_t> kmalloc_large{0};
   std::atomic<std::uint64_t> reservations{0};
+  // event counts, hierarchical (count_stat)
   std::atomic<std::uint64_t> stock_drains{0};
   std::atomic<std::uint64_t> pgscan{0};
   std::atomic<std::uint64_t> pgsteal{0};
 
+  /// Folds the gauges into dst (a released group's into its parent).
   void add_into(StatCounters& dst) const noexcept;
 };
 
@@ -151,6 +159,8 @@ struct GroupImpl {
 
 // Records an event at g: local at g, hierarchical at g and every ancestor.
 void record_event(GroupImpl* g, Event e) noexcept;
+/// Adds n to the hierarchical event count `field` of g and every ancestor.
+void count_stat(GroupImpl* g, std::atomic<std::uint64_t> StatCounters::*field, std::uint64_t n) noexcept;
 
 /// The group that owns a counter (try_charge reports the refusing level).
 inline GroupImpl* group_of(PageCounter* c) noexcept { return static_cast<GroupImpl*>(c->owner()); }

@@ -13,9 +13,10 @@ void StatCounters::add_into(StatCounters& dst) const noexcept {
   mv(slab_unreclaimable, dst.slab_unreclaimable);
   mv(kmalloc_large, dst.kmalloc_large);
   mv(reservations, dst.reservations);
-  mv(stock_drains, dst.stock_drains);
-  mv(pgscan, dst.pgscan);
-  mv(pgsteal, dst.pgsteal);
+}
+
+void count_stat(GroupImpl* g, std::atomic<std::uint64_t> StatCounters::*field, std::uint64_t n) noexcept {
+  for (GroupImpl* a = g; a; a = a->parent) (a->stats.*field).fetch_add(n, std::memory_order_relaxed);
 }
 
 GroupImpl::GroupImpl(GroupImpl* p, std::string n, std::uint32_t i)

@@ -122,7 +122,7 @@ std::uint64_t shrink_group_objects(GroupImpl* g, bool is_root, int priority, std
       const std::uint64_t got = e->shrinker->scan(sc);
       if (got == kShrinkStop) break;
       freed += got;
-      g->stats.pgscan.fetch_add(sc.nr_to_scan, std::memory_order_relaxed);
+      count_stat(g, &StatCounters::pgscan, sc.nr_to_scan);
       total -= sc.nr_to_scan;
     }
   }
