@@ -229,6 +229,7 @@ void run_input(const std::uint8_t* data, std::size_t size) {
         } else {
           FZ_CHECK(!ec, "rmdir %s: %s", m.path(i).c_str(), ec.message().c_str());
           m.nodes[i].online = false;
+          m.nodes[i].lim.min = m.nodes[i].lim.low = 0;  // removal zeroes protection (the kernel's css_offline)
           FZ_CHECK(m.nodes[i].g.stat().stock == 0, "a removed group's bytes are still in a stock");
         }
         break;

@@ -392,6 +392,7 @@ void finish_input(Model& m, u64 root_before) {
     m.nodes[i].g.remove(ec);
     FZ_CHECK(!ec, "final remove %s: %s", m.path(i).c_str(), ec.message().c_str());
     m.nodes[i].online = false;
+    m.nodes[i].lim.min = m.nodes[i].lim.low = 0;  // removal zeroes protection (the kernel's css_offline)
   }
   after_op(m, OpCtx{});
   for (int i = 0; i < m.n(); ++i)

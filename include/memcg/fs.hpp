@@ -37,6 +37,9 @@ std::vector<std::string> list(std::string_view path, std::error_code& ec) noexce
 /// Parses a limit value as a write would; false (and `out` untouched) on
 /// anything malformed. Exposed for tools that validate before writing.
 bool parse_bytes(std::string_view text, std::uint64_t& out) noexcept;
+/// Parses a count as a write of cgroup.max.depth / cgroup.max.descendants
+/// would: "max" or a decimal number, no suffix; false on anything else.
+bool parse_count(std::string_view text, std::uint64_t& out) noexcept;
 /// Formats a limit: "max" for unlimited, else decimal bytes.
 std::string format_limit(std::uint64_t bytes);
 

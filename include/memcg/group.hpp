@@ -66,7 +66,8 @@ class Group {
   /// The root of the tree ("/"). Never removed.
   static Group root();
 
-  /// mkdir: a new online child. EEXIST if a live child has that name; EINVAL
+  /// mkdir: a new online child. EEXIST if a live child has that name; EAGAIN
+  /// past an ancestor's max_depth or max_descendants; EINVAL
   /// for an empty name, "/", ".", "..", control characters or over 255
   /// bytes, or names starting with "memory." or "cgroup." (reserved for
   /// control files); ENOENT if this group is not online; ENOSPC past 2^20
@@ -155,6 +156,20 @@ class Group {
   Stat stat() const;
   std::uint64_t nr_descendants() const noexcept;        ///< online descendants
   std::uint64_t nr_dying_descendants() const noexcept;  ///< removed, not yet released (drops with the last reference, as the kernel counts it)
+
+  /// cgroup.max.depth and cgroup.max.descendants: creating a group fails
+  /// with EAGAIN when it would lie more than max_depth levels below this
+  /// group, or when this group already has max_descendants online
+  /// descendants (checked at every ancestor, as the kernel's
+  /// cgroup_check_hierarchy_limits). `unlimited` ("max") by default; a
+  /// lower value does not remove existing groups. ENOENT on a removed
+  /// group, EINVAL on a null handle. Getters: 0 on a null handle.
+  void set_max_depth(std::uint64_t depth);
+  void set_max_depth(std::uint64_t depth, std::error_code& ec) noexcept;
+  void set_max_descendants(std::uint64_t n);
+  void set_max_descendants(std::uint64_t n, std::error_code& ec) noexcept;
+  std::uint64_t max_depth() const noexcept;
+  std::uint64_t max_descendants() const noexcept;
 
 
  private:

@@ -260,6 +260,44 @@ Events Group::events_local() const noexcept { return p_ ? p_->events_local.snaps
 std::uint64_t Group::nr_descendants() const noexcept { return p_ ? p_->nr_descendants.load() : 0; }
 std::uint64_t Group::nr_dying_descendants() const noexcept { return p_ ? p_->nr_dying_descendants.load() : 0; }
 
+namespace {
+void set_hierarchy_limit(GroupImpl* g, std::atomic<std::uint64_t> GroupImpl::*field, std::uint64_t v,
+                         std::error_code& ec) noexcept {
+  if (!g) {
+    ec = make_err(std::errc::invalid_argument);
+    return;
+  }
+  detail::LockGuard<detail::RankedMutex> l(detail::tree_mutex());
+  if (!g->is_online()) {
+    ec = make_err(std::errc::no_such_file_or_directory);
+    return;
+  }
+  (g->*field).store(v, std::memory_order_relaxed);
+  ec.clear();
+}
+}  // namespace
+
+void Group::set_max_depth(std::uint64_t depth, std::error_code& ec) noexcept {
+  set_hierarchy_limit(p_, &GroupImpl::max_depth, depth, ec);
+}
+void Group::set_max_descendants(std::uint64_t n, std::error_code& ec) noexcept {
+  set_hierarchy_limit(p_, &GroupImpl::max_descendants, n, ec);
+}
+void Group::set_max_depth(std::uint64_t depth) {
+  std::error_code ec;
+  set_max_depth(depth, ec);
+  detail::throw_if(ec, "memcg::Group::set_max_depth");
+}
+void Group::set_max_descendants(std::uint64_t n) {
+  std::error_code ec;
+  set_max_descendants(n, ec);
+  detail::throw_if(ec, "memcg::Group::set_max_descendants");
+}
+std::uint64_t Group::max_depth() const noexcept { return p_ ? p_->max_depth.load(std::memory_order_relaxed) : 0; }
+std::uint64_t Group::max_descendants() const noexcept {
+  return p_ ? p_->max_descendants.load(std::memory_order_relaxed) : 0;
+}
+
 void barrier() {
   MEMCG_CHECK(!detail::rcu::in_read_section(), "memcg::barrier inside an RCU read section");
   detail::Runtime& rt = detail::runtime();

@@ -110,6 +110,10 @@ struct GroupImpl {
   GroupImpl* last_child MEMCG_GUARDED_BY(tree_mutex()) = nullptr;
   std::atomic<std::uint64_t> nr_descendants{0};        // written under tree mutex
   std::atomic<std::uint64_t> nr_dying_descendants{0};  // written under tree mutex
+  // cgroup.max.depth / cgroup.max.descendants (UINT64_MAX: "max"); written
+  // under the tree mutex, checked by create_child() under it.
+  std::atomic<std::uint64_t> max_depth{UINT64_MAX};
+  std::atomic<std::uint64_t> max_descendants{UINT64_MAX};
 
   // ---- accounting ----
   PageCounter counter;

@@ -73,6 +73,16 @@ GroupImpl* create_child(GroupImpl* parent, std::string_view name, std::error_cod
     ec = make_err(std::errc::file_exists);
     return nullptr;
   }
+  // cgroup.max.descendants and cgroup.max.depth of the parent and every
+  // ancestor (the kernel's cgroup_check_hierarchy_limits): EAGAIN.
+  std::uint64_t level = 1;  // the new group's depth below `a`
+  for (GroupImpl* a = parent; a; a = a->parent, ++level) {
+    if (a->nr_descendants.load(std::memory_order_relaxed) >= a->max_descendants.load(std::memory_order_relaxed) ||
+        level > a->max_depth.load(std::memory_order_relaxed)) {
+      ec = make_err(std::errc::resource_unavailable_try_again);
+      return nullptr;
+    }
+  }
   std::uint32_t id = rt.ids.alloc();
   if (id == IdTable::kNoId) {
     ec = make_err(std::errc::no_space_on_device);

@@ -39,6 +39,16 @@ void write_limit(const Group& g, std::string_view v, std::error_code& ec) {
   (const_cast<Group&>(g).*Set)(bytes, ec);
 }
 
+template <void (Group::*Set)(std::uint64_t, std::error_code&) noexcept>
+void write_count(const Group& g, std::string_view v, std::error_code& ec) {
+  std::uint64_t n;
+  if (!parse_count(v, n)) {
+    ec = make_err(std::errc::invalid_argument);
+    return;
+  }
+  (const_cast<Group&>(g).*Set)(n, ec);
+}
+
 void write_peak(const Group& g, std::string_view, std::error_code& ec) {
   if (!g.online()) {
     ec = make_err(std::errc::no_such_file_or_directory);
@@ -64,6 +74,10 @@ void write_reclaim(const Group& g, std::string_view v, std::error_code& ec) {
 }
 
 const ControlFile kFiles[] = {
+    {"cgroup.max.depth", [](const Group& g) { return limit_line(g.max_depth()); },
+     write_count<&Group::set_max_depth>},
+    {"cgroup.max.descendants", [](const Group& g) { return limit_line(g.max_descendants()); },
+     write_count<&Group::set_max_descendants>},
     {"cgroup.stat",
      [](const Group& g) {
        return fmt::format("nr_descendants {}\nnr_dying_descendants {}\n", g.nr_descendants(),

@@ -49,6 +49,12 @@ bool parse_bytes(std::string_view text, std::uint64_t& out) noexcept {
   return true;
 }
 
+bool parse_count(std::string_view text, std::uint64_t& out) noexcept {
+  std::string_view s = trim(text);
+  if (s.empty() || s.back() < '0' || s.back() > '9') return s == "max" ? (out = unlimited, true) : false;
+  return parse_bytes(s, out);  // digits only now: no suffix to scale
+}
+
 std::string format_limit(std::uint64_t bytes) {
   return bytes == unlimited ? std::string("max") : std::to_string(bytes);
 }

@@ -1,5 +1,7 @@
 #include "memcg/group.hpp"
 
+#include "memcg/fs.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -81,6 +83,45 @@ TEST(Group, OpenErrors) {
   EXPECT_FALSE(Group::open("", ec));
   EXPECT_EQ(ec, std::errc::invalid_argument);
   EXPECT_THROW(Group::open("/no-such-group"), std::system_error);
+}
+
+// cgroup.max.depth and cgroup.max.descendants, checked at every ancestor
+// (the kernel's cgroup_check_hierarchy_limits): EAGAIN, nothing created.
+TEST(Group, HierarchyLimitsRefuseTooDeepOrTooManyGroups) {
+  test::TempGroup t("hier");
+  t.get().set_max_depth(2);
+  Group a = t->create("a");
+  Group b = a.create("b");  // two levels below t: allowed
+  std::error_code ec;
+  Group c = b.create("c", ec);
+  EXPECT_EQ(ec, std::errc::resource_unavailable_try_again) << "three levels below t";
+  EXPECT_FALSE(c);
+  EXPECT_EQ(t->nr_descendants(), 2u);
+  a.set_max_descendants(1);  // a has b already
+  Group a2 = a.create("b2", ec);
+  EXPECT_EQ(ec, std::errc::resource_unavailable_try_again);
+  t.get().set_max_descendants(3);
+  Group d = t->create("d");  // t's third
+  Group e = t->create("e", ec);
+  EXPECT_EQ(ec, std::errc::resource_unavailable_try_again) << "t's fourth";
+  EXPECT_EQ(t->max_descendants(), 3u);
+  EXPECT_EQ(t->max_depth(), 2u);
+  EXPECT_EQ(fs::read(t->path() + "/cgroup.max.depth"), "2\n");
+  // Removed groups do not count: the slot is free again.
+  d.remove();
+  Group e2 = t->create("e");
+  EXPECT_TRUE(e2);
+  // Through the text tree: mkdir gets EAGAIN too.
+  fs::mkdir(b.path() + "/deep", ec);
+  EXPECT_EQ(ec, std::errc::resource_unavailable_try_again);
+  t.get().set_max_depth(unlimited);
+  t.get().set_max_descendants(unlimited);
+  a.set_max_descendants(unlimited);
+  Group c2 = b.create("c");  // now allowed
+  c2.remove();
+  e2.remove();
+  b.remove();
+  a.remove();
 }
 
 TEST(Group, RemoveHasRmdirSemantics) {

@@ -111,7 +111,8 @@ TEST(BadInput, FsReadOnlyFiles) {
   std::vector<std::string> files;
   for (auto& e : fs::list(p))
     if (e.back() != '/') files.push_back(e);
-  EXPECT_EQ(files, (std::vector<std::string>{"cgroup.stat", "memory.current", "memory.events", "memory.events.local",
+  EXPECT_EQ(files, (std::vector<std::string>{"cgroup.max.depth", "cgroup.max.descendants", "cgroup.stat",
+                                              "memory.current", "memory.events", "memory.events.local",
                                               "memory.high", "memory.kmem.slabinfo", "memory.low", "memory.max",
                                               "memory.min", "memory.peak", "memory.reclaim", "memory.stat"}));
   for (const char* file : {"cgroup.stat", "memory.current", "memory.events", "memory.events.local",
@@ -126,6 +127,41 @@ TEST(BadInput, FsReadOnlyFiles) {
     expect_system_error([&] { fs::write(f, "0"); }, errc::permission_denied, file);
     EXPECT_EQ(fs::read(f), before) << file;
   }
+}
+
+// cgroup.max.depth / cgroup.max.descendants take "max" or a decimal count:
+// suffixes, signs, garbage and overflow are EINVAL and change nothing; a
+// removed group's are ENOENT.
+TEST(BadInput, FsHierarchyLimits) {
+  test::TempGroup t("bihl");
+  const std::string p = t->path();
+  for (const char* file : {"cgroup.max.depth", "cgroup.max.descendants"}) {
+    const std::string f = p + "/" + file;
+    EXPECT_EQ(fs::read(f), "max\n") << file;
+    for (const char* bad : {"", " ", "-1", "+1", "1K", "1.5", "0x10", "MAX", "maxx", "18446744073709551616", "k",
+                            "1 2", "\n\n"}) {
+      std::error_code ec;
+      fs::write(f, bad, ec);
+      EXPECT_EQ(ec, errc::invalid_argument) << file << " '" << bad << "'";
+      EXPECT_EQ(fs::read(f), "max\n") << file << " after '" << bad << "'";
+    }
+    fs::write(f, " 3\n");
+    EXPECT_EQ(fs::read(f), "3\n") << file;
+    fs::write(f, "max\n");
+    EXPECT_EQ(fs::read(f), "max\n") << file;
+  }
+  Group g = t->create("gone");
+  g.remove();
+  std::error_code ec;
+  g.set_max_depth(1, ec);
+  EXPECT_EQ(ec, errc::no_such_file_or_directory);
+  g.set_max_descendants(1, ec);
+  EXPECT_EQ(ec, errc::no_such_file_or_directory);
+  expect_system_error([&] { g.set_max_depth(1); }, errc::no_such_file_or_directory, "set_max_depth");
+  Group null;
+  null.set_max_descendants(1, ec);
+  EXPECT_EQ(ec, errc::invalid_argument);
+  EXPECT_EQ(null.max_depth(), 0u);
 }
 
 TEST(BadInput, FsPaths) {
