@@ -33,6 +33,7 @@
 #include <system_error>
 #include <utility>
 
+#include "memcg/charge_flags.hpp"
 #include "memcg/group.hpp"
 
 namespace memcg {
@@ -72,6 +73,9 @@ class Cache {
 
   void* alloc() noexcept;                  ///< charged to current_group(); nullptr on failure
   void* alloc(const Group& g) noexcept;    ///< charged to g (remote charge)
+  /// The same with per-call charge flags (memcg/charge_flags.hpp).
+  void* alloc(ChargeFlags flags) noexcept;
+  void* alloc(const Group& g, ChargeFlags flags) noexcept;
   static void free(void* p) noexcept;      ///< any thread; nullptr is a no-op
 
   /// Flushes every thread's magazines and the depots, and returns empty slabs.

@@ -206,7 +206,12 @@ struct OomContext {
   mutable Group killed_;  // named by killed() (null: `victim`)
 };
 
-/// Makes `g` the calling thread's current group for the scope; nests.
+/// Makes `g` the calling thread's current group for the scope; nests. The
+/// outermost ScopedGroup of a thread is also its memory.high throttle
+/// window: all the throttling its charges pay in the scope sleeps at most
+/// 2 s in total (the kernel's clamp per return to user space); later charges
+/// in the scope still reclaim their overage but do not sleep. Outside any
+/// ScopedGroup each charge is its own window.
 class ScopedGroup {
  public:
   explicit ScopedGroup(const Group& g);
@@ -217,6 +222,7 @@ class ScopedGroup {
  private:
   Group group_;
   detail::GroupImpl* prev_;
+  bool opened_window_;  // outermost: opened the thread's memory.high throttle window
 };
 
 /// The calling thread's current group: the innermost ScopedGroup, else root.

@@ -19,6 +19,7 @@
 #include <memory_resource>
 #include <new>
 
+#include "memcg/charge_flags.hpp"
 #include "memcg/group.hpp"
 
 namespace memcg {
@@ -29,6 +30,9 @@ void* kmalloc(std::size_t size) noexcept;                     ///< charged to cu
 void* kmalloc(std::size_t size, const Group& g) noexcept;     ///< charged to g
 void* kmalloc_aligned(std::size_t size, std::size_t align) noexcept;
 void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexcept;
+/// The same with per-call charge flags (memcg/charge_flags.hpp).
+void* kmalloc(std::size_t size, ChargeFlags flags) noexcept;
+void* kmalloc(std::size_t size, const Group& g, ChargeFlags flags) noexcept;
 void kfree(void* p) noexcept;                                 ///< any thread; nullptr is a no-op
 std::size_t ksize(const void* p) noexcept;                    ///< usable bytes at p (0 for nullptr)
 /// The usable size kmalloc(size) returns (its size class; for sizes above
@@ -43,37 +47,46 @@ class Allocator {
  public:
   using value_type = T;
   Allocator() : g_(current_group()) {}
-  explicit Allocator(Group g) noexcept : g_(std::move(g)) {}
+  explicit Allocator(Group g, ChargeFlags flags = ChargeFlags::none) noexcept : g_(std::move(g)), flags_(flags) {}
   template <class U>
-  Allocator(const Allocator<U>& o) noexcept : g_(o.group()) {}
+  Allocator(const Allocator<U>& o) noexcept : g_(o.group()), flags_(o.flags()) {}
 
   T* allocate(std::size_t n) {
     if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
-    void* p = alignof(T) <= 16 ? kmalloc(n * sizeof(T), g_) : kmalloc_aligned(n * sizeof(T), alignof(T), g_);
+    void* p;
+    {
+      ScopedChargeFlags scope(flags_);
+      p = alignof(T) <= 16 ? kmalloc(n * sizeof(T), g_) : kmalloc_aligned(n * sizeof(T), alignof(T), g_);
+    }
     if (!p) throw std::bad_alloc();
     return static_cast<T*>(p);
   }
   void deallocate(T* p, std::size_t) noexcept { kfree(p); }
 
   const Group& group() const noexcept { return g_; }
+  ChargeFlags flags() const noexcept { return flags_; }
   template <class U>
-  bool operator==(const Allocator<U>& o) const noexcept { return g_ == o.group(); }
+  bool operator==(const Allocator<U>& o) const noexcept { return g_ == o.group() && flags_ == o.flags(); }
 
  private:
   Group g_;
+  ChargeFlags flags_ = ChargeFlags::none;
 };
 
 /// A std::pmr::memory_resource charging a fixed group.
 class MemoryResource : public std::pmr::memory_resource {
  public:
-  explicit MemoryResource(Group g) noexcept : g_(std::move(g)) {}
+  explicit MemoryResource(Group g, ChargeFlags flags = ChargeFlags::none) noexcept
+      : g_(std::move(g)), flags_(flags) {}
   const Group& group() const noexcept { return g_; }
+  ChargeFlags flags() const noexcept { return flags_; }
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t align) override;
   void do_deallocate(void* p, std::size_t, std::size_t) override { kfree(p); }
   bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override;
   Group g_;
+  ChargeFlags flags_;
 };
 
 }  // namespace memcg

@@ -7,7 +7,8 @@
 // semantics, OOM handlers, and a cgroupfs-like text tree.
 //
 // Headers: group.hpp (tree, limits, counters, lifecycle, ScopedGroup,
-// OOM handlers, reclaim), reservation.hpp, cache.hpp (Cache, TypedCache),
+// OOM handlers, reclaim), charge_flags.hpp (what a charge may do when
+// memory is short), reservation.hpp, cache.hpp (Cache, TypedCache),
 // kmalloc.hpp (kmalloc, Allocator, MemoryResource), shrinker.hpp,
 // list_lru.hpp, fs.hpp (text tree), types.hpp (Bytes, Events, Stat and the
 // error conventions: each fallible operation has a throwing form and a
@@ -40,6 +41,7 @@
 #pragma once
 
 #include "memcg/cache.hpp"
+#include "memcg/charge_flags.hpp"
 #include "memcg/fs.hpp"
 #include "memcg/group.hpp"
 #include "memcg/kmalloc.hpp"

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <system_error>
 
+#include "memcg/charge_flags.hpp"
 #include "memcg/group.hpp"
 
 namespace memcg {
@@ -31,6 +32,9 @@ class Reservation {
   /// empty reservation then.
   static Reservation make(const Group& g, Bytes bytes);
   static Reservation make(const Group& g, Bytes bytes, std::error_code& ec) noexcept;
+  /// The same with per-call charge flags (memcg/charge_flags.hpp).
+  static Reservation make(const Group& g, Bytes bytes, ChargeFlags flags);
+  static Reservation make(const Group& g, Bytes bytes, ChargeFlags flags, std::error_code& ec) noexcept;
 
   /// Charges `bytes` more; false (nothing changed) if a limit refused
   /// (ENOMEM, also when the size would pass 2^64-1), the group was removed

@@ -1,5 +1,6 @@
 #include "charge/charge.hpp"
 
+#include "charge/charge_context.hpp"
 #include "charge/stock.hpp"
 #include "core/group_impl.hpp"
 #include "core/upcalls.hpp"
@@ -11,8 +12,9 @@ namespace {
 // After a successful hierarchical charge: a non-root ancestor left above
 // memory.high makes this thread reclaim and maybe throttle (reclaim layer);
 // the root above its high wakes the background reclaimer (and records the
-// event here, the kernel having no root high).
-void check_high(GroupImpl* g, std::uint64_t bytes) noexcept {
+// event here, the kernel having no root high). False: the charge must be
+// undone (ChargeFlags::fail_at_high).
+bool check_high(GroupImpl* g, std::uint64_t bytes, std::uint32_t flags) noexcept {
   bool over = false;
   for (GroupImpl* a = g; a; a = a->parent) {
     if (MEMCG_LIKELY(a->counter.usage() <= a->counter.high())) continue;
@@ -23,24 +25,39 @@ void check_high(GroupImpl* g, std::uint64_t bytes) noexcept {
       over = true;
     }
   }
-  if (over) handle_over_high(g, bytes);
+  return !over || handle_over_high(g, bytes, flags);
+}
+
+// A charge that would fail: ChargeFlags::no_fail charges past max instead.
+bool refuse(GroupImpl* g, std::uint64_t bytes, std::uint32_t flags) noexcept {
+  if (!charge_flag(flags, ChargeFlags::no_fail)) return false;
+  g->counter.force_charge(bytes);
+  return true;
 }
 
 }  // namespace
 
 bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
   if (bytes == 0) return true;
+  const std::uint32_t flags = tls_charge_flags;  // ScopedChargeFlags and per-call flags (charge_context.hpp)
   const bool small = bytes <= kChargeBatch;
   std::uint64_t batch = small ? kChargeBatch : bytes;
   bool drained = false;
-  int retries = kMaxReclaimRetries;
+  int retries = charge_flag(flags, ChargeFlags::no_oom) ? 0 : kMaxReclaimRetries;  // __GFP_NORETRY: one attempt
   OomRetry oom;
   for (;;) {
     if (small && stock_consume(g, bytes)) return true;
     PageCounter* fail = nullptr;
     if (g->counter.try_charge(batch, &fail)) {
+      if (!check_high(g, batch, flags)) {  // fail_at_high: still above high after reclaim
+        g->counter.uncharge(batch);
+        if (batch > bytes) {  // the stock's surplus may be what crossed high
+          batch = bytes;
+          continue;
+        }
+        return refuse(g, bytes, flags);
+      }
       if (batch > bytes) stock_refill(g, batch - bytes, true);
-      check_high(g, batch);
       return true;
     }
     if (batch > bytes) {  // the batch did not fit; the request alone may
@@ -59,7 +76,9 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
       g->counter.force_charge(bytes);
       return true;
     }
-    if (in_oom_handler()) return false;  // an OOM handler's own allocation: fail fast, never a nested OOM
+    // An OOM handler's own allocation: fail fast, never a nested OOM.
+    // ChargeFlags::no_reclaim (GFP_NOWAIT): no reclaim, no drain, no OOM.
+    if (in_oom_handler() || charge_flag(flags, ChargeFlags::no_reclaim)) return refuse(g, bytes, flags);
     const std::uint64_t reclaimed = reclaim_for_charge(over, bytes);
     if (over->counter.margin() >= bytes) continue;
     if (!drained) {
@@ -67,13 +86,14 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
       drain_stocks_in_subtree(over);
       continue;
     }
+    if (charge_flag(flags, ChargeFlags::no_oom)) return refuse(g, bytes, flags);  // one reclaim attempt, no OOM
     if (reclaimed && bytes <= kCostlyBytes) continue;
     if (retries-- > 0) continue;
     if (oom_for_charge(over, bytes, oom)) {
       retries = kMaxReclaimRetries;
       continue;
     }
-    return false;
+    return refuse(g, bytes, flags);
   }
 }
 

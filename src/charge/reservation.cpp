@@ -43,6 +43,16 @@ Reservation Reservation::make(const Group& g, Bytes bytes) {
   return r;
 }
 
+Reservation Reservation::make(const Group& g, Bytes bytes, ChargeFlags flags, std::error_code& ec) noexcept {
+  ScopedChargeFlags scope(flags);
+  return make(g, bytes, ec);
+}
+
+Reservation Reservation::make(const Group& g, Bytes bytes, ChargeFlags flags) {
+  ScopedChargeFlags scope(flags);
+  return make(g, bytes);
+}
+
 Reservation& Reservation::operator=(Reservation&& o) noexcept {
   if (this != &o) {
     reset();

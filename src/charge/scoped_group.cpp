@@ -1,4 +1,5 @@
 // The calling thread's current group (ScopedGroup, current_group).
+#include "charge/charge_context.hpp"
 #include "charge/current.hpp"
 #include "core/access.hpp"
 #include "core/refcount.hpp"
@@ -10,11 +11,17 @@ namespace detail {
 constinit thread_local GroupImpl* tls_current_group __attribute__((tls_model("initial-exec"))) = nullptr;
 }  // namespace detail
 
-ScopedGroup::ScopedGroup(const Group& g) : group_(g), prev_(detail::tls_current_group) {
+ScopedGroup::ScopedGroup(const Group& g)
+    : group_(g), prev_(detail::tls_current_group),
+      opened_window_(detail::tls_throttle_left_us == detail::kNoThrottleWindow) {
   detail::tls_current_group = detail::Access::impl(group_);
+  if (opened_window_) detail::tls_throttle_left_us = detail::kThrottleWindowUs;
 }
 
-ScopedGroup::~ScopedGroup() { detail::tls_current_group = prev_; }
+ScopedGroup::~ScopedGroup() {
+  detail::tls_current_group = prev_;
+  if (opened_window_) detail::tls_throttle_left_us = detail::kNoThrottleWindow;
+}
 
 Group current_group() {
   detail::GroupImpl* g = detail::current_group_impl();

@@ -40,8 +40,10 @@ bool oom_for_charge(GroupImpl* over, std::uint64_t bytes, OomRetry& retry) noexc
 /// not fit fail at once (no reclaim, no nested OOM).
 bool in_oom_handler() noexcept;
 /// After a charge of `bytes` to g left a non-root ancestor above high:
-/// reclaim the overage and throttle (memory.high).
-void handle_over_high(GroupImpl* g, std::uint64_t bytes) noexcept;
+/// reclaim the overage and throttle (memory.high), as the charge's flags
+/// (charge_context.hpp) allow. False: the charge must be undone and fail
+/// (fail_at_high, and still above high after reclaim).
+bool handle_over_high(GroupImpl* g, std::uint64_t bytes, std::uint32_t flags) noexcept;
 /// The root is above its high: wake the background reclaimer.
 void wake_background_reclaim() noexcept;
 /// True while the calling thread is reclaiming (charges then never recurse

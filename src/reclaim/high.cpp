@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "charge/charge_context.hpp"
 #include "core/group_impl.hpp"
 #include "core/upcalls.hpp"
 #include "reclaim/high.hpp"
@@ -55,26 +56,58 @@ std::uint64_t reclaim_high(GroupImpl* g, std::uint64_t bytes) {
 }
 }  // namespace
 
-void handle_over_high(GroupImpl* g, std::uint64_t bytes) noexcept {
-  if (in_reclaim()) return;
+namespace {
+// Sleeps `delay` microseconds of throttling, within what the thread's
+// window has left (charge_context.hpp): a window sleeps at most
+// kThrottleWindowUs in all; outside windows each charge is its own.
+void throttle(std::uint64_t delay) {
+  std::int64_t& left = tls_throttle_left_us;
+  if (left != kNoThrottleWindow) {
+    delay = std::min<std::uint64_t>(delay, static_cast<std::uint64_t>(left));
+    left -= static_cast<std::int64_t>(delay);
+  }
+  if (delay <= kMinHighDelayUs) return;  // not worth sleeping for
+  g_reclaim_stats.throttle_us.fetch_add(delay, std::memory_order_relaxed);
+  std::this_thread::sleep_for(std::chrono::microseconds(delay));
+}
+
+bool still_over_high(GroupImpl* g) {
+  for (GroupImpl* a = g; a && !a->is_root(); a = a->parent)
+    if (a->counter.usage() > a->counter.high()) return true;
+  return false;
+}
+}  // namespace
+
+bool handle_over_high(GroupImpl* g, std::uint64_t bytes, std::uint32_t flags) noexcept {
+  const bool fail_at_high = charge_flag(flags, ChargeFlags::fail_at_high);
+  if (in_reclaim()) return true;
+  if (charge_flag(flags, ChargeFlags::no_reclaim)) {  // GFP_NOWAIT: the kernel skips high handling
+    if (!fail_at_high) return true;
+    for (GroupImpl* a = g; a && !a->is_root(); a = a->parent)
+      if (a->counter.usage() > a->counter.high()) record_event(a, Event::kHigh);
+    return !still_over_high(g);
+  }
   int retries = kMaxReclaimRetries;
   bool in_retry = false;
   // Bounded: with other threads charging, reclaim can keep "making progress"
   // without ever getting below high.
   for (int round = 0; round < 4 * kMaxReclaimRetries; ++round) {
     const std::uint64_t got = reclaim_high(g, in_retry ? kReclaimMinBytes : bytes);
-    const std::uint64_t delay = high_delay_us(max_overage(g), bytes);
-    if (delay <= kMinHighDelayUs) return;  // not worth sleeping for
-    if (got || retries-- > 0) {            // reclaim still helps: prefer it to throttling
+    if (fail_at_high) {
+      if (!still_over_high(g)) return true;
+    } else if (high_delay_us(max_overage(g), bytes) <= kMinHighDelayUs) {
+      return true;  // not worth sleeping for
+    }
+    if (got || retries-- > 0) {  // reclaim still helps: prefer it to throttling
       in_retry = true;
       continue;
     }
     break;
   }
-  const std::uint64_t delay = high_delay_us(max_overage(g), bytes);
-  if (delay <= kMinHighDelayUs) return;
-  g_reclaim_stats.throttle_us.fetch_add(delay, std::memory_order_relaxed);
-  std::this_thread::sleep_for(std::chrono::microseconds(delay));
+  if (fail_at_high) return !still_over_high(g);
+  if (charge_flag(flags, ChargeFlags::no_throttle)) return true;
+  throttle(high_delay_us(max_overage(g), bytes));
+  return true;
 }
 
 }  // namespace memcg::detail

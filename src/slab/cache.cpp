@@ -224,6 +224,16 @@ void* Cache::alloc(const Group& g) noexcept {
   return detail::cache_alloc(r_, detail::Access::impl(g));
 }
 
+void* Cache::alloc(ChargeFlags flags) noexcept {
+  ScopedChargeFlags scope(flags);
+  return alloc();
+}
+
+void* Cache::alloc(const Group& g, ChargeFlags flags) noexcept {
+  ScopedChargeFlags scope(flags);
+  return alloc(g);
+}
+
 void Cache::free(void* p) noexcept {
   if (p) detail::cache_free(p);
 }

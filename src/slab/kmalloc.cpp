@@ -314,10 +314,21 @@ std::size_t ksize(const void* p) noexcept {
   return h->usable - (static_cast<const char*>(p) - (static_cast<const char*>(base) + h->offset));
 }
 
+void* kmalloc(std::size_t size, ChargeFlags flags) noexcept {
+  ScopedChargeFlags scope(flags);
+  return kmalloc(size);
+}
+
+void* kmalloc(std::size_t size, const Group& g, ChargeFlags flags) noexcept {
+  ScopedChargeFlags scope(flags);
+  return kmalloc(size, g);
+}
+
 void* MemoryResource::do_allocate(std::size_t bytes, std::size_t align) {
   // An alignment that is 0 or not a power of two goes to kmalloc_aligned,
   // which refuses it (std::bad_alloc), also below 16.
   const bool plain = align != 0 && align <= 16 && (align & (align - 1)) == 0;
+  ScopedChargeFlags scope(flags_);
   void* p = plain ? kmalloc(bytes, g_) : kmalloc_aligned(bytes, align, g_);
   if (!p) throw std::bad_alloc();
   return p;
@@ -325,7 +336,7 @@ void* MemoryResource::do_allocate(std::size_t bytes, std::size_t align) {
 
 bool MemoryResource::do_is_equal(const std::pmr::memory_resource& o) const noexcept {
   auto* m = dynamic_cast<const MemoryResource*>(&o);
-  return m && m->g_ == g_;
+  return m && m->g_ == g_ && m->flags_ == flags_;
 }
 
 }  // namespace memcg

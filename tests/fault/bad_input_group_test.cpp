@@ -287,5 +287,23 @@ TEST(BadInput, GroupReclaimHuge) {
   EXPECT_EQ(t->reclaim(0, ec), 0u);
 }
 
+// Charge flags with bits no flag names are ignored: the charge behaves as
+// with the named bits alone.
+TEST(BadInput, ChargeFlagsUnknownBitsAreIgnored) {
+  test::TempGroup t("bicf");
+  const auto junk = static_cast<ChargeFlags>(0xffffff00u);
+  void* p = kmalloc(100, *t, junk);
+  EXPECT_NE(p, nullptr);
+  kfree(p);
+  std::error_code ec;
+  Reservation r = Reservation::make(*t, 4096, junk, ec);
+  EXPECT_TRUE(r) << ec.message();
+  {
+    ScopedChargeFlags s(junk);
+    EXPECT_EQ(current_charge_flags(), junk);
+  }
+  EXPECT_EQ(current_charge_flags(), ChargeFlags::none);
+}
+
 }  // namespace
 }  // namespace memcg
