@@ -19,6 +19,7 @@
 #include <memory_resource>
 #include <new>
 
+#include "memcg/charge_error.hpp"
 #include "memcg/charge_flags.hpp"
 #include "memcg/group.hpp"
 
@@ -40,6 +41,13 @@ std::size_t ksize(const void* p) noexcept;                    ///< usable bytes 
 /// kmalloc_size_roundup. 0 when no allocation of that size is possible.
 std::size_t kmalloc_size_roundup(std::size_t size) noexcept;
 
+namespace detail {
+/// Allocator and MemoryResource: kmalloc (aligned if `align` > 16) charged
+/// to g with `flags`; throws ChargeRefused (memcg/charge_error.hpp) when a
+/// limit refused, std::bad_alloc otherwise. Never returns nullptr.
+void* allocate_or_throw(std::size_t bytes, std::size_t align, const Group& g, ChargeFlags flags);
+}  // namespace detail
+
 /// An STL allocator charging a fixed group (the current group when default
 /// constructed).
 template <class T>
@@ -53,13 +61,7 @@ class Allocator {
 
   T* allocate(std::size_t n) {
     if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
-    void* p;
-    {
-      ScopedChargeFlags scope(flags_);
-      p = alignof(T) <= 16 ? kmalloc(n * sizeof(T), g_) : kmalloc_aligned(n * sizeof(T), alignof(T), g_);
-    }
-    if (!p) throw std::bad_alloc();
-    return static_cast<T*>(p);
+    return static_cast<T*>(detail::allocate_or_throw(n * sizeof(T), alignof(T), g_, flags_));
   }
   void deallocate(T* p, std::size_t) noexcept { kfree(p); }
 

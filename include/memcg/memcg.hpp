@@ -41,6 +41,7 @@
 #pragma once
 
 #include "memcg/cache.hpp"
+#include "memcg/charge_error.hpp"
 #include "memcg/charge_flags.hpp"
 #include "memcg/fs.hpp"
 #include "memcg/group.hpp"

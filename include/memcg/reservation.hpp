@@ -29,7 +29,9 @@ class Reservation {
 
   /// Charges `bytes` to `g`. Errors: ENOMEM (a limit refused it), ENOENT
   /// (group removed), EINVAL (null group); the error_code form returns an
-  /// empty reservation then.
+  /// empty reservation then. The throwing form throws ChargeRefused
+  /// (memcg/charge_error.hpp: which group refused, its limit and usage) for
+  /// a refused charge and std::system_error for the others.
   static Reservation make(const Group& g, Bytes bytes);
   static Reservation make(const Group& g, Bytes bytes, std::error_code& ec) noexcept;
   /// The same with per-call charge flags (memcg/charge_flags.hpp).

@@ -11,7 +11,11 @@
 // ENOENT, EBUSY, EEXIST, ENOMEM, EAGAIN, EACCES, ...); each header lists its
 // own. This holds for Group (create, open, remove, set_min/low/high/max,
 // reclaim, set_oom_handler), Cache (create, destroy), Reservation (make),
-// fs (read, write, mkdir, rmdir, list).
+// fs (read, write, mkdir, rmdir, list; what() names the path). A charge a
+// limit refused is the exception: the throwing charging APIs
+// (Reservation::make, Allocator, MemoryResource) throw memcg::ChargeRefused
+// (memcg/charge_error.hpp), a std::bad_alloc that names the group whose
+// limit refused, the limit, its usage and the request.
 // Two kinds of entry points have no throwing form:
 //   - the allocation and charge paths (Cache::alloc, kmalloc, Reservation::
 //     grow, ListLru::add) never throw, like malloc: they return nullptr or

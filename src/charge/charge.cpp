@@ -28,11 +28,23 @@ bool check_high(GroupImpl* g, std::uint64_t bytes, std::uint32_t flags) noexcept
   return !over || handle_over_high(g, bytes, flags);
 }
 
-// A charge that would fail: ChargeFlags::no_fail charges past max instead.
-bool refuse(GroupImpl* g, std::uint64_t bytes, std::uint32_t flags) noexcept {
-  if (!charge_flag(flags, ChargeFlags::no_fail)) return false;
+// A charge that would fail at `over`'s `limit`: ChargeFlags::no_fail
+// charges past it instead; otherwise the refusal is noted for a throwing
+// caller (ChargeRefused).
+bool refuse(GroupImpl* g, std::uint64_t bytes, std::uint32_t flags, GroupImpl* over, std::uint64_t limit) noexcept {
+  if (!charge_flag(flags, ChargeFlags::no_fail)) {
+    note_refusal(over, limit);
+    return false;
+  }
   g->counter.force_charge(bytes);
   return true;
+}
+
+// The non-root group nearest g whose usage is above its memory.high.
+GroupImpl* over_high(GroupImpl* g) noexcept {
+  for (GroupImpl* a = g; a && !a->is_root(); a = a->parent)
+    if (a->counter.usage() > a->counter.high()) return a;
+  return g;
 }
 
 }  // namespace
@@ -50,12 +62,14 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
     PageCounter* fail = nullptr;
     if (g->counter.try_charge(batch, &fail)) {
       if (!check_high(g, batch, flags)) {  // fail_at_high: still above high after reclaim
+        GroupImpl* h = over_high(g);  // named while the charge is in: what crossed high
+        const std::uint64_t high = h->counter.high();
         g->counter.uncharge(batch);
         if (batch > bytes) {  // the stock's surplus may be what crossed high
           batch = bytes;
           continue;
         }
-        return refuse(g, bytes, flags);
+        return refuse(g, bytes, flags, h, high);
       }
       if (batch > bytes) stock_refill(g, batch - bytes, true);
       return true;
@@ -70,6 +84,7 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
     // UINT64_MAX): margin() below would say "fits" forever; fail now.
     if (MEMCG_UNLIKELY(bytes >= UINT64_MAX - fail->usage())) {
       record_event(over, Event::kOom);
+      note_refusal(over, fail->max());
       return false;
     }
     if (in_reclaim()) {  // a shrinker's own allocation: never recurse, never fail
@@ -78,7 +93,7 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
     }
     // An OOM handler's own allocation: fail fast, never a nested OOM.
     // ChargeFlags::no_reclaim (GFP_NOWAIT): no reclaim, no drain, no OOM.
-    if (in_oom_handler() || charge_flag(flags, ChargeFlags::no_reclaim)) return refuse(g, bytes, flags);
+    if (in_oom_handler() || charge_flag(flags, ChargeFlags::no_reclaim)) return refuse(g, bytes, flags, over, fail->max());
     const std::uint64_t reclaimed = reclaim_for_charge(over, bytes);
     if (over->counter.margin() >= bytes) continue;
     if (!drained) {
@@ -86,14 +101,14 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
       drain_stocks_in_subtree(over);
       continue;
     }
-    if (charge_flag(flags, ChargeFlags::no_oom)) return refuse(g, bytes, flags);  // one reclaim attempt, no OOM
+    if (charge_flag(flags, ChargeFlags::no_oom)) return refuse(g, bytes, flags, over, fail->max());  // one attempt, no OOM
     if (reclaimed && bytes <= kCostlyBytes) continue;
     if (retries-- > 0) continue;
     if (oom_for_charge(over, bytes, oom)) {
       retries = kMaxReclaimRetries;
       continue;
     }
-    return refuse(g, bytes, flags);
+    return refuse(g, bytes, flags, over, fail->max());
   }
 }
 

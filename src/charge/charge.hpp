@@ -32,4 +32,13 @@ void uncharge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept;
 bool try_charge_walk(GroupImpl* g, std::uint64_t bytes) noexcept;
 void uncharge_walk(GroupImpl* g, std::uint64_t bytes) noexcept;
 
+// ---- the thread's last refused charge (charge_error.cpp) ----
+/// try_charge_memcg() refused at `over` whose `limit` it could not meet.
+void note_refusal(GroupImpl* over, std::uint64_t limit) noexcept;
+/// A throwing API starts: forget earlier refusals.
+void clear_refusal() noexcept;
+/// Throws ChargeRefused for the last refusal (the group named if it still
+/// exists), or std::bad_alloc if no limit refused since clear_refusal().
+[[noreturn]] void throw_refused(std::uint64_t requested);
+
 }  // namespace memcg::detail

@@ -38,7 +38,9 @@ Reservation Reservation::make(const Group& g, Bytes bytes, std::error_code& ec) 
 
 Reservation Reservation::make(const Group& g, Bytes bytes) {
   std::error_code ec;
+  detail::clear_refusal();
   Reservation r = make(g, bytes, ec);
+  if (ec == std::errc::not_enough_memory) detail::throw_refused(bytes);  // ChargeRefused: who, limit, usage
   detail::throw_if(ec, "memcg::Reservation::make");
   return r;
 }

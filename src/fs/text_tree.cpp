@@ -7,11 +7,17 @@
 #include "memcg/fs.hpp"
 #include "memcg/group.hpp"
 
+#include <system_error>
+
 namespace memcg::fs {
 namespace {
 
 using memcg::detail::make_err;
-using memcg::detail::throw_if;
+
+// The throwing forms: std::system_error whose what() names the path.
+void throw_if_at(const std::error_code& ec, const char* what, std::string_view path) {
+  if (ec) throw std::system_error(ec, std::string(what) + " " + std::string(path));
+}
 
 struct Resolved {
   Group group;
@@ -78,7 +84,7 @@ std::string read(std::string_view path, std::error_code& ec) noexcept try {
 std::string read(std::string_view path) {
   std::error_code ec;
   std::string s = read(path, ec);
-  throw_if(ec, "memcg::fs::read");
+  throw_if_at(ec, "memcg::fs::read", path);
   return s;
 }
 
@@ -104,7 +110,7 @@ void write(std::string_view path, std::string_view value, std::error_code& ec) n
 void write(std::string_view path, std::string_view value) {
   std::error_code ec;
   write(path, value, ec);
-  throw_if(ec, "memcg::fs::write");
+  throw_if_at(ec, "memcg::fs::write", path);
 }
 
 void mkdir(std::string_view path, std::error_code& ec) noexcept {
@@ -122,7 +128,7 @@ void mkdir(std::string_view path, std::error_code& ec) noexcept {
 void mkdir(std::string_view path) {
   std::error_code ec;
   mkdir(path, ec);
-  throw_if(ec, "memcg::fs::mkdir");
+  throw_if_at(ec, "memcg::fs::mkdir", path);
 }
 
 void rmdir(std::string_view path, std::error_code& ec) noexcept {
@@ -142,7 +148,7 @@ void rmdir(std::string_view path, std::error_code& ec) noexcept {
 void rmdir(std::string_view path) {
   std::error_code ec;
   rmdir(path, ec);
-  throw_if(ec, "memcg::fs::rmdir");
+  throw_if_at(ec, "memcg::fs::rmdir", path);
 }
 
 std::vector<std::string> list(std::string_view path, std::error_code& ec) noexcept try {
@@ -168,7 +174,7 @@ std::vector<std::string> list(std::string_view path, std::error_code& ec) noexce
 std::vector<std::string> list(std::string_view path) {
   std::error_code ec;
   auto out = list(path, ec);
-  throw_if(ec, "memcg::fs::list");
+  throw_if_at(ec, "memcg::fs::list", path);
   return out;
 }
 

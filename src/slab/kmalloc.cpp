@@ -324,14 +324,22 @@ void* kmalloc(std::size_t size, const Group& g, ChargeFlags flags) noexcept {
   return kmalloc(size, g);
 }
 
-void* MemoryResource::do_allocate(std::size_t bytes, std::size_t align) {
+void* detail::allocate_or_throw(std::size_t bytes, std::size_t align, const Group& g, ChargeFlags flags) {
   // An alignment that is 0 or not a power of two goes to kmalloc_aligned,
   // which refuses it (std::bad_alloc), also below 16.
   const bool plain = align != 0 && align <= 16 && (align & (align - 1)) == 0;
-  ScopedChargeFlags scope(flags_);
-  void* p = plain ? kmalloc(bytes, g_) : kmalloc_aligned(bytes, align, g_);
-  if (!p) throw std::bad_alloc();
+  detail::clear_refusal();
+  void* p;
+  {
+    ScopedChargeFlags scope(flags);
+    p = plain ? kmalloc(bytes, g) : kmalloc_aligned(bytes, align, g);
+  }
+  if (!p) detail::throw_refused(bytes);  // ChargeRefused if a limit refused
   return p;
+}
+
+void* MemoryResource::do_allocate(std::size_t bytes, std::size_t align) {
+  return detail::allocate_or_throw(bytes, align, g_, flags_);
 }
 
 bool MemoryResource::do_is_equal(const std::pmr::memory_resource& o) const noexcept {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "memcg/memcg.hpp"
 #include "charge/stock.hpp"
 #include "core/access.hpp"
 #include "core/group_impl.hpp"
@@ -52,9 +53,50 @@ TEST(Reservation, LimitRefusesAndNothingChanges) {
   Reservation ok = Reservation::make(*t, kBig);
   EXPECT_FALSE(ok.grow(1));
   EXPECT_EQ(ok.size(), kBig);
-  EXPECT_THROW(Reservation::make(*t, 1), std::system_error);
+  // A refused charge throws ChargeRefused (a std::bad_alloc) naming the
+  // group, its limit, its usage and the request.
+  try {
+    Reservation::make(*t, 1);
+    ADD_FAILURE() << "a refused charge did not throw";
+  } catch (const ChargeRefused& e) {
+    EXPECT_EQ(e.group(), t->path());
+    EXPECT_EQ(e.limit(), kBig);
+    EXPECT_EQ(e.usage(), kBig);
+    EXPECT_EQ(e.requested(), 1u);
+    EXPECT_NE(std::string(e.what()).find(t->path()), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Reservation::make(*t, 1), std::bad_alloc);
   EXPECT_EQ(Reservation::make(Group(), 1, ec).size(), 0u);
   EXPECT_EQ(ec, std::errc::invalid_argument);
+  EXPECT_THROW(Reservation::make(Group(), 1), std::system_error) << "not a limit: EINVAL as before";
+}
+
+// The refusing group is the ancestor whose limit failed, not the group
+// charged; Allocator and MemoryResource throw the same.
+TEST(Reservation, ChargeRefusedNamesTheAncestorWhoseLimitFailed) {
+  test::TempGroup t("resanc");
+  t.get().set_max(kBig);
+  Group child = t->create("child");
+  Reservation held = Reservation::make(child, kBig);
+  try {
+    Reservation::make(child, 4096);
+    ADD_FAILURE() << "no throw";
+  } catch (const ChargeRefused& e) {
+    EXPECT_EQ(e.group(), t->path()) << e.what();
+    EXPECT_EQ(e.requested(), 4096u);
+  }
+  Allocator<char> a(child);
+  try {
+    a.allocate(100);
+    ADD_FAILURE() << "no throw";
+  } catch (const ChargeRefused& e) {
+    EXPECT_EQ(e.group(), t->path()) << e.what();
+    EXPECT_EQ(e.limit(), kBig);
+  }
+  MemoryResource mr(child);
+  EXPECT_THROW(mr.allocate(100), ChargeRefused);
+  held.reset();
+  child.remove();
 }
 
 TEST(Reservation, RemovedGroupRefusesNewReservations) {

@@ -164,6 +164,21 @@ TEST(BadInput, FsHierarchyLimits) {
   EXPECT_EQ(null.max_depth(), 0u);
 }
 
+// The throwing forms name the path in what().
+TEST(BadInput, FsErrorsNameThePath) {
+  for (auto op : {+[] { fs::read("/no/such/group/memory.current"); }, +[] { fs::write("/no/such/group/memory.max", "1"); },
+                  +[] { fs::mkdir("/no/such/group/x"); }, +[] { fs::rmdir("/no/such/group"); },
+                  +[] { fs::list("/no/such/group"); }}) {
+    try {
+      op();
+      ADD_FAILURE() << "no throw";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), errc::no_such_file_or_directory);
+      EXPECT_NE(std::string(e.what()).find("/no/such/group"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(BadInput, FsPaths) {
   test::TempGroup t("bi");
   const std::string p = t->path();
