@@ -47,6 +47,7 @@
 #include "memcg/group.hpp"
 #include "memcg/kmalloc.hpp"
 #include "memcg/list_lru.hpp"
+#include "memcg/notify.hpp"
 #include "memcg/reservation.hpp"
 #include "memcg/shrinker.hpp"
 #include "memcg/types.hpp"

@@ -1,5 +1,7 @@
 #include "core/runtime.hpp"
 
+#include "core/notify.hpp"
+
 #include "platform/membarrier.hpp"
 #include "platform/rcu.hpp"
 
@@ -35,6 +37,7 @@ void record_event(GroupImpl* g, Event e) noexcept {
   g->events_local.inc(e);
   g->events.inc(e);
   for (GroupImpl* a = g->parent; a && !a->is_root(); a = a->parent) a->events.inc(e);
+  if (g_event_watches.load(std::memory_order_relaxed) != 0) wake_notifier();  // memcg/notify.hpp
 }
 
 Runtime::Runtime() {

@@ -1,0 +1,267 @@
+// Event notifications (memcg/notify.hpp, core/notify.hpp).
+//
+// LIFECYCLE of a watch: created by on_events()/events_fd() with a group
+// reference; listed under the notifier mutex; the notifier marks it busy
+// while it runs its callback outside the mutex. Unsubscribing unlists it
+// and waits until it is not busy, then frees it; from inside its own
+// callback (the notifier thread) it only marks it removed, and the
+// notifier frees it when the callback returns.
+#include "memcg/notify.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <new>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/access.hpp"
+#include "core/errors.hpp"
+#include "core/group_impl.hpp"
+#include "core/notify.hpp"
+#include "core/refcount.hpp"
+#include "platform/fork.hpp"
+#include "platform/ranked_mutex.hpp"
+
+namespace memcg {
+namespace detail {
+
+std::atomic<int> g_event_watches{0};
+
+namespace {
+
+struct Watch {
+  GroupImpl* g = nullptr;  // holds a reference
+  std::function<void(const EventNotice&)> cb;
+  int efd = -1;            // an EventsFd's: signalled instead of a callback
+  Events last;             // notifier mutex
+  int busy = 0;            // notifier mutex: callbacks in progress
+  bool removed = false;    // notifier mutex: unsubscribed from inside its callback
+};
+
+bool same(const Events& a, const Events& b) {
+  return a.low == b.low && a.high == b.high && a.max == b.max && a.oom == b.oom && a.oom_kill == b.oom_kill;
+}
+
+struct Notifier {
+  RankedMutex mutex{LockRank::kNotify};
+  std::condition_variable_any wake;  // the thread waits for work
+  std::condition_variable_any idle;  // a callback finished
+  std::vector<Watch*> watches MEMCG_GUARDED_BY(mutex);
+  bool started MEMCG_GUARDED_BY(mutex) = false;
+  bool wanted MEMCG_GUARDED_BY(mutex) = false;
+  std::thread::id thread MEMCG_GUARDED_BY(mutex);
+  std::atomic<bool> pending{false};
+
+  // Fork child: no notifier thread; the next wake-up starts one. Callbacks
+  // that were running belonged to threads that are gone.
+  static void fork_child_fixup(void* p) noexcept MEMCG_NO_TSA {
+    auto* n = static_cast<Notifier*>(p);
+    new (&n->wake) std::condition_variable_any;
+    new (&n->idle) std::condition_variable_any;
+    n->started = false;
+    n->thread = std::thread::id();
+    n->pending.store(false, std::memory_order_relaxed);
+    for (Watch* w : n->watches) w->busy = 0;
+  }
+  fork::HeldAcrossFork<RankedMutex> fork{mutex, fork_child_fixup, this};
+};
+
+Notifier& notifier() {
+  static Notifier* n = new Notifier;  // leaked: the thread outlives static destructors
+  return *n;
+}
+
+void free_watch(Watch* w) noexcept {
+  group_put(w->g);
+  delete w;
+}
+
+void run() {
+  Notifier& n = notifier();
+  {
+    LockGuard<RankedMutex> l(n.mutex);
+    n.thread = std::this_thread::get_id();
+  }
+  std::vector<std::pair<Watch*, EventNotice>> due;
+  std::vector<Watch*> finished;
+  for (;;) {
+    {
+      UniqueLock<RankedMutex> l(n.mutex);
+      // The timeout also catches a change whose wake-up raced the reset below.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+      while (!n.wanted)
+        if (n.wake.wait_until(l, deadline) == std::cv_status::timeout) break;
+      n.wanted = false;
+    }
+    n.pending.store(false, std::memory_order_release);
+    {
+      LockGuard<RankedMutex> l(n.mutex);
+      for (Watch* w : n.watches) {
+        const Events now = w->g->events.snapshot();
+        if (same(now, w->last)) continue;
+        group_get(w->g);
+        due.emplace_back(w, EventNotice{Access::adopt(w->g), w->last, now});
+        w->last = now;
+        ++w->busy;
+      }
+    }
+    for (auto& [w, notice] : due) {
+      if (w->efd >= 0) {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] ssize_t r = ::write(w->efd, &one, sizeof one);  // EAGAIN: already readable
+      } else {
+        try {
+          w->cb(notice);
+        } catch (...) {
+          // A throwing callback loses this notice, not the subscription.
+        }
+      }
+    }
+    {
+      LockGuard<RankedMutex> l(n.mutex);
+      for (auto& d : due)
+        if (--d.first->busy == 0 && d.first->removed) finished.push_back(d.first);
+    }
+    n.idle.notify_all();
+    due.clear();  // drops the notices' group references, no lock held
+    for (Watch* w : finished) free_watch(w);
+    finished.clear();
+  }
+}
+
+Watch* subscribe(Watch* w) {
+  Notifier& n = notifier();
+  {
+    LockGuard<RankedMutex> l(n.mutex);
+    w->last = w->g->events.snapshot();
+    n.watches.push_back(w);  // may throw std::bad_alloc: the caller frees w
+  }
+  g_event_watches.fetch_add(1, std::memory_order_relaxed);
+  return w;
+}
+
+void unsubscribe(Watch* w) noexcept {
+  Notifier& n = notifier();
+  {
+    UniqueLock<RankedMutex> l(n.mutex);
+    for (auto it = n.watches.begin(); it != n.watches.end(); ++it)
+      if (*it == w) {
+        n.watches.erase(it);
+        break;
+      }
+    g_event_watches.fetch_sub(1, std::memory_order_relaxed);
+    if (w->busy && n.thread == std::this_thread::get_id()) {  // from inside its own callback
+      w->removed = true;
+      return;
+    }
+    while (w->busy) n.idle.wait(l);
+  }
+  free_watch(w);
+}
+
+Watch* new_watch(const Group& g) {
+  GroupImpl* p = Access::impl(g);
+  if (!p) throw_error(make_err(std::errc::invalid_argument), "memcg::on_events");
+  auto* w = new Watch;
+  group_get(p);
+  w->g = p;
+  return w;
+}
+
+}  // namespace
+
+void wake_notifier() noexcept {
+  Notifier& n = notifier();
+  if (n.pending.exchange(true, std::memory_order_acq_rel)) return;  // already asked
+  {
+    LockGuard<RankedMutex> l(n.mutex);
+    n.wanted = true;
+    if (!n.started) {
+      n.started = true;
+      std::thread(run).detach();
+    }
+  }
+  n.wake.notify_one();
+}
+
+}  // namespace detail
+
+Subscription& Subscription::operator=(Subscription&& o) noexcept {
+  if (this != &o) {
+    reset();
+    h_ = o.h_;
+    o.h_ = nullptr;
+  }
+  return *this;
+}
+
+void Subscription::reset() noexcept {
+  if (!h_) return;
+  detail::unsubscribe(static_cast<detail::Watch*>(h_));
+  h_ = nullptr;
+}
+
+Subscription on_events(const Group& g, std::function<void(const EventNotice&)> cb) {
+  detail::Watch* w = detail::new_watch(g);
+  w->cb = std::move(cb);
+  Subscription s;
+  try {
+    s.h_ = detail::subscribe(w);
+  } catch (...) {
+    detail::free_watch(w);
+    throw;
+  }
+  return s;
+}
+
+EventsFd::EventsFd(EventsFd&& o) noexcept : sub_(std::move(o.sub_)), fd_(o.fd_) { o.fd_ = -1; }
+
+EventsFd& EventsFd::operator=(EventsFd&& o) noexcept {
+  if (this != &o) {
+    reset();
+    sub_ = std::move(o.sub_);
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+void EventsFd::reset() noexcept {
+  sub_.reset();  // first: the notifier no longer writes to fd_
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool EventsFd::consume() noexcept {
+  std::uint64_t v = 0;
+  return fd_ >= 0 && ::read(fd_, &v, sizeof v) == static_cast<ssize_t>(sizeof v) && v != 0;
+}
+
+EventsFd events_fd(const Group& g) {
+  detail::Watch* w = detail::new_watch(g);
+  w->efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (w->efd < 0) {
+    const int e = errno;
+    detail::free_watch(w);
+    throw std::system_error(e, std::generic_category(), "memcg::events_fd: eventfd");
+  }
+  EventsFd f;
+  f.fd_ = w->efd;
+  try {
+    f.sub_.h_ = detail::subscribe(w);
+  } catch (...) {
+    ::close(w->efd);
+    f.fd_ = -1;
+    detail::free_watch(w);
+    throw;
+  }
+  return f;
+}
+
+}  // namespace memcg
