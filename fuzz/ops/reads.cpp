@@ -66,6 +66,11 @@ void read_op(Model& m, Input& in) {
              "whole isolated slabs >= %llu, current %llu",
              p.c_str(), s.c_str(), U(sm.res[i + 1]), U(sm.large[i + 1]), U(sm.shared_r[i + 1]), U(shared_u),
              U(sm.iso_lb[i + 1]), U(g.current()));
+  } else if (f == "memory.pressure") {
+    const std::size_t nl = s.find('\n');
+    FZ_CHECK(s.rfind("some avg10=", 0) == 0 && nl != std::string::npos &&
+                 s.compare(nl + 1, 11, "full avg10=") == 0 && s.find("total=") != std::string::npos,
+             "%s reads '%s'", p.c_str(), s.c_str());
   } else if (f == "cgroup.max.depth" || f == "cgroup.max.descendants") {
     // The fuzzer never writes them: the default everywhere.
     FZ_CHECK(s == "max\n", "%s reads '%s', want 'max'", p.c_str(), s.c_str());

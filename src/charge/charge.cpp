@@ -1,8 +1,11 @@
 #include "charge/charge.hpp"
 
+#include <optional>
+
 #include "charge/charge_context.hpp"
 #include "charge/stock.hpp"
 #include "core/group_impl.hpp"
+#include "core/psi.hpp"
 #include "core/upcalls.hpp"
 #include "platform/assert.hpp"
 
@@ -57,6 +60,7 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
   bool drained = false;
   int retries = charge_flag(flags, ChargeFlags::no_oom) ? 0 : kMaxReclaimRetries;  // __GFP_NORETRY: one attempt
   OomRetry oom;
+  std::optional<PsiStall> stall;
   for (;;) {
     if (small && stock_consume(g, bytes)) return true;
     PageCounter* fail = nullptr;
@@ -94,6 +98,7 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
     // An OOM handler's own allocation: fail fast, never a nested OOM.
     // ChargeFlags::no_reclaim (GFP_NOWAIT): no reclaim, no drain, no OOM.
     if (in_oom_handler() || charge_flag(flags, ChargeFlags::no_reclaim)) return refuse(g, bytes, flags, over, fail->max());
+    if (!stall) stall.emplace(g);  // from here on this thread stalls (memory.pressure), until the charge returns
     const std::uint64_t reclaimed = reclaim_for_charge(over, bytes);
     if (over->counter.margin() >= bytes) continue;
     if (!drained) {

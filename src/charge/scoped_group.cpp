@@ -2,6 +2,7 @@
 #include "charge/charge_context.hpp"
 #include "charge/current.hpp"
 #include "core/access.hpp"
+#include "core/psi.hpp"
 #include "core/refcount.hpp"
 #include "core/runtime.hpp"
 #include "memcg/group.hpp"
@@ -15,10 +16,12 @@ ScopedGroup::ScopedGroup(const Group& g)
     : group_(g), prev_(detail::tls_current_group),
       opened_window_(detail::tls_throttle_left_us == detail::kNoThrottleWindow) {
   detail::tls_current_group = detail::Access::impl(group_);
+  detail::psi_move_member(prev_, detail::tls_current_group);  // memory.pressure's "full"
   if (opened_window_) detail::tls_throttle_left_us = detail::kThrottleWindowUs;
 }
 
 ScopedGroup::~ScopedGroup() {
+  detail::psi_move_member(detail::tls_current_group, prev_);
   detail::tls_current_group = prev_;
   if (opened_window_) detail::tls_throttle_left_us = detail::kNoThrottleWindow;
 }

@@ -126,6 +126,18 @@ struct GroupImpl {
   std::atomic<std::uint64_t> pins{0};  // live Reservations (+ large kmallocs)
   std::atomic<std::uint32_t> pin_flags{0};
 
+  // ---- pressure stall information (core/psi.hpp), under the PSI lock ----
+  struct Psi {
+    std::uint32_t stalled = 0;         // threads stalled charging this subtree
+    std::uint32_t member_stalled = 0;  // of them, threads whose ScopedGroup is in the subtree
+    std::uint32_t members = 0;         // threads whose ScopedGroup is in the subtree
+    std::uint64_t some_start = 0, full_start = 0;  // ns, while some / full holds
+    std::uint64_t some_ns = 0, full_ns = 0;        // totals of ended spans
+    std::uint64_t avg_at = 0;                      // ns: the averages' last update (0: never)
+    std::uint64_t avg_some_ns = 0, avg_full_ns = 0;  // totals at that update
+    double avg[2][3] = {};                         // [some, full][10 s, 60 s, 300 s], percent
+  } psi;
+
   // ---- reclaim layer: this group's shared reclaim cursor (when it is the
   // root of a reclaim), see reclaim/reclaim_iter.hpp. position is a weak,
   // RCU-protected pointer, moved away from a group before it is freed. ----

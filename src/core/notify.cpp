@@ -24,6 +24,7 @@
 #include "core/errors.hpp"
 #include "core/group_impl.hpp"
 #include "core/notify.hpp"
+#include "core/psi.hpp"
 #include "core/refcount.hpp"
 #include "platform/fork.hpp"
 #include "platform/ranked_mutex.hpp"
@@ -38,11 +39,37 @@ namespace {
 struct Watch {
   GroupImpl* g = nullptr;  // holds a reference
   std::function<void(const EventNotice&)> cb;
-  int efd = -1;            // an EventsFd's: signalled instead of a callback
+  int efd = -1;            // an EventsFd's or a trigger's: signalled (and cb/psi_cb run)
   Events last;             // notifier mutex
   int busy = 0;            // notifier mutex: callbacks in progress
   bool removed = false;    // notifier mutex: unsubscribed from inside its callback
+  // A PSI trigger (pressure_trigger): fires when g's stall time grows by
+  // `threshold` us within `window` us (all notifier mutex but the constants).
+  bool psi = false, full = false;
+  std::uint64_t threshold = 0, window = 0, win_start = 0, win_total = 0;
+  std::function<void()> psi_cb;
 };
+
+std::uint64_t now_us() noexcept {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+// A trigger's check (notifier mutex held): true when it fires now.
+bool trigger_fires(Watch* w) noexcept {
+  const std::uint64_t total = psi_total_us(w->g, w->full), now = now_us();
+  if (total - w->win_total >= w->threshold) {
+    w->win_start = now;
+    w->win_total = total;
+    return true;
+  }
+  if (now - w->win_start >= w->window) {  // a new tracking window
+    w->win_start = now;
+    w->win_total = total;
+  }
+  return false;
+}
 
 bool same(const Events& a, const Events& b) {
   return a.low == b.low && a.high == b.high && a.max == b.max && a.oom == b.oom && a.oom_kill == b.oom_kill;
@@ -103,6 +130,13 @@ void run() {
     {
       LockGuard<RankedMutex> l(n.mutex);
       for (Watch* w : n.watches) {
+        if (w->psi) {
+          if (!trigger_fires(w)) continue;
+          group_get(w->g);
+          due.emplace_back(w, EventNotice{Access::adopt(w->g), w->last, w->last});
+          ++w->busy;
+          continue;
+        }
         const Events now = w->g->events.snapshot();
         if (same(now, w->last)) continue;
         group_get(w->g);
@@ -115,7 +149,15 @@ void run() {
       if (w->efd >= 0) {
         const std::uint64_t one = 1;
         [[maybe_unused]] ssize_t r = ::write(w->efd, &one, sizeof one);  // EAGAIN: already readable
-      } else {
+      }
+      if (w->psi) {
+        if (w->psi_cb) {
+          try {
+            w->psi_cb();
+          } catch (...) {
+          }
+        }
+      } else if (w->efd < 0) {
         try {
           w->cb(notice);
         } catch (...) {
@@ -140,10 +182,42 @@ Watch* subscribe(Watch* w) {
   {
     LockGuard<RankedMutex> l(n.mutex);
     w->last = w->g->events.snapshot();
+    if (w->psi) {
+      w->win_start = now_us();
+      w->win_total = psi_total_us(w->g, w->full);
+    }
     n.watches.push_back(w);  // may throw std::bad_alloc: the caller frees w
   }
   g_event_watches.fetch_add(1, std::memory_order_relaxed);
+  if (w->psi) wake_notifier();  // triggers are checked by the running thread
   return w;
+}
+
+// "some|full <threshold us> <window us>"; false on anything else.
+bool parse_trigger(std::string_view spec, bool& full, std::uint64_t& threshold, std::uint64_t& window) {
+  auto next = [&](std::string_view& out) {
+    while (!spec.empty() && (spec.front() == ' ' || spec.front() == '\t' || spec.front() == '\n')) spec.remove_prefix(1);
+    std::size_t i = 0;
+    while (i < spec.size() && spec[i] != ' ' && spec[i] != '\t' && spec[i] != '\n') ++i;
+    out = spec.substr(0, i);
+    spec.remove_prefix(i);
+    return !out.empty();
+  };
+  auto number = [](std::string_view t, std::uint64_t& v) {
+    if (t.empty() || t.size() > 19) return false;
+    v = 0;
+    for (char c : t) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return true;
+  };
+  std::string_view kind, t, w, rest;
+  if (!next(kind) || !next(t) || !next(w) || next(rest)) return false;
+  if (kind != "some" && kind != "full") return false;
+  full = kind == "full";
+  if (!number(t, threshold) || !number(w, window)) return false;
+  return window >= 500000 && window <= 10000000 && threshold >= 1 && threshold <= window;
 }
 
 void unsubscribe(Watch* w) noexcept {
@@ -241,6 +315,65 @@ void EventsFd::reset() noexcept {
 bool EventsFd::consume() noexcept {
   std::uint64_t v = 0;
   return fd_ >= 0 && ::read(fd_, &v, sizeof v) == static_cast<ssize_t>(sizeof v) && v != 0;
+}
+
+Pressure pressure(const Group& g) {
+  detail::GroupImpl* p = detail::Access::impl(g);
+  if (!p) detail::throw_error(detail::make_err(std::errc::invalid_argument), "memcg::pressure");
+  return detail::psi_read(p);
+}
+
+PressureTrigger::PressureTrigger(PressureTrigger&& o) noexcept : sub_(std::move(o.sub_)), fd_(o.fd_) { o.fd_ = -1; }
+
+PressureTrigger& PressureTrigger::operator=(PressureTrigger&& o) noexcept {
+  if (this != &o) {
+    reset();
+    sub_ = std::move(o.sub_);
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+void PressureTrigger::reset() noexcept {
+  sub_.reset();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool PressureTrigger::consume() noexcept {
+  std::uint64_t v = 0;
+  return fd_ >= 0 && ::read(fd_, &v, sizeof v) == static_cast<ssize_t>(sizeof v) && v != 0;
+}
+
+PressureTrigger pressure_trigger(const Group& g, std::string_view spec, std::function<void()> cb) {
+  bool full = false;
+  std::uint64_t threshold = 0, window = 0;
+  if (!g || !detail::parse_trigger(spec, full, threshold, window))
+    detail::throw_error(detail::make_err(std::errc::invalid_argument), "memcg::pressure_trigger");
+  detail::Watch* w = detail::new_watch(g);
+  w->psi = true;
+  w->full = full;
+  w->threshold = threshold;
+  w->window = window;
+  w->psi_cb = std::move(cb);
+  w->efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (w->efd < 0) {
+    const int e = errno;
+    detail::free_watch(w);
+    throw std::system_error(e, std::generic_category(), "memcg::pressure_trigger: eventfd");
+  }
+  PressureTrigger t;
+  t.fd_ = w->efd;
+  try {
+    t.sub_.h_ = detail::subscribe(w);
+  } catch (...) {
+    ::close(w->efd);
+    t.fd_ = -1;
+    detail::free_watch(w);
+    throw;
+  }
+  return t;
 }
 
 EventsFd events_fd(const Group& g) {

@@ -4,6 +4,7 @@
 
 #include "platform/membarrier.hpp"
 #include "platform/rcu.hpp"
+#include "platform/worker.hpp"
 
 namespace memcg::detail {
 
@@ -44,6 +45,7 @@ Runtime::Runtime() {
   rcu::init();
   fork::install();  // the library is fork-safe from its first group on
   membarrier::init();
+  worker::init();  // constructed before any thread can fork during its first use
   LockGuard<RankedMutex> l(tree_mutex);
   std::uint32_t id = ids.alloc();
   root = new GroupImpl(nullptr, "", id);

@@ -7,6 +7,7 @@
 #include "core/errors.hpp"
 #include "memcg/cache.hpp"
 #include "memcg/fs.hpp"
+#include "memcg/notify.hpp"
 
 namespace memcg::fs::detail {
 namespace {
@@ -27,6 +28,16 @@ std::string stat_text(const Group& g) {
       "stock {}\nstock_drains {}\npgscan {}\npgsteal {}\n",
       s.reservations, s.kmalloc_large, s.slab_reclaimable, s.slab_unreclaimable, s.slab(), s.stock,
       s.stock_drains, s.pgscan, s.pgsteal);
+}
+
+// The kernel's PSI format (triggers: memcg::pressure_trigger).
+std::string pressure_text(const Group& g) {
+  const Pressure p = pressure(g);
+  auto l = [](const char* kind, const PressureLine& x) {
+    return fmt::format("{} avg10={:.2f} avg60={:.2f} avg300={:.2f} total={}\n", kind, x.avg10, x.avg60, x.avg300,
+                       x.total_us);
+  };
+  return l("some", p.some) + l("full", p.full);
 }
 
 template <void (Group::*Set)(Bytes, std::error_code&) noexcept>
@@ -93,6 +104,7 @@ const ControlFile kFiles[] = {
     {"memory.max", [](const Group& g) { return limit_line(g.max()); }, write_limit<&Group::set_max>},
     {"memory.min", [](const Group& g) { return limit_line(g.min()); }, write_limit<&Group::set_min>},
     {"memory.peak", [](const Group& g) { return line(g.peak()); }, write_peak},
+    {"memory.pressure", pressure_text, nullptr},
     {"memory.reclaim", nullptr, write_reclaim},
     {"memory.stat", stat_text, nullptr},
 };

@@ -48,6 +48,7 @@ enum class LockRank : int {
   kOomDomains = 52,    // the OOM domains in flight (reclaim/oom.cpp): a leaf, never held across a handler
   kReclaimWake = 55,   // the background reclaimer's wake-up state
   kNotify = 56,        // the event notifier (core/notify.cpp): watches, its wake-up state; never held across a callback
+  kPsi = 57,           // every group's pressure-stall state (core/psi.cpp): a leaf
   kRcuRegistry = 60,   // TSan RCU flavour: its reader list
   kRcuCallbacks = 65,  // the RCU callback queue (rcu_callbacks.cpp): rcu::call from under any lock
 };

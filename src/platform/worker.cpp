@@ -33,6 +33,8 @@ void flush() noexcept {
 
 std::uint64_t items_run() noexcept { return service().items_run(); }
 
+void init() noexcept { (void)service(); }
+
 bool on_worker_thread() noexcept { return tls_is_worker; }
 
 }  // namespace memcg::detail::worker

@@ -26,6 +26,10 @@ void queue(WorkItem* w, void (*fn)(WorkItem*), std::atomic<std::uint64_t>* count
 void flush() noexcept;
 /// Items run since start (lets barrier() see whether a round made progress).
 std::uint64_t items_run() noexcept;
+/// Constructs the worker's queue (not its thread) now: the runtime calls it
+/// at start, so that no fork() can catch the queue's first construction in
+/// progress on another thread (the child would wait for it forever).
+void init() noexcept;
 bool on_worker_thread() noexcept;
 }  // namespace worker
 

@@ -8,6 +8,7 @@
 
 #include "charge/charge_context.hpp"
 #include "core/group_impl.hpp"
+#include "core/psi.hpp"
 #include "core/upcalls.hpp"
 #include "reclaim/high.hpp"
 #include "reclaim/reclaim.hpp"
@@ -87,6 +88,7 @@ bool handle_over_high(GroupImpl* g, std::uint64_t bytes, std::uint32_t flags) no
       if (a->counter.usage() > a->counter.high()) record_event(a, Event::kHigh);
     return !still_over_high(g);
   }
+  PsiStall stall(g);  // reclaiming the overage and sleeping count in memory.pressure
   int retries = kMaxReclaimRetries;
   bool in_retry = false;
   // Bounded: with other threads charging, reclaim can keep "making progress"

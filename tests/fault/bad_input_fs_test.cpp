@@ -114,9 +114,10 @@ TEST(BadInput, FsReadOnlyFiles) {
   EXPECT_EQ(files, (std::vector<std::string>{"cgroup.max.depth", "cgroup.max.descendants", "cgroup.stat",
                                               "memory.current", "memory.events", "memory.events.local",
                                               "memory.high", "memory.kmem.slabinfo", "memory.low", "memory.max",
-                                              "memory.min", "memory.peak", "memory.reclaim", "memory.stat"}));
+                                              "memory.min", "memory.peak", "memory.pressure", "memory.reclaim",
+                                              "memory.stat"}));
   for (const char* file : {"cgroup.stat", "memory.current", "memory.events", "memory.events.local",
-                           "memory.kmem.slabinfo", "memory.stat"}) {
+                           "memory.kmem.slabinfo", "memory.pressure", "memory.stat"}) {
     const std::string f = p + "/" + file;
     const std::string before = fs::read(f);
     for (const char* value : {"0", "", "max", "junk"}) {
