@@ -179,7 +179,8 @@ inline const char* const kFiles[] = {"memory.min", "memory.low", "memory.high", 
 inline const char* const kReadFiles[] = {"memory.current", "memory.min", "memory.low", "memory.high", "memory.max",
                                   "memory.peak", "memory.events", "memory.events.local", "memory.stat",
                                   "cgroup.stat", "memory.kmem.slabinfo", "memory.nope", "cgroup.procs", "x",
-                                  "memory.reclaim", "cgroup.max.depth", "cgroup.max.descendants", "memory.pressure"};
+                                  "memory.reclaim", "cgroup.max.depth", "cgroup.max.descendants", "memory.pressure",
+                                  "memory.oom.group", "cgroup.kill"};
 inline const char* const kNames[] = {"a", "b", "c", "sp ace", "d", "", ".", "..", "memory.x", "cgroup.y", "bad\x01", "tab\tname"};
 inline constexpr std::size_t kSizes[] = {1, 8, 24, 100, 512, 1000, 4096, 8192, 8193, 70000, 300000};
 

@@ -28,8 +28,8 @@ void read_op(Model& m, Input& in) {
     FZ_CHECK(ec == std::errc::no_such_file_or_directory, "read of an unknown file: %s", ec.message().c_str());
     return;
   }
-  if (f == "memory.reclaim") {
-    FZ_CHECK(ec == std::errc::permission_denied, "read of write-only memory.reclaim: %s", ec.message().c_str());
+  if (f == "memory.reclaim" || f == "cgroup.kill") {
+    FZ_CHECK(ec == std::errc::permission_denied, "read of write-only %s: %s", f.c_str(), ec.message().c_str());
     return;
   }
   FZ_CHECK(!ec && !s.empty() && s.back() == '\n', "read %s: %s", p.c_str(), ec.message().c_str());
@@ -66,6 +66,8 @@ void read_op(Model& m, Input& in) {
              "whole isolated slabs >= %llu, current %llu",
              p.c_str(), s.c_str(), U(sm.res[i + 1]), U(sm.large[i + 1]), U(sm.shared_r[i + 1]), U(shared_u),
              U(sm.iso_lb[i + 1]), U(g.current()));
+  } else if (f == "memory.oom.group") {
+    FZ_CHECK(s == "0\n", "%s reads '%s' (never set)", p.c_str(), s.c_str());
   } else if (f == "memory.pressure") {
     const std::size_t nl = s.find('\n');
     FZ_CHECK(s.rfind("some avg10=", 0) == 0 && nl != std::string::npos &&

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,9 @@ struct OomContext;
 /// if it freed anything; false means the allocation fails cleanly. See
 /// OomContext (below Group) for what it is told.
 using OomHandler = std::function<bool(const OomContext&)>;
+/// Stops what runs in a group (cancels its queries, drops its sessions) so
+/// that its memory is freed: the in-process cgroup.kill. Gets the group.
+using KillHandler = std::function<void(const Group&)>;
 
 class Group {
  public:
@@ -151,6 +155,31 @@ class Group {
   void set_oom_handler(OomHandler h);
   void set_oom_handler(OomHandler h, std::error_code& ec) noexcept;
 
+  /// cgroup.kill for in-process work: set_kill_handler() says how to stop
+  /// what runs in this group; kill() calls the kill handler of this group
+  /// and of every descendant (each once, on the calling thread, no library
+  /// lock held) and returns how many ran. An empty handler removes it.
+  /// Setting on a removed group: ENOENT; a null handle: EINVAL.
+  void set_kill_handler(KillHandler h);
+  void set_kill_handler(KillHandler h, std::error_code& ec) noexcept;
+  std::uint64_t kill() const;
+
+  /// memory.oom.group: when an OOM's victim lies in this group's subtree,
+  /// the whole group is the unit to kill (the kernel's
+  /// mem_cgroup_get_oom_group: the highest such ancestor of the victim, up
+  /// to the group whose limit failed). It is OomContext::oom_group; without
+  /// an OOM handler, OOM kills it (Group::kill()) by itself.
+  void set_oom_group(bool on) noexcept;
+  bool oom_group() const noexcept;
+
+  /// After an OOM handler (or an oom.group kill) reports memory freed, the
+  /// failing charge waits up to this long for the victim to give the memory
+  /// back (a kill that frees asynchronously: a query cancelled at its next
+  /// check), then re-checks; the nearest setting at or above the group
+  /// whose limit failed applies. 0 (default): no wait.
+  void set_oom_wait(std::chrono::microseconds wait) noexcept;
+  std::chrono::microseconds oom_wait() const noexcept;
+
   Events events() const noexcept;
   Events events_local() const noexcept;
   Stat stat() const;
@@ -191,6 +220,9 @@ struct OomContext {
   /// a subtree whose groups are all empty suggests `group` itself.
   const Group* victim;
   std::uint64_t requested;   ///< bytes the failing charge asked for
+  /// The group to kill as a whole (memory.oom.group), or null: the highest
+  /// ancestor-or-self of `victim`, up to `group`, with oom_group() set.
+  const Group* oom_group = nullptr;
   /// oom_kill is counted (memory.events.local, and memory.events of it and
   /// its ancestors) at the group the handler says it acted on, when the
   /// handler returns true: by default `victim`; a handler that freed memory

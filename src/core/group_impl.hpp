@@ -144,6 +144,9 @@ struct GroupImpl {
   std::atomic<GroupImpl*> reclaim_position{nullptr};
   std::atomic<std::uint32_t> reclaim_generation{0};
   void* oom_handler MEMCG_GUARDED_BY(tree_mutex()) = nullptr;  // OomHandler*
+  void* kill_handler MEMCG_GUARDED_BY(tree_mutex()) = nullptr;  // KillHandler*
+  std::atomic<bool> oom_group{false};          // memory.oom.group
+  std::atomic<std::uint64_t> oom_wait_us{0};   // Group::set_oom_wait
 
   // ---- charge layer: object cgroups (charge/objcg.hpp). `objcg` is this
   // group's own, created on its first per-object charge and held until the

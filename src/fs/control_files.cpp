@@ -60,6 +60,45 @@ void write_count(const Group& g, std::string_view v, std::error_code& ec) {
   (const_cast<Group&>(g).*Set)(n, ec);
 }
 
+// "0" or "1" (whitespace around allowed), as the kernel's boolean files.
+bool parse_bool(std::string_view v, bool& out) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n')) v.remove_suffix(1);
+  if (v != "0" && v != "1") return false;
+  out = v == "1";
+  return true;
+}
+
+void write_oom_group(const Group& g, std::string_view v, std::error_code& ec) {
+  bool on;
+  if (!parse_bool(v, on)) {
+    ec = make_err(std::errc::invalid_argument);
+    return;
+  }
+  if (!g.online()) {
+    ec = make_err(std::errc::no_such_file_or_directory);
+    return;
+  }
+  const_cast<Group&>(g).set_oom_group(on);
+  ec.clear();
+}
+
+// cgroup.kill: only "1" is accepted (the kernel's), then every kill handler
+// of the subtree runs.
+void write_kill(const Group& g, std::string_view v, std::error_code& ec) {
+  bool on;
+  if (!parse_bool(v, on) || !on) {
+    ec = make_err(std::errc::invalid_argument);
+    return;
+  }
+  if (!g.online()) {
+    ec = make_err(std::errc::no_such_file_or_directory);
+    return;
+  }
+  g.kill();
+  ec.clear();
+}
+
 void write_peak(const Group& g, std::string_view, std::error_code& ec) {
   if (!g.online()) {
     ec = make_err(std::errc::no_such_file_or_directory);
@@ -85,6 +124,7 @@ void write_reclaim(const Group& g, std::string_view v, std::error_code& ec) {
 }
 
 const ControlFile kFiles[] = {
+    {"cgroup.kill", nullptr, write_kill},
     {"cgroup.max.depth", [](const Group& g) { return limit_line(g.max_depth()); },
      write_count<&Group::set_max_depth>},
     {"cgroup.max.descendants", [](const Group& g) { return limit_line(g.max_descendants()); },
@@ -103,6 +143,7 @@ const ControlFile kFiles[] = {
     {"memory.low", [](const Group& g) { return limit_line(g.low()); }, write_limit<&Group::set_low>},
     {"memory.max", [](const Group& g) { return limit_line(g.max()); }, write_limit<&Group::set_max>},
     {"memory.min", [](const Group& g) { return limit_line(g.min()); }, write_limit<&Group::set_min>},
+    {"memory.oom.group", [](const Group& g) { return line(g.oom_group() ? 1 : 0); }, write_oom_group},
     {"memory.peak", [](const Group& g) { return line(g.peak()); }, write_peak},
     {"memory.pressure", pressure_text, nullptr},
     {"memory.reclaim", nullptr, write_reclaim},

@@ -26,7 +26,10 @@
 // call the library (remove groups, free memory, change limits); a charge it
 // makes that does not fit fails at once (no reclaim, no nested OOM).
 #include <condition_variable>
+#include <chrono>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include "core/access.hpp"
 #include "core/errors.hpp"
@@ -174,6 +177,39 @@ bool fits(const GroupImpl* over, std::uint64_t bytes) {
 
 bool in_oom_handler() noexcept { return tls_in_oom_handler; }
 
+namespace {
+
+// Groups with memory.oom.group set (any): without a handler and without
+// any of them, an OOM has nothing to do and returns at once.
+std::atomic<std::int64_t> g_oom_groups{0};
+
+// memory.oom.group: the highest ancestor-or-self of victim, up to `domain`,
+// with oom_group set (the kernel's mem_cgroup_get_oom_group), or null.
+GroupImpl* oom_group_of(GroupImpl* victim, GroupImpl* domain) {
+  GroupImpl* out = nullptr;
+  for (GroupImpl* a = victim; a; a = a->parent) {
+    if (a->oom_group.load(std::memory_order_relaxed)) out = a;
+    if (a == domain) break;
+  }
+  return out;
+}
+
+// The nearest oom wait at or above `domain`.
+std::uint64_t oom_wait_us(GroupImpl* domain) {
+  for (GroupImpl* a = domain; a; a = a->parent)
+    if (const std::uint64_t w = a->oom_wait_us.load(std::memory_order_relaxed)) return w;
+  return 0;
+}
+
+// Waits up to `us` for the charge to fit (a victim giving memory back).
+void wait_for_release(GroupImpl* over, std::uint64_t bytes, std::uint64_t us) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  while (!fits(over, bytes) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+}
+
+}  // namespace
+
 bool run_oom(GroupImpl* over, std::uint64_t bytes, OomRetry& retry) noexcept {
   record_event(over, Event::kOom);
   if (tls_in_oom_handler) return false;  // never a nested OOM
@@ -187,23 +223,34 @@ bool run_oom(GroupImpl* over, std::uint64_t bytes, OomRetry& retry) noexcept {
       }
     }
   }
-  if (!handler) return false;
+  if (!handler && g_oom_groups.load(std::memory_order_relaxed) == 0) return false;
   DomainGuard domain(over);
   if (fits(over, bytes)) return true;  // an OOM we waited for freed enough
   const std::uint64_t usage_before = over->counter.usage();
   group_get(over);
   Group g = Access::adopt(over);
   Group victim = Access::adopt(pick_victim(over));
-  const OomContext ctx = Access::oom_context(&g, &victim, bytes);
+  Group kill_unit;  // memory.oom.group
+  if (GroupImpl* u = oom_group_of(Access::impl(victim), over)) {
+    group_get(u);
+    kill_unit = Access::adopt(u);
+  }
+  if (!handler && !kill_unit) return false;
+  OomContext ctx = Access::oom_context(&g, &victim, bytes);
+  if (kill_unit) ctx.oom_group = &kill_unit;
   bool freed = false;
   tls_in_oom_handler = true;
   try {
-    freed = handler(ctx);
+    // Without a handler, the oom group is killed as a whole (the kernel's
+    // default with memory.oom.group set).
+    freed = handler ? handler(ctx) : kill_unit.kill() > 0;
+    if (!handler) ctx.killed(kill_unit);
   } catch (...) {
     freed = false;  // a throwing handler counts as "nothing freed"
   }
   tls_in_oom_handler = false;
   if (!freed) return false;
+  if (const std::uint64_t wait = oom_wait_us(over)) wait_for_release(over, bytes, wait);
   // The kernel counts oom_kill at the memcg of the task it killed: here the
   // group the handler says it acted on (OomContext::killed), else the victim.
   const Group& named = Access::killed(ctx);
@@ -222,12 +269,16 @@ bool oom_for_charge(GroupImpl* over, std::uint64_t bytes, OomRetry& retry) noexc
 
 void free_reclaim_state(GroupImpl* g) noexcept {
   OomHandler* h;
+  KillHandler* k;
   {
     LockGuard<RankedMutex> l(tree_mutex());
     h = static_cast<OomHandler*>(g->oom_handler);
     g->oom_handler = nullptr;
+    k = static_cast<KillHandler*>(g->kill_handler);
+    g->kill_handler = nullptr;
   }
-  delete h;  // the handler's destructor runs with no library lock held
+  delete h;  // the handlers' destructors run with no library lock held
+  delete k;
 }
 
 }  // namespace detail
@@ -264,6 +315,81 @@ void Group::set_oom_handler(OomHandler h, std::error_code& ec) noexcept {
   }
   delete old;  // copies taken by running OOMs are their own
   ec.clear();
+}
+
+void Group::set_kill_handler(KillHandler h, std::error_code& ec) noexcept {
+  if (!p_) {
+    ec = detail::make_err(std::errc::invalid_argument);
+    return;
+  }
+  KillHandler* fresh = nullptr;
+  if (h) {
+    fresh = new (std::nothrow) KillHandler(std::move(h));
+    if (!fresh) {
+      ec = detail::make_err(std::errc::not_enough_memory);
+      return;
+    }
+  }
+  KillHandler* old = nullptr;
+  bool removed = false;
+  {
+    detail::LockGuard<detail::RankedMutex> l(detail::tree_mutex());
+    removed = fresh && !p_->is_online();
+    if (!removed) {
+      old = static_cast<KillHandler*>(p_->kill_handler);
+      p_->kill_handler = fresh;
+    }
+  }
+  if (removed) {
+    delete fresh;
+    ec = detail::make_err(std::errc::no_such_file_or_directory);
+    return;
+  }
+  delete old;
+  ec.clear();
+}
+
+void Group::set_kill_handler(KillHandler h) {
+  std::error_code ec;
+  set_kill_handler(std::move(h), ec);
+  detail::throw_if(ec, "memcg::Group::set_kill_handler");
+}
+
+std::uint64_t Group::kill() const {
+  if (!p_) return 0;
+  // Copies of the handlers of the subtree (pre-order), called with no lock held.
+  std::vector<std::pair<Group, KillHandler>> todo;
+  {
+    detail::LockGuard<detail::RankedMutex> l(detail::tree_mutex());
+    std::vector<detail::GroupImpl*> stack{p_};
+    while (!stack.empty()) {
+      detail::GroupImpl* x = stack.back();
+      stack.pop_back();
+      if (x->kill_handler) {
+        detail::group_get(x);
+        todo.emplace_back(detail::Access::adopt(x), *static_cast<KillHandler*>(x->kill_handler));
+      }
+      for (detail::GroupImpl* c = x->first_child.load(std::memory_order_relaxed); c;
+           c = c->next_sibling.load(std::memory_order_relaxed))
+        stack.push_back(c);
+    }
+  }
+  for (auto& [g, h] : todo) h(g);
+  return todo.size();
+}
+
+void Group::set_oom_group(bool on) noexcept {
+  if (!p_) return;
+  if (p_->oom_group.exchange(on, std::memory_order_relaxed) != on)
+    detail::g_oom_groups.fetch_add(on ? 1 : -1, std::memory_order_relaxed);
+}
+bool Group::oom_group() const noexcept { return p_ && p_->oom_group.load(std::memory_order_relaxed); }
+
+void Group::set_oom_wait(std::chrono::microseconds wait) noexcept {
+  if (p_) p_->oom_wait_us.store(wait.count() > 0 ? static_cast<std::uint64_t>(wait.count()) : 0, std::memory_order_relaxed);
+}
+std::chrono::microseconds Group::oom_wait() const noexcept {
+  return std::chrono::microseconds(p_ ? static_cast<std::int64_t>(p_->oom_wait_us.load(std::memory_order_relaxed)) : 0);
 }
 
 void Group::set_oom_handler(OomHandler h) {

@@ -111,10 +111,11 @@ TEST(BadInput, FsReadOnlyFiles) {
   std::vector<std::string> files;
   for (auto& e : fs::list(p))
     if (e.back() != '/') files.push_back(e);
-  EXPECT_EQ(files, (std::vector<std::string>{"cgroup.max.depth", "cgroup.max.descendants", "cgroup.stat",
+  EXPECT_EQ(files, (std::vector<std::string>{"cgroup.kill", "cgroup.max.depth", "cgroup.max.descendants", "cgroup.stat",
                                               "memory.current", "memory.events", "memory.events.local",
                                               "memory.high", "memory.kmem.slabinfo", "memory.low", "memory.max",
-                                              "memory.min", "memory.peak", "memory.pressure", "memory.reclaim",
+                                              "memory.min", "memory.oom.group", "memory.peak", "memory.pressure",
+                                              "memory.reclaim",
                                               "memory.stat"}));
   for (const char* file : {"cgroup.stat", "memory.current", "memory.events", "memory.events.local",
                            "memory.kmem.slabinfo", "memory.pressure", "memory.stat"}) {

@@ -206,5 +206,98 @@ TEST(OomSerial, AHandlerThatFreesNothingIsCalledABoundedNumberOfTimes) {
   ten.clear();
 }
 
+// cgroup.kill: kill() calls the kill handler of the group and of every
+// descendant, once each; the text tree's cgroup.kill takes only "1".
+TEST(OomGroup, KillCallsEveryKillHandlerOfTheSubtree) {
+  test::TempGroup t("killsub");
+  Group a = t->create("a"), b = a.create("b"), c = t->create("c");
+  std::vector<std::string> killed;
+  std::mutex m;
+  for (Group* g : {&a, &b, &c}) {
+    g->set_kill_handler([&](const Group& x) {
+      std::lock_guard<std::mutex> l(m);
+      killed.push_back(x.path());
+    });
+  }
+  EXPECT_EQ(a.kill(), 2u);
+  EXPECT_EQ(killed.size(), 2u);
+  killed.clear();
+  fs::write(t->path() + "/cgroup.kill", "1\n");
+  EXPECT_EQ(killed.size(), 3u);
+  std::error_code ec;
+  fs::write(t->path() + "/cgroup.kill", "0", ec);
+  EXPECT_EQ(ec, std::errc::invalid_argument);
+  fs::read(t->path() + "/cgroup.kill", ec);
+  EXPECT_EQ(ec, std::errc::permission_denied);
+  b.remove();
+  b.set_kill_handler([](const Group&) {}, ec);
+  EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
+  a.remove();
+  c.remove();
+}
+
+// Two over-limit queries under a tenant whose queries are oom groups, no
+// OOM handler: an OOM kills exactly one query (the heavier), as a whole,
+// and the charge that needed the memory succeeds.
+TEST(OomGroup, AnOomKillsExactlyOneQueryAsAWhole) {
+  test::TempGroup t("oomgroup");
+  t.get().set_max(512 * K);
+  Tenants ten;
+  Group q1 = t->create("q1"), q2 = t->create("q2");
+  Group q1sub = q1.create("sort");  // the whole query dies, its parts too
+  std::atomic<int> kills{0};
+  for (Group* q : {&q1, &q2}) {
+    q->set_oom_group(true);
+    q->set_kill_handler([&](const Group& x) {
+      kills++;
+      ten.kill(x);
+    });
+  }
+  q1sub.set_kill_handler([&](const Group& x) { ten.kill(x); });
+  EXPECT_EQ(fs::read(q1.path() + "/memory.oom.group"), "1\n");
+  ten.fill(q1, 240 * K, 16 * K);    // the victim: the largest own usage
+  ten.fill(q1sub, 48 * K, 16 * K);  // q1 in all: 288K
+  ten.fill(q2, 224 * K, 16 * K);    // 512K: full
+  Group q3 = t->create("q3");
+  std::error_code ec;
+  Reservation r = Reservation::make(q3, 32 * K, ec);
+  ASSERT_TRUE(r) << ec.message();
+  EXPECT_EQ(kills.load(), 1) << "exactly one query killed";
+  EXPECT_EQ(q1.current(), 0u) << "the victim's query, with its parts";
+  EXPECT_EQ(q2.current(), 224 * K) << "the other query lives";
+  EXPECT_EQ(q1.events().oom_kill, 1u);
+  r.reset();
+  ten.clear();
+  q1sub.remove();
+  for (Group* g : {&q1, &q2, &q3}) g->remove();
+}
+
+// A kill that frees asynchronously (a query cancelled at its next check):
+// with an oom wait the failing charge waits for the memory and succeeds.
+TEST(OomGroup, TheChargeWaitsBoundedlyForTheVictimToReleaseMemory) {
+  test::TempGroup t("oomwait");
+  t.get().set_max(256 * K);
+  Tenants ten;
+  Group q = t->create("q");
+  ten.fill(q, 256 * K, 16 * K);
+  std::vector<std::thread> cancellers;
+  q.set_oom_group(true);
+  q.set_kill_handler([&](const Group& x) {
+    cancellers.emplace_back([&ten, x] {  // the query notices its cancellation 30 ms later
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      ten.kill(x);
+    });
+  });
+  t.get().set_oom_wait(std::chrono::seconds(5));
+  EXPECT_EQ(t->oom_wait(), std::chrono::seconds(5));
+  std::error_code ec;
+  Reservation r = Reservation::make(*t, 16 * K, ec);
+  EXPECT_TRUE(r) << "the charge did not wait for the victim: " << ec.message();
+  for (auto& th : cancellers) th.join();
+  r.reset();
+  ten.clear();
+  q.remove();
+}
+
 }  // namespace
 }  // namespace memcg
