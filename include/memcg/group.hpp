@@ -260,6 +260,13 @@ class ScopedGroup {
 /// The calling thread's current group: the innermost ScopedGroup, else root.
 Group current_group();
 
+/// memory_recursiveprot (the cgroup2 mount option), for the whole process:
+/// a group's memory.min/low that its children do not claim is handed down
+/// to them in proportion to their unprotected usage, so protecting a
+/// tenant protects its queries without setting every leaf. Off by default.
+void set_memory_recursiveprot(bool on) noexcept;
+bool memory_recursiveprot() noexcept;
+
 /// Waits until every group released before the call has been freed (an
 /// rcu_barrier followed by a flush of the library worker). For tests and
 /// shutdown; must not be called from inside an RCU read section or a shrinker.

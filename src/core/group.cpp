@@ -229,8 +229,12 @@ void effective_protection_of(const GroupImpl* root, const GroupImpl* target, std
       emin = usage ? g->counter.min() : 0;
       elow = usage ? g->counter.low() : 0;
     } else {
-      emin = detail::effective_protection(usage, g->counter.min(), pmin, g->parent->counter.children_min_usage());
-      elow = detail::effective_protection(usage, g->counter.low(), plow, g->parent->counter.children_low_usage());
+      const bool recursive = detail::g_memory_recursiveprot.load(std::memory_order_relaxed);
+      const std::uint64_t parent_usage = g->parent->counter.usage();
+      emin = detail::effective_protection(usage, parent_usage, g->counter.min(), pmin,
+                                          g->parent->counter.children_min_usage(), recursive);
+      elow = detail::effective_protection(usage, parent_usage, g->counter.low(), plow,
+                                          g->parent->counter.children_low_usage(), recursive);
     }
     pmin = emin;
     plow = elow;
@@ -251,6 +255,11 @@ std::uint64_t Group::effective_low(const Group& reclaim_root) const {
   effective_protection_of(reclaim_root ? reclaim_root.p_ : detail::runtime().root, p_, emin, elow);
   return elow;
 }
+
+void set_memory_recursiveprot(bool on) noexcept {
+  detail::g_memory_recursiveprot.store(on, std::memory_order_relaxed);
+}
+bool memory_recursiveprot() noexcept { return detail::g_memory_recursiveprot.load(std::memory_order_relaxed); }
 
 std::uint64_t Group::effective_min() const { return effective_min(Group()); }
 std::uint64_t Group::effective_low() const { return effective_low(Group()); }

@@ -26,6 +26,41 @@ TEST(EffectiveProtection, FormulaCases) {
   EXPECT_EQ(effective_protection(UINT64_MAX / 2, UINT64_MAX / 2, UINT64_MAX / 4, UINT64_MAX / 2), UINT64_MAX / 4);
 }
 
+// memory_recursiveprot: the parent's unclaimed protection is handed down in
+// proportion to unprotected usage (mm/page_counter.c, by hand).
+TEST(EffectiveProtection, RecursiveProtFormula) {
+  using detail::effective_protection;
+  // parent eX 100M, siblings claim 20M, parent usage 120M; this child uses
+  // 50M and claims 10M: unclaimed 80M * (50 - 10) / (120 - 20) = 32M.
+  EXPECT_EQ(effective_protection(50 * M, 120 * M, 10 * M, 100 * M, 20 * M, true), 10 * M + 32 * M);
+  EXPECT_EQ(effective_protection(50 * M, 120 * M, 10 * M, 100 * M, 20 * M, false), 10 * M);
+  // Fully claimed or overcommitted: no change.
+  EXPECT_EQ(effective_protection(50 * M, 120 * M, 50 * M, 50 * M, 50 * M, true), 50 * M);
+  EXPECT_EQ(effective_protection(50 * M, 150 * M, 75 * M, 50 * M, 75 * M, true), 50 * M * 50 / 75);
+}
+
+// A tenant's protection covers its unprotected queries with
+// memory_recursiveprot, and not without (the option is process-wide).
+TEST(EffectiveProtection, RecursiveProtProtectsLeavesWithoutSettings) {
+  test::TempGroup t("recprot");
+  Group tenant = t->create("tenant");
+  tenant.set_min(100 * M);
+  Group q1 = tenant.create("q1"), q2 = tenant.create("q2");
+  Reservation r1 = Reservation::make(q1, 50 * M), r2 = Reservation::make(q2, 50 * M);
+  EXPECT_EQ(q1.effective_min(*t), 0u) << "without the option a leaf needs its own min";
+  set_memory_recursiveprot(true);
+  EXPECT_TRUE(memory_recursiveprot());
+  EXPECT_EQ(q1.effective_min(*t), 50 * M) << "half of the tenant's unclaimed 100M";
+  EXPECT_EQ(q2.effective_min(*t), 50 * M);
+  set_memory_recursiveprot(false);
+  EXPECT_EQ(q1.effective_min(*t), 0u);
+  r1.reset();
+  r2.reset();
+  q1.remove();
+  q2.remove();
+  tenant.remove();
+}
+
 // The cgroup selftest layout (tools/testing/selftests/cgroup test_memcg_min),
 // reclaim rooted at A:
 //   A/B      min 50M, usage 150M            -> emin = 50M (child of the root: its setting)
