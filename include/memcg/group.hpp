@@ -254,6 +254,7 @@ class ScopedGroup {
  private:
   Group group_;
   detail::GroupImpl* prev_;
+  detail::GroupImpl* prev_member_;  // memory.pressure: the thread's membership before the scope
   bool opened_window_;  // outermost: opened the thread's memory.high throttle window
 };
 

@@ -13,15 +13,15 @@ constinit thread_local GroupImpl* tls_current_group __attribute__((tls_model("in
 }  // namespace detail
 
 ScopedGroup::ScopedGroup(const Group& g)
-    : group_(g), prev_(detail::tls_current_group),
+    : group_(g), prev_(detail::tls_current_group), prev_member_(detail::psi_member()),
       opened_window_(detail::tls_throttle_left_us == detail::kNoThrottleWindow) {
   detail::tls_current_group = detail::Access::impl(group_);
-  detail::psi_move_member(prev_, detail::tls_current_group);  // memory.pressure's "full"
+  detail::psi_move_member(prev_member_, detail::Access::impl(group_));  // memory.pressure's "full"
   if (opened_window_) detail::tls_throttle_left_us = detail::kThrottleWindowUs;
 }
 
 ScopedGroup::~ScopedGroup() {
-  detail::psi_move_member(detail::tls_current_group, prev_);
+  detail::psi_move_member(detail::Access::impl(group_), prev_member_);
   detail::tls_current_group = prev_;
   if (opened_window_) detail::tls_throttle_left_us = detail::kNoThrottleWindow;
 }

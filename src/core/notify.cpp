@@ -47,6 +47,7 @@ struct Watch {
   // `threshold` us within `window` us (all notifier mutex but the constants).
   bool psi = false, full = false;
   std::uint64_t threshold = 0, window = 0, win_start = 0, win_total = 0;
+  std::uint64_t last_fired = 0;  // us; 0: never (at most one event per window, as the kernel)
   std::function<void()> psi_cb;
 };
 
@@ -59,9 +60,11 @@ std::uint64_t now_us() noexcept {
 // A trigger's check (notifier mutex held): true when it fires now.
 bool trigger_fires(Watch* w) noexcept {
   const std::uint64_t total = psi_total_us(w->g, w->full), now = now_us();
+  if (w->last_fired && now - w->last_fired < w->window) return false;  // one event per window
   if (total - w->win_total >= w->threshold) {
     w->win_start = now;
     w->win_total = total;
+    w->last_fired = now;
     return true;
   }
   if (now - w->win_start >= w->window) {  // a new tracking window
@@ -146,6 +149,9 @@ void run() {
       }
     }
     for (auto& [w, notice] : due) {
+      // Unsubscribed by an earlier callback of this round (only this thread
+      // sets `removed`): its owner may have closed its descriptor already.
+      if (w->removed) continue;
       if (w->efd >= 0) {
         const std::uint64_t one = 1;
         [[maybe_unused]] ssize_t r = ::write(w->efd, &one, sizeof one);  // EAGAIN: already readable
@@ -257,8 +263,13 @@ void wake_notifier() noexcept {
     LockGuard<RankedMutex> l(n.mutex);
     n.wanted = true;
     if (!n.started) {
-      n.started = true;
-      std::thread(run).detach();
+      try {
+        std::thread(run).detach();
+        n.started = true;
+      } catch (...) {
+        // No thread now (out of memory or threads): the next event retries.
+        n.pending.store(false, std::memory_order_relaxed);
+      }
     }
   }
   n.wake.notify_one();

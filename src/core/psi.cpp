@@ -16,11 +16,16 @@ namespace {
 // constructed (a first use racing fork() would leave the child waiting for
 // an initialisation that never finishes).
 constinit SpinLock g_psi_lock{LockRank::kPsi};
-fork::HeldAcrossFork<SpinLock> g_psi_fork{g_psi_lock};
 SpinLock& psi_lock() { return g_psi_lock; }
+
+GroupImpl* g_psi_root = nullptr;  // the tree's root, once the runtime exists (psi_set_root)
 
 constinit thread_local int tls_psi_depth = 0;
 constinit thread_local GroupImpl* tls_psi_member = nullptr;  // the group this thread is a member of (ScopedGroup)
+constinit thread_local GroupImpl* tls_psi_stall = nullptr;   // the group this thread stalls for (outermost PsiStall)
+
+void fork_child_fixup(void*) noexcept;
+fork::HeldAcrossFork<SpinLock> g_psi_fork{g_psi_lock, fork_child_fixup, nullptr};
 
 constexpr std::uint64_t kPeriodNs = 2'000'000'000;  // the kernel's PSI_FREQ
 const double kDecay[3] = {std::exp(-2.0 / 10), std::exp(-2.0 / 60), std::exp(-2.0 / 300)};
@@ -61,8 +66,9 @@ std::uint64_t total_ns(const GroupImpl::Psi& p, bool full, std::uint64_t now) no
 
 PsiStall::PsiStall(GroupImpl* g) noexcept : g_(tls_psi_depth++ == 0 ? g : nullptr), current_(tls_psi_member) {
   if (!g_) return;
-  const std::uint64_t now = now_ns();
+  tls_psi_stall = g_;
   LockGuard<SpinLock> l(psi_lock());
+  const std::uint64_t now = now_ns();  // under the lock: spans never end before they start
   for (GroupImpl* a = g_; a; a = a->parent) {
     const bool member = is_member(a, current_);
     change(a, now, [&](GroupImpl::Psi& p) {
@@ -75,8 +81,9 @@ PsiStall::PsiStall(GroupImpl* g) noexcept : g_(tls_psi_depth++ == 0 ? g : nullpt
 PsiStall::~PsiStall() {
   --tls_psi_depth;
   if (!g_) return;
-  const std::uint64_t now = now_ns();
+  tls_psi_stall = nullptr;
   LockGuard<SpinLock> l(psi_lock());
+  const std::uint64_t now = now_ns();
   for (GroupImpl* a = g_; a; a = a->parent) {
     const bool member = is_member(a, current_);
     change(a, now, [&](GroupImpl::Psi& p) {
@@ -86,9 +93,13 @@ PsiStall::~PsiStall() {
   }
 }
 
+GroupImpl* psi_member() noexcept { return tls_psi_member; }
+
+void psi_set_root(GroupImpl* root) noexcept { g_psi_root = root; }
+
 void psi_move_member(GroupImpl* from, GroupImpl* to) noexcept {
-  const std::uint64_t now = now_ns();
   LockGuard<SpinLock> l(psi_lock());
+  const std::uint64_t now = now_ns();
   for (GroupImpl* a = from; a; a = a->parent)
     if (!is_member(a, to)) change(a, now, [](GroupImpl::Psi& p) { --p.members; });
   for (GroupImpl* a = to; a; a = a->parent)
@@ -101,10 +112,41 @@ std::uint64_t psi_total_us(GroupImpl* g, bool full) noexcept {
   return total_ns(g->psi, full, now_ns()) / 1000;
 }
 
+namespace {
+// Fork child (the tree mutex and the PSI lock held): the threads that were
+// stalled or members are gone. Every group's counts are rebuilt from the
+// forking thread's alone; the totals of ended spans are kept, open spans
+// are closed at the fork.
+void reset_subtree(GroupImpl* g, std::uint64_t now) MEMCG_NO_TSA {
+  GroupImpl::Psi& p = g->psi;
+  if (p.stalled) p.some_ns += now - p.some_start;
+  if (full_holds(p)) p.full_ns += now - p.full_start;
+  p.stalled = p.member_stalled = p.members = 0;
+  for (GroupImpl* c = g->first_child.load(std::memory_order_relaxed); c;
+       c = c->next_sibling.load(std::memory_order_relaxed))
+    reset_subtree(c, now);
+}
+
+void fork_child_fixup(void*) noexcept MEMCG_NO_TSA {
+  if (!g_psi_root) return;  // no runtime, no groups
+  const std::uint64_t now = now_ns();
+  reset_subtree(g_psi_root, now);
+  for (GroupImpl* a = tls_psi_member; a; a = a->parent) change(a, now, [](GroupImpl::Psi& p) { ++p.members; });
+  if (tls_psi_stall)
+    for (GroupImpl* a = tls_psi_stall; a; a = a->parent) {
+      const bool member = is_member(a, tls_psi_member);
+      change(a, now, [&](GroupImpl::Psi& p) {
+        ++p.stalled;
+        if (member) ++p.member_stalled;
+      });
+    }
+}
+}  // namespace
+
 Pressure psi_read(GroupImpl* g) noexcept {
   GroupImpl::Psi& p = g->psi;
-  const std::uint64_t now = now_ns();
   LockGuard<SpinLock> l(psi_lock());
+  const std::uint64_t now = now_ns();
   const std::uint64_t totals[2] = {total_ns(p, false, now), total_ns(p, true, now)};
   if (p.avg_at == 0) {
     p.avg_at = now;

@@ -34,9 +34,15 @@ class PsiStall {
   GroupImpl* current_;
 };
 
-/// A thread's current group changes from `from` to `to` (ScopedGroup);
-/// either may be null (no ScopedGroup: a member of nothing).
+/// The calling thread's membership moves from `from` to `to` (ScopedGroup);
+/// either may be null (a member of nothing). `from` must be psi_member():
+/// memcg-run sets threads' current groups without ScopedGroup, and they are
+/// members of nothing.
 void psi_move_member(GroupImpl* from, GroupImpl* to) noexcept;
+/// The group the calling thread is a member of (its ScopedGroup's), or null.
+GroupImpl* psi_member() noexcept;
+/// The runtime's root, for the fork child's reset (runtime.cpp, at start).
+void psi_set_root(GroupImpl* root) noexcept;
 
 /// memory.pressure of g, averages brought up to date.
 Pressure psi_read(GroupImpl* g) noexcept;

@@ -1,6 +1,7 @@
 #include "core/runtime.hpp"
 
 #include "core/notify.hpp"
+#include "core/psi.hpp"
 
 #include "platform/membarrier.hpp"
 #include "platform/rcu.hpp"
@@ -50,6 +51,7 @@ Runtime::Runtime() {
   std::uint32_t id = ids.alloc();
   root = new GroupImpl(nullptr, "", id);
   ids.publish(id, root);
+  psi_set_root(root);
   groups_allocated.store(1, std::memory_order_relaxed);
 }
 

@@ -73,8 +73,13 @@ void wake_background_reclaim() noexcept {
     LockGuard<RankedMutex> l(b.mutex);
     b.wanted = true;
     if (!b.started) {
-      b.started = true;
-      std::thread(run).detach();
+      try {
+        std::thread(run).detach();
+        b.started = true;
+      } catch (...) {
+        // No thread now (out of memory or threads): the next wake-up retries.
+        b.pending.store(false, std::memory_order_relaxed);
+      }
     }
   }
   b.cv.notify_one();

@@ -26,6 +26,7 @@
 // call the library (remove groups, free memory, change limits); a charge it
 // makes that does not fit fails at once (no reclaim, no nested OOM).
 #include <condition_variable>
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -118,6 +119,7 @@ struct OomDomains {
 void forget_running(void* arg) noexcept MEMCG_NO_TSA {
   auto* d = static_cast<OomDomains*>(arg);
   d->n = 0;
+  new (&d->cv) std::condition_variable_any;  // its internal mutex may be held by a thread that is gone
 }
 
 OomDomains& domains() {
@@ -365,10 +367,9 @@ std::uint64_t Group::kill() const {
     while (!stack.empty()) {
       detail::GroupImpl* x = stack.back();
       stack.pop_back();
-      if (x->kill_handler) {
-        detail::group_get(x);
+      // A group whose last reference is gone is being released: never revive it.
+      if (x->kill_handler && detail::group_tryget(x))
         todo.emplace_back(detail::Access::adopt(x), *static_cast<KillHandler*>(x->kill_handler));
-      }
       for (detail::GroupImpl* c = x->first_child.load(std::memory_order_relaxed); c;
            c = c->next_sibling.load(std::memory_order_relaxed))
         stack.push_back(c);
@@ -386,7 +387,9 @@ void Group::set_oom_group(bool on) noexcept {
 bool Group::oom_group() const noexcept { return p_ && p_->oom_group.load(std::memory_order_relaxed); }
 
 void Group::set_oom_wait(std::chrono::microseconds wait) noexcept {
-  if (p_) p_->oom_wait_us.store(wait.count() > 0 ? static_cast<std::uint64_t>(wait.count()) : 0, std::memory_order_relaxed);
+  constexpr std::int64_t kMaxUs = 3600ll * 1000 * 1000;  // an hour: "forever" without overflowing a deadline
+  if (p_) p_->oom_wait_us.store(static_cast<std::uint64_t>(std::clamp<std::int64_t>(wait.count(), 0, kMaxUs)),
+                                std::memory_order_relaxed);
 }
 std::chrono::microseconds Group::oom_wait() const noexcept {
   return std::chrono::microseconds(p_ ? static_cast<std::int64_t>(p_->oom_wait_us.load(std::memory_order_relaxed)) : 0);

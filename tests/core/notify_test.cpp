@@ -135,6 +135,32 @@ TEST(Notify, UnsubscribeWaitsForARunningCallbackAndMayComeFromInside) {
   EXPECT_FALSE(self);
 }
 
+// A callback that unsubscribes another subscription due in the same round:
+// the other's callback does not run once its reset() returned.
+TEST(Notify, ACallbackUnsubscribingAnotherStopsItsCallback) {
+  test::TempGroup t("ntother");
+  t.get().set_max(16 * K);
+  Reservation full = Reservation::make(*t, 16 * K);
+  std::atomic<bool> b_reset{false}, b_ran_after_reset{false};
+  Mailbox box;
+  Subscription b;
+  Subscription a = on_events(*t, [&](const EventNotice& n) {
+    if (b) {
+      b.reset();
+      b_reset = true;
+    }
+    box.put(n);
+  });
+  b = on_events(*t, [&](const EventNotice&) {
+    if (b_reset) b_ran_after_reset = true;
+  });
+  std::error_code ec;
+  EXPECT_FALSE(Reservation::make(*t, 4 * K, ec));
+  ASSERT_TRUE(box.wait_calls(1));
+  EXPECT_FALSE(b_ran_after_reset.load()) << "a callback ran after its subscription was reset";
+  a.reset();
+}
+
 TEST(Notify, NullGroupIsEinval) {
   EXPECT_THROW(on_events(Group(), [](const EventNotice&) {}), std::system_error);
   EXPECT_THROW(events_fd(Group()), std::system_error);

@@ -104,6 +104,26 @@ TEST(Psi, TriggerFiresOnItsDescriptorAndCallback) {
   held.clear();
 }
 
+// A trigger fires at most once per tracking window, however long the stall
+// (the kernel's rate limit): a 2 s stall with a 1 s window fires at most 3 times.
+TEST(Psi, ATriggerFiresAtMostOncePerWindow) {
+  test::TempGroup t("psionce");
+  t.get().set_high(128 * K);
+  std::atomic<int> calls{0};
+  PressureTrigger trig = pressure_trigger(*t, "some 10000 1000000", [&] { calls++; });
+  std::vector<Reservation> held;
+  held.push_back(Reservation::make(*t, 512 * K, ChargeFlags::no_throttle));
+  {
+    ScopedGroup q(*t);
+    for (int i = 0; i < 3; ++i) held.push_back(Reservation::make(*t, 64 * K));  // 2 s of stall in one window
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the notifier's last checks
+  std::printf("fired %d times over a 2 s stall\n", calls.load());
+  EXPECT_GE(calls.load(), 1);
+  EXPECT_LE(calls.load(), 3);
+  held.clear();
+}
+
 TEST(Psi, BadTriggerSpecsAreEinval) {
   test::TempGroup t("psibad");
   for (const char* spec : {"", "some", "some 1", "some 100000", "half 1000 1000000", "some 0 1000000",
