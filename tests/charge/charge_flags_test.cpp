@@ -101,9 +101,9 @@ TEST(ChargeFlags, PerCallFlagsOnEveryChargingApi) {
     EXPECT_EQ(c.alloc(ChargeFlags::no_reclaim), nullptr);
   }
   MemoryResource mr(*t, ChargeFlags::no_oom);
-  EXPECT_THROW(mr.allocate(100), std::bad_alloc);
+  EXPECT_THROW((void)mr.allocate(100), std::bad_alloc);
   Allocator<int> a(*t, ChargeFlags::no_oom);
-  EXPECT_THROW(a.allocate(10), std::bad_alloc);
+  EXPECT_THROW((void)a.allocate(10), std::bad_alloc);
   EXPECT_EQ(oom_calls.load(), 0) << "no_oom and no_reclaim never call the OOM handler";
   // Without flags the handler runs.
   EXPECT_FALSE(Reservation::make(*t, 16 * K, ec));

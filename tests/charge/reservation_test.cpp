@@ -87,14 +87,14 @@ TEST(Reservation, ChargeRefusedNamesTheAncestorWhoseLimitFailed) {
   }
   Allocator<char> a(child);
   try {
-    a.allocate(100);
+    (void)a.allocate(100);
     ADD_FAILURE() << "no throw";
   } catch (const ChargeRefused& e) {
     EXPECT_EQ(e.group(), t->path()) << e.what();
     EXPECT_EQ(e.limit(), kBig);
   }
   MemoryResource mr(child);
-  EXPECT_THROW(mr.allocate(100), ChargeRefused);
+  EXPECT_THROW((void)mr.allocate(100), ChargeRefused);
   held.reset();
   child.remove();
 }

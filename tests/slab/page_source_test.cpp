@@ -43,7 +43,9 @@ TEST(PageSource, MultiUnitRunsResolveEveryAddressToTheirHead) {
     ASSERT_EQ(reinterpret_cast<std::uintptr_t>(p) % kSlabSize, 0u);
     EXPECT_EQ(region_base(p), region_base(p + n * kSlabSize - 1)) << "a run stays inside one region";
     EXPECT_EQ(span_kind(p), kRegionKind);
-    if (n > 1) EXPECT_TRUE(in_multi_unit_region(p)) << "a run of " << n << " units outside a multi-unit region";
+    if (n > 1) {
+      EXPECT_TRUE(in_multi_unit_region(p)) << "a run of " << n << " units outside a multi-unit region";
+    }
     for (std::uint32_t u = 0; u < n; ++u) {
       EXPECT_TRUE(units_seen.insert(reinterpret_cast<std::uintptr_t>(p) + u * kSlabSize).second) << "overlap";
       for (std::size_t off : {std::size_t{0}, std::size_t{1}, kSlabSize / 2, kSlabSize - 1})
