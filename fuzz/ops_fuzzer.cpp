@@ -83,7 +83,7 @@
 //   - ksize == the size class (kmalloc_size_roundup); large: mapping - 64;
 //     a shared object's slab charges stride + 8 per object.
 // RECLAIM: EAGAIN exactly when got < requested; got >= the drop of the
-//   group's current; memory.stat pgsteal of the group rises by exactly got;
+//   group's current; memory.stat reclaimed of the group rises by exactly got;
 //   a removed group reclaims 0 (documented); when short
 //   (the last attempt flushed every magazine of the subtree and shrank its
 //   caches) the isolated slabs <= N x 64 KiB. memory.reclaim: EINVAL for

@@ -307,13 +307,13 @@ void check_short_reclaim(const Model& m, int i) {
 OpCtx reclaim_op(Model& m, Input& in) {
   const int i = m.pick(in);
   const u64 bytes = u64{in.u16()} << 6;
-  const u64 before = m.group(i).current(), pgsteal = m.group(i).stat().pgsteal;
+  const u64 before = m.group(i).current(), reclaimed = m.group(i).stat().reclaimed;
   ++g_stats.reclaims;
   std::error_code ec;
   const u64 got = m.group(i).reclaim(bytes, ec);
   const u64 after = m.group(i).current();
-  FZ_CHECK(m.group(i).stat().pgsteal == pgsteal + got, "reclaim at %s got %llu, pgsteal %llu -> %llu",
-           m.path(i).c_str(), U(got), U(pgsteal), U(m.group(i).stat().pgsteal));
+  FZ_CHECK(m.group(i).stat().reclaimed == reclaimed + got, "reclaim at %s got %llu, reclaimed %llu -> %llu",
+           m.path(i).c_str(), U(got), U(reclaimed), U(m.group(i).stat().reclaimed));
   FZ_TRACE("  reclaim %llu at %s: got %llu, current %llu -> %llu\n", U(bytes), m.path(i).c_str(), U(got), U(before),
            U(after));
   FZ_CHECK(got < bytes ? ec == std::errc::resource_unavailable_try_again : !ec,

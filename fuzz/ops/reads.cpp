@@ -56,7 +56,7 @@ void read_op(Model& m, Input& in) {
     const auto res = field(s, "reservations"), large = field(s, "kmalloc_large"), sr = field(s, "slab_reclaimable"),
                su = field(s, "slab_unreclaimable"), slab = field(s, "slab"), stock = field(s, "stock");
     FZ_CHECK(res && large && sr && su && slab && stock && field(s, "stock_drains") && field(s, "pgscan") &&
-                 field(s, "pgsteal"),
+                 field(s, "pgsteal") && field(s, "reclaimed"),
              "%s: malformed '%s'", p.c_str(), s.c_str());
     const u64 shared_u = sm.shared[i + 1] - sm.shared_r[i + 1];
     FZ_CHECK(*res == sm.res[i + 1] && *large == sm.large[i + 1] && *slab == *sr + *su && *sr == sm.shared_r[i + 1] &&

@@ -90,8 +90,13 @@ struct Stat {
   std::uint64_t reservations = 0;        ///< bytes held by live Reservations
   std::uint64_t stock = 0;               ///< pre-charged bytes cached in thread stocks
   std::uint64_t stock_drains = 0;        ///< count: stocks drained by other threads
-  std::uint64_t pgscan = 0;              ///< count: objects scanned by reclaim
-  std::uint64_t pgsteal = 0;             ///< bytes reclaimed
+  // Reclaim, in the kernel's pair of units made ours: pgscan and pgsteal
+  // count shrinker objects (the kernel counts pages), so pgsteal / pgscan
+  // is reclaim's efficiency; `reclaimed` is the bytes reclaim uncharged
+  // (objects' charges and emptied slabs).
+  std::uint64_t pgscan = 0;              ///< count: objects shrinkers were asked to scan
+  std::uint64_t pgsteal = 0;             ///< count: objects shrinkers freed
+  std::uint64_t reclaimed = 0;           ///< bytes reclaimed
 
   std::uint64_t slab() const noexcept { return slab_reclaimable + slab_unreclaimable; }
 };

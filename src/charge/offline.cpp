@@ -51,6 +51,7 @@ Stat Group::stat() const {
   s.stock_drains = p_->stats.stock_drains.load(std::memory_order_relaxed);
   s.pgscan = p_->stats.pgscan.load(std::memory_order_relaxed);
   s.pgsteal = p_->stats.pgsteal.load(std::memory_order_relaxed);
+  s.reclaimed = p_->stats.reclaimed.load(std::memory_order_relaxed);
   // Object slots: their bytes are stock; the statistics their objects
   // moved are not yet in the groups' (slab/thread_mags.hpp).
   const detail::ObjSlotSum objs = detail::object_slots_in_subtree(p_);

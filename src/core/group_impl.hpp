@@ -73,7 +73,8 @@ struct StatCounters {
   // event counts, hierarchical (count_stat)
   std::atomic<std::uint64_t> stock_drains{0};
   std::atomic<std::uint64_t> pgscan{0};
-  std::atomic<std::uint64_t> pgsteal{0};
+  std::atomic<std::uint64_t> pgsteal{0};    // objects freed by shrinkers
+  std::atomic<std::uint64_t> reclaimed{0};  // bytes reclaimed
 
   /// Folds the gauges into dst (a released group's into its parent).
   void add_into(StatCounters& dst) const noexcept;

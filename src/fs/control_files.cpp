@@ -25,9 +25,9 @@ std::string stat_text(const Group& g) {
   Stat s = g.stat();
   return fmt::format(
       "reservations {}\nkmalloc_large {}\nslab_reclaimable {}\nslab_unreclaimable {}\nslab {}\n"
-      "stock {}\nstock_drains {}\npgscan {}\npgsteal {}\n",
+      "stock {}\nstock_drains {}\npgscan {}\npgsteal {}\nreclaimed {}\n",
       s.reservations, s.kmalloc_large, s.slab_reclaimable, s.slab_unreclaimable, s.slab(), s.stock,
-      s.stock_drains, s.pgscan, s.pgsteal);
+      s.stock_drains, s.pgscan, s.pgsteal, s.reclaimed);
 }
 
 // The kernel's PSI format (triggers: memcg::pressure_trigger).

@@ -89,8 +89,8 @@ std::uint64_t try_to_free(GroupImpl* root, std::uint64_t bytes, ReclaimReason wh
         }
         const std::uint64_t before = st.reclaimed;
         any |= shrink_one(g, prio, protection, why);
-        // pgsteal is the reclaimed group's (memory.stat sums it up the tree).
-        if (st.reclaimed > before) count_stat(g, &StatCounters::pgsteal, st.reclaimed - before);
+        // Bytes reclaimed are the reclaimed group's (counted up the tree).
+        if (st.reclaimed > before) count_stat(g, &StatCounters::reclaimed, st.reclaimed - before);
         // Fault injection: abandon the walk mid-round, as the kernel's
         // targeted-invalidation patch was tested, leaving the shared cursor
         // wherever it is while groups die.
@@ -128,7 +128,7 @@ std::uint64_t proactive_reclaim(GroupImpl* g, std::uint64_t bytes) noexcept {
         reclaim_group_slabs_subtree(g);
       }
       got = st.reclaimed;
-      if (got) count_stat(g, &StatCounters::pgsteal, got);  // the subtree's, booked at its root
+      if (got) count_stat(g, &StatCounters::reclaimed, got);  // the subtree's, booked at its root
     }
     got += try_to_free(g, batch, ReclaimReason::kProactive);
     if (!got && !retries--) break;

@@ -123,6 +123,9 @@ std::uint64_t shrink_group_objects(GroupImpl* g, bool is_root, int priority, std
       if (got == kShrinkStop) break;
       freed += got;
       count_stat(g, &StatCounters::pgscan, sc.nr_to_scan);
+      // pgsteal <= pgscan: a shrinker cannot free more objects than it was
+      // asked to scan, whatever it returns (bad-inputs.md: over-reporting).
+      if (got) count_stat(g, &StatCounters::pgsteal, std::min(got, sc.nr_to_scan));
       total -= sc.nr_to_scan;
     }
   }

@@ -114,7 +114,7 @@ TEST(BadInput, GroupNullHandle) {
   EXPECT_TRUE(events_zero(n.events()));
   EXPECT_TRUE(events_zero(n.events_local()));
   Stat st = n.stat();
-  EXPECT_EQ(st.slab() + st.kmalloc_large + st.reservations + st.stock + st.stock_drains + st.pgscan + st.pgsteal, 0u);
+  EXPECT_EQ(st.slab() + st.kmalloc_large + st.reservations + st.stock + st.stock_drains + st.pgscan + st.pgsteal + st.reclaimed, 0u);
   EXPECT_EQ(n.nr_descendants(), 0u);
   EXPECT_EQ(n.nr_dying_descendants(), 0u);
   Group copy = n;  // copies and compares as null

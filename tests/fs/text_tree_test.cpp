@@ -145,7 +145,7 @@ TEST(TextTree, CountersEventsStatAndPeak) {
     EXPECT_EQ(fs::read(p + "/memory.events.local"), "low 0\nhigh 0\nmax 18\noom 0\noom_kill 0\n");
     std::string stat = fs::read(p + "/memory.stat");
     EXPECT_NE(stat.find("reservations 1048576\n"), std::string::npos) << stat;
-    for (const char* key : {"slab ", "slab_reclaimable ", "slab_unreclaimable ", "kmalloc_large ", "stock ", "pgscan ", "pgsteal "})
+    for (const char* key : {"slab ", "slab_reclaimable ", "slab_unreclaimable ", "kmalloc_large ", "stock ", "pgscan ", "pgsteal ", "reclaimed "})
       EXPECT_NE(stat.find(std::string("\n") + key), std::string::npos) << key;
   }
   detail::drain_own_stock();

@@ -1,4 +1,4 @@
-// memory.stat's event counters (pgscan, pgsteal, stock_drains) never go
+// memory.stat's event counters (pgscan, pgsteal, reclaimed, stock_drains) never go
 // backwards, even while reclaimed children are removed and released under a
 // reader. They used to: the release folds a child's counters into its
 // parent while a reader walking the subtree could count the child twice or
@@ -33,7 +33,9 @@ TEST(StatMonotonic, ReclaimCountersNeverGoBackwardsUnderRemoval) {
     Stat prev = p->stat();
     while (!stop.load(std::memory_order_relaxed)) {
       const Stat s = p->stat();
-      if (s.pgsteal < prev.pgsteal || s.pgscan < prev.pgscan || s.stock_drains < prev.stock_drains) backwards++;
+      if (s.pgsteal < prev.pgsteal || s.pgscan < prev.pgscan || s.reclaimed < prev.reclaimed ||
+          s.stock_drains < prev.stock_drains)
+        backwards++;
       prev = s;
       reads++;
     }
@@ -47,7 +49,7 @@ TEST(StatMonotonic, ReclaimCountersNeverGoBackwardsUnderRemoval) {
       kids.push_back(p->create("c" + std::to_string(i)));
       for (int k = 0; k < 2; ++k) ASSERT_TRUE(cache.add(kids.back()));
     }
-    for (Group& k : kids) stolen += k.reclaim(2 * kPage);  // pgsteal and pgscan at each child
+    for (Group& k : kids) stolen += k.reclaim(2 * kPage);  // reclaimed, pgsteal and pgscan at each child
     for (Group& k : kids) k.remove();
     kids.clear();  // last references: released (folded into p) on the worker
     ++rounds;
@@ -59,7 +61,8 @@ TEST(StatMonotonic, ReclaimCountersNeverGoBackwardsUnderRemoval) {
               static_cast<unsigned long long>(reads.load()), static_cast<unsigned long long>(backwards.load()));
   EXPECT_EQ(backwards.load(), 0u);
   EXPECT_GT(reads.load(), 0u);
-  EXPECT_EQ(p->stat().pgsteal, stolen) << "every reclaimed byte counted once";
+  EXPECT_EQ(p->stat().reclaimed, stolen) << "every reclaimed byte counted once";
+  EXPECT_EQ(p->stat().pgsteal * kPage, stolen) << "every freed page object counted once";
 }
 
 }  // namespace

@@ -78,7 +78,8 @@ nlohmann::json row_json(const GroupRow& r) {
             {"kmalloc_large", r.kmalloc_large},
             {"stock", r.stock},
             {"pgscan", r.pgscan},
-            {"pgsteal", r.pgsteal}}}};
+            {"pgsteal", r.pgsteal},
+            {"reclaimed", r.reclaimed}}}};
 }
 
 std::atomic<bool> g_interrupted{false};

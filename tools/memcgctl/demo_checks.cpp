@@ -107,21 +107,21 @@ Check Demo::check_limits_held() {
   return b;
 }
 
-// Reclaim ran: memory.stat pgsteal of some tenant > 0 and the shrinker freed entries.
+// Reclaim ran: memory.stat reclaimed of some tenant > 0 and the shrinker freed entries.
 Check Demo::check_reclaim_happened() {
   Check r{"reclaim-happened"};
   std::uint64_t steal = 0, objs = 0;
   std::vector<std::string> parts;
   for (const auto& t : tenants_) {
     const GroupRow* row = find_row(rows_at_stop_, t->group.path());
-    const std::uint64_t s = row ? row->pgsteal : 0;
+    const std::uint64_t s = row ? row->reclaimed : 0;
     steal += s;
     objs += cache_->slot(t->slot).reclaimed.load();
-    parts.push_back(fmt::format("{} pgsteal {}", t->spec.name, format_bytes(s)));
+    parts.push_back(fmt::format("{} reclaimed {}", t->spec.name, format_bytes(s)));
   }
   objs += cache_->slot(tmp_slot_).reclaimed.load();
   if (cfg_.expect_reclaim) {
-    if (steal == 0) fail(r, "no tenant has memory.stat pgsteal > 0");
+    if (steal == 0) fail(r, "no tenant has memory.stat reclaimed > 0");
     if (objs == 0) fail(r, "the shrinker freed no entry");
   }
   if (r.ok)

@@ -101,8 +101,10 @@ bool read_row(const std::string& path, GroupRow& row, std::error_code& ec) {
   if (ec) return false;
   KeyValues st = parse_key_values(stat);
   auto slab = key_value(st, "slab"), steal = key_value(st, "pgsteal"), scan = key_value(st, "pgscan");
+  auto reclaimed = key_value(st, "reclaimed");
   auto res = key_value(st, "reservations"), large = key_value(st, "kmalloc_large"), stock = key_value(st, "stock");
-  if (!emax || !ehigh || !eoom || !elow || !ekill || !slab || !steal || !scan || !res || !large || !stock) {
+  if (!emax || !ehigh || !eoom || !elow || !ekill || !slab || !steal || !scan || !reclaimed || !res || !large ||
+      !stock) {
     ec = std::make_error_code(std::errc::invalid_argument);
     return false;
   }
@@ -113,6 +115,7 @@ bool read_row(const std::string& path, GroupRow& row, std::error_code& ec) {
   row.ev_oom_kill = *ekill;
   row.slab = *slab;
   row.pgsteal = *steal;
+  row.reclaimed = *reclaimed;
   row.pgscan = *scan;
   row.reservations = *res;
   row.kmalloc_large = *large;

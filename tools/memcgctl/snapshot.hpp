@@ -49,7 +49,8 @@ struct GroupRow {
   std::uint64_t ev_oom_kill = 0;  ///< memory.events: oom_kill
   std::uint64_t nr_dying = 0; ///< cgroup.stat: nr_dying_descendants
   std::uint64_t slab = 0;     ///< memory.stat: slab
-  std::uint64_t pgsteal = 0;  ///< memory.stat: pgsteal (bytes reclaimed, by reclaim rooted here)
+  std::uint64_t pgsteal = 0;  ///< memory.stat: pgsteal (objects shrinkers freed)
+  std::uint64_t reclaimed = 0;  ///< memory.stat: reclaimed (bytes reclaimed, by reclaim rooted here)
   std::uint64_t pgscan = 0;   ///< memory.stat: pgscan
   std::uint64_t reservations = 0;   ///< memory.stat: reservations
   std::uint64_t kmalloc_large = 0;  ///< memory.stat: kmalloc_large

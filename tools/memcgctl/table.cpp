@@ -33,7 +33,7 @@ std::vector<std::string> render_table(const std::vector<GroupRow>& rows) {
                      format_bytes(r.high), r.low ? format_bytes(r.low) : "0", std::to_string(r.ev_max),
                      std::to_string(r.ev_high), std::to_string(r.ev_low), std::to_string(r.ev_oom),
                      std::to_string(r.ev_oom_kill), std::to_string(r.nr_dying), format_bytes(r.slab),
-                     format_bytes(r.pgsteal)});
+                     format_bytes(r.reclaimed)});
   std::array<std::size_t, kCols> width{};
   for (const auto& c : cells)
     for (std::size_t i = 0; i < kCols; ++i) width[i] = std::max(width[i], c[i].size());
