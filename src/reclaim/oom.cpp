@@ -360,7 +360,7 @@ void Group::set_kill_handler(KillHandler h) {
 std::uint64_t Group::kill() const {
   if (!p_) return 0;
   // Copies of the handlers of the subtree (pre-order), called with no lock held.
-  std::vector<std::pair<Group, KillHandler>> todo;
+  std::vector<std::pair<Group, KillHandler>> handlers;
   {
     detail::LockGuard<detail::RankedMutex> l(detail::tree_mutex());
     std::vector<detail::GroupImpl*> stack{p_};
@@ -369,14 +369,14 @@ std::uint64_t Group::kill() const {
       stack.pop_back();
       // A group whose last reference is gone is being released: never revive it.
       if (x->kill_handler && detail::group_tryget(x))
-        todo.emplace_back(detail::Access::adopt(x), *static_cast<KillHandler*>(x->kill_handler));
+        handlers.emplace_back(detail::Access::adopt(x), *static_cast<KillHandler*>(x->kill_handler));
       for (detail::GroupImpl* c = x->first_child.load(std::memory_order_relaxed); c;
            c = c->next_sibling.load(std::memory_order_relaxed))
         stack.push_back(c);
     }
   }
-  for (auto& [g, h] : todo) h(g);
-  return todo.size();
+  for (auto& [g, h] : handlers) h(g);
+  return handlers.size();
 }
 
 void Group::set_oom_group(bool on) noexcept {
