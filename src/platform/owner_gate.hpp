@@ -80,6 +80,25 @@ class OwnerGate {
   }
   inline void leave() noexcept { in_op_.store(0, std::memory_order_release); }
 
+  /// Owner thread: enters an operation without reading drain_pending_, for
+  /// a fast path that reads a view word of its own instead, one that every
+  /// drainer blocks before announcing (ThreadRegistry::Policy::block) and
+  /// so before its heavy barrier: the same Dekker pair, on that word. Load
+  /// the view with view_order after this call; pair with leave().
+  inline void enter() noexcept {
+#if defined(MEMCG_TSAN)
+    in_op_.store(1, std::memory_order_seq_cst);
+#else
+    in_op_.store(1, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // membarrier::heavy() is the other half
+#endif
+  }
+#if defined(MEMCG_TSAN)
+  static constexpr std::memory_order view_order = std::memory_order_seq_cst;
+#else
+  static constexpr std::memory_order view_order = std::memory_order_acquire;
+#endif
+
   /// Owner thread, when its gate becomes visible to drainers (enrolment),
   /// if membarrier::g_available is false: every later operation takes the
   /// lock (see the header comment).

@@ -26,7 +26,10 @@ bool ThreadRegistry::enrol(ThreadNode& self) noexcept {
     key_created_ = true;
   }
   membarrier::init();
-  if (!membarrier::g_available) self.gate.serialise_always();  // before any drainer can see it
+  if (!membarrier::g_available) {  // before any drainer can see it
+    self.gate.serialise_always();
+    if (policy_.block) policy_.block(&self);  // never unblocked
+  }
   self.next = head_;
   self.prev = nullptr;
   if (head_) head_->prev = &self;

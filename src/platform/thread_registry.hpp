@@ -23,8 +23,9 @@
 // owner's state, unlock, retire the announcement. Ordering argument:
 //  - an owner operation that started before the heavy barrier is waited for
 //    (wait_idle sees its in_op store, which the barrier made visible);
-//  - an owner operation that starts after it sees drain_pending and runs
-//    under the gate lock, serialised with the drainer;
+//  - an owner operation that starts after it sees drain_pending (or the
+//    policy's blocked view, Policy::block) and runs under the gate lock,
+//    serialised with the drainer;
 //  - so when the drainer holds the gate lock, no owner operation is in
 //    flight, and whatever the drainer removes (a cache, a group) cannot be
 //    picked up again by an operation that began before the round. Whether a
@@ -84,6 +85,15 @@ class ThreadRegistry {
     // Thread exit, after the node left the list: free what only drain
     // rounds could still reach (null: nothing).
     void (*on_retired)(ThreadNode*) noexcept;
+    // Optional (null: none), for a policy whose fast path enters its gate
+    // with OwnerGate::enter() and reads a view word of its own instead of
+    // the gate's drain_pending: block(node) makes the view send the owner
+    // to its slow path (a drain round calls it before announcing the gate,
+    // and enrol() once for good where membarrier is missing); unblock(node)
+    // undoes one block() (after the round retires the announcement). Both
+    // run with the registry mutex held and take the node's gate lock.
+    void (*block)(ThreadNode*) noexcept = nullptr;
+    void (*unblock)(ThreadNode*) noexcept = nullptr;
   };
 
   /// after_barrier: a fault::Kind delay point passed in each drain round
@@ -114,7 +124,10 @@ class ThreadRegistry {
   /// and returning objects may take locks the gate lock ranks above).
   template <class Locked, class After>
   void drain_round(Locked&& locked, After&& after) MEMCG_REQUIRES(mutex_) {
-    for (ThreadNode* n = head_; n; n = n->next) n->gate.announce();
+    for (ThreadNode* n = head_; n; n = n->next) {
+      if (policy_.block) policy_.block(n);  // before the barrier, as the announcement
+      n->gate.announce();
+    }
     membarrier::heavy();
 #if defined(MEMCG_FAULT_INJECTION)
     if (after_barrier_ >= 0) MEMCG_FAULT_POINT(static_cast<fault::Kind>(after_barrier_));  // owners run meanwhile
@@ -126,6 +139,7 @@ class ThreadRegistry {
         locked(*n);
       }
       n->gate.retire();
+      if (policy_.unblock) policy_.unblock(n);
       after(*n);
     }
   }

@@ -139,7 +139,7 @@ RootCache* create_root(std::string_view name, std::size_t size, const CacheOptio
   std::size_t natural = r->stride & (~r->stride + 1);
   r->align = std::max(align, std::min<std::size_t>(natural, 4096));
   r->shared_key = mag_key(r->seq, kNoGroupId);
-  r->shared_slot = mag_slot(r->seq, kNoGroupId);
+  r->shared_off = mag_off(mag_slot(r->seq, kNoGroupId));
   r->per_group = o.account && o.isolate;
   r->charge_objects = o.account && !o.isolate;
   layout_slab(*r);

@@ -59,6 +59,10 @@ inline constexpr std::uint64_t mag_key(std::uint32_t root_seq, std::uint32_t gro
 inline constexpr std::uint32_t mag_slot(std::uint32_t root_seq, std::uint32_t group_id) noexcept {
   return (root_seq + group_id * 37u) & (kMagTableSize - 1);
 }
+// A slot's byte offset in the table (entries are 32 bytes, thread_mags.hpp),
+// which the fast paths keep so that they index without a shift.
+inline constexpr std::uint32_t kMagEntryBytes = 32;
+inline constexpr std::uint32_t mag_off(std::uint32_t slot) noexcept { return slot * kMagEntryBytes; }
 
 struct ChildCache {
   enum : std::uint8_t { kPartial = 1, kFull = 2, kEmpty = 3 };
@@ -117,7 +121,7 @@ struct RootCache {
   bool per_group = false;
   bool charge_objects = false;
   std::uint32_t charge_bytes = 0;  // per object when charge_objects: stride + a vector entry
-  std::uint32_t shared_slot = 0;   // magazine table slot and key of `shared` (set with seq)
+  std::uint32_t shared_off = 0;    // magazine table slot (mag_off) and key of `shared` (set with seq)
   std::uint64_t shared_key = 0;
   std::uint32_t seq = 0;  // magazine table key (slab_runtime.hpp); unique among live roots, never 0
 

@@ -32,15 +32,15 @@ namespace memcg::detail {
 
 // ---- misses, out of line (thread_mags.cpp) ----
 
-/// The table probe missed or found no rounds (the gate was entered and left).
+/// The fast view's probe missed or found no rounds (the gate was entered
+/// and left; the view may have been blocked).
 __attribute__((noinline)) void* alloc_miss(RootCache* root, GroupImpl* g) noexcept;
-/// A drainer was pending on the gate: the same probe under the gate lock.
-__attribute__((noinline, cold)) void* alloc_contended(RootCache* root, GroupImpl* g) noexcept;
 /// A per-object charging allocation the fast path could not finish: `obj`
 /// is the object it took (charged to nobody yet) or nullptr.
 __attribute__((noinline)) void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) noexcept;
-/// The object is still to be published (its charge, if any, is settled).
-__attribute__((noinline)) void free_contended(ChildCache* c, void* obj) noexcept;
+/// The fast view's probe missed or found no room: the object is still to
+/// be published (its charge, if any, is settled).
+__attribute__((noinline)) void free_miss(ChildCache* c, void* obj) noexcept;
 /// The object slot did not take the object's charge: publish the object,
 /// then uncharge with what was read before publishing (`key`: the owner's
 /// ObjSlot::key_of(ObjCgroup, reclaimable)).
@@ -48,9 +48,9 @@ __attribute__((noinline)) void free_charged_miss(ChildCache* c, void* obj, std::
 
 // ---- table and slot operations (inside a gate operation) ----
 
-// Pops from the entry for (root, gid), if it is in the table and has rounds.
-inline void* pop_keyed(MagEntry* table, std::uint64_t key, std::uint32_t slot) {
-  MagEntry& e = table[slot];
+// Pops from the entry at byte offset `off` if it has `key` and rounds.
+inline void* pop_keyed(MagEntry* table, std::uint64_t key, std::uint32_t off) {
+  MagEntry& e = entry_at(table, off);
   if (MEMCG_UNLIKELY(e.key != key)) return nullptr;
   void** top = e.top;
   if (MEMCG_UNLIKELY(MagEntry::count_of(top) == 0)) {
@@ -67,21 +67,33 @@ inline void* pop_keyed(MagEntry* table, std::uint64_t key, std::uint32_t slot) {
 }
 
 inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t gid) {
-  return pop_keyed(table, mag_key(root->seq, gid), mag_slot(root->seq, gid));
+  return pop_keyed(table, mag_key(root->seq, gid), mag_off(mag_slot(root->seq, gid)));
 }
 
-// Pushes onto c's entry (in table slot `slot`, c->mag_slot_), if it is in
-// the table and has room.
-inline bool push_in_gate(MagEntry* table, std::uint32_t slot, ChildCache* c, void* obj) {
-  MagEntry& e = table[slot];
-  if (MEMCG_UNLIKELY(e.cache != c)) return false;
+// Where the next push onto entry e goes (rounds + n of its loaded
+// magazine, swapping in an empty previous magazine if the loaded one is
+// full), or nullptr if neither has room. Inside a gate operation; the entry
+// is whole whether or not the caller then pushes.
+inline void** push_room(MagEntry& e) {
   void** top = e.top;
+  if (top == nullptr) __builtin_unreachable();  // never null while e.cache is set
   if (MEMCG_UNLIKELY(MagEntry::is_full(top))) {
-    if (!e.prev || !e.prev->empty()) return false;
+    if (!e.prev || !e.prev->empty()) return nullptr;
     Magazine* empty = e.prev;
     e.prev = e.unload();
     top = empty->rounds;
+    e.top = top;  // a consistent entry even if the caller does not push
   }
+  return top;
+}
+
+// Pushes onto c's entry (at byte offset `off`: mag_off(c->mag_slot_)), if
+// it is in the table and has room.
+inline bool push_in_gate(MagEntry* table, std::uint32_t off, ChildCache* c, void* obj) {
+  MagEntry& e = entry_at(table, off);
+  if (MEMCG_UNLIKELY(e.cache != c)) return false;
+  void** top = push_room(e);
+  if (MEMCG_UNLIKELY(top == nullptr)) return false;
   *top = obj;
   e.top = top + 1;
   return true;
@@ -116,20 +128,22 @@ inline std::uint32_t key_group_id(const RootCache* root, const GroupImpl* g) {
 }
 
 // ---- the fast paths ----
+// Each enters the gate with ThreadMags::enter_fast() and probes the fast
+// view; a probe of the blocked view misses, and the object slot is touched
+// only after a hit (thread_mags.hpp, THE FAST VIEW). The misses retry under
+// the gate's run(), which serialises with a pending drainer.
 
 inline void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
   ThreadMags& t = tls_mags;
   if (!root->charge_objects) {
-    if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(alloc_contended(root, g));
-    void* obj = pop_in_gate(t.table, root, key_group_id(root, g));
+    void* obj = pop_in_gate(t.enter_fast(), root, key_group_id(root, g));
     t.gate.leave();
     if (MEMCG_LIKELY(obj != nullptr)) return checked::on_alloc(obj);
     return checked::on_alloc(alloc_miss(root, g));
   }
   ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
   const std::uintptr_t key = ObjSlot::key_of(oc, root->options.reclaimable);
-  if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(alloc_charged_miss(root, g, nullptr));
-  void* obj = pop_keyed(t.table, root->shared_key, root->shared_slot);
+  void* obj = pop_keyed(t.enter_fast(), root->shared_key, root->shared_off);
   if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(slot_take(t.obj, key, root->charge_bytes))) {
     t.gate.leave();
     record_owner(obj, oc);
@@ -139,39 +153,50 @@ inline void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
   return checked::on_alloc(alloc_charged_miss(root, g, obj));
 }
 
+// The free of an object of a per-object charging cache (owners: its slab's
+// owner vector), for cache_free and kfree (whose caches all charge objects;
+// kUnreclaimable: the caller knows the cache is not reclaimable, as every
+// kmalloc class is).
+template <bool kUnreclaimable = false>
+inline void free_charged(void* obj, Slab* s, ObjCgroup** owners) noexcept {
+  ChildCache* c = s->cache;
+  const std::uint32_t off = s->mag_off;
+  // Read before the object is published in the magazine: from then on a
+  // drain may flush it, empty its slab and give the slab away.
+  const std::uint32_t charge = s->charge_bytes;
+  ObjCgroup*& owner = owners[s->index(obj)];
+  const std::uintptr_t key = ObjSlot::key_of(owner, kUnreclaimable ? 0 : s->reclaimable);
+#if defined(MEMCG_CHECKED)
+  owner = nullptr;  // a free object's entry is never read (the next allocation writes it)
+#endif
+  ThreadMags& t = tls_mags;
+  MagEntry& e = entry_at(t.enter_fast(), off);
+  if (MEMCG_LIKELY(e.cache == c)) {
+    void** top = push_room(e);
+    // The slot takes the charge only where the push cannot fail.
+    if (MEMCG_LIKELY(top != nullptr) && MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
+      *top = obj;
+      e.top = top + 1;
+      t.gate.leave();
+      return;
+    }
+  }
+  t.gate.leave();
+  return free_charged_miss(c, obj, key, charge);
+}
+
 inline void cache_free(void* obj) noexcept {
   checked::on_free(obj);  // checked builds: foreign, misaligned, double free
   Slab* s = Slab::of(obj);
   ObjCgroup** owners = s->objcgs;
+  if (owners) return free_charged(obj, s, owners);
   ChildCache* c = s->cache;
-  const std::uint32_t slot = s->mag_slot;
+  const std::uint32_t off = s->mag_off;
   ThreadMags& t = tls_mags;
-  if (!owners) {
-    if (MEMCG_LIKELY(t.gate.try_enter())) {
-      const bool pushed = push_in_gate(t.table, slot, c, obj);
-      t.gate.leave();
-      if (MEMCG_LIKELY(pushed)) return;
-    }
-    return free_contended(c, obj);
-  }
-  // Read before the object is published in the magazine: from then on a
-  // drain may flush it, empty its slab and give the slab away.
-  const std::uint32_t charge = s->charge_bytes;
-  ObjCgroup*& e = owners[s->index(obj)];
-  const std::uintptr_t key = ObjSlot::key_of(e, s->reclaimable);
-#if defined(MEMCG_CHECKED)
-  e = nullptr;  // a free object's entry is never read (the next allocation writes it)
-#endif
-  if (MEMCG_LIKELY(t.gate.try_enter())) {
-    if (MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
-      const bool pushed = push_in_gate(t.table, slot, c, obj);
-      t.gate.leave();
-      if (MEMCG_LIKELY(pushed)) return;
-      return free_contended(c, obj);
-    }
-    t.gate.leave();
-  }
-  return free_charged_miss(c, obj, key, charge);
+  const bool pushed = push_in_gate(t.enter_fast(), off, c, obj);
+  t.gate.leave();
+  if (MEMCG_LIKELY(pushed)) return;
+  return free_miss(c, obj);
 }
 
 }  // namespace memcg::detail

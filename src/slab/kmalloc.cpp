@@ -61,34 +61,36 @@ static_assert(kClasses.n <= static_cast<int>(kKmallocRootSeqs), "every class has
 // and slot (cache_impl.hpp), known without loading the root.
 constexpr std::uint32_t class_seq(std::uint32_t c) { return c + 1; }
 constexpr std::uint64_t class_mag_key(std::uint32_t c) { return mag_key(class_seq(c), kNoGroupId); }
-constexpr std::uint32_t class_mag_slot(std::uint32_t c) { return mag_slot(class_seq(c), kNoGroupId); }
+constexpr std::uint32_t class_mag_off(std::uint32_t c) { return mag_off(mag_slot(class_seq(c), kNoGroupId)); }
 
 // What kmalloc's fast path needs of a class, in one 16-byte row.
 struct ClassFast {
   std::uint64_t mag_key;
-  std::uint32_t mag_slot;
+  std::uint32_t mag_off;
   std::uint32_t charge;
 };
-struct ClassFastTable {
-  ClassFast row[64] = {};
-  constexpr ClassFastTable() {
-    for (int c = 0; c < kClasses.n; ++c)
-      row[c] = ClassFast{class_mag_key(static_cast<std::uint32_t>(c)), class_mag_slot(static_cast<std::uint32_t>(c)),
-                         kClasses.charge[c]};
-  }
-};
-constexpr ClassFastTable kClassFast{};
-
-// (size + 7) / 8 -> the byte offset of its class's row in kClassFast (the
-// fast path indexes the rows without a multiplication).
-struct SizeRowTable {
-  std::uint16_t off[kMaxSmallSize / 8 + 1] = {};
-  constexpr SizeRowTable() {
-    for (std::uint32_t i = 0; i <= kMaxSmallSize / 8; ++i) off[i] = static_cast<std::uint16_t>(kClasses.by_8[i] * sizeof(ClassFast));
-  }
-};
-constexpr SizeRowTable kSizeRow{};
 static_assert(sizeof(ClassFast) == 16, "16-byte rows");
+
+// The rows, and (size + 7) / 8 -> the byte offset of its class's row from
+// the start of this table: one base address serves both lookups, and the
+// fast path indexes the rows without a multiplication.
+struct FastTable {
+  ClassFast row[64] = {};
+  std::uint16_t off[kMaxSmallSize / 8 + 1] = {};
+  constexpr FastTable() {
+    for (int c = 0; c < kClasses.n; ++c)
+      row[c] = ClassFast{class_mag_key(static_cast<std::uint32_t>(c)), class_mag_off(static_cast<std::uint32_t>(c)),
+                         kClasses.charge[c]};
+    for (std::uint32_t i = 0; i <= kMaxSmallSize / 8; ++i)
+      off[i] = static_cast<std::uint16_t>(kClasses.by_8[i] * sizeof(ClassFast));  // row is at offset 0
+  }
+};
+constexpr FastTable kFast{};
+
+inline const ClassFast* fast_row(std::size_t size) {
+  const char* base = reinterpret_cast<const char*>(&kFast);
+  return reinterpret_cast<const ClassFast*>(base + kFast.off[(size + 7) >> 3]);
+}
 
 struct KmallocCaches {
   std::atomic<RootCache*> roots[kNumClasses] = {};
@@ -117,7 +119,7 @@ __attribute__((noinline)) RootCache* create_class_root(int c) {
   // kmalloc's fast path relies on these without reading the root.
   MEMCG_CHECK(!r || (r->charge_objects && !r->options.reclaimable && r->charge_bytes == kClasses.charge[c] &&
                      r->shared_key == class_mag_key(static_cast<std::uint32_t>(c)) &&
-                     r->shared_slot == class_mag_slot(static_cast<std::uint32_t>(c))),
+                     r->shared_off == class_mag_off(static_cast<std::uint32_t>(c))),
               "kmalloc class root does not match its class table");
   if (r) g_kmalloc.roots[c].store(r, std::memory_order_release);
   return r;
@@ -228,8 +230,9 @@ __attribute__((noinline)) void* kmalloc_slow(std::size_t size) noexcept { return
 
 // The fast path's miss: `obj` (charged to nobody) or nullptr; the class root
 // may not exist yet (then no table entry can name it and obj is nullptr).
-__attribute__((noinline)) void* kmalloc_miss(std::uint32_t c, GroupImpl* g, void* obj) noexcept {
-  RootCache* r = root_for_class(static_cast<int>(c));
+// The class is found from its row here, off the fast path.
+__attribute__((noinline)) void* kmalloc_miss(const ClassFast* row, GroupImpl* g, void* obj) noexcept {
+  RootCache* r = root_for_class(static_cast<int>(row - kFast.row));
   if (!r) return nullptr;
   return alloc_charged_miss(r, g, obj);
 }
@@ -244,20 +247,17 @@ void* kmalloc(std::size_t size) noexcept {
   GroupImpl* g = tls_current_group;
   // Size 0 is class 0, as alloc_in() makes it.
   if (MEMCG_UNLIKELY(size > kMaxSmallSize) || MEMCG_UNLIKELY(g == nullptr)) return kmalloc_slow(size);
-  const std::uint32_t off = kSizeRow.off[(size + 7) >> 3];
-  const ClassFast& f = *reinterpret_cast<const ClassFast*>(reinterpret_cast<const char*>(kClassFast.row) + off);
-  const std::uint32_t c = off / sizeof(ClassFast);
+  const ClassFast* f = fast_row(size);
   ThreadMags& t = tls_mags;
   ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
-  if (MEMCG_UNLIKELY(!t.gate.try_enter())) return checked::on_alloc(kmalloc_miss(c, g, nullptr));
-  void* obj = pop_keyed(t.table, f.mag_key, f.mag_slot);
-  if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(slot_take(t.obj, ObjSlot::key_of(oc, 0), f.charge))) {
+  void* obj = pop_keyed(t.enter_fast(), f->mag_key, f->mag_off);
+  if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(slot_take(t.obj, ObjSlot::key_of(oc, 0), f->charge))) {
     t.gate.leave();
     record_owner(obj, oc);
     return checked::on_alloc(obj);
   }
   t.gate.leave();
-  return checked::on_alloc(kmalloc_miss(c, g, obj));
+  return checked::on_alloc(kmalloc_miss(f, g, obj));
 }
 void* kmalloc(std::size_t size, const Group& g) noexcept {
   return g ? detail::alloc_in(size, 16, detail::Access::impl(g)) : nullptr;
@@ -274,17 +274,23 @@ void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexc
 }
 
 void kfree(void* p) noexcept {
-  if (!p) return;
-  detail::checked::on_span(p);
   // A slab never lies in a region's first unit (the region header's); a
   // large allocation's pointer always does (its offset is below kSlabSize),
-  // so the address tells the two apart without a load.
+  // and so does nullptr: the address tells the three apart without a load.
   if (MEMCG_LIKELY((reinterpret_cast<std::uintptr_t>(p) & (detail::kRegionSize - 1)) >= detail::kSlabSize)) {
+    detail::checked::on_span(p);
 #if defined(MEMCG_CHECKED)
     MEMCG_CHECK(detail::span_kind(p) == detail::kRegionKind, "kfree of a pointer that kmalloc did not return");
 #endif
-    detail::cache_free(p);
+    // Every kmalloc class root charges objects and is not reclaimable: no
+    // test of the owner vector, no statistics kind to read.
+    detail::checked::on_free(p);
+    detail::Slab* s = detail::Slab::of(p);
+    MEMCG_ASSERT(s->objcgs != nullptr && s->reclaimable == 0);
+    detail::free_charged<true>(p, s, s->objcgs);
   } else {
+    if (!p) return;
+    detail::checked::on_span(p);
     const std::uint32_t kind = detail::span_kind(p);
     MEMCG_CHECK(kind == detail::kLargeKind, "kfree of a pointer that kmalloc did not return");
 #if defined(MEMCG_CHECKED)

@@ -37,14 +37,15 @@ struct Slab {
   ChildCache* cache = nullptr;     // holds a reference
   // Per-object accounting (shared caches of accounted roots; immutable):
   // objcgs[index(obj)] is the ObjCgroup a live object is charged through
-  // (weak: see charge/objcg.hpp), charge_bytes what it is charged.
+  // (weak: see charge/objcg.hpp), charge_bytes what it is charged. The
+  // vector follows the header; objcgs is its address biased by index() of
+  // the first object (see index()), so only objcgs[index(obj)] is valid.
   ObjCgroup** objcgs = nullptr;
-  char* base = nullptr;            // the first object
-  std::uint32_t recip = 0;         // ceil(2^32 / stride): index() without a division
+  std::uint64_t recip = 0;         // ceil(2^40 / stride): index() without a division
   std::uint32_t charge_bytes = 0;  // stride + one vector entry
   std::uint8_t reclaimable = 0;    // statistics: slab_reclaimable or slab_unreclaimable
   std::uint8_t units = 1;          // kSlabSize units (page source)
-  std::uint16_t mag_slot = 0;      // cache->mag_slot_, read by free beside `cache` (no load through it)
+  std::uint16_t mag_off = 0;       // mag_off(cache->mag_slot_), read by free beside `cache` (no load through it)
   FreeObject* freelist = nullptr;  // freed objects
   char* bump = nullptr;            // next never-used object
   char* end = nullptr;             // end of the object area
@@ -53,11 +54,19 @@ struct Slab {
 
   static Slab* of(const void* obj) noexcept { return static_cast<Slab*>(slab_head(obj)); }
 
-  /// The object's number in the slab. Exact: offsets are multiples of the
-  /// stride below 2^16 and stride * recip - 2^32 < stride <= 2^16.
+  /// floor(offset / stride) of an object at offset `first + i * stride` from
+  /// the header: i plus a per-slab constant (floor(first / stride)), so the
+  /// header's address, not the first object's, is the base, and objcgs is
+  /// biased by the constant. Exact: with e = stride * recip - 2^40 < stride
+  /// <= 2^20 and offsets below 16 units (2^20), offset * e < 2^40, so the
+  /// error never carries past the fraction (stride - 1) / stride.
   std::uint32_t index(const void* obj) const noexcept {
-    const auto off = static_cast<std::uint64_t>(static_cast<const char*>(obj) - base);
-    return static_cast<std::uint32_t>((off * recip) >> 32);
+    const auto off = static_cast<std::uint64_t>(static_cast<const char*>(obj) - reinterpret_cast<const char*>(this));
+    return static_cast<std::uint32_t>((off * recip) >> 40);
+  }
+  static_assert(std::uint64_t{kMaxSlabUnits} * kSlabSize <= (std::uint64_t{1} << 20), "index() is exact below 2^20");
+  static constexpr std::uint64_t recip_of(std::uint32_t stride) noexcept {
+    return ((std::uint64_t{1} << 40) + stride - 1) / stride;
   }
 
   void* pop() noexcept {

@@ -95,12 +95,14 @@ Slab* new_slab(ChildCache* c, GroupImpl* g) {
   s->cache = c;
   s->bump = static_cast<char*>(mem) + r->data_offset;
   s->end = s->bump + std::size_t{r->capacity} * r->stride;
-  s->base = s->bump;
   s->units = static_cast<std::uint8_t>(r->units);
-  s->mag_slot = static_cast<std::uint16_t>(c->mag_slot_);
-  s->recip = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + r->stride - 1) / r->stride);
+  s->mag_off = static_cast<std::uint16_t>(mag_off(c->mag_slot_));
+  s->recip = Slab::recip_of(s->stride);
   if (r->charge_objects) {
-    s->objcgs = reinterpret_cast<ObjCgroup**>(static_cast<char*>(mem) + sizeof(Slab));
+    // Biased by the first object's index (Slab::index): as an integer, so
+    // that no out-of-range pointer is formed.
+    const std::uintptr_t vec = reinterpret_cast<std::uintptr_t>(mem) + sizeof(Slab);
+    s->objcgs = reinterpret_cast<ObjCgroup**>(vec - std::uintptr_t{s->index(s->bump)} * sizeof(ObjCgroup*));
     s->charge_bytes = r->charge_bytes;
     s->reclaimable = r->options.reclaimable ? 1 : 0;
   }

@@ -41,13 +41,29 @@ void mags_thread_exit(ThreadNode* n) noexcept;
 ThreadNode* own_mags() noexcept { return &tls_mags; }
 void mags_thread_retired(ThreadNode* n) noexcept;
 
+// The fast view's blocks (thread_mags.hpp).
+void mags_block(ThreadNode* n) noexcept {
+  auto* t = static_cast<ThreadMags*>(n);
+  LockGuard<SpinLock> l(t->gate.lock());
+  ++t->blocks;
+  t->sync_fast_table();
+}
+void mags_unblock(ThreadNode* n) noexcept {
+  auto* t = static_cast<ThreadMags*>(n);
+  LockGuard<SpinLock> l(t->gate.lock());
+  MEMCG_ASSERT(t->blocks > 0);
+  --t->blocks;
+  t->sync_fast_table();
+}
+
 }  // namespace
 
 constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec"))){};
 
 ThreadRegistry& mags_registry() noexcept {
   static ThreadRegistry* r =  // leaked: exiting threads use it
-      new ThreadRegistry(LockRank::kMagRegistry, {own_mags, mags_thread_exit, mags_thread_retired});
+      new ThreadRegistry(LockRank::kMagRegistry,
+                         {own_mags, mags_thread_exit, mags_thread_retired, mags_block, mags_unblock});
   return *r;
 }
 
@@ -62,12 +78,20 @@ bool ensure_table(ThreadMags& t) {
   if (t.exited) return false;
   auto* table = static_cast<MagEntry*>(meta::alloc(sizeof(MagEntry) * kTableSize));
   if (!table) return false;
-  // Published in a gate operation: the thread may be registered already
+  // Published under the gate lock: the thread may be registered already
   // (its object slot enrolled it), and then a drain round may read the
-  // table under the gate lock at any moment.
-  t.gate.run([&] { t.table = table; });
+  // table or block the fast view at any moment.
+  {
+    LockGuard<SpinLock> l(t.gate.lock());
+    t.table = table;
+    t.sync_fast_table();
+  }
   if (registry().enrol(t)) return true;
-  t.table = g_no_table;
+  {
+    LockGuard<SpinLock> l(t.gate.lock());
+    t.table = g_no_table;
+    t.sync_fast_table();
+  }
   meta::free(table, sizeof(MagEntry) * kTableSize);
   return false;
 }
@@ -222,12 +246,18 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
 
 // ---- the fast paths' misses (declared in fast_path.hpp) ----
 
-// Allocation whose table probe missed or found no rounds: a removed group
-// (a thread still inside its ScopedGroup) allocates from its nearest online
-// ancestor's cache, looked up here rather than on the slow path.
+// Allocation whose fast-view probe missed or found no rounds. A blocked
+// view (a drain round in progress) retries the probe in a gate operation
+// that serialises with the drainer. A removed group (a thread still inside
+// its ScopedGroup) allocates from its nearest online ancestor's cache,
+// looked up here rather than on the slow path.
 void* alloc_miss(RootCache* root, GroupImpl* g) noexcept {
   ThreadMags& t = tls_mags;
   void* obj = nullptr;
+  if (t.fast_table.load(std::memory_order_relaxed) != t.table) {
+    t.gate.run([&] { obj = pop_in_gate(t.table, root, key_group_id(root, g)); });
+    if (obj) return obj;
+  }
   if (root->per_group && !g->is_online()) {
     GroupImpl* x = g;
     while (!x->is_online()) x = x->parent;
@@ -237,19 +267,12 @@ void* alloc_miss(RootCache* root, GroupImpl* g) noexcept {
   return alloc_slow(root, g);
 }
 
-// The fast paths when a drain round is pending on this thread's gate: the
-// same probes, serialised with the drainer by the gate lock.
-void* alloc_contended(RootCache* root, GroupImpl* g) noexcept {
-  ThreadMags& t = tls_mags;
-  void* obj = nullptr;
-  t.gate.run([&] { obj = pop_in_gate(t.table, root, key_group_id(root, g)); });
-  return obj ? obj : alloc_miss(root, g);
-}
-
-void free_contended(ChildCache* c, void* obj) noexcept {
+// A fast-view free that missed: the same push in a gate operation (under
+// the gate lock while a drainer is pending), else the slow path.
+void free_miss(ChildCache* c, void* obj) noexcept {
   ThreadMags& t = tls_mags;
   bool done = false;
-  t.gate.run([&] { done = push_in_gate(t.table, c->mag_slot_, c, obj); });
+  t.gate.run([&] { done = push_in_gate(t.table, mag_off(c->mag_slot_), c, obj); });
   if (!done) free_slow(c, obj);
 }
 
@@ -258,7 +281,7 @@ namespace {
 // An object of a per-object charging cache could not be charged: back to
 // the magazines, uncharged.
 __attribute__((noinline, cold)) void* refuse_object(void* obj) {
-  free_contended(Slab::of(obj)->cache, obj);
+  free_miss(Slab::of(obj)->cache, obj);
   return nullptr;
 }
 
@@ -279,7 +302,7 @@ void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) noexcept {
 }
 
 void free_charged_miss(ChildCache* c, void* obj, std::uintptr_t key, std::uint32_t charge) noexcept {
-  free_contended(c, obj);
+  free_miss(c, obj);
   MEMCG_FAULT_POINT(fault::Kind::kObjectFreePublished);  // the object's slab may be gone now
   obj_uncharge_slow(reinterpret_cast<ObjCgroup*>(key & ~std::uintptr_t{1}), charge, static_cast<int>(key & 1));
 }
@@ -322,13 +345,23 @@ void flush_own_magazines() noexcept {
 
 namespace {
 
-void mags_thread_exit(ThreadNode*) noexcept { flush_own_magazines(); }
+// Blocks the fast view for good: whatever runs on the thread after its key
+// destructor bypasses the magazines (ensure_table refuses an exited thread).
+void mags_thread_exit(ThreadNode* n) noexcept {
+  mags_block(n);
+  flush_own_magazines();
+}
 
 // Off the list: no drain round reads the table any more.
 void mags_thread_retired(ThreadNode* n) noexcept {
   auto* t = static_cast<ThreadMags*>(n);
-  if (has_table(*t)) meta::free(t->table, sizeof(MagEntry) * kTableSize);
-  t->table = g_no_table;
+  MagEntry* table = t->table;
+  {
+    LockGuard<SpinLock> l(t->gate.lock());
+    t->table = g_no_table;
+    t->sync_fast_table();
+  }
+  if (table != g_no_table) meta::free(table, sizeof(MagEntry) * kTableSize);
 }
 
 }  // namespace

@@ -46,7 +46,13 @@ struct MagEntry {
     return m;
   }
 };
-static_assert(sizeof(MagEntry) == 32, "two entries per cache line");
+static_assert(sizeof(MagEntry) == kMagEntryBytes, "two entries per cache line");
+static_assert(mag_off(kMagTableSize) <= 0x10000, "table offsets fit Slab::mag_off");
+
+/// The entry at byte offset `off` (mag_off) of a table.
+inline MagEntry& entry_at(MagEntry* table, std::uint32_t off) noexcept {
+  return *reinterpret_cast<MagEntry*>(reinterpret_cast<char*>(table) + off);
+}
 
 // The table of threads that have none yet: every lookup misses, so the fast
 // paths need no null test (never written: ensure_table() runs first).
@@ -82,10 +88,33 @@ inline constexpr std::uint32_t kObjStockChunk = 4096;
 inline constexpr std::uint32_t kObjStockMax = 2 * kObjStockChunk;
 
 // The node's gate guards the table and the object slot.
+//
+// THE FAST VIEW. The fast paths enter the gate without reading its
+// drain_pending (OwnerGate::enter()) and probe `fast_table` instead: the
+// real table while nothing blocks it, else g_no_table, where every probe
+// misses and sends the owner to a slow path (which uses the gate's run()).
+// Blocks (`blocks`, under the gate lock): one per drain round in progress,
+// from before its announcement until after its retirement, and one for
+// good where membarrier is missing or once the thread exits. A fast path
+// touches the object slot only after a hit in fast_table, so it never runs
+// beside a drainer. fast_table changes only under the gate lock:
+//   fast_table == (blocks == 0 ? table : g_no_table)
 struct ThreadMags : ThreadNode {
   constexpr ThreadMags() noexcept : ThreadNode(LockRank::kThreadMags) {}
-  MagEntry* table = g_no_table;  // kTableSize entries from the meta arena (owner)
+  std::atomic<MagEntry*> fast_table{g_no_table};  // owner's fast paths read; gate lock writes
+  MagEntry* table = g_no_table;  // kTableSize entries from the meta arena (owner, gate lock to publish)
+  std::uint32_t blocks = 0;      // gate lock
   ObjSlot obj;
+
+  /// Owner: enters a fast-path gate operation, returning the table to probe.
+  MagEntry* enter_fast() noexcept {
+    gate.enter();
+    return fast_table.load(OwnerGate::view_order);
+  }
+  /// Gate lock held: makes fast_table agree with table and blocks.
+  void sync_fast_table() noexcept {
+    fast_table.store(blocks == 0 ? table : g_no_table, std::memory_order_seq_cst);
+  }
 };
 
 extern constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec")));

@@ -346,8 +346,11 @@ TEST(Cache, IsolatedConcurrentFirstAllocationsCreateOneChild) {
 // swaps it with the previous one: random runs of allocations and frees
 // (live counts crossing 0, 30 and 60 many times, with flushes between) never
 // hand out a live object twice, and every object comes back.
+// Objects of two groups, so that frees alternate owners and the object
+// slot refuses some of them at every magazine state (full, swapped, empty).
 TEST(Cache, MagazinesNeverLoseOrDuplicateAnObject) {
   test::TempGroup t("magrounds");
+  test::TempGroup u("magrounds-other");
   for (bool isolate : {false, true}) {
     CacheOptions o;
     o.isolate = isolate;
@@ -360,7 +363,7 @@ TEST(Cache, MagazinesNeverLoseOrDuplicateAnObject) {
       const int run = static_cast<int>(next() % 70);
       if (next() % 2) {
         for (int i = 0; i < run; ++i) {
-          void* p = c.alloc(*t);
+          void* p = c.alloc(next() % 3 ? *t : *u);
           ASSERT_NE(p, nullptr);
           ASSERT_TRUE(live.insert(p).second) << "a live object was handed out again";
           order.push_back(p);
@@ -382,6 +385,7 @@ TEST(Cache, MagazinesNeverLoseOrDuplicateAnObject) {
     quiesce_thread();
     c.shrink();
     EXPECT_EQ(t->current(), 0u) << (isolate ? "isolated" : "shared");
+    EXPECT_EQ(u->current(), 0u) << (isolate ? "isolated" : "shared");
     std::error_code ec;
     c.destroy(ec);
     EXPECT_FALSE(ec) << "every object is back in its slabs";
