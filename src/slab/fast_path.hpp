@@ -49,7 +49,7 @@ __attribute__((noinline)) void free_charged_miss(ChildCache* c, void* obj, std::
 // ---- table and slot operations (inside a gate operation) ----
 
 // Pops from the entry at byte offset `off` if it has `key` and rounds.
-inline void* pop_keyed(MagEntry* table, std::uint64_t key, std::uint32_t off) {
+inline void* pop_keyed(MagEntry* table, std::uint64_t key, std::uintptr_t off) {
   MagEntry& e = entry_at(table, off);
   if (MEMCG_UNLIKELY(e.key != key)) return nullptr;
   void** top = e.top;
@@ -100,8 +100,9 @@ inline bool push_in_gate(MagEntry* table, std::uint32_t off, ChildCache* c, void
 }
 
 inline void record_owner(void* obj, ObjCgroup* oc) {
-  Slab* s = Slab::of(obj);
-  s->objcgs[s->index(obj)] = oc;
+  std::uintptr_t off;
+  Slab* s = Slab::of(obj, &off);
+  s->objcgs[s->index_at(off)] = oc;
 }
 
 // Takes `bytes` of key's ObjCgroup from the object slot (inside a gate op).
@@ -153,24 +154,24 @@ inline void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
   return checked::on_alloc(alloc_charged_miss(root, g, obj));
 }
 
-// The free of an object of a per-object charging cache (owners: its slab's
-// owner vector), for cache_free and kfree (whose caches all charge objects;
+// The free of an object of a per-object charging cache (obj_off: its offset
+// from slab header s; owners: the slab's owner vector), for cache_free and kfree (whose caches all charge objects;
 // kUnreclaimable: the caller knows the cache is not reclaimable, as every
 // kmalloc class is).
 template <bool kUnreclaimable = false>
-inline void free_charged(void* obj, Slab* s, ObjCgroup** owners) noexcept {
+inline void free_charged(void* obj, Slab* s, std::uintptr_t obj_off, ObjCgroup** owners) noexcept {
   ChildCache* c = s->cache;
-  const std::uint32_t off = s->mag_off;
+  const std::uint32_t entry_off = s->mag_off;
   // Read before the object is published in the magazine: from then on a
   // drain may flush it, empty its slab and give the slab away.
   const std::uint32_t charge = s->charge_bytes;
-  ObjCgroup*& owner = owners[s->index(obj)];
+  ObjCgroup*& owner = owners[s->index_at(obj_off)];
   const std::uintptr_t key = ObjSlot::key_of(owner, kUnreclaimable ? 0 : s->reclaimable);
 #if defined(MEMCG_CHECKED)
   owner = nullptr;  // a free object's entry is never read (the next allocation writes it)
 #endif
   ThreadMags& t = tls_mags;
-  MagEntry& e = entry_at(t.enter_fast(), off);
+  MagEntry& e = entry_at(t.enter_fast(), entry_off);
   if (MEMCG_LIKELY(e.cache == c)) {
     void** top = push_room(e);
     // The slot takes the charge only where the push cannot fail.
@@ -189,11 +190,14 @@ inline void cache_free(void* obj) noexcept {
   checked::on_free(obj);  // checked builds: foreign, misaligned, double free
   Slab* s = Slab::of(obj);
   ObjCgroup** owners = s->objcgs;
-  if (owners) return free_charged(obj, s, owners);
+  if (owners) {
+    const auto obj_off = static_cast<std::uintptr_t>(static_cast<char*>(obj) - reinterpret_cast<char*>(s));
+    return free_charged(obj, s, obj_off, owners);
+  }
   ChildCache* c = s->cache;
-  const std::uint32_t off = s->mag_off;
+  const std::uint32_t entry_off = s->mag_off;
   ThreadMags& t = tls_mags;
-  const bool pushed = push_in_gate(t.enter_fast(), off, c, obj);
+  const bool pushed = push_in_gate(t.enter_fast(), entry_off, c, obj);
   t.gate.leave();
   if (MEMCG_LIKELY(pushed)) return;
   return free_miss(c, obj);

@@ -55,21 +55,37 @@ constexpr const std::uint32_t* kClassSizes = kClasses.size;
 constexpr int kNumClasses = kClasses.n;
 static_assert(kClasses.size[kClasses.n - 1] == kMaxSmallSize, "the last class is kMaxSmallSize");
 static_assert(kClasses.n <= 64, "class table size");
-static_assert(kClasses.n <= static_cast<int>(kKmallocRootSeqs), "every class has a fixed root number");
 
 // A class's fixed root number and so its shared cache's magazine-table key
-// and slot (cache_impl.hpp), known without loading the root.
-constexpr std::uint32_t class_seq(std::uint32_t c) { return c + 1; }
+// and slot (cache_impl.hpp), known without loading the root. The numbers
+// start where a shared cache's slot is 0, so that class c's slot is c and
+// the fast path finds its table entry from the class row's offset with no
+// load (entries are twice the size of rows).
+constexpr std::uint32_t first_class_seq() {
+  std::uint32_t s = 1;
+  while (mag_slot(s, kNoGroupId) != 0) ++s;
+  return s;
+}
+constexpr std::uint32_t class_seq(std::uint32_t c) { return first_class_seq() + c; }
 constexpr std::uint64_t class_mag_key(std::uint32_t c) { return mag_key(class_seq(c), kNoGroupId); }
 constexpr std::uint32_t class_mag_off(std::uint32_t c) { return mag_off(mag_slot(class_seq(c), kNoGroupId)); }
+static_assert(class_seq(static_cast<std::uint32_t>(kClasses.n - 1)) <= kKmallocRootSeqs,
+              "every class has a fixed root number");
 
 // What kmalloc's fast path needs of a class, in one 16-byte row.
 struct ClassFast {
   std::uint64_t mag_key;
-  std::uint32_t mag_off;
   std::uint32_t charge;
+  std::uint32_t unused;
 };
 static_assert(sizeof(ClassFast) == 16, "16-byte rows");
+static_assert(kMagEntryBytes == 2 * sizeof(ClassFast), "class c's table entry is at twice its row's offset");
+constexpr bool class_slots_are_classes() {
+  for (std::uint32_t c = 0; c < static_cast<std::uint32_t>(kClasses.n); ++c)
+    if (class_mag_off(c) != 2 * c * sizeof(ClassFast)) return false;
+  return kClasses.n <= static_cast<int>(kMagTableSize);
+}
+static_assert(class_slots_are_classes(), "class c's shared cache has table slot c");
 
 // The rows, and (size + 7) / 8 -> the byte offset of its class's row from
 // the start of this table: one base address serves both lookups, and the
@@ -79,17 +95,16 @@ struct FastTable {
   std::uint16_t off[kMaxSmallSize / 8 + 1] = {};
   constexpr FastTable() {
     for (int c = 0; c < kClasses.n; ++c)
-      row[c] = ClassFast{class_mag_key(static_cast<std::uint32_t>(c)), class_mag_off(static_cast<std::uint32_t>(c)),
-                         kClasses.charge[c]};
+      row[c] = ClassFast{class_mag_key(static_cast<std::uint32_t>(c)), kClasses.charge[c], 0};
     for (std::uint32_t i = 0; i <= kMaxSmallSize / 8; ++i)
       off[i] = static_cast<std::uint16_t>(kClasses.by_8[i] * sizeof(ClassFast));  // row is at offset 0
   }
 };
 constexpr FastTable kFast{};
 
-inline const ClassFast* fast_row(std::size_t size) {
-  const char* base = reinterpret_cast<const char*>(&kFast);
-  return reinterpret_cast<const ClassFast*>(base + kFast.off[(size + 7) >> 3]);
+inline std::uintptr_t fast_row_off(std::size_t size) { return kFast.off[(size + 7) >> 3]; }
+inline const ClassFast* fast_row_at(std::uintptr_t off) {
+  return reinterpret_cast<const ClassFast*>(reinterpret_cast<const char*>(&kFast) + off);
 }
 
 struct KmallocCaches {
@@ -247,10 +262,11 @@ void* kmalloc(std::size_t size) noexcept {
   GroupImpl* g = tls_current_group;
   // Size 0 is class 0, as alloc_in() makes it.
   if (MEMCG_UNLIKELY(size > kMaxSmallSize) || MEMCG_UNLIKELY(g == nullptr)) return kmalloc_slow(size);
-  const ClassFast* f = fast_row(size);
+  const std::uintptr_t row_off = fast_row_off(size);
+  const ClassFast* f = fast_row_at(row_off);
   ThreadMags& t = tls_mags;
   ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
-  void* obj = pop_keyed(t.enter_fast(), f->mag_key, f->mag_off);
+  void* obj = pop_keyed(t.enter_fast(), f->mag_key, 2 * row_off);  // class_mag_off(class)
   if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(slot_take(t.obj, ObjSlot::key_of(oc, 0), f->charge))) {
     t.gate.leave();
     record_owner(obj, oc);
@@ -285,9 +301,10 @@ void kfree(void* p) noexcept {
     // Every kmalloc class root charges objects and is not reclaimable: no
     // test of the owner vector, no statistics kind to read.
     detail::checked::on_free(p);
-    detail::Slab* s = detail::Slab::of(p);
+    std::uintptr_t off;
+    detail::Slab* s = detail::Slab::of(p, &off);
     MEMCG_ASSERT(s->objcgs != nullptr && s->reclaimable == 0);
-    detail::free_charged<true>(p, s, s->objcgs);
+    detail::free_charged<true>(p, s, off, s->objcgs);
   } else {
     if (!p) return;
     detail::checked::on_span(p);

@@ -73,6 +73,19 @@ inline void* slab_head(const void* p) noexcept {
   return reinterpret_cast<void*>((a & ~(kSlabSize - 1)) - (delta << kSlabShift));
 }
 
+/// slab_head(p), with p's byte offset from it in *off (in a single-unit
+/// region, the low bits of p: no subtraction).
+inline void* slab_head(const void* p, std::uintptr_t* off) noexcept {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  if (__builtin_expect(!(a & kMultiUnitBit), 1)) {
+    *off = a & (kSlabSize - 1);
+    return reinterpret_cast<void*>(a & ~(kSlabSize - 1));
+  }
+  void* h = slab_head(p);
+  *off = a - reinterpret_cast<std::uintptr_t>(h);
+  return h;
+}
+
 /// The kind word of the span holding p: kRegionKind (a slab object) or a
 /// large allocation's kind. p must be inside memory this library mapped.
 inline std::uint32_t span_kind(const void* p) noexcept { return *static_cast<const std::uint32_t*>(region_base(p)); }

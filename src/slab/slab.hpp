@@ -53,6 +53,8 @@ struct Slab {
   std::uint8_t list = 0;           // which list (ChildCache::kPartial...)
 
   static Slab* of(const void* obj) noexcept { return static_cast<Slab*>(slab_head(obj)); }
+  /// of(obj), with obj's offset from the header in *off (for index_at).
+  static Slab* of(const void* obj, std::uintptr_t* off) noexcept { return static_cast<Slab*>(slab_head(obj, off)); }
 
   /// floor(offset / stride) of an object at offset `first + i * stride` from
   /// the header: i plus a per-slab constant (floor(first / stride)), so the
@@ -61,9 +63,10 @@ struct Slab {
   /// <= 2^20 and offsets below 16 units (2^20), offset * e < 2^40, so the
   /// error never carries past the fraction (stride - 1) / stride.
   std::uint32_t index(const void* obj) const noexcept {
-    const auto off = static_cast<std::uint64_t>(static_cast<const char*>(obj) - reinterpret_cast<const char*>(this));
-    return static_cast<std::uint32_t>((off * recip) >> 40);
+    return index_at(static_cast<std::uintptr_t>(static_cast<const char*>(obj) - reinterpret_cast<const char*>(this)));
   }
+  /// index() of the object at byte offset `off` from the header.
+  std::uint32_t index_at(std::uintptr_t off) const noexcept { return static_cast<std::uint32_t>((off * recip) >> 40); }
   static_assert(std::uint64_t{kMaxSlabUnits} * kSlabSize <= (std::uint64_t{1} << 20), "index() is exact below 2^20");
   static constexpr std::uint64_t recip_of(std::uint32_t stride) noexcept {
     return ((std::uint64_t{1} << 40) + stride - 1) / stride;

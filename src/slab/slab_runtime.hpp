@@ -12,10 +12,11 @@ namespace memcg::detail {
 
 RankedMutex& slab_mutex() noexcept;  // slab_runtime().slab_mutex, for the analysis (core/group_impl.hpp)
 
-// kmalloc's class roots have fixed magazine-table numbers (class + 1), so
-// that kmalloc's fast path computes its table key from the size class
-// without loading the root (kmalloc.cpp). Other roots number from above.
-inline constexpr std::uint32_t kKmallocRootSeqs = 64;
+// kmalloc's class roots have fixed magazine-table numbers (class_seq() in
+// kmalloc.cpp, within 1..kKmallocRootSeqs), so that kmalloc's fast path
+// finds its table key and slot from the size class without loading the
+// root. Other roots number from above.
+inline constexpr std::uint32_t kKmallocRootSeqs = 128;
 
 struct SlabRuntime {
   SlabRuntime() noexcept;
@@ -39,7 +40,7 @@ struct SlabRuntime {
     std::uint32_t seq;
   };
   FreeSeq* free_seqs MEMCG_GUARDED_BY(detail::slab_mutex()) = nullptr;
-  // 0 is never a root's number; 1..kKmallocRootSeqs are kmalloc's (class + 1).
+  // 0 is never a root's number; 1..kKmallocRootSeqs are kept for kmalloc's.
   std::uint32_t next_seq MEMCG_GUARDED_BY(detail::slab_mutex()) = kKmallocRootSeqs + 1;
 };
 

@@ -50,7 +50,7 @@ static_assert(sizeof(MagEntry) == kMagEntryBytes, "two entries per cache line");
 static_assert(mag_off(kMagTableSize) <= 0x10000, "table offsets fit Slab::mag_off");
 
 /// The entry at byte offset `off` (mag_off) of a table.
-inline MagEntry& entry_at(MagEntry* table, std::uint32_t off) noexcept {
+inline MagEntry& entry_at(MagEntry* table, std::uintptr_t off) noexcept {
   return *reinterpret_cast<MagEntry*>(reinterpret_cast<char*>(table) + off);
 }
 
