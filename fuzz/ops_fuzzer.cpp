@@ -362,10 +362,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (std::getenv("FZ_STATS"))
         std::fprintf(stderr,
                      "ops_fuzzer stats: charges %llu (failed %llu), predicted must-succeed %llu must-fail %llu "
-                     "(shared objects %llu; stock-excused %llu), set_max oom %llu, reclaims %llu (short %llu), "
+                     "(shared objects %llu; stock-excused %llu), set_max oom %llu, no_fail past max %llu, reclaims %llu (short %llu), "
                      "file reads %llu, shrinks %llu, checkpoints %llu, barriers %llu, late frees %llu\n",
                      U(g_stats.charges), U(g_stats.charges_failed), U(g_stats.must_succeed), U(g_stats.must_fail),
-                     U(g_stats.must_fail_shared), U(g_stats.stock_excused), U(g_stats.set_max_oom), U(g_stats.reclaims), U(g_stats.reclaims_short),
+                     U(g_stats.must_fail_shared), U(g_stats.stock_excused), U(g_stats.set_max_oom), U(g_stats.forced_charges), U(g_stats.reclaims), U(g_stats.reclaims_short),
                      U(g_stats.file_reads), U(g_stats.shrinks), U(g_stats.checkpoints), U(g_stats.barriers),
                      U(g_stats.late_frees));
     });

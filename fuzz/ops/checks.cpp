@@ -64,6 +64,7 @@ void after_op(Model& m, const OpCtx& ctx) {
   }
   auto in_chain = [&](int j) { return ctx.kind == OpCtx::kCharge && m.is_desc(ctx.node, j); };
   u64 chain_max_ev = 0, chain_oom = 0;
+  bool over_in_chain = false;  // a no_fail charge's chain has a group above its max
   for (int i = -1; i < k; ++i) {
     const Group& g = m.group(i);
     const std::string p = m.path(i);
@@ -116,9 +117,13 @@ void after_op(Model& m, const OpCtx& ctx) {
     FZ_CHECK(g.max() == lim.max && g.high() == lim.high && g.low() == lim.low && g.min() == lim.min,
              "%s limits %llu/%llu/%llu/%llu model %llu/%llu/%llu/%llu", p.c_str(), U(g.max()), U(g.high()),
              U(g.low()), U(g.min()), U(lim.max), U(lim.high), U(lim.low), U(lim.min));
+    // ChargeFlags::no_fail charges past max (a max event is counted).
+    const bool forced_here = in_chain(i) && has(ctx.flags, ChargeFlags::no_fail) && x.cur > lim.max;
+    over_in_chain |= forced_here;
     if (i >= 0) {
       Node& n = m.nodes[i];
       if (ctx.kind == OpCtx::kSetMax && ctx.node == i) n.over_max = x.cur > lim.max;
+      if (forced_here) n.over_max = true;
       if (x.cur <= lim.max) n.over_max = false;
       FZ_CHECK(x.cur <= lim.max || n.over_max, "%s current %llu > max %llu", p.c_str(), U(x.cur), U(lim.max));
     }
@@ -198,11 +203,22 @@ void after_op(Model& m, const OpCtx& ctx) {
   if (ctx.kind == OpCtx::kCharge) {
     ++g_stats.charges;
     g_stats.charges_failed += ctx.failed;
-    if (ctx.failed) {
-      FZ_CHECK(chain_max_ev >= 1, "failed charge of %llu at %s recorded no max event", U(ctx.bytes),
-               m.path(ctx.node).c_str());
-      FZ_CHECK(chain_oom == (ctx.bytes <= kCostly ? 1u : 0u), "failed charge of %llu: %llu oom events", U(ctx.bytes),
-               U(chain_oom));
+    // The OOM handler runs for a small charge that reclaim could not fit,
+    // unless the flags forbid it: no_reclaim fails at once, no_oom after one
+    // reclaim attempt (charge_flags.hpp).
+    const bool may_oom = !has(ctx.flags, ChargeFlags::no_reclaim) && !has(ctx.flags, ChargeFlags::no_oom);
+    // Forced past max: it did not fit (a max event) and left a group above
+    // its max (which no successful charge can do otherwise).
+    const bool forced = over_in_chain && chain_max_ev >= 1 && !ctx.failed;
+    g_stats.forced_charges += forced;
+    const u64 want_oom = may_oom && ctx.bytes <= kCostly ? 1u : 0u;
+    FZ_CHECK(!ctx.failed || !has(ctx.flags, ChargeFlags::no_fail), "a no_fail charge of %llu failed", U(ctx.bytes));
+    if (ctx.failed || forced) {
+      FZ_CHECK(chain_max_ev >= 1, "%s charge of %llu at %s recorded no max event", ctx.failed ? "failed" : "forced",
+               U(ctx.bytes), m.path(ctx.node).c_str());
+      FZ_CHECK(chain_oom == want_oom, "%s charge of %llu (flags %u): %llu oom events, want %llu",
+               ctx.failed ? "failed" : "forced", U(ctx.bytes), static_cast<unsigned>(ctx.flags), U(chain_oom),
+               U(want_oom));
     } else {
       FZ_CHECK(chain_oom == 0, "successful charge recorded %llu oom events", U(chain_oom));
     }

@@ -39,7 +39,7 @@ using u64 = std::uint64_t;
 // FZ_STATS=1: how often each kind of check fired, printed at exit.
 struct CheckStats {
   u64 charges = 0, charges_failed = 0, must_succeed = 0, must_fail = 0, must_fail_shared = 0, stock_excused = 0,
-      set_max_oom = 0,
+      set_max_oom = 0, forced_charges = 0,
       reclaims = 0, reclaims_short = 0, file_reads = 0, shrinks = 0, checkpoints = 0, barriers = 0,
       late_frees = 0;
 };

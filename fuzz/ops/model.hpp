@@ -68,6 +68,7 @@ struct OpCtx {
   u64 bytes = 0;       // charge: bytes; set_max: the new max
   u64 attempt = 0;     // charge: the largest single counter charge (batch)
   bool failed = false;
+  ChargeFlags flags = ChargeFlags::none;  // charge: the call's flags
   int peak_reset = -2; // a group whose peak was reset (-2: none)
 };
 

@@ -213,14 +213,25 @@ OpCtx write_op(Model& m, Input& in) {
   return ctx;
 }
 
+// The charge flags a reservation is made with (charge_flags.hpp): those
+// whose effect the model can tell (after_op checks the events they allow).
+constexpr ChargeFlags kFuzzFlags[] = {ChargeFlags::none,   ChargeFlags::none,    ChargeFlags::no_reclaim,
+                                      ChargeFlags::no_oom, ChargeFlags::no_fail, ChargeFlags::no_fail | ChargeFlags::no_oom};
+
 OpCtx reservation_make(Model& m, Input& in) {
   const int i = m.pick(in);
-  const u64 bytes = u64{in.u16()} << (in.byte() % 10);
+  const u64 base = in.u16();
+  const std::uint8_t sel = in.byte();
+  const u64 bytes = base << (sel % 10);
+  const ChargeFlags flags = kFuzzFlags[(sel / 10) % (sizeof(kFuzzFlags) / sizeof(kFuzzFlags[0]))];
+  const bool no_fail = has(flags, ChargeFlags::no_fail);
   Prediction pr;
   if (m.online(i)) pr = predict(m, m.sums(), i, bytes, true);
+  if (no_fail) pr = Prediction{true, false};  // charged past max when it does not fit
   std::error_code ec;
-  Reservation r = Reservation::make(m.group(i), bytes, ec);
-  FZ_TRACE("  reservation of %llu at %s: %s\n", U(bytes), m.path(i).c_str(), ec.message().c_str());
+  Reservation r = Reservation::make(m.group(i), bytes, flags, ec);
+  FZ_TRACE("  reservation of %llu at %s (flags %u): %s\n", U(bytes), m.path(i).c_str(), static_cast<unsigned>(flags),
+           ec.message().c_str());
   if (!m.online(i)) {
     FZ_CHECK(!r && ec == std::errc::no_such_file_or_directory, "reservation on removed group: %s",
              ec.message().c_str());
@@ -239,6 +250,7 @@ OpCtx reservation_make(Model& m, Input& in) {
   ctx.bytes = bytes;
   ctx.attempt = bytes <= kBatch ? kBatch : bytes;
   ctx.failed = !r;
+  ctx.flags = flags;
   if (bytes == 0) ctx.attempt = 0;  // no charge at all
   if (r) {
     FZ_CHECK(!ec && r.size() == bytes, "size %llu, want %llu", U(r.size()), U(bytes));
