@@ -10,7 +10,10 @@
 // (tests/reclaim/page_cache.hpp), memory.reclaim, limit changes, group
 // creation and removal, ScopedGroup allocation, and - in fault-injection
 // builds (MEMCG_FAULT_INJECTION) - page-source/metadata/large-map failures,
-// reclaim-iterator breaks and delays in the lifecycle race windows.
+// reclaim-iterator breaks and delays in the lifecycle race windows. Some
+// kmalloc calls carry charge flags. Event subscriptions, an events fd,
+// memory.pressure reads, a PSI trigger and OOM handlers run beside them
+// (soak/pressure_load.hpp, which lists their checks).
 //
 // Checks:
 //   continuously  memory.current <= memory.max of the fixed-limit groups and
@@ -57,6 +60,8 @@
 #include "memcg/memcg.hpp"
 #include "platform/fault.hpp"
 #include "slab/slab_internal.hpp"
+#include "check.hpp"
+#include "pressure_load.hpp"
 #include "testing_stats.hpp"
 
 namespace {
@@ -64,17 +69,7 @@ namespace {
 using namespace memcg;
 using Clock = std::chrono::steady_clock;
 
-std::atomic<std::uint64_t> g_failures{0};
-
-#define SOAK_CHECK(cond, ...)                                                  \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      g_failures.fetch_add(1);                                                 \
-      std::fprintf(stderr, "soak: CHECK FAILED (line %d): %s: ", __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                       \
-      std::fprintf(stderr, "\n");                                              \
-    }                                                                          \
-  } while (0)
+using soak::g_failures;
 
 struct Options {
   int seconds = 10;
@@ -110,6 +105,7 @@ struct ChurnGroup {
   Group g;
   int n;             // name "g<n>", never reused
   std::uint64_t max; // set at creation and never changed; 0 = none
+  Subscription sub;  // maybe none; dropped before or after the removal
 };
 
 struct Res {
@@ -141,6 +137,7 @@ struct Shared {
   std::atomic<std::int64_t> churn_res{0}, churn_large{0};  // the same for the churned subtree
   std::atomic<bool> stop{false}, pause{false};
   std::unique_ptr<std::barrier<>> sync;
+  std::unique_ptr<soak::PressureLoad> pressure;  // notifications, PSI, OOM handlers
   std::atomic<std::uint64_t> ops{0}, alloc_fail{0}, churned{0}, checkpoints{0}, reclaims{0};
 };
 
@@ -210,12 +207,18 @@ void worker(Shared& s, int id) {
       }
       case 3: case 4: {
         const std::size_t size = rng() % 20 == 0 ? 20000 + rng() % 200000 : 1 + rng() % 4000;
+        // Some charges restrict their slow path (never no_fail: the watcher
+        // checks current <= max).
+        constexpr ChargeFlags kFlags[] = {ChargeFlags::none, ChargeFlags::none, ChargeFlags::none,
+                                          ChargeFlags::no_reclaim, ChargeFlags::no_oom, ChargeFlags::no_throttle};
+        const ChargeFlags flags = kFlags[rng() % (sizeof(kFlags) / sizeof(kFlags[0]))];
         void* p;
         if (rng() % 4 == 0) {
           ScopedGroup sg(g);
+          ScopedChargeFlags sf(flags);
           p = kmalloc(size);
         } else {
-          p = kmalloc(size, g);
+          p = kmalloc(size, g, flags);
         }
         if (p) {
           static_cast<char*>(p)[size - 1] = 1;
@@ -316,6 +319,7 @@ void watcher(Shared& s) {
     }
     for (auto& [g, max] : sample) check(g, max);
     sample.clear();  // at most kWatchSample handles held at a time
+    s.pressure->poll();
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
@@ -442,6 +446,11 @@ int run(const Options& opt) {
     s.fixed[i].set_max(kFixedMax);
   }
   s.fixed[2].set_low(2 << 20);
+  // Tighter limits where the OOM handlers are (PressureLoad): reservations,
+  // which reclaim cannot take, fill them.
+  s.fixed[1].set_max(kFixedMax / 4);
+  s.fixed[2].set_max(kFixedMax / 4);
+  s.pressure = std::make_unique<soak::PressureLoad>(s.top, s.fixed, kFixed);
   s.caches[0] = Cache::create("soak-small", 48);
   // One shared cache (objects charged one by one) and one isolated (per-group
   // child caches charged per slab, reparented on removal).
@@ -480,23 +489,27 @@ int run(const Options& opt) {
         if (!ec) {
           std::uint64_t max = 0;
           if (rng() % 2) g.set_max(max = (1 + rng() % 8) << 20);
+          Subscription sub = rng() % 2 ? s.pressure->subscribe_churned(g) : Subscription();
           std::lock_guard<std::mutex> l(s.churn_m);
-          s.churn.push_back({g, num, max});
+          s.churn.push_back({g, num, max, std::move(sub)});
           s.churn_removed.resize(num + 1, 0);
         }
         break;
       }
       case 2: {
         Group victim;
+        Subscription sub;
         {
           std::lock_guard<std::mutex> l(s.churn_m);
           if (s.churn.size() > 4) {
             const std::size_t i = rng() % s.churn.size();
             victim = s.churn[i].g;
+            sub = std::move(s.churn[i].sub);
             s.churn_removed[s.churn[i].n] = 1;
             s.churn.erase(s.churn.begin() + i);
           }
         }
+        if (rng() % 2) sub.reset();  // else after the removal
         if (victim) {
           victim.remove(ec);
           SOAK_CHECK(!ec, "remove: %s", ec.message().c_str());
@@ -518,6 +531,8 @@ int run(const Options& opt) {
   for (auto& t : ts) t.join();
   watch.join();
   disarm_faults();
+  s.pressure->finish();
+  s.pressure.reset();  // its handles and subscriptions, before the groups are removed
   for (const Held& h : s.mail.items) free_held(s, h);
   s.mail.items.clear();
   const std::uint64_t lru_refused = pc->lru_add_failures();
