@@ -12,7 +12,8 @@
 set -uo pipefail
 dir=$1 seconds=$2
 progs=(stress_charge_churn_test stress_reclaim_churn_test stress_slab_churn_test fault_fault_injection_test
-       charge_reservation_test slab_reparent_test)
+       charge_reservation_test slab_reparent_test reclaim_oom_serial_test core_notify_test
+       reclaim_stat_monotonic_test)
 for p in "${progs[@]}"; do
   [[ -x "$dir/tests/$p" ]] || { echo "race_hunt: missing $dir/tests/$p" >&2; exit 2; }
 done
