@@ -62,7 +62,7 @@ install(FILES "${PROJECT_SOURCE_DIR}/LICENSE"
         COMPONENT memcg_runtime)
 
 # --- libraries ---------------------------------------------------------------
-install(TARGETS memcg_static memcg_shared
+install(TARGETS memcg_static memcg_shared memcg_serve
         EXPORT memcgTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT memcg_development
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT memcg_runtime

@@ -31,6 +31,7 @@
 #include "memcg/fs.hpp"
 #include "memcg/group.hpp"
 #include "memcg/kmalloc.hpp"
+#include "platform/library_thread.hpp"
 #include "platform/fork.hpp"
 #include "platform/meta_arena.hpp"
 #include "platform/worker.hpp"
@@ -274,7 +275,7 @@ __attribute__((destructor(101))) void preload_fini() { write_report(); }
 bool thread_setup() noexcept {
   if (g_state.load(std::memory_order_acquire) != kReady) return false;
   Internal in;
-  if (detail::worker::on_worker_thread()) {
+  if (detail::worker::on_worker_thread() || detail::on_library_thread()) {
     set_mode(kPassthrough);
     return false;
   }

@@ -22,6 +22,7 @@
 
 #include "demo.hpp"
 #include "memcg/fs.hpp"
+#include "memcg/serve.hpp"
 #include "memcg/group.hpp"
 #include "memcg/shrinker.hpp"
 #include "memcg/types.hpp"
@@ -314,9 +315,12 @@ int Demo::report() {
 int run_demo(const DemoOptions& opts) {
   DemoConfig cfg;
   if (int rc = load_demo_config(opts, cfg); rc >= 0) return rc;
+  // Another terminal can attach while the workload runs (memcgctl ... --attach).
+  if (!opts.socket.empty()) memcg::serve(opts.socket);
   Demo demo(cfg, opts);
   if (!demo.setup()) return kExitFailed;
   demo.run();
+  if (!opts.socket.empty()) memcg::stop_serving();
   demo.stop();
   demo.release();
   demo.teardown();

@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   demo->add_flag("--print-config", demo_opts.print_config, "Print the configuration and exit");
   demo->add_flag("--json", demo_opts.json, "Print one JSON object at the end instead of text");
   demo->add_flag("--no-live", demo_opts.no_live, "Plain periodic blocks instead of the live table");
+  demo->add_option("--socket", demo_opts.socket,
+                   "Serve the tree on this control socket while the workload runs (memcgctl ... --attach)");
 
   ScriptOptions script_opts;
   CLI::App* script = app.add_subcommand("script", "Run a line-based scenario (docs/memcgctl-script.md)");
@@ -48,8 +50,14 @@ int main(int argc, char** argv) {
   mkdir->add_option("PATH", path, "Group path, e.g. /a")->required();
   CLI::App* rmdir = app.add_subcommand("rmdir", "Remove a group");
   rmdir->add_option("PATH", path, "Group path, e.g. /a")->required();
-  for (CLI::App* v : {cat, write, ls, mkdir, rmdir})
+  CLI::App* tree = app.add_subcommand("tree", "Print a subtree (groups and file contents) as JSON");
+  tree->add_option("PATH", path, "Group path (default /)");
+  std::string attach_socket;
+  for (CLI::App* v : {cat, write, ls, mkdir, rmdir, tree}) {
     v->add_flag("--json", verb_json, "Print one JSON object (result or error) on stdout");
+    v->add_option("--attach", attach_socket,
+                  "Act on the tree a running process serves at this control socket (memcg::serve, memcg-run --socket)");
+  }
 
   try {
     app.parse(argc, argv);
@@ -69,6 +77,8 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (!attach_socket.empty()) attach(attach_socket);
+    if (*tree && path.empty()) path = "/";
     if (*demo) return run_demo(demo_opts);
     if (*script) return run_script(script_opts);
     if (*cat) return run_cat(path, verb_json);
@@ -76,6 +86,7 @@ int main(int argc, char** argv) {
     if (*ls) return run_ls(path, verb_json);
     if (*mkdir) return run_mkdir(path, verb_json);
     if (*rmdir) return run_rmdir(path, verb_json);
+    if (*tree) return run_tree(path, verb_json);
   } catch (const std::exception& e) {
     fmt::print(stderr, "memcgctl: {}\n", e.what());
     return kExitFailed;

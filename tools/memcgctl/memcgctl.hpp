@@ -20,6 +20,7 @@ struct DemoOptions {
   bool print_config = false;  ///< print the configuration text and exit
   bool json = false;     ///< one JSON object at the end instead of the human text
   bool no_live = false;  ///< plain periodic blocks even on a terminal
+  std::string socket;    ///< serve the tree on this control socket while running (empty: none)
 };
 
 struct ScriptOptions {
@@ -39,6 +40,11 @@ int run_write(const std::string& path, const std::string& value, bool json = fal
 int run_ls(const std::string& path, bool json = false);
 int run_mkdir(const std::string& path, bool json = false);
 int run_rmdir(const std::string& path, bool json = false);
+/// The subtree at path as one JSON object (docs/control-socket.md, "tree").
+int run_tree(const std::string& path, bool json = false);
+/// Makes the verbs act on the tree served at `socket` (std::system_error
+/// naming it if the connection fails).
+void attach(const std::string& socket);
 
 /// `memcgctl script`: script.cpp.
 int run_script(const ScriptOptions& opts);

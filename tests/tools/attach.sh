@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# memcgctl --attach against a running process: `memcgctl demo --socket`
+# serves its tree; separate memcgctl processes create a group there, set and
+# read back its limit, list and snapshot the tree, get ENOENT for a missing
+# group, and remove the group; the demo then passes its own checks.
+#   attach.sh MEMCGCTL DEMO_SECONDS
+set -uo pipefail
+ctl=$1 seconds=$2
+sock=$(mktemp -u /tmp/memcgctl-attach-XXXXXX.sock)
+out=$(mktemp)
+trap 'rm -f "$out" "$sock"; kill "$demo" 2>/dev/null' EXIT
+fail() { echo "attach.sh: $*" >&2; echo "--- demo output:" >&2; cat "$out" >&2; exit 1; }
+
+"$ctl" demo --seconds "$seconds" --no-live --socket "$sock" >"$out" 2>&1 &
+demo=$!
+for _ in $(seq 200); do [[ -S $sock ]] && break; sleep 0.1; done
+[[ -S $sock ]] || fail "the demo never created $sock"
+[[ $(stat -c %a "$sock") == 600 ]] || fail "socket mode $(stat -c %a "$sock"), want 600"
+
+"$ctl" mkdir /attached --attach "$sock" || fail "mkdir"
+"$ctl" write /attached/memory.max 3M --attach "$sock" || fail "write"
+got=$("$ctl" cat /attached/memory.max --attach "$sock") || fail "cat"
+[[ $got == 3145728 ]] || fail "memory.max reads '$got' after writing 3M"
+"$ctl" ls / --attach "$sock" | grep -qx 'attached/' || fail "ls / does not list attached/"
+"$ctl" ls / --attach "$sock" | grep -qx 'tenants/' || fail "ls / does not list the demo's tenants/"
+"$ctl" tree /attached --attach "$sock" | grep -q '"memory.max":"3145728\\n"' || fail "tree /attached"
+"$ctl" cat /missing/memory.max --attach "$sock" 2>"$out.err"
+rc=$?
+[[ $rc == 1 ]] || fail "cat of a missing group exited $rc, want 1"
+grep -q "No such file or directory" "$out.err" || fail "cat of a missing group: $(cat "$out.err")"
+rm -f "$out.err"
+json=$("$ctl" cat /missing/memory.max --attach "$sock" --json)
+[[ $json == *'"error":"ENOENT"'* ]] || fail "--json error: $json"
+"$ctl" rmdir /attached --attach "$sock" || fail "rmdir"
+wait "$demo"
+rc=$?
+[[ $rc == 0 ]] || fail "the demo exited $rc"
+[[ ! -e $sock ]] || fail "the demo left $sock behind"
+echo "attach.sh: ok"
