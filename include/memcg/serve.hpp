@@ -16,6 +16,7 @@
 // one text-tree call. Under memcg-run its own allocations are not accounted.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -27,10 +28,13 @@ namespace memcg {
 inline constexpr std::size_t kControlMaxRequest = 4096;  ///< bytes of one request line, its '\n' included
 inline constexpr std::size_t kControlMaxClients = 64;    ///< connections served at once
 
-/// Starts serving on a new socket at `path` (a file that must not exist;
-/// at most 107 bytes). Errors: EBUSY if this process already serves,
-/// ENAMETOOLONG, EADDRINUSE if the file exists, or the socket/bind/listen
-/// error; the throwing form throws std::system_error naming the path.
+/// Starts serving on a new socket at `path` (at most 107 bytes). The file
+/// must not exist, unless it is a stale socket of the same uid that nobody
+/// listens on (left by a process that exec'd or died): that one is
+/// replaced. Errors: EBUSY if this process already serves, ENAMETOOLONG,
+/// EADDRINUSE if the file exists (and is not such a socket), or the
+/// socket/bind/listen error; the throwing form throws std::system_error
+/// naming the path.
 void serve(const std::string& path);
 void serve(const std::string& path, std::error_code& ec) noexcept;
 /// Stops the server, closes every connection and removes the socket file.
@@ -60,6 +64,10 @@ class ControlClient {
   static ControlClient connect(const std::string& path);
   static ControlClient connect(const std::string& path, std::error_code& ec) noexcept;
   explicit operator bool() const noexcept { return fd_ >= 0; }
+  /// Bounds each send and receive of request() (0: wait forever, the
+  /// default); a request that times out throws std::system_error
+  /// (ETIMEDOUT) and leaves the connection unusable.
+  void set_timeout(std::chrono::milliseconds t);
 
   /// Sends one request line (without its '\n') and reads its reply.
   /// std::system_error on a transport failure (the server went away, a

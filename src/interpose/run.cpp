@@ -28,6 +28,7 @@
 #include "core/access.hpp"
 #include "core/runtime.hpp"
 #include "interpose/state.hpp"
+#include "memcg/serve.hpp"
 #include "memcg/fs.hpp"
 #include "memcg/group.hpp"
 #include "memcg/kmalloc.hpp"
@@ -265,6 +266,13 @@ void global_init() {
   detail::fork::add(&g_fork_depth);
   detail::fork::add(&g_fork_groups);
   g_state.store(kReady, std::memory_order_release);
+  // The control socket (memcg-run --socket): its thread is a library thread,
+  // never accounted. A program that execs another under the same
+  // environment finds the file taken (EADDRINUSE): the first one serves.
+  if (const char* s = ::getenv("MEMCG_SOCKET"); s && *s) {
+    std::error_code sec;
+    serve(s, sec);
+  }
 }
 
 __attribute__((constructor(101))) void preload_init() { global_init(); }

@@ -1,5 +1,6 @@
 // ControlClient: one blocking connection to a control socket.
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -59,6 +60,16 @@ ControlClient ControlClient::connect(const std::string& path, std::error_code& e
   return c;
 }
 
+void ControlClient::set_timeout(std::chrono::milliseconds t) {
+  if (fd_ < 0) fail(std::errc::bad_file_descriptor, "control socket: not connected");
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(t.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
+  if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+      ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
+    fail_errno("control socket: setsockopt");
+}
+
 ControlClient ControlClient::connect(const std::string& path) {
   std::error_code ec;
   ControlClient c = connect(path, ec);
@@ -75,6 +86,7 @@ ControlReply ControlClient::request(std::string_view line) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       if (errno == EPIPE || errno == ECONNRESET) break;  // the server may have replied before closing
+      if (errno == EAGAIN || errno == EWOULDBLOCK) fail(std::errc::timed_out, "control socket: send timed out");
       fail_errno("control socket: send");
     }
     off += static_cast<std::size_t>(n);
@@ -87,6 +99,7 @@ ControlReply ControlClient::request(std::string_view line) {
       if (n > 0) return buf_.append(tmp, static_cast<std::size_t>(n)), void();
       if (n < 0 && errno == EINTR) continue;
       if (n == 0) fail(std::errc::connection_reset, "control socket: the server closed the connection");
+      if (errno == EAGAIN || errno == EWOULDBLOCK) fail(std::errc::timed_out, "control socket: no reply in time");
       fail_errno("control socket: recv");
     }
   };

@@ -179,6 +179,31 @@ void run(int listen_fd, int stop_fd) {
 
 void stop_at_exit() { ::memcg::stop_serving(); }
 
+// A socket file nobody listens on: left by a process that exec'd or died
+// (an exec closes the listening socket but cannot remove the file).
+bool stale_socket(const sockaddr_un& addr) {
+  struct stat st {};
+  if (::lstat(addr.sun_path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid()) return false;
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool refused = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 && errno == ECONNREFUSED;
+  ::close(fd);
+  return refused;
+}
+
+// bind() with the file created 0600 (the umask's mode); a stale socket
+// file of ours is replaced once.
+int bind_private(int fd, const sockaddr_un& addr) {
+  for (int attempt = 0;; ++attempt) {
+    const mode_t old = ::umask(0177);
+    const int b = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    const int err = errno;
+    ::umask(old);
+    if (b == 0 || err != EADDRINUSE || attempt > 0 || !stale_socket(addr)) return b == 0 ? 0 : err;
+    ::unlink(addr.sun_path);
+  }
+}
+
 }  // namespace
 }  // namespace detail::serve
 
@@ -203,15 +228,11 @@ void serve(const std::string& path, std::error_code& ec) noexcept {
       ec = errno_ec();
       return;
     }
-    // 0600 from the start: bind creates the file with the umask's mode.
-    const mode_t old = ::umask(0177);
-    const int b = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-    const int berr = errno;
-    ::umask(old);
-    if (b != 0 || ::listen(fd, 64) != 0) {
-      ec = errno_ec(b != 0 ? berr : errno);
+    const int berr = bind_private(fd, addr);
+    if (berr != 0 || ::listen(fd, 64) != 0) {
+      ec = errno_ec(berr != 0 ? berr : errno);
       ::close(fd);
-      if (b == 0) ::unlink(path.c_str());
+      if (berr == 0) ::unlink(path.c_str());
       return;
     }
     const int stop = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -104,6 +104,28 @@ TEST(Serve, TheSocketIsPrivateAndServedOnceAndRemovedOnStop) {
   EXPECT_EQ(serving_path(), "");
 }
 
+// A socket file nobody listens on (its process exec'd or died) is replaced;
+// one with a listener is not.
+TEST(Serve, AStaleSocketFileIsReplacedALiveOneIsNot) {
+  const std::string path = temp_socket("stale");
+  ::unlink(path.c_str());
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  std::error_code ec;
+  serve(path, ec);
+  EXPECT_EQ(ec, std::errc::address_in_use) << "a listening socket's file was taken over";
+  ::close(fd);  // now stale: the file stays
+  ASSERT_EQ(::access(path.c_str(), F_OK), 0);
+  serve(path, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(ControlClient::connect(path).request("ping").ok);
+  stop_serving();
+}
+
 TEST(Serve, MalformedRequestsAreRefusedAndChangeNothing) {
   Served s("bad");
   fs::mkdir("/srvB");

@@ -31,6 +31,19 @@ grep -q "No such file or directory" "$out.err" || fail "cat of a missing group: 
 rm -f "$out.err"
 json=$("$ctl" cat /missing/memory.max --attach "$sock" --json)
 [[ $json == *'"error":"ENOENT"'* ]] || fail "--json error: $json"
+# top: one frame, plain text (stdout is not a terminal); the root row first.
+top=$("$ctl" top --attach "$sock" --once) || fail "top --once"
+[[ $(sed -n 1p <<<"$top") == "memcgctl top  $sock  "*"sorted by current" ]] || fail "top title: $(sed -n 1p <<<"$top")"
+[[ $(sed -n 2p <<<"$top") == PATH*CURRENT*PEAK*MAX* ]] || fail "top header: $(sed -n 2p <<<"$top")"
+[[ $(sed -n 3p <<<"$top") == "/ "* ]] || fail "top: the first row is not the root: $(sed -n 3p <<<"$top")"
+grep -q '^/tenants/gold ' <<<"$top" || fail "top: no /tenants/gold row"
+grep -q '^/attached ' <<<"$top" || fail "top: no /attached row"
+rows=$("$ctl" top --attach "$sock" --once --depth 1 /tenants | grep -c '^/')
+[[ $rows -ge 4 ]] || fail "top --depth 1 /tenants: $rows rows"
+"$ctl" top --attach "$sock" --once --depth 0 /tenants | grep -q '^/tenants/' && fail "top --depth 0 shows children"
+frames=$("$ctl" top --attach "$sock" -n 2 --interval 0.1 | grep -c '^memcgctl top ')
+[[ $frames == 2 ]] || fail "top -n 2 printed $frames frames"
+"$ctl" top --attach "$sock" --once --sort bogus >/dev/null 2>&1 && fail "top --sort bogus accepted"
 "$ctl" rmdir /attached --attach "$sock" || fail "rmdir"
 wait "$demo"
 rc=$?

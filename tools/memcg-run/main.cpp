@@ -24,12 +24,14 @@ namespace {
 
 const char* kUsage =
     "usage: memcg-run [--max BYTES] [--high BYTES] [--per-thread] [--report text|json]\n"
-    "                 [--output FILE] -- CMD [ARGS...]\n"
+    "                 [--output FILE] [--socket PATH] -- CMD [ARGS...]\n"
     "  --max BYTES      memory.max of the group /run (K/M/G/T suffixes, or 'max')\n"
     "  --high BYTES     memory.high of /run\n"
     "  --per-thread     one child group of /run per thread (t<tid>-<name>)\n"
     "  --report FORMAT  report format at exit: text (default) or json\n"
-    "  --output FILE    write the report to FILE instead of stderr\n";
+    "  --output FILE    write the report to FILE instead of stderr\n"
+    "  --socket PATH    serve the program's tree on this control socket while it runs\n"
+    "                   (memcgctl top --attach PATH; sets MEMCG_SOCKET)\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
   if (!msg.empty()) fprintf(stderr, "memcg-run: %s\n", msg.c_str());
@@ -71,7 +73,7 @@ std::string find_preload() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string max, high, report = "text", output;
+  std::string max, high, report = "text", output, socket;
   bool per_thread = false;
   int i = 1;
   auto value = [&](const std::string& opt, std::string& out) {
@@ -102,6 +104,8 @@ int main(int argc, char** argv) {
       value("--report", report);
     } else if (is("--output")) {
       value("--output", output);
+    } else if (is("--socket")) {
+      value("--socket", socket);
     } else if (!a.empty() && a[0] == '-') {
       usage_error("unknown option: " + a);
     } else {
@@ -114,9 +118,10 @@ int main(int argc, char** argv) {
   if (report != "text" && report != "json") usage_error("bad --report value: " + report + " (text or json)");
   if (i >= argc) usage_error("no command given");
 
-  if (!output.empty() && output[0] != '/') {  // the child may change directory
+  for (std::string* f : {&output, &socket}) {
+    if (f->empty() || (*f)[0] == '/') continue;  // the child may change directory
     char cwd[4096];
-    if (getcwd(cwd, sizeof cwd)) output = std::string(cwd) + "/" + output;
+    if (getcwd(cwd, sizeof cwd)) *f = std::string(cwd) + "/" + *f;
   }
   const std::string preload = find_preload();
   if (preload.empty()) {
@@ -150,6 +155,7 @@ int main(int argc, char** argv) {
     set_or_unset("MEMCG_RUN_PER_THREAD", per_thread ? "1" : "");
     setenv("MEMCG_RUN_REPORT", report.c_str(), 1);
     set_or_unset("MEMCG_RUN_OUTPUT", output);
+    if (!socket.empty()) setenv("MEMCG_SOCKET", socket.c_str(), 1);
     setenv("MEMCG_RUN_PID", std::to_string(getpid()).c_str(), 1);
     execvp(argv[i], argv + i);
     const int e = errno;

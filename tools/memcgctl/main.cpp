@@ -37,6 +37,22 @@ int main(int argc, char** argv) {
   script->add_flag("--json", script_opts.json, "One JSON object per executed line");
   script->footer(script_verbs_help());
 
+  TopOptions top_opts;
+  CLI::App* top = app.add_subcommand("top", "Live view of a running process's groups (like systemd-cgtop)");
+  long top_pid = 0;
+  CLI::Option* top_attach =
+      top->add_option("--attach", top_opts.attach, "The process's control socket (memcg::serve, memcg-run --socket)");
+  top->add_option("--pid", top_pid, "The process, found by its pid (its listening control socket)")
+      ->excludes(top_attach);
+  top->add_option("PATH", top_opts.root, "Subtree to show (default /)");
+  top->add_option("--interval", top_opts.interval, "Seconds between frames (default 1)")->check(CLI::Range(0.01, 3600.0));
+  top->add_option("--iterations,-n", top_opts.iterations, "Frames to show, then exit (default: until interrupted)")
+      ->check(CLI::Range(1, 1000000));
+  top->add_flag("--once", top_opts.once, "One frame, then exit");
+  top->add_option("--depth", top_opts.depth, "Levels below PATH to show (default: all)")->check(CLI::Range(0, 1000));
+  top->add_option("--sort", top_opts.sort, std::string("Column to sort by: ") + kTopSortKeys)
+      ->check([](const std::string& s) { return valid_top_sort(s) ? std::string() : "unknown sort key '" + s + "'"; });
+
   std::string path, value;
   bool verb_json = false;
   CLI::App* cat = app.add_subcommand("cat", "Print a control file");
@@ -53,10 +69,13 @@ int main(int argc, char** argv) {
   CLI::App* tree = app.add_subcommand("tree", "Print a subtree (groups and file contents) as JSON");
   tree->add_option("PATH", path, "Group path (default /)");
   std::string attach_socket;
+  long attach_pid = 0;
   for (CLI::App* v : {cat, write, ls, mkdir, rmdir, tree}) {
     v->add_flag("--json", verb_json, "Print one JSON object (result or error) on stdout");
-    v->add_option("--attach", attach_socket,
-                  "Act on the tree a running process serves at this control socket (memcg::serve, memcg-run --socket)");
+    CLI::Option* a = v->add_option(
+        "--attach", attach_socket,
+        "Act on the tree a running process serves at this control socket (memcg::serve, memcg-run --socket)");
+    v->add_option("--pid", attach_pid, "Act on the tree process PID serves (finds its control socket)")->excludes(a);
   }
 
   try {
@@ -77,9 +96,18 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (attach_pid) attach_socket = find_control_socket(attach_pid);
     if (!attach_socket.empty()) attach(attach_socket);
+    if (*top && top_opts.attach.empty()) {
+      if (!top_pid) {
+        std::cerr << "memcgctl: top needs --attach SOCKET or --pid N\n";
+        return kExitUsage;
+      }
+      top_opts.attach = find_control_socket(top_pid);
+    }
     if (*tree && path.empty()) path = "/";
     if (*demo) return run_demo(demo_opts);
+    if (*top) return run_top(top_opts);
     if (*script) return run_script(script_opts);
     if (*cat) return run_cat(path, verb_json);
     if (*write) return run_write(path, value, verb_json);

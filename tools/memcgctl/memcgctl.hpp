@@ -23,6 +23,16 @@ struct DemoOptions {
   std::string socket;    ///< serve the tree on this control socket while running (empty: none)
 };
 
+struct TopOptions {
+  std::string attach;       ///< the control socket of the process to watch
+  std::string root = "/";   ///< the subtree shown
+  double interval = 1.0;    ///< seconds between frames
+  int iterations = 0;       ///< frames to show (0: until interrupted)
+  bool once = false;        ///< one frame (iterations = 1)
+  int depth = -1;           ///< levels below root shown (-1: all)
+  std::string sort = "current";  ///< kTopSortKeys
+};
+
 struct ScriptOptions {
   std::string file;         ///< script path, or "-" for stdin
   bool keep_going = false;  ///< report every failure instead of stopping at the first
@@ -45,6 +55,14 @@ int run_tree(const std::string& path, bool json = false);
 /// Makes the verbs act on the tree served at `socket` (std::system_error
 /// naming it if the connection fails).
 void attach(const std::string& socket);
+/// The control socket process `pid` serves (find_socket.cpp); throws
+/// std::system_error (ENOENT if it serves none).
+std::string find_control_socket(long pid);
+
+/// `memcgctl top`: top.cpp. The sort keys, for --help and validation.
+int run_top(const TopOptions& opts);
+extern const char* const kTopSortKeys;
+bool valid_top_sort(const std::string& by);
 
 /// `memcgctl script`: script.cpp.
 int run_script(const ScriptOptions& opts);

@@ -30,8 +30,10 @@ std::optional<std::uint64_t> key_value(const KeyValues& kv, std::string_view key
   return std::nullopt;
 }
 
-std::uint64_t read_value(const std::string& file, std::error_code& ec) {
-  std::string text = memcg::fs::read(file, ec);
+std::string fs_reader(const std::string& file, std::error_code& ec) { return memcg::fs::read(file, ec); }
+
+std::uint64_t read_value(const std::string& file, std::error_code& ec, const Reader& read) {
+  std::string text = read(file, ec);
   if (ec) return 0;
   std::uint64_t n;
   if (!memcg::fs::parse_bytes(text, n)) {
@@ -41,8 +43,8 @@ std::uint64_t read_value(const std::string& file, std::error_code& ec) {
   return n;
 }
 
-std::uint64_t read_key(const std::string& file, std::string_view key, std::error_code& ec) {
-  std::string text = memcg::fs::read(file, ec);
+std::uint64_t read_key(const std::string& file, std::string_view key, std::error_code& ec, const Reader& read) {
+  std::string text = read(file, ec);
   if (ec) return 0;
   std::optional<std::uint64_t> v = key_value(parse_key_values(text), key);
   if (!v) {
@@ -78,26 +80,26 @@ std::vector<std::string> walk_groups(const std::string& root) {
   return out;
 }
 
-bool read_row(const std::string& path, GroupRow& row, std::error_code& ec) {
+bool read_row(const std::string& path, GroupRow& row, std::error_code& ec, const Reader& read) {
   row.path = path;
-  row.current = read_value(join_path(path, "memory.current"), ec);
+  row.current = read_value(join_path(path, "memory.current"), ec, read);
   if (ec) return false;
-  row.peak = read_value(join_path(path, "memory.peak"), ec);
+  row.peak = read_value(join_path(path, "memory.peak"), ec, read);
   if (ec) return false;
-  row.max = read_value(join_path(path, "memory.max"), ec);
+  row.max = read_value(join_path(path, "memory.max"), ec, read);
   if (ec) return false;
-  row.high = read_value(join_path(path, "memory.high"), ec);
+  row.high = read_value(join_path(path, "memory.high"), ec, read);
   if (ec) return false;
-  row.low = read_value(join_path(path, "memory.low"), ec);
+  row.low = read_value(join_path(path, "memory.low"), ec, read);
   if (ec) return false;
-  std::string events = memcg::fs::read(join_path(path, "memory.events"), ec);
+  std::string events = read(join_path(path, "memory.events"), ec);
   if (ec) return false;
   KeyValues ev = parse_key_values(events);
   auto emax = key_value(ev, "max"), ehigh = key_value(ev, "high"), eoom = key_value(ev, "oom");
   auto elow = key_value(ev, "low"), ekill = key_value(ev, "oom_kill");
-  row.nr_dying = read_key(join_path(path, "cgroup.stat"), "nr_dying_descendants", ec);
+  row.nr_dying = read_key(join_path(path, "cgroup.stat"), "nr_dying_descendants", ec, read);
   if (ec) return false;
-  std::string stat = memcg::fs::read(join_path(path, "memory.stat"), ec);
+  std::string stat = read(join_path(path, "memory.stat"), ec);
   if (ec) return false;
   KeyValues st = parse_key_values(stat);
   auto slab = key_value(st, "slab"), steal = key_value(st, "pgsteal"), scan = key_value(st, "pgscan");

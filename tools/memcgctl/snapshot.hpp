@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,12 +21,18 @@ KeyValues parse_key_values(std::string_view text);
 /// key is absent or its value malformed.
 std::optional<std::uint64_t> key_value(const KeyValues& kv, std::string_view key);
 
+/// Where file contents come from: this process's text tree by default, or
+/// another process's snapshot (memcgctl top).
+using Reader = std::function<std::string(const std::string& file, std::error_code& ec)>;
+std::string fs_reader(const std::string& file, std::error_code& ec);
+
 /// Reads a one-value file ("123\n", "max\n"). ec set on any error,
 /// EINVAL if the contents do not parse.
-std::uint64_t read_value(const std::string& file, std::error_code& ec);
+std::uint64_t read_value(const std::string& file, std::error_code& ec, const Reader& read = fs_reader);
 /// Reads `key` of a "key value" file. ec set on any error, EINVAL if the
 /// key is missing or its value malformed.
-std::uint64_t read_key(const std::string& file, std::string_view key, std::error_code& ec);
+std::uint64_t read_key(const std::string& file, std::string_view key, std::error_code& ec,
+                       const Reader& read = fs_reader);
 
 /// "/" + "a" = "/a", "/a" + "b" = "/a/b"; also for file names.
 std::string join_path(std::string_view dir, std::string_view name);
@@ -59,7 +66,7 @@ struct GroupRow {
 
 /// Reads one group's row; false (ec set) if the group vanished or a file
 /// failed to read or parse.
-bool read_row(const std::string& path, GroupRow& row, std::error_code& ec);
+bool read_row(const std::string& path, GroupRow& row, std::error_code& ec, const Reader& read = fs_reader);
 /// Rows of every group that could be read, in walk order.
 std::vector<GroupRow> snapshot_rows(const std::string& root = "/");
 
