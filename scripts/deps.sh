@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev
   libcli11-dev nlohmann-json3-dev
+  prometheus-cpp-dev python3-prometheus-client  # memcg::metrics and the real parser of its tests
+  libfuse3-dev fuse3
   clang libclang-rt-14-dev valgrind
   sqlite3 xz-utils python3  # real programs of tests/interpose
 )

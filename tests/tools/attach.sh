@@ -31,6 +31,19 @@ grep -q "No such file or directory" "$out.err" || fail "cat of a missing group: 
 rm -f "$out.err"
 json=$("$ctl" cat /missing/memory.max --attach "$sock" --json)
 [[ $json == *'"error":"ENOENT"'* ]] || fail "--json error: $json"
+# metrics: the real Prometheus parser reads it (tests/metrics/parse_metrics.py).
+"$ctl" metrics --attach "$sock" >"$out.prom" || fail "metrics"
+parsed=$(/usr/bin/python3 "$(dirname "$0")/../metrics/parse_metrics.py" "$out.prom")
+rc=$?
+rm -f "$out.prom"
+if [[ $rc == 3 ]]; then
+  echo "attach.sh: python3-prometheus-client missing, metrics not parsed" >&2
+else
+  [[ $rc == 0 ]] || fail "metrics do not parse"
+  grep -q $'^memcg_memory_max_bytes\tgauge\tmemcg_memory_max_bytes\tpath=/attached\t3145728.0$' <<<"$parsed" ||
+    fail "metrics: no memory.max of /attached: $(grep attached <<<"$parsed" | head -3)"
+fi
+
 # top: one frame, plain text (stdout is not a terminal); the root row first.
 top=$("$ctl" top --attach "$sock" --once) || fail "top --once"
 [[ $(sed -n 1p <<<"$top") == "memcgctl top  $sock  "*"sorted by current" ]] || fail "top title: $(sed -n 1p <<<"$top")"

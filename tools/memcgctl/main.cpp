@@ -68,9 +68,11 @@ int main(int argc, char** argv) {
   rmdir->add_option("PATH", path, "Group path, e.g. /a")->required();
   CLI::App* tree = app.add_subcommand("tree", "Print a subtree (groups and file contents) as JSON");
   tree->add_option("PATH", path, "Group path (default /)");
+  CLI::App* metrics = app.add_subcommand("metrics", "Print a subtree as Prometheus metrics (text exposition format)");
+  metrics->add_option("PATH", path, "Group path (default /)");
   std::string attach_socket;
   long attach_pid = 0;
-  for (CLI::App* v : {cat, write, ls, mkdir, rmdir, tree}) {
+  for (CLI::App* v : {cat, write, ls, mkdir, rmdir, tree, metrics}) {
     v->add_flag("--json", verb_json, "Print one JSON object (result or error) on stdout");
     CLI::Option* a = v->add_option(
         "--attach", attach_socket,
@@ -105,7 +107,7 @@ int main(int argc, char** argv) {
       }
       top_opts.attach = find_control_socket(top_pid);
     }
-    if (*tree && path.empty()) path = "/";
+    if ((*tree || *metrics) && path.empty()) path = "/";
     if (*demo) return run_demo(demo_opts);
     if (*top) return run_top(top_opts);
     if (*script) return run_script(script_opts);
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
     if (*mkdir) return run_mkdir(path, verb_json);
     if (*rmdir) return run_rmdir(path, verb_json);
     if (*tree) return run_tree(path, verb_json);
+    if (*metrics) return run_metrics(path, verb_json);
   } catch (const std::exception& e) {
     fmt::print(stderr, "memcgctl: {}\n", e.what());
     return kExitFailed;

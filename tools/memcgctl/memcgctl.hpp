@@ -52,6 +52,8 @@ int run_mkdir(const std::string& path, bool json = false);
 int run_rmdir(const std::string& path, bool json = false);
 /// The subtree at path as one JSON object (docs/control-socket.md, "tree").
 int run_tree(const std::string& path, bool json = false);
+/// The subtree at path as Prometheus metrics (docs/metrics.md).
+int run_metrics(const std::string& path, bool json = false);
 /// Makes the verbs act on the tree served at `socket` (std::system_error
 /// naming it if the connection fails).
 void attach(const std::string& socket);

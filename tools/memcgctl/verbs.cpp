@@ -14,8 +14,10 @@
 #include <system_error>
 
 #include "memcg/fs.hpp"
+#include "memcg/metrics.hpp"
 #include "memcg/serve.hpp"
 #include "memcgctl.hpp"
+#include "metrics/exposition.hpp"
 #include "serve/protocol.hpp"
 #include "snapshot.hpp"
 
@@ -178,6 +180,21 @@ int run_rmdir(const std::string& path, bool json) {
   remote_or_local("rmdir " + path, ec, local_rmdir, path);
   if (ec) return fail("rmdir", path, ec, json);
   if (json) ok_json("rmdir", path);
+  return kExitOk;
+}
+
+int run_metrics(const std::string& path, bool json) {
+  std::error_code ec;
+  std::string text;
+  if (g_attached) {
+    const std::string tree = remote_or_local("tree " + path, ec, local_tree, path);
+    if (!ec) text = memcg::detail::metrics::serialize(memcg::detail::metrics::families_from_tree(tree));
+  } else {
+    text = memcg::metrics_text(path, ec);
+  }
+  if (ec) return fail("metrics", path, ec, json);
+  if (json) ok_json("metrics", path, {{"text", text}});
+  else std::fwrite(text.data(), 1, text.size(), stdout);
   return kExitOk;
 }
 
