@@ -64,6 +64,9 @@ class ControlClient {
   static ControlClient connect(const std::string& path);
   static ControlClient connect(const std::string& path, std::error_code& ec) noexcept;
   explicit operator bool() const noexcept { return fd_ >= 0; }
+  /// The connection's socket descriptor (for poll: POLLRDHUP when the
+  /// server goes away); -1 when not connected.
+  int native_handle() const noexcept { return fd_; }
   /// Bounds each send and receive of request() (0: wait forever, the
   /// default); a request that times out throws std::system_error
   /// (ETIMEDOUT) and leaves the connection unusable.

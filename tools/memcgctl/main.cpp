@@ -53,6 +53,13 @@ int main(int argc, char** argv) {
   top->add_option("--sort", top_opts.sort, std::string("Column to sort by: ") + kTopSortKeys)
       ->check([](const std::string& s) { return valid_top_sort(s) ? std::string() : "unknown sort key '" + s + "'"; });
 
+  MountOptions mount_opts;
+  long mount_pid = 0;
+  CLI::App* mount = app.add_subcommand("mount", "Mount a running process's tree with FUSE (ls, cat, echo >, mkdir, rmdir)");
+  CLI::Option* mount_attach = mount->add_option("--attach", mount_opts.attach, "The process's control socket");
+  mount->add_option("--pid", mount_pid, "The process, found by its pid")->excludes(mount_attach);
+  mount->add_option("DIR", mount_opts.dir, "Mount point (an existing directory)")->required()->check(CLI::ExistingDirectory);
+
   std::string path, value;
   bool verb_json = false;
   CLI::App* cat = app.add_subcommand("cat", "Print a control file");
@@ -108,6 +115,14 @@ int main(int argc, char** argv) {
       top_opts.attach = find_control_socket(top_pid);
     }
     if ((*tree || *metrics) && path.empty()) path = "/";
+    if (*mount) {
+      if (mount_opts.attach.empty() && !mount_pid) {
+        std::cerr << "memcgctl: mount needs --attach SOCKET or --pid N\n";
+        return kExitUsage;
+      }
+      if (mount_opts.attach.empty()) mount_opts.attach = find_control_socket(mount_pid);
+      return run_mount(mount_opts);
+    }
     if (*demo) return run_demo(demo_opts);
     if (*top) return run_top(top_opts);
     if (*script) return run_script(script_opts);

@@ -33,6 +33,11 @@ struct TopOptions {
   std::string sort = "current";  ///< kTopSortKeys
 };
 
+struct MountOptions {
+  std::string attach;  ///< the control socket of the process whose tree is mounted
+  std::string dir;     ///< the mount point
+};
+
 struct ScriptOptions {
   std::string file;         ///< script path, or "-" for stdin
   bool keep_going = false;  ///< report every failure instead of stopping at the first
@@ -65,6 +70,9 @@ std::string find_control_socket(long pid);
 int run_top(const TopOptions& opts);
 extern const char* const kTopSortKeys;
 bool valid_top_sort(const std::string& by);
+
+/// `memcgctl mount`: mount.cpp (FUSE 3). Returns when unmounted.
+int run_mount(const MountOptions& opts);
 
 /// `memcgctl script`: script.cpp.
 int run_script(const ScriptOptions& opts);
