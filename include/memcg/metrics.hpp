@@ -16,10 +16,12 @@ namespace memcg {
 std::string metrics_text(const std::string& root = "/");
 std::string metrics_text(const std::string& root, std::error_code& ec) noexcept;
 
-/// Serves metrics_text("/") at http://ADDRESS/metrics on a library thread.
+/// Serves metrics_text("/") at http://ADDRESS/metrics on prometheus-cpp's
+/// Exposer (a civetweb thread; its own exposer_* metrics come with them).
 /// `address` is "127.0.0.1:PORT", "localhost:PORT" or "[::1]:PORT" (PORT 0:
 /// any free port, see metrics_port()); other hosts are refused (EINVAL),
-/// since the endpoint has no authentication. EBUSY if already serving.
+/// since the endpoint has no authentication. EBUSY if already serving,
+/// EADDRNOTAVAIL if it cannot listen there.
 void serve_metrics(const std::string& address);
 void serve_metrics(const std::string& address, std::error_code& ec) noexcept;
 /// The port the endpoint listens on (0 when not serving).

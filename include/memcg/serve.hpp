@@ -54,7 +54,7 @@ struct ControlReply {
 class ControlClient {
  public:
   ControlClient() noexcept = default;
-  ControlClient(ControlClient&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  ControlClient(ControlClient&& o) noexcept : fd_(o.fd_), buf_(std::move(o.buf_)) { o.fd_ = -1; }
   ControlClient& operator=(ControlClient&& o) noexcept;
   ControlClient(const ControlClient&) = delete;
   ControlClient& operator=(const ControlClient&) = delete;
@@ -74,7 +74,9 @@ class ControlClient {
 
   /// Sends one request line (without its '\n') and reads its reply.
   /// std::system_error on a transport failure (the server went away, a
-  /// malformed reply); a refused request is a reply with ok == false.
+  /// malformed reply, a timeout: the connection is closed then) and EINVAL
+  /// for a line holding '\n' (it would be two requests); a refused request
+  /// is a reply with ok == false.
   ControlReply request(std::string_view line);
 
  private:

@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -267,11 +268,14 @@ void global_init() {
   detail::fork::add(&g_fork_groups);
   g_state.store(kReady, std::memory_order_release);
   // The control socket (memcg-run --socket): its thread is a library thread,
-  // never accounted. A program that execs another under the same
-  // environment finds the file taken (EADDRINUSE): the first one serves.
+  // never accounted. The program's own children inherit the environment
+  // and find the file taken by a live server (EADDRINUSE, silently): the
+  // first process serves; an exec'd program takes a stale file over.
   if (const char* s = ::getenv("MEMCG_SOCKET"); s && *s) {
     std::error_code sec;
     serve(s, sec);
+    if (sec && sec != std::errc::address_in_use)
+      std::fprintf(stderr, "memcg-run: cannot serve the control socket %s: %s\n", s, sec.message().c_str());
   }
 }
 

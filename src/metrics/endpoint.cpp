@@ -8,6 +8,8 @@
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -22,17 +24,23 @@ namespace {
 
 class TreeCollectable : public prometheus::Collectable {
  public:
+  // On civetweb's threads: an exception must not escape into them.
   std::vector<prometheus::MetricFamily> Collect() const override {
-    std::error_code ec;
-    const std::string tree = detail::serve::tree_json("/", ec);
-    if (ec) return {};
-    return detail::metrics::families_from_tree(tree);
+    try {
+      std::error_code ec;
+      const std::string tree = detail::serve::tree_json("/", ec);
+      if (ec) return {};
+      return detail::metrics::families_from_tree(tree);
+    } catch (...) {
+      return {};
+    }
   }
 };
 
 struct Endpoint {
   std::shared_ptr<TreeCollectable> collectable = std::make_shared<TreeCollectable>();
   std::unique_ptr<prometheus::Exposer> exposer;
+  pid_t pid = ::getpid();  // a fork child must not stop (join) its parent's civetweb threads
 };
 
 std::mutex g_m;
@@ -75,7 +83,14 @@ std::string metrics_text(const std::string& root) {
 
 void serve_metrics(const std::string& address, std::error_code& ec) noexcept {
   ec.clear();
-  if (!loopback(address)) {
+  bool ok_address = false;
+  try {
+    ok_address = loopback(address);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return;
+  }
+  if (!ok_address) {
     ec = std::make_error_code(std::errc::invalid_argument);
     return;
   }
@@ -93,8 +108,8 @@ void serve_metrics(const std::string& address, std::error_code& ec) noexcept {
     (void)registered;
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
-  } catch (const std::exception&) {  // civetweb could not listen there
-    ec = std::make_error_code(std::errc::address_in_use);
+  } catch (const std::exception&) {  // civetweb could not listen there (taken, or a bad port)
+    ec = std::make_error_code(std::errc::address_not_available);
   }
 }
 
@@ -106,15 +121,21 @@ void serve_metrics(const std::string& address) {
 
 int metrics_port() noexcept {
   std::lock_guard<std::mutex> l(g_m);
-  if (!g_endpoint) return 0;
-  const std::vector<int> ports = g_endpoint->exposer->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
+  if (!g_endpoint || g_endpoint->pid != ::getpid()) return 0;
+  try {
+    const std::vector<int> ports = g_endpoint->exposer->GetListeningPorts();
+    return ports.empty() ? 0 : ports.front();
+  } catch (...) {
+    return 0;
+  }
 }
 
 void stop_serving_metrics() noexcept {
   std::lock_guard<std::mutex> l(g_m);
-  delete g_endpoint;
+  Endpoint* e = g_endpoint;
   g_endpoint = nullptr;
+  if (e && e->pid != ::getpid()) return;  // a fork child: the threads are the parent's; leak it
+  delete e;
 }
 
 }  // namespace memcg

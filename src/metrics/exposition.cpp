@@ -6,6 +6,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -70,7 +71,7 @@ void pressure(Families& f, const std::string& path, const std::string& text) {
     f.add("memcg_memory_pressure_stalled_seconds_total", MetricType::Counter,
           "Time threads stalled charging this subtree: some (at least one) or full (every member thread), "
           "memory.pressure",
-          path, std::stod(line.substr(t + 6)) / 1e6, "kind", kind);
+          path, std::strtod(line.c_str() + t + 6, nullptr) / 1e6, "kind", kind);
   }
 }
 

@@ -28,6 +28,7 @@ ControlClient& ControlClient::operator=(ControlClient&& o) noexcept {
     fd_ = o.fd_;
     buf_ = std::move(o.buf_);
     o.fd_ = -1;
+    o.buf_.clear();
   }
   return *this;
 }
@@ -79,6 +80,15 @@ ControlClient ControlClient::connect(const std::string& path) {
 
 ControlReply ControlClient::request(std::string_view line) {
   if (fd_ < 0) fail(std::errc::bad_file_descriptor, "control socket: not connected");
+  if (line.find('\n') != std::string_view::npos) fail(std::errc::invalid_argument, "control socket: a request is one line");
+  // A timeout leaves a reply in flight: the connection is closed, so that
+  // no later request reads it as its own.
+  auto timed_out = [&](const char* what) {
+    ::close(fd_);
+    fd_ = -1;
+    buf_.clear();
+    fail(std::errc::timed_out, what);
+  };
   std::string req(line);
   req.push_back('\n');
   for (std::size_t off = 0; off < req.size();) {
@@ -86,7 +96,7 @@ ControlReply ControlClient::request(std::string_view line) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       if (errno == EPIPE || errno == ECONNRESET) break;  // the server may have replied before closing
-      if (errno == EAGAIN || errno == EWOULDBLOCK) fail(std::errc::timed_out, "control socket: send timed out");
+      if (errno == EAGAIN || errno == EWOULDBLOCK) timed_out("control socket: send timed out");
       fail_errno("control socket: send");
     }
     off += static_cast<std::size_t>(n);
@@ -99,7 +109,7 @@ ControlReply ControlClient::request(std::string_view line) {
       if (n > 0) return buf_.append(tmp, static_cast<std::size_t>(n)), void();
       if (n < 0 && errno == EINTR) continue;
       if (n == 0) fail(std::errc::connection_reset, "control socket: the server closed the connection");
-      if (errno == EAGAIN || errno == EWOULDBLOCK) fail(std::errc::timed_out, "control socket: no reply in time");
+      if (errno == EAGAIN || errno == EWOULDBLOCK) timed_out("control socket: no reply in time");
       fail_errno("control socket: recv");
     }
   };

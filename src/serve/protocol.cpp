@@ -21,6 +21,7 @@ constexpr Name kNames[] = {
     {EISDIR, "EISDIR"}, {EINVAL, "EINVAL"},   {ENOSPC, "ENOSPC"},     {ERANGE, "ERANGE"},
     {ENAMETOOLONG, "ENAMETOOLONG"},           {ENOTEMPTY, "ENOTEMPTY"}, {ENOSYS, "ENOSYS"},
     {EOPNOTSUPP, "EOPNOTSUPP"},               {EADDRINUSE, "EADDRINUSE"}, {ECANCELED, "ECANCELED"},
+    {EOVERFLOW, "EOVERFLOW"},                 {ETIMEDOUT, "ETIMEDOUT"},
 };
 
 std::string_view next_field(std::string_view& rest) {
@@ -60,6 +61,18 @@ std::string errno_name(int e) {
   return "E" + std::to_string(e);
 }
 
+int errno_value(std::string_view name) {
+  for (const Name& n : kNames)
+    if (name == n.name) return n.e;
+  if (name.size() < 2 || name.size() > 5 || name[0] != 'E') return 0;
+  int v = 0;
+  for (char c : name.substr(1)) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
 std::string ok_reply(std::string_view payload) {
   std::string r = "ok " + std::to_string(payload.size()) + "\n";
   r.append(payload);
@@ -76,7 +89,8 @@ std::string err_reply(const std::error_code& ec, std::string_view message) {
 std::string tree_json(const std::string& path, std::error_code& ec) {
   nlohmann::json j = group_json(path, ec);
   if (ec) return {};
-  return j.dump() + "\n";
+  // Group names may hold any byte but '/': invalid UTF-8 becomes U+FFFD.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string execute(std::string_view line) {

@@ -20,6 +20,8 @@ std::string err_reply(const std::error_code& ec, std::string_view message);
 
 /// The errno's symbolic name ("ENOENT"); "E<number>" for one not listed.
 std::string errno_name(int e);
+/// The reverse: the errno of a name errno_name() gives; 0 if unknown.
+int errno_value(std::string_view name);
 
 /// The subtree at `path` as JSON: {"path", "files": {name: contents},
 /// "children": [...]}; files whose read fails are left out.

@@ -125,6 +125,13 @@ TEST(Metrics, TheHttpEndpointServesTheSameMetricsOnLoopbackOnly) {
   EXPECT_EQ(metrics_port(), 0);
   Group g = Group::root().create("mtHttp");
   g.set_high(32 << 20);
+  struct Cleanup {
+    Group& g;
+    ~Cleanup() {
+      stop_serving_metrics();
+      g.remove();
+    }
+  } cleanup{g};
   serve_metrics("127.0.0.1:0");
   const int port = metrics_port();
   ASSERT_GT(port, 0);
@@ -139,7 +146,6 @@ TEST(Metrics, TheHttpEndpointServesTheSameMetricsOnLoopbackOnly) {
   EXPECT_NE(p.samples.find("memcg_memory_current_bytes{path=/}"), p.samples.end());
   stop_serving_metrics();
   EXPECT_EQ(metrics_port(), 0);
-  g.remove();
 }
 
 }  // namespace

@@ -245,13 +245,84 @@ TEST(Serve, ConcurrentClientsWhileGroupsChurn) {
   top.remove();
 }
 
+// Raw socket I/O, for what ControlClient never does (pipelining, a
+// half-close).
+int raw_connect(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ? fd : (::close(fd), -1);
+}
+std::string read_until_eof(int fd) {
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  return out;
+}
+
+TEST(Serve, PipelinedRequestsAreAnsweredInOrderAndAHalfCloseEndsTheConnection) {
+  Served s("pipe");
+  const int fd = raw_connect(s.path);
+  ASSERT_GE(fd, 0);
+  const std::string reqs = "ping\nmkdir /srvP\nread /srvP/memory.max\nrmdir /srvP\nping";  // the last without '\n'
+  ASSERT_EQ(::send(fd, reqs.data(), reqs.size(), MSG_NOSIGNAL), static_cast<ssize_t>(reqs.size()));
+  ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);  // nothing more: the server answers, then closes
+  const std::string got = read_until_eof(fd);  // returns only once the server closes
+  ::close(fd);
+  EXPECT_EQ(got, "ok 5\npong\nok 0\nok 4\nmax\nok 0\n") << "a partial last line is dropped at end of stream";
+}
+
+TEST(Serve, NamesThatAreNotUtf8AreServedNotFatal) {
+  Served s("utf8");
+  Group g = Group::root().create("srv\xe9\xff");  // any byte but '/' is a valid name
+  ControlClient c = ControlClient::connect(s.path);
+  const ControlReply r = c.request("tree /");
+  ASSERT_TRUE(r.ok) << r.error << " " << r.payload;
+  EXPECT_NE(r.payload.find("/srv\xef\xbf\xbd"), std::string::npos) << "invalid UTF-8 becomes U+FFFD in JSON";
+  EXPECT_TRUE(c.request("ping").ok) << "the server lives on";
+  g.remove();
+}
+
+TEST(Serve, ARequestLineHoldingANewlineIsRefusedByTheClient) {
+  Served s("nl");
+  ControlClient c = ControlClient::connect(s.path);
+  try {
+    c.request("write /memory.high 1M\nrmdir /x");
+    ADD_FAILURE() << "a line holding a newline was sent";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::invalid_argument);
+  }
+  EXPECT_TRUE(c.request("ping").ok);
+}
+
+TEST(Serve, AForkChildCanServeOnItsOwnPath) {
+  Served s("forkserve");
+  const std::string child_path = temp_socket("forkchild");
+  ::unlink(child_path.c_str());
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::error_code ec;
+    serve(child_path, ec);  // the parent's server was forgotten at fork
+    if (ec) ::_exit(1);
+    const bool ok = ControlClient::connect(child_path).request("ping").ok;
+    stop_serving();
+    ::_exit(ok && ::access(child_path.c_str(), F_OK) != 0 ? 0 : 2);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_TRUE(ControlClient::connect(s.path).request("ping").ok) << "the parent still serves";
+}
+
 TEST(Serve, AForkChildNeitherServesNorRemovesTheParentsSocket) {
   Served s("fork");
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    const bool clean = serving_path().empty();
-    stop_serving();  // closes the inherited descriptors only
+    const bool clean = serving_path().empty();  // forgotten at fork (descriptors closed)
+    stop_serving();                             // nothing to stop
     ::_exit(clean ? 0 : 1);
   }
   int status = 0;

@@ -13,8 +13,9 @@ fail() { echo "attach.sh: $*" >&2; echo "--- demo output:" >&2; cat "$out" >&2; 
 
 "$ctl" demo --seconds "$seconds" --no-live --socket "$sock" >"$out" 2>&1 &
 demo=$!
-for _ in $(seq 200); do [[ -S $sock ]] && break; sleep 0.1; done
-[[ -S $sock ]] || fail "the demo never created $sock"
+# Ready once it answers (the file exists from bind, before listen).
+for _ in $(seq 200); do "$ctl" ls / --attach "$sock" >/dev/null 2>&1 && break; sleep 0.1; done
+"$ctl" ls / --attach "$sock" >/dev/null 2>&1 || fail "the demo never served $sock"
 [[ $(stat -c %a "$sock") == 600 ]] || fail "socket mode $(stat -c %a "$sock"), want 600"
 
 "$ctl" mkdir /attached --attach "$sock" || fail "mkdir"

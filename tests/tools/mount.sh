@@ -32,8 +32,8 @@ wait_mounted() {  # wait_mounted yes|no
 
 "$ctl" demo --seconds "$seconds" --no-live --socket "$sock" >"$work/demo.out" 2>&1 &
 demo=$!
-for _ in $(seq 200); do [[ -S $sock ]] && break; sleep 0.1; done
-[[ -S $sock ]] || fail "the demo never served $sock"
+for _ in $(seq 200); do "$ctl" ls / --attach "$sock" >/dev/null 2>&1 && break; sleep 0.1; done
+"$ctl" ls / --attach "$sock" >/dev/null 2>&1 || fail "the demo never served $sock"
 
 "$ctl" mount --attach "$sock" "$mnt" 2>"$work/mount.err" &
 mounter=$!

@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd)) *f = std::string(cwd) + "/" + *f;
   }
+  if (socket.size() > 107) usage_error("--socket path too long (at most 107 bytes, made absolute): " + socket);
   const std::string preload = find_preload();
   if (preload.empty()) {
     fprintf(stderr, "memcg-run: cannot find libmemcg_preload.so (set MEMCG_PRELOAD)\n");

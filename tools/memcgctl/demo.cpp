@@ -315,10 +315,10 @@ int Demo::report() {
 int run_demo(const DemoOptions& opts) {
   DemoConfig cfg;
   if (int rc = load_demo_config(opts, cfg); rc >= 0) return rc;
-  // Another terminal can attach while the workload runs (memcgctl ... --attach).
-  if (!opts.socket.empty()) memcg::serve(opts.socket);
   Demo demo(cfg, opts);
   if (!demo.setup()) return kExitFailed;
+  // Another terminal can attach while the workload runs (memcgctl ... --attach).
+  if (!opts.socket.empty()) memcg::serve(opts.socket);
   demo.run();
   if (!opts.socket.empty()) memcg::stop_serving();
   demo.stop();

@@ -34,7 +34,7 @@ std::string find_control_socket(long pid) {
   }
   ::closedir(d);
   constexpr unsigned long kAcceptCon = 0x10000;  // __SO_ACCEPTCON: listening
-  std::ifstream unix_table("/proc/net/unix");
+  std::ifstream unix_table("/proc/" + std::to_string(pid) + "/net/unix");  // its network namespace's
   std::string line;
   std::getline(unix_table, line);  // header
   while (std::getline(unix_table, line)) {

@@ -18,9 +18,11 @@
 #include <fuse.h>
 #include <poll.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -35,8 +37,11 @@ namespace {
 
 memcg::ControlClient* g_client = nullptr;  // the loop's connection (single-threaded loop)
 
-// -errno of a refused reply; -EIO when the process went away.
+// -errno of a refused reply; -EIO when the process went away. A line the
+// protocol cannot carry (a '\n' in a name or value, or longer than a
+// request may be) is EINVAL here: sent, it would close the connection.
 int request(const std::string& line, std::string* payload = nullptr) {
+  if (line.find('\n') != std::string::npos || line.size() + 1 > memcg::kControlMaxRequest) return -EINVAL;
   try {
     memcg::ControlReply r = g_client->request(line);
     if (!r.ok) {
@@ -142,17 +147,28 @@ int fs_truncate(const char* path, off_t, fuse_file_info*) {
 int fs_mkdir(const char* path, mode_t) { return request(std::string("mkdir ") + path); }
 int fs_rmdir(const char* path) { return request(std::string("rmdir ") + path); }
 
-// Detaches the mount when the serving process goes away.
+// Detaches the mount when the serving process goes away (its connection
+// hangs up; a refusal, such as too many clients, ends the watch instead).
 void watchdog(const std::string& socket, const std::string& dir, std::atomic<bool>& stop) {
   std::error_code ec;
   memcg::ControlClient c = memcg::ControlClient::connect(socket, ec);
   if (ec) return;
+  try {
+    c.set_timeout(std::chrono::seconds(5));
+    if (!c.request("ping").ok) return;  // refused (EBUSY): no watch
+  } catch (const std::system_error&) {
+    return;
+  }
   while (!stop.load()) {
     pollfd p{c.native_handle(), POLLRDHUP, 0};
     if (::poll(&p, 1, 200) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
-      if (::umount2(dir.c_str(), MNT_DETACH) != 0) {
-        const std::string cmd = "fusermount3 -u -z '" + dir + "' 2>/dev/null";
-        if (std::system(cmd.c_str()) != 0) {}
+      if (::umount2(dir.c_str(), MNT_DETACH) != 0) {  // not root: the setuid helper
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+          ::execlp("fusermount3", "fusermount3", "-u", "-z", "--", dir.c_str(), static_cast<char*>(nullptr));
+          ::_exit(127);
+        }
+        if (pid > 0) ::waitpid(pid, nullptr, 0);
       }
       return;
     }

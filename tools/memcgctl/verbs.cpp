@@ -111,7 +111,7 @@ std::string errno_name(const std::error_code& ec) {
 int errno_from_name(const std::string& name) {
   for (const auto& e : kErrnoNames)
     if (name == e.name) return e.value;
-  return 0;
+  return memcg::detail::serve::errno_value(name);  // the control socket's names and "E<number>"
 }
 
 /// The JSON form of a file's contents: one value ("max" or a number), or an
