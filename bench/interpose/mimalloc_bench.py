@@ -18,7 +18,10 @@ number of CPUs): rows ending in 1T use 1 thread, NT rows use procs.
 Every (row, allocator) pair runs --runs times (default 3); the order of the
 allocators is shuffled per row and run, so drift spreads over all of them.
 Time is wall-clock seconds and peak RSS is the maximum resident set size,
-both from GNU time (/usr/bin/time -f "%e %M"). The table gives each
+both from GNU time (/usr/bin/time -f "%e %M"). Rows that run for a fixed
+time (larson, rptest, xmalloc-test, glibc-thread) report their own rate;
+their time is the suite's relative time, computed from the output as
+bench.sh does. The table gives each
 allocator's median time, memcg-run's cost relative to mimalloc and to the
 row's best peer, and memcg-run's peak RSS relative to glibc's. Exit status
 1 if a program fails under some allocator (its output is printed).
@@ -27,6 +30,7 @@ import argparse
 import math
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -102,6 +106,28 @@ def rows(procs):
     return out
 
 
+# Rows that run for a fixed time and report their own rate: their "time" is
+# the suite's relative time (bench.sh's fixups), computed from the output.
+def relative_time(row, out):
+    def num(pattern):
+        m = re.search(pattern, out, re.M)
+        return float(m.group(1)) if m else None
+    if row.startswith("larson"):
+        return num(r" time: ([0-9.]+)")
+    if row.startswith("rptest"):
+        ops = num(r"\.\.\.([0-9]+) memory ops")
+        return 2000000.0 / ops if ops else None
+    if row.startswith("xmalloc"):
+        return num(r"^rtime: ([0-9.]+)")
+    if row.startswith("glibc-thread"):
+        ops = num(r"^([0-9.]+)")
+        return 1e9 / ops if ops else None
+    return None
+
+
+FIXED_TIME = ("larson", "rptest", "xmalloc", "glibc-thread")
+
+
 def write_cmake(build):
     lines = ["cmake_minimum_required(VERSION 3.13)", "project(memcg_mimalloc_suite C CXX)",
              "set(CMAKE_CXX_STANDARD 17)", "set(CMAKE_BUILD_TYPE Release)",
@@ -109,6 +135,8 @@ def write_cmake(build):
     for name, p in PROGRAMS.items():
         srcs = " ".join("${SUITE}/bench/" + s for s in p["sources"])
         lines.append("add_executable(%s %s)" % (name, srcs))
+        dirs = sorted({os.path.dirname(s) for s in p["sources"]})
+        lines.append("target_include_directories(%s PRIVATE %s)" % (name, " ".join("${SUITE}/bench/" + d for d in dirs)))
         if p.get("defs"):
             lines.append("target_compile_definitions(%s PRIVATE %s)" % (name, " ".join(p["defs"])))
         if p.get("opts"):
@@ -131,8 +159,9 @@ def build_suite(suite, build):
     return out
 
 
-def run_once(cmd, alloc, memcg_run, cwd):
-    """(seconds, peak RSS KiB, failure text or None)."""
+def run_once(row, cmd, alloc, memcg_run, cwd):
+    """(seconds, peak RSS KiB, failure text or None); the relative time for
+    fixed-time rows."""
     stdin = "/dev/null"
     if cmd and cmd[-1].startswith("<"):
         stdin = cmd[-1][1:]
@@ -145,12 +174,17 @@ def run_once(cmd, alloc, memcg_run, cwd):
             full += [memcg_run, "--"]
         elif PRELOADS[alloc]:
             env["LD_PRELOAD"] = PRELOADS[alloc]
-        r = subprocess.run(full + cmd, cwd=cwd, env=env, stdin=inp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           text=True)
+        r = subprocess.run(full + cmd, cwd=cwd, env=env, stdin=inp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, errors="replace")
         fields = t.read().split()
         if r.returncode != 0 or len(fields) < 2:
             return None, None, "exit %d: %s" % (r.returncode, r.stderr[-2000:])
-        return float(fields[-2]), int(fields[-1]), None
+        seconds = float(fields[-2])
+        if row.startswith(FIXED_TIME):
+            seconds = relative_time(row, r.stdout + r.stderr)
+            if seconds is None:
+                return None, None, "no rate in the output: %s" % (r.stdout[-500:] + r.stderr[-500:])
+        return seconds, int(fields[-1]), None
 
 
 def geomean(xs):
@@ -202,7 +236,7 @@ def main():
             rng.shuffle(order)
             for al in order:
                 cmd = [os.path.join(bindir, prog)] + [x.format(suite=os.path.abspath(a.suite)) for x in args]
-                s, kb, err = run_once(cmd, al, os.path.abspath(a.memcg_run), bindir)
+                s, kb, err = run_once(name, cmd, al, os.path.abspath(a.memcg_run), bindir)
                 if err:
                     print("%s under %s failed: %s" % (name, al, err), file=sys.stderr)
                     failed = True
@@ -217,7 +251,8 @@ def main():
     hdr = "%-18s" % "row" + "".join("%10s" % al for al in allocs)
     if "memcg" in allocs:
         hdr += "  memcg/mi  memcg/best  best       rss memcg/glibc"
-    print("mimalloc-bench, %d runs each, medians of wall seconds; procs %d" % (a.runs, a.procs))
+    print("mimalloc-bench, %d runs each, medians of wall seconds (the suite's relative time for %s rows); procs %d"
+          % (a.runs, "/".join(FIXED_TIME), a.procs))
     print(hdr)
     r_mi, r_best, r_glibc, r_rss = [], [], [], []
     for name, _, _ in table:
