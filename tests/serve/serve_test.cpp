@@ -297,6 +297,9 @@ TEST(Serve, ARequestLineHoldingANewlineIsRefusedByTheClient) {
 }
 
 TEST(Serve, AForkChildCanServeOnItsOwnPath) {
+#if defined(MEMCG_TSAN)
+  GTEST_SKIP() << "ThreadSanitizer does not support threads started in a fork child";
+#endif
   Served s("forkserve");
   const std::string child_path = temp_socket("forkchild");
   ::unlink(child_path.c_str());
