@@ -1,8 +1,9 @@
 // memcg/kmalloc.hpp - accounted general-purpose allocation.
 //
 // kmalloc serves sizes up to kMaxSmallSize from size-class root caches
-// ("kmalloc-64", ...) with per-group child caches, and larger sizes from a
-// large path that maps each allocation and charges it whole; a large
+// ("kmalloc-64", ...), and larger sizes from a large path that charges each
+// allocation whole (page-rounded) and takes its memory from a cache of freed
+// large blocks or a new mapping (docs/slab.md, "Large blocks"); a large
 // allocation pins its group through the kmem pin protocol, like a
 // reservation, so it may outlive the group's removal. memory.stat shows them
 // as kmalloc_large.
@@ -31,6 +32,9 @@ void* kmalloc(std::size_t size) noexcept;                     ///< charged to cu
 void* kmalloc(std::size_t size, const Group& g) noexcept;     ///< charged to g
 void* kmalloc_aligned(std::size_t size, std::size_t align) noexcept;
 void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexcept;
+/// kmalloc, zeroed (a large block is cleared only where it may hold data).
+void* kzalloc(std::size_t size) noexcept;
+void* kzalloc(std::size_t size, const Group& g) noexcept;
 /// The same with per-call charge flags (memcg/charge_flags.hpp).
 void* kmalloc(std::size_t size, ChargeFlags flags) noexcept;
 void* kmalloc(std::size_t size, const Group& g, ChargeFlags flags) noexcept;

@@ -212,13 +212,10 @@ __attribute__((visibility("default"))) void* calloc(std::size_t n, std::size_t m
     return nullptr;
   }
   if (!use_kmalloc()) return __libc_calloc(n, m);
-  void* p = k_alloc(total);
-  if (!p) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  // Slab objects are reused dirty; large spans are fresh mappings (zero).
-  if (total <= memcg::kMaxSmallSize) memset(p, 0, total);
+  // kzalloc clears a slab object, and a large block only where its span
+  // may hold data (cached spans are reused; fresh pages are zero).
+  void* p = in_library([&] { return memcg::kzalloc(total); });
+  if (!p) errno = ENOMEM;
   return p;
 }
 

@@ -42,6 +42,7 @@ enum class LockRank : int {
   kThreadMags = 44,    // ThreadMags' gate lock: a thread's magazines and object slot while drained remotely
   kObjcg = 45,         // one ObjCgroup's lock: its group pointer and the bytes charged through it
   kCache = 46,         // ChildCache::lock: slab lists, free lists, depot, counts
+  kLargeCache = 47,   // LargeCache::mutex: cached large spans (a leaf: madvise/munmap run outside it)
   kPageSource = 48,    // PageSource::mutex: regions and free slabs
   kMetaArena = 49,     // MetaArena::lock: metadata blocks
   kWorkerQueue = 50,   // Worker::mutex: queued work items

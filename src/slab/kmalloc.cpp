@@ -16,6 +16,7 @@
 #include "platform/fault.hpp"
 #include "slab/checked.hpp"
 #include "slab/fast_path.hpp"
+#include "slab/large_cache.hpp"
 #include "slab/slab_internal.hpp"
 #include "slab/slab_runtime.hpp"
 
@@ -156,8 +157,10 @@ struct LargeHeader {
   std::uint32_t kind = kLargeKind;
   std::uint32_t offset = 0;
   std::size_t usable = 0;    // bytes from the returned pointer to the end of the mapping
-  std::size_t map_len = 0;   // mapped (and charged) bytes
+  std::size_t map_len = 0;   // charged bytes (page-rounded offset + size)
   GroupImpl* group = nullptr;  // pinned (kmem pin protocol)
+  std::size_t span_len = 0;  // the span's mapped bytes (whole granules, large_cache.hpp)
+  std::size_t dirty = 0;     // bytes from the span's start that may be nonzero when handed out
 };
 
 constexpr std::size_t kLargeMinOffset = 64;  // the header's room; larger alignments use align
@@ -185,27 +188,30 @@ void* large_alloc(std::size_t size, std::size_t align, GroupImpl* g) {
     return nullptr;
   }
   // A kRegionSize-aligned span of whole granules, registered in the page
-  // source's ownership map (page_source::owns, used by the interposer).
-  void* raw = MEMCG_FAULT_FAIL(fault::Kind::kLargeMap) ? nullptr : page_source::map_span(len);
-  if (!raw) {
+  // source's ownership map (page_source::owns, used by the interposer):
+  // a cached one, or a new mapping.
+  large_cache::Taken t;
+  if (!MEMCG_FAULT_FAIL(fault::Kind::kLargeMap)) t = large_cache::take(len);
+  if (!t.base) {
     uncharge_memcg(x, len);
     unpin_group(x);
     return nullptr;
   }
-  auto aligned = reinterpret_cast<std::uintptr_t>(raw);
-  auto* h = new (reinterpret_cast<void*>(aligned)) LargeHeader;
+  auto* h = new (t.base) LargeHeader;
   h->offset = static_cast<std::uint32_t>(offset);
   h->usable = len - offset;
   h->map_len = len;
   h->group = x;
+  h->span_len = t.span_len;
+  h->dirty = t.dirty;
   x->stats.kmalloc_large.fetch_add(len, std::memory_order_relaxed);
-  return reinterpret_cast<char*>(aligned) + offset;
+  return reinterpret_cast<char*>(t.base) + offset;
 }
 
 void large_free(LargeHeader* h) {
   GroupImpl* g = h->group;
   const std::size_t len = h->map_len;
-  page_source::unmap_span(h, len);
+  large_cache::give(h, h->span_len, h->dirty > len ? h->dirty : len, len);
   g->stats.kmalloc_large.fetch_sub(len, std::memory_order_relaxed);
   uncharge_memcg(g, len);
   unpin_group(g);  // may drop the last reference of a removed group
@@ -288,6 +294,25 @@ void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexc
   if (align == 0 || (align & (align - 1))) return nullptr;
   return g ? detail::alloc_in(size, align, detail::Access::impl(g)) : nullptr;
 }
+
+namespace detail {
+namespace {
+// Clears what kmalloc(size) returned at p: a slab object whole, a large
+// block only where its span may hold nonzero bytes (the rest is fresh or
+// purged memory, and clearing it would fault it in).
+void* zeroed(void* p, std::size_t size) noexcept {
+  if (!p) return nullptr;
+  if (size <= kMaxSmallSize) return std::memset(p, 0, size);
+  const auto* h = static_cast<const LargeHeader*>(region_base(p));
+  const std::size_t start = static_cast<std::size_t>(static_cast<const char*>(p) - reinterpret_cast<const char*>(h));
+  if (h->dirty > start) std::memset(p, 0, h->dirty - start < size ? h->dirty - start : size);
+  return p;
+}
+}  // namespace
+}  // namespace detail
+
+void* kzalloc(std::size_t size) noexcept { return detail::zeroed(kmalloc(size), size); }
+void* kzalloc(std::size_t size, const Group& g) noexcept { return detail::zeroed(kmalloc(size, g), size); }
 
 void kfree(void* p) noexcept {
   // A slab never lies in a region's first unit (the region header's); a

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "memcg/kmalloc.hpp"
+#include "slab/large_cache.hpp"
 #include "slab/page_source.hpp"
 
 namespace memcg::detail {
@@ -25,7 +26,9 @@ TEST(Ownership, KmallocPointersAreOwnedEverywhereInside) {
   g.remove();
 }
 
-TEST(Ownership, LargeSpansAreGranuleAlignedAndUnmarkedOnFree) {
+// A freed span stays marked while the large cache keeps it, and is
+// unmarked when it is unmapped.
+TEST(Ownership, LargeSpansAreGranuleAlignedAndUnmarkedWhenUnmapped) {
   Group g = Group::root().create("own_b");
   auto* p = static_cast<char*>(kmalloc(3u << 20, g));
   ASSERT_NE(p, nullptr);
@@ -33,6 +36,8 @@ TEST(Ownership, LargeSpansAreGranuleAlignedAndUnmarkedOnFree) {
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) - base, 64u);  // the interposer relies on it
   EXPECT_TRUE(page_source::owns(reinterpret_cast<void*>(base + kRegionSize - 1)));  // whole granule
   kfree(p);
+  EXPECT_TRUE(page_source::owns(p)) << "cached";
+  large_cache::release_all();
   EXPECT_FALSE(page_source::owns(p));
   g.remove();
 }
