@@ -143,6 +143,8 @@ int memcg_group_events(const memcg_group* g, int local, memcg_events* out) MEMCG
  * C++ code set a memcg::ScopedGroup). Returns NULL with errno = ENOMEM when a
  * limit refuses it or memory is exhausted. */
 void* memcg_kmalloc(size_t size, const memcg_group* g) MEMCG_C_NOEXCEPT;
+/* memcg_kmalloc, zeroed. */
+void* memcg_kzalloc(size_t size, const memcg_group* g) MEMCG_C_NOEXCEPT;
 /* Frees what memcg_kmalloc returned, from any thread; NULL is a no-op. */
 void memcg_kfree(void* p) MEMCG_C_NOEXCEPT;
 /* Usable bytes at p (0 for NULL). */

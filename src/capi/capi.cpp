@@ -238,6 +238,12 @@ void* memcg_kmalloc(size_t size, const memcg_group* g) noexcept {
   return p;
 }
 
+void* memcg_kzalloc(size_t size, const memcg_group* g) noexcept {
+  void* p = g ? memcg::kzalloc(size, g->g) : memcg::kzalloc(size);
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
 void memcg_kfree(void* p) noexcept { memcg::kfree(p); }
 
 size_t memcg_ksize(const void* p) noexcept { return memcg::ksize(p); }

@@ -182,9 +182,9 @@ bool collect(Cache& c, Work& w, std::uint64_t now, bool force) MEMCG_REQUIRES(c.
     unlink(c, n);
     w.unmap[w.nunmap++] = n;
   }
-  // The resident budget follows the blocks in use (a quarter of them), from
+  // The resident budget follows the blocks in use (half of them), from
   // dirty_min up to dirty_max: a program with few large blocks keeps little.
-  std::size_t budget = static_cast<std::size_t>(c.in_use / 4);
+  std::size_t budget = static_cast<std::size_t>(c.in_use / 2);
   if (budget < t.dirty_min) budget = t.dirty_min;
   if (budget > t.dirty_max) budget = t.dirty_max;
   for (Node* n = c.age.tail; n && c.dirty_bytes > budget && !w.full();) {
@@ -215,6 +215,7 @@ void settle(Cache& c, bool force) noexcept {
 // bytes of granules, or nullptr. One granule: the dirty classes from the
 // request's up to twice it, then smaller ones (their missing pages fault in
 // as a new mapping's would), then larger ones (trimmed by the caller).
+// More granules: the smallest span that fits.
 Node* find(Cache& c, std::size_t need, std::size_t keep) MEMCG_REQUIRES(c.mutex) {
   if (need == kRegionSize) {
     const std::uint32_t k = dirty_class(keep);
@@ -226,9 +227,9 @@ Node* find(Cache& c, std::size_t need, std::size_t keep) MEMCG_REQUIRES(c.mutex)
       if (c.bins[b].head) return c.bins[b].head;
     return nullptr;
   }
-  const std::size_t g = need / kRegionSize;
-  if (Node* n = c.bins[granule_bin(g)].head) return n;
-  return g + 1 <= kMaxGranules ? c.bins[granule_bin(g + 1)].head : nullptr;
+  for (std::size_t g = need / kRegionSize; g <= kMaxGranules; ++g)  // the smallest that fits
+    if (Node* n = c.bins[granule_bin(g)].head) return n;
+  return nullptr;
 }
 
 }  // namespace
@@ -259,7 +260,8 @@ Taken take(std::size_t len) noexcept {
     t.span_len = n->span_len;
     t.dirty = n->dirty;
     t.reused = true;
-    const std::size_t slack = keep / 4 > kTrimSlack ? keep / 4 : kTrimSlack;
+    const std::size_t part = t.span_len == kRegionSize ? keep / 4 : keep;
+    const std::size_t slack = part > kTrimSlack ? part : kTrimSlack;
     if (t.dirty > keep + slack) {  // a small block must not pin a big one's pages
       ::madvise(static_cast<char*>(t.base) + keep, t.dirty - keep, MADV_DONTNEED);
       c.purged_bytes.fetch_add(t.dirty - keep, std::memory_order_relaxed);

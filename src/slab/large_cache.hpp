@@ -16,7 +16,7 @@
 // span's pages past its first are returned with MADV_DONTNEED once it has
 // been cached `dirty_decay_ms`; the span is unmapped once cached
 // `retain_ms`. The dirty bytes of all cached spans stay within a budget of
-// a quarter of the large bytes in use, clamped to [dirty_min, dirty_max],
+// half the large bytes in use, clamped to [dirty_min, dirty_max],
 // and at most `max_spans` spans are kept (the oldest go first). Decay runs
 // on cache operations, at most every kDecayTickMs, not on a thread: an idle
 // process keeps at most its budget resident in the cache.
@@ -24,9 +24,10 @@
 // REUSE: a request of one granule (up to 4 MiB: most large blocks) takes a
 // one-granule span binned by its dirty bytes (four classes per doubling):
 // one with enough resident pages and at most about twice them, else one with
-// fewer, else one with more; a request of n granules takes a span of n or
-// n + 1. A span whose dirty bytes exceed the request by more than a quarter
-// (and 64 KiB) has the excess returned first, so a small block does not pin
+// fewer, else one with more; a request of n granules takes the smallest
+// cached span of n or more. A span whose dirty bytes exceed the request by
+// more than a quarter of it (one granule) or half of it (more), and by at
+// least 64 KiB, has the excess returned first, so a small block does not pin
 // a big block's pages.
 //
 // Concurrency: any thread; one mutex (rank kLargeCache), held across fork.
@@ -57,8 +58,8 @@ void give(void* base, std::size_t span_len, std::size_t dirty, std::size_t len) 
 struct Tuning {
   std::uint64_t dirty_decay_ms = 1000;
   std::uint64_t retain_ms = 10000;
-  std::size_t dirty_min = std::size_t{8} << 20;   // the resident budget is a quarter of the
-  std::size_t dirty_max = std::size_t{64} << 20;  // large bytes in use, within [dirty_min, dirty_max]
+  std::size_t dirty_min = std::size_t{8} << 20;  // the resident budget is half the large
+  std::size_t dirty_max = std::size_t{1} << 30;  // bytes in use, within [dirty_min, dirty_max]
   std::size_t max_spans = 256;
 };
 Tuning tuning() noexcept;

@@ -359,6 +359,23 @@ TEST_F(CApiTest, KmallocChargesTheGroupAndReportsSizes) {
   EXPECT_EQ(memcg_kmalloc_size_roundup(SIZE_MAX), 0u);
 }
 
+// memcg_kzalloc returns zeroes, also where a freed block's memory is reused
+// (a slab object, a cached large span).
+TEST_F(CApiTest, KzallocZeroesReusedMemory) {
+  for (size_t n : {size_t{100}, size_t{3000}, 300 * size_t{1024}}) {
+    auto* a = static_cast<unsigned char*>(memcg_kmalloc(n, g_.g));
+    ASSERT_NE(a, nullptr);
+    std::memset(a, 0xee, n);
+    memcg_kfree(a);
+    auto* z = static_cast<unsigned char*>(memcg_kzalloc(n, g_.g));
+    ASSERT_NE(z, nullptr);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; ++i) nonzero += z[i] != 0;
+    EXPECT_EQ(nonzero, 0u) << n;
+    memcg_kfree(z);
+  }
+}
+
 TEST_F(CApiTest, KmallocOverTheLimitReturnsNullWithEnomem) {
   ASSERT_EQ(memcg_group_set_limit(g_.g, MEMCG_LIMIT_MAX, 256 * 1024), 0);
   errno = 0;
