@@ -26,7 +26,14 @@ void init() noexcept {
   });
 }
 
+namespace {
+std::atomic<std::uint64_t> g_heavy_calls{0};
+}  // namespace
+
+std::uint64_t heavy_calls() noexcept { return g_heavy_calls.load(std::memory_order_relaxed); }
+
 void heavy() noexcept {
+  g_heavy_calls.fetch_add(1, std::memory_order_relaxed);
   if (g_available) {
     // Owners rely on this barrier and pay only a compiler barrier: a
     // failure here cannot be papered over with a local fence.

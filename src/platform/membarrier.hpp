@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 
 namespace memcg::detail::membarrier {
 
@@ -23,5 +24,9 @@ inline void light() noexcept {
 }
 
 void heavy() noexcept;
+
+/// heavy() calls so far (tests and benchmarks: what pays a process-wide
+/// barrier, and how often).
+std::uint64_t heavy_calls() noexcept;
 
 }  // namespace memcg::detail::membarrier
