@@ -38,7 +38,7 @@ void* kzalloc(std::size_t size, const Group& g) noexcept;
 /// The same with per-call charge flags (memcg/charge_flags.hpp).
 void* kmalloc(std::size_t size, ChargeFlags flags) noexcept;
 void* kmalloc(std::size_t size, const Group& g, ChargeFlags flags) noexcept;
-void kfree(void* p) noexcept;                                 ///< any thread; nullptr is a no-op
+void kfree(void* p) noexcept;  ///< any thread; nullptr is a no-op; errno is left as it was
 std::size_t ksize(const void* p) noexcept;                    ///< usable bytes at p (0 for nullptr)
 /// The usable size kmalloc(size) returns (its size class; for sizes above
 /// kMaxSmallSize the large path's page-rounded size), as the kernel's

@@ -107,12 +107,11 @@ void* do_malloc(std::size_t n) noexcept {
 void do_free(void* p) noexcept {
   if (!p) return;
   if (__builtin_expect(ps::owns(p), 1)) {
-    const int e = errno;
+    // kfree leaves errno alone (its slow paths restore it).
     in_library([&] {
       memcg::kfree(real_pointer(p));
       return 0;
     });
-    errno = e;
     return;
   }
   __libc_free(p);

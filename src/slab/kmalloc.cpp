@@ -13,6 +13,7 @@
 #include "core/group_impl.hpp"
 #include "platform/assert.hpp"
 #include "platform/fork.hpp"
+#include "platform/errno_keeper.hpp"
 #include "platform/fault.hpp"
 #include "slab/checked.hpp"
 #include "slab/fast_path.hpp"
@@ -209,6 +210,7 @@ void* large_alloc(std::size_t size, std::size_t align, GroupImpl* g) {
 }
 
 void large_free(LargeHeader* h) {
+  ErrnoKeeper keep_errno;
   GroupImpl* g = h->group;
   const std::size_t len = h->map_len;
   large_cache::give(h, h->span_len, h->dirty > len ? h->dirty : len, len);

@@ -21,6 +21,7 @@
 
 #include "charge/objcg.hpp"
 #include "core/group_impl.hpp"
+#include "platform/errno_keeper.hpp"
 #include "platform/assert.hpp"
 #include "platform/fault.hpp"
 #include "platform/meta_arena.hpp"
@@ -270,6 +271,7 @@ void* alloc_miss(RootCache* root, GroupImpl* g) noexcept {
 // A fast-view free that missed: the same push in a gate operation (under
 // the gate lock while a drainer is pending), else the slow path.
 void free_miss(ChildCache* c, void* obj) noexcept {
+  ErrnoKeeper keep_errno;
   ThreadMags& t = tls_mags;
   bool done = false;
   t.gate.run([&] { done = push_in_gate(t.table, mag_off(c->mag_slot_), c, obj); });
@@ -302,6 +304,7 @@ void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) noexcept {
 }
 
 void free_charged_miss(ChildCache* c, void* obj, std::uintptr_t key, std::uint32_t charge) noexcept {
+  ErrnoKeeper keep_errno;
   free_miss(c, obj);
   MEMCG_FAULT_POINT(fault::Kind::kObjectFreePublished);  // the object's slab may be gone now
   obj_uncharge_slow(reinterpret_cast<ObjCgroup*>(key & ~std::uintptr_t{1}), charge, static_cast<int>(key & 1));

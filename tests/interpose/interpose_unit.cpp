@@ -67,11 +67,22 @@ static void test_malloc_free() {
   CHECK(malloc(SIZE_MAX) == nullptr && errno == ENOMEM);
   errno = 0;
   CHECK(malloc(SIZE_MAX / 2) == nullptr && errno == ENOMEM);
-  // free keeps errno
+  // free keeps errno, also on its slow paths (magazine overflow to the
+  // slabs, a large block cached)
   void* p = malloc(20000);
   errno = 1234;
   free(p);
   CHECK(errno == 1234);
+  {
+    static void* many[5000];
+    for (void*& q : many) q = malloc(64);
+    void* huge = malloc(size_t{6} << 20);
+    CHECK(huge != nullptr);
+    errno = 4321;
+    for (void* q : many) free(q);
+    free(huge);
+    CHECK(errno == 4321);
+  }
   // the constructor's block
   CHECK(g_before_main && static_cast<unsigned char*>(g_before_main)[99] == 7);
   free(g_before_main);

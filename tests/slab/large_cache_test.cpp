@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -191,6 +192,23 @@ TEST_F(LargeCache, SpansOverTheLargestBinAreUnmappedOnFree) {
   kfree(p);
   EXPECT_EQ(large_cache::stats().spans, 0u);
   EXPECT_FALSE(page_source::owns(p));
+  g.remove();
+}
+
+// kfree leaves errno alone on every path: the fast one, a magazine
+// overflow, a cached span, an unmapped one.
+TEST_F(LargeCache, KfreeKeepsErrno) {
+  Group g = Group::root().create("lc_errno");
+  std::vector<void*> small;
+  for (int i = 0; i < 5000; ++i) small.push_back(kmalloc(64, g));
+  void* cached = kmalloc(std::size_t{1} << 20, g);
+  void* huge = kmalloc(std::size_t{200} << 20, g);
+  ASSERT_TRUE(cached && huge);
+  errno = 4321;
+  for (void* p : small) kfree(p);
+  kfree(cached);
+  kfree(huge);
+  EXPECT_EQ(errno, 4321);
   g.remove();
 }
 
