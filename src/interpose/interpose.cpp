@@ -66,7 +66,10 @@ inline bool over_aligned(const void* p) noexcept { return (reinterpret_cast<std:
 // The pointer kmalloc returned for one of ours.
 inline void* real_pointer(void* p) noexcept {
   if (__builtin_expect(!over_aligned(p), 1)) return p;
-  if (memcg::detail::span_kind(p) != memcg::detail::kLargeKind) return p;  // a slab object
+  // A slab object starts a unit of a multi-unit slab; any other kind (a
+  // large block, or a freed one in the large-block cache) is a large span,
+  // and kfree's kind check then catches a double free.
+  if (memcg::detail::span_kind(p) == memcg::detail::kRegionKind) return p;
   return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(kRegionSize - 1)) + kLargeOffset;
 }
 

@@ -157,7 +157,7 @@ inline int class_of(std::size_t size) { return kClasses.by_8[(size + 7) >> 3]; }
 struct LargeHeader {
   std::uint32_t kind = kLargeKind;
   std::uint32_t offset = 0;
-  std::size_t usable = 0;    // bytes from the returned pointer to the end of the mapping
+  std::size_t usable = 0;    // bytes from the returned pointer to the end of the charged length
   std::size_t map_len = 0;   // charged bytes (page-rounded offset + size)
   GroupImpl* group = nullptr;  // pinned (kmem pin protocol)
   std::size_t span_len = 0;  // the span's mapped bytes (whole granules, large_cache.hpp)

@@ -5,6 +5,12 @@
 // passes detach it under the mutex and then own the span alone, so the
 // madvise/munmap that follow run unlocked; a purged span is linked back
 // at the old end of both lists, clean but for its node's page.
+//
+// FORK: the mutex is held across fork(), so the child's lists are whole. A
+// span another thread had detached at that moment is on no list in the
+// child, and `in_use` still counts the blocks of threads that are gone:
+// the child leaks those spans' address space (never their charges) and
+// its budget starts larger. Both are bounded by what was in flight.
 #include "slab/large_cache.hpp"
 
 #include <sys/mman.h>
@@ -145,15 +151,24 @@ void run(Cache& c, Work& w) noexcept {
     page_source::unmap_span(n, n->span_len);
     c.unmapped.fetch_add(1, std::memory_order_relaxed);
   }
+  // A purge that fails (locked memory: mlockall) leaves the pages as they
+  // were; such a span is unmapped instead, so that `dirty` never
+  // understates what a reused span may hold.
+  int relink = 0;
   for (int i = 0; i < w.npurge; ++i) {
     Node* n = w.purge[i];
-    ::madvise(reinterpret_cast<char*>(n) + kPage, n->dirty - kPage, MADV_DONTNEED);
-    c.purged_bytes.fetch_add(n->dirty - kPage, std::memory_order_relaxed);
-    n->dirty = kPage;
+    if (::madvise(reinterpret_cast<char*>(n) + kPage, n->dirty - kPage, MADV_DONTNEED) == 0) {
+      c.purged_bytes.fetch_add(n->dirty - kPage, std::memory_order_relaxed);
+      n->dirty = kPage;
+      w.purge[relink++] = n;
+    } else {
+      page_source::unmap_span(n, n->span_len);
+      c.unmapped.fetch_add(1, std::memory_order_relaxed);
+    }
   }
-  if (w.npurge) {
+  if (relink) {
     LockGuard<RankedMutex> l(c.mutex);
-    for (int i = 0; i < w.npurge; ++i) link(c, w.purge[i], /*newest=*/false);
+    for (int i = 0; i < relink; ++i) link(c, w.purge[i], /*newest=*/false);
   }
   w.npurge = w.nunmap = 0;
 }
@@ -162,11 +177,14 @@ void run(Cache& c, Work& w) noexcept {
 // oldest spans first. Fills w; returns true if w filled up (more to do).
 bool collect(Cache& c, Work& w, std::uint64_t now, bool force) MEMCG_REQUIRES(c.mutex) {
   const Tuning& t = c.tuning;
-  if (force || now - c.last_tick_ms >= kDecayTickMs) {
+  // `now` is read under the mutex, so it never precedes a tick or a
+  // node's time; the ages saturate at 0 all the same.
+  auto since = [now](std::uint64_t t0) { return now > t0 ? now - t0 : 0; };
+  if (force || since(c.last_tick_ms) >= kDecayTickMs) {
     c.last_tick_ms = now;
     for (Node* n = c.age.tail; n && !w.full();) {
       Node* older_to_newer = n->age_prev;
-      const std::uint64_t age = now - n->since_ms;
+      const std::uint64_t age = since(n->since_ms);
       if (age >= t.retain_ms) {
         unlink(c, n);
         w.unmap[w.nunmap++] = n;
@@ -263,9 +281,10 @@ Taken take(std::size_t len) noexcept {
     const std::size_t part = t.span_len == kRegionSize ? keep / 4 : keep;
     const std::size_t slack = part > kTrimSlack ? part : kTrimSlack;
     if (t.dirty > keep + slack) {  // a small block must not pin a big one's pages
-      ::madvise(static_cast<char*>(t.base) + keep, t.dirty - keep, MADV_DONTNEED);
-      c.purged_bytes.fetch_add(t.dirty - keep, std::memory_order_relaxed);
-      t.dirty = keep;
+      if (::madvise(static_cast<char*>(t.base) + keep, t.dirty - keep, MADV_DONTNEED) == 0) {
+        c.purged_bytes.fetch_add(t.dirty - keep, std::memory_order_relaxed);
+        t.dirty = keep;
+      }  // else (locked memory) the pages stay, and so does `dirty`
     }
     return t;
   }
@@ -295,17 +314,17 @@ void give(void* base, std::size_t span_len, std::size_t dirty, std::size_t len) 
   dirty = (dirty + kPage - 1) & ~(kPage - 1);
   if (dirty < kPage) dirty = kPage;
   if (dirty > span_len) dirty = span_len;
-  const std::uint64_t now = now_ms();
   auto* n = new (base) Node;
   n->span_len = span_len;
   n->dirty = dirty;
-  n->since_ms = now;
   Work w;
   bool more;
   {
     LockGuard<RankedMutex> l(c.mutex);
+    const std::uint64_t now = now_ms();
+    n->since_ms = now;
     c.in_use -= keep;
-    link(c, n, /*newest=*/true);  // max_spans 0: the budget pass below unmaps it
+    link(c, n, /*newest=*/true);  // max_spans 0: the span-count pass below unmaps it
     more = collect(c, w, now, false);
   }
   run(c, w);

@@ -26,7 +26,7 @@
 // one with enough resident pages and at most about twice them, else one with
 // fewer, else one with more; a request of n granules takes the smallest
 // cached span of n or more. A span whose dirty bytes exceed the request by
-// more than a quarter of it (one granule) or half of it (more), and by at
+// more than a quarter of it (one granule) or all of it (more), and by at
 // least 64 KiB, has the excess returned first, so a small block does not pin
 // a big block's pages.
 //

@@ -195,6 +195,48 @@ TEST_F(LargeCache, SpansOverTheLargestBinAreUnmappedOnFree) {
   g.remove();
 }
 
+// Locked pages cannot be purged (MADV_DONTNEED fails on them): the cache
+// must not then believe them clean, or kzalloc would hand out old bytes.
+TEST_F(LargeCache, APurgeThatFailsOnLockedMemoryNeverHidesOldBytes) {
+  Group g = Group::root().create("lc_locked");
+  constexpr std::size_t n = std::size_t{2} << 20;
+  auto* p = static_cast<unsigned char*>(kmalloc(n, g));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0xff, n);
+  if (::mlock(p, n) != 0) GTEST_SKIP() << "mlock refused (RLIMIT_MEMLOCK)";
+  kfree(p);  // cached, its pages locked
+  large_cache::Tuning t = large_cache::tuning();
+  t.dirty_decay_ms = 0;
+  large_cache::set_tuning(t);  // the purge runs, and fails
+  auto* q = static_cast<unsigned char*>(kzalloc(n, g));
+  ASSERT_NE(q, nullptr);
+  std::size_t nonzero = 0;
+  for (std::size_t i = 0; i < n; ++i) nonzero += q[i] != 0;
+  EXPECT_EQ(nonzero, 0u);
+  kfree(q);
+  // A trim that fails: a small block taking the locked span keeps its dirty
+  // figure, and the big block after it is cleared whole.
+  t.dirty_decay_ms = 3600 * 1000;
+  large_cache::set_tuning(t);
+  large_cache::release_all();
+  auto* big = static_cast<unsigned char*>(kmalloc(n, g));
+  ASSERT_NE(big, nullptr);
+  std::memset(big, 0xee, n);
+  ASSERT_EQ(::mlock(big, n), 0);
+  kfree(big);
+  auto* small = static_cast<unsigned char*>(kzalloc(20 * 1024, g));
+  ASSERT_EQ(span_of(small), span_of(big));
+  kfree(small);
+  auto* again = static_cast<unsigned char*>(kzalloc(n, g));
+  ASSERT_EQ(span_of(again), span_of(big));
+  nonzero = 0;
+  for (std::size_t i = 0; i < n; ++i) nonzero += again[i] != 0;
+  EXPECT_EQ(nonzero, 0u);
+  ::munlock(again, n);
+  kfree(again);
+  g.remove();
+}
+
 // kfree leaves errno alone on every path: the fast one, a magazine
 // overflow, a cached span, an unmapped one.
 TEST_F(LargeCache, KfreeKeepsErrno) {
