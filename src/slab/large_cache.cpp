@@ -176,7 +176,7 @@ void run(Cache& c, Work& w) noexcept {
 // The decay pass (when its tick is due or `force`), then the budget: the
 // oldest spans first. Fills w; returns true if w filled up (more to do).
 bool collect(Cache& c, Work& w, std::uint64_t now, bool force) MEMCG_REQUIRES(c.mutex) {
-  const Tuning& t = c.tuning;
+  const Tuning t = c.tuning;  // a copy: the analysis does not follow references
   // `now` is read under the mutex, so it never precedes a tick or a
   // node's time; the ages saturate at 0 all the same.
   auto since = [now](std::uint64_t t0) { return now > t0 ? now - t0 : 0; };
