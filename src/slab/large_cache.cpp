@@ -216,7 +216,10 @@ bool collect(Cache& c, Work& w, std::uint64_t now, bool force) MEMCG_REQUIRES(c.
   return w.full();
 }
 
-// Detach-and-run until no pass fills its work list.
+// Detach-and-run until no pass fills its work list. A forced decay pass
+// stays forced until it is done: each pass unmaps or purges different
+// spans (a purged span is clean but for its node page and is not purged
+// again), so this ends.
 void settle(Cache& c, bool force) noexcept {
   for (bool more = true; more;) {
     Work w;
@@ -225,7 +228,6 @@ void settle(Cache& c, bool force) noexcept {
       more = collect(c, w, now_ms(), force);
     }
     run(c, w);
-    force = false;
   }
 }
 

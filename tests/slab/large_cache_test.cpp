@@ -117,6 +117,30 @@ TEST_F(LargeCache, DecayGivesPagesBackThenUnmaps) {
   g.remove();
 }
 
+// A forced decay pass (set_tuning, decay_now) finishes however many spans
+// are due, beyond one pass's work list.
+TEST_F(LargeCache, AForcedDecayHandlesEverySpanDue) {
+  Group g = Group::root().create("lc_many");
+  std::vector<char*> blocks;
+  for (int i = 0; i < 40; ++i) {
+    auto* p = static_cast<char*>(kmalloc(64 * 1024, g));
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 6, 64 * 1024);
+    blocks.push_back(p);
+  }
+  for (char* p : blocks) kfree(p);
+  EXPECT_EQ(large_cache::stats().spans, 40u);
+  large_cache::Tuning t = large_cache::tuning();
+  t.dirty_decay_ms = 0;
+  large_cache::set_tuning(t);
+  EXPECT_EQ(large_cache::stats().spans, 40u);
+  EXPECT_EQ(large_cache::stats().dirty_bytes, 40 * kPage) << "every span purged, not just one pass's";
+  t.retain_ms = 0;
+  large_cache::set_tuning(t);
+  EXPECT_EQ(large_cache::stats().spans, 0u) << "every span unmapped";
+  g.remove();
+}
+
 TEST_F(LargeCache, BudgetBoundsDirtyBytesAndSpans) {
   large_cache::release_all();
   large_cache::Tuning t = large_cache::tuning();
