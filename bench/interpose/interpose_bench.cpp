@@ -153,6 +153,8 @@ int main(int argc, char** argv) {
        {"--threads", "1", "--size", "64", "--iters", "20000"}},
       {"cache_scratch", IB_CACHE_SCRATCH_PATH, {"--threads", "2", "--size", "8", "--iters", "2000000"},
        {"--threads", "2", "--size", "8", "--iters", "10000"}},
+      {"thread_churn", IB_THREAD_CHURN_PATH, {"--threads", "2", "--size", "4", "--iters", "100000"},
+       {"--threads", "2", "--size", "4", "--iters", "500"}},
   };
 
   const std::string libdir = "/usr/lib/x86_64-linux-gnu/";
