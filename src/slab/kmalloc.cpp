@@ -336,6 +336,7 @@ void kfree(void* p) noexcept {
     if (!p) return;
     detail::checked::on_span(p);
     const std::uint32_t kind = detail::span_kind(p);
+    MEMCG_CHECK(kind != detail::large_cache::kLargeCachedKind, "kfree of a freed large block (double free)");
     MEMCG_CHECK(kind == detail::kLargeKind, "kfree of a pointer that kmalloc did not return");
 #if defined(MEMCG_CHECKED)
     auto* h = static_cast<const detail::LargeHeader*>(detail::region_base(p));
@@ -359,6 +360,7 @@ std::size_t ksize(const void* p) noexcept {
   const void* base = detail::region_base(p);
   const std::uint32_t kind = detail::span_kind(p);
   if (kind == detail::kRegionKind) return detail::Slab::of(p)->stride;
+  MEMCG_CHECK(kind != detail::large_cache::kLargeCachedKind, "ksize of a freed large block");
   MEMCG_CHECK(kind == detail::kLargeKind, "ksize of a pointer that kmalloc did not return");
   auto* h = static_cast<const detail::LargeHeader*>(base);
   return h->usable - (static_cast<const char*>(p) - (static_cast<const char*>(base) + h->offset));

@@ -1,6 +1,7 @@
 // Bad inputs: broken pointers (checked builds abort with a message) (rows of docs/bad-inputs.md; the rule and the
 // shared helpers are in bad_input_test_util.hpp).
 #include "bad_input_test_util.hpp"
+#include "slab/large_cache.hpp"
 
 namespace memcg {
 namespace {
@@ -56,11 +57,15 @@ TEST_F(BadPointerDeathTest, KfreeForeignPointer) {
 }
 
 TEST_F(BadPointerDeathTest, KfreeLargeDoubleFree) {
-  // A large allocation is unmapped by its kfree: the second kfree (or a
-  // ksize) finds no mapping. Reported as a foreign pointer, not a double free.
+  // A freed large block's span waits in the large-block cache, marked
+  // freed: a second kfree (or a ksize) is a double free. Once the span is
+  // unmapped, the pointer is foreign.
   void* big = kmalloc(100000);
   ASSERT_NE(big, nullptr);
   kfree(big);
+  EXPECT_DEATH(kfree(big), "freed large block \\(double free\\)");
+  EXPECT_DEATH(ksize(big), "ksize of a freed large block");
+  detail::large_cache::release_all();
   EXPECT_DEATH(kfree(big), "span not mapped");
   EXPECT_DEATH(ksize(big), "span not mapped");
 }
