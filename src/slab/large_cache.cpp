@@ -97,39 +97,41 @@ std::uint64_t now_ms() noexcept {
 
 // ---- the two lists (mutex held) ----
 
+// One intrusive list through the node's Prev/Next links (Prev: toward the
+// head, the newest), at its head or its tail.
+template <Node* Node::*Prev, Node* Node::*Next>
+void push(List& l, Node* n, bool at_head) {
+  if (at_head) {
+    n->*Prev = nullptr;
+    n->*Next = l.head;
+    if (l.head) l.head->*Prev = n; else l.tail = n;
+    l.head = n;
+  } else {
+    n->*Next = nullptr;
+    n->*Prev = l.tail;
+    if (l.tail) l.tail->*Next = n; else l.head = n;
+    l.tail = n;
+  }
+}
+
+template <Node* Node::*Prev, Node* Node::*Next>
+void remove(List& l, Node* n) {
+  if (n->*Prev) (n->*Prev)->*Next = n->*Next; else l.head = n->*Next;
+  if (n->*Next) (n->*Next)->*Prev = n->*Prev; else l.tail = n->*Prev;
+}
+
 void link(Cache& c, Node* n, bool newest) MEMCG_REQUIRES(c.mutex) {
   n->bin = bin_of(n->span_len, n->dirty);
-  List& b = c.bins[n->bin];
-  if (newest) {
-    n->bin_prev = nullptr;
-    n->bin_next = b.head;
-    if (b.head) b.head->bin_prev = n; else b.tail = n;
-    b.head = n;
-    n->age_prev = nullptr;
-    n->age_next = c.age.head;
-    if (c.age.head) c.age.head->age_prev = n; else c.age.tail = n;
-    c.age.head = n;
-  } else {
-    n->bin_next = nullptr;
-    n->bin_prev = b.tail;
-    if (b.tail) b.tail->bin_next = n; else b.head = n;
-    b.tail = n;
-    n->age_next = nullptr;
-    n->age_prev = c.age.tail;
-    if (c.age.tail) c.age.tail->age_next = n; else c.age.head = n;
-    c.age.tail = n;
-  }
+  push<&Node::bin_prev, &Node::bin_next>(c.bins[n->bin], n, newest);
+  push<&Node::age_prev, &Node::age_next>(c.age, n, newest);
   ++c.spans;
   c.span_bytes += n->span_len;
   c.dirty_bytes += n->dirty;
 }
 
 void unlink(Cache& c, Node* n) MEMCG_REQUIRES(c.mutex) {
-  List& b = c.bins[n->bin];
-  if (n->bin_prev) n->bin_prev->bin_next = n->bin_next; else b.head = n->bin_next;
-  if (n->bin_next) n->bin_next->bin_prev = n->bin_prev; else b.tail = n->bin_prev;
-  if (n->age_prev) n->age_prev->age_next = n->age_next; else c.age.head = n->age_next;
-  if (n->age_next) n->age_next->age_prev = n->age_prev; else c.age.tail = n->age_prev;
+  remove<&Node::bin_prev, &Node::bin_next>(c.bins[n->bin], n);
+  remove<&Node::age_prev, &Node::age_next>(c.age, n);
   --c.spans;
   c.span_bytes -= n->span_len;
   c.dirty_bytes -= n->dirty;
