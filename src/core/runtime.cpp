@@ -39,6 +39,12 @@ void record_event(GroupImpl* g, Event e) noexcept {
   g->events_local.inc(e);
   g->events.inc(e);
   for (GroupImpl* a = g->parent; a && !a->is_root(); a = a->parent) a->events.inc(e);
+  for (GroupImpl* a = g; a; a = a->parent) {  // the first level with an upstream counts it there too
+    if (ChargeUpstream* u = a->counter.upstream()) {
+      u->on_event(static_cast<int>(e));
+      break;
+    }
+  }
   if (g_event_watches.load(std::memory_order_relaxed) != 0) wake_notifier();  // memcg/notify.hpp
 }
 

@@ -41,6 +41,11 @@ bool PageCounter::try_charge(std::uint64_t bytes, PageCounter** fail) noexcept {
     while ((fits = old <= limit && bytes <= limit - old && bytes < UINT64_MAX - old) &&
            !c->usage_.compare_exchange_weak(old, old + bytes, std::memory_order_relaxed)) {
     }
+    if (MEMCG_LIKELY(fits) && MEMCG_UNLIKELY(c->upstream_.load(std::memory_order_relaxed) != nullptr) &&
+        !c->upstream()->try_charge(*c, bytes)) {
+      c->usage_.fetch_sub(bytes, std::memory_order_relaxed);  // refused upstream: as if this level had
+      fits = false;
+    }
     if (MEMCG_UNLIKELY(!fits)) {
       c->failcnt_.fetch_add(1, std::memory_order_relaxed);
       *fail = c;
@@ -60,6 +65,7 @@ bool PageCounter::try_charge(std::uint64_t bytes, PageCounter** fail) noexcept {
 void PageCounter::force_charge(std::uint64_t bytes) noexcept {
   for (PageCounter* c = this; c; c = c->parent_) {
     std::uint64_t now = c->usage_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    if (MEMCG_UNLIKELY(c->upstream_.load(std::memory_order_relaxed) != nullptr)) c->upstream()->force_charge(*c, bytes);
     c->propagate_protected_usage(now);
     if (now > c->watermark_.load(std::memory_order_relaxed)) c->raise_watermark(now);
   }
@@ -69,6 +75,7 @@ void PageCounter::uncharge(std::uint64_t bytes) noexcept {
   for (PageCounter* c = this; c; c = c->parent_) {
     std::uint64_t old = c->usage_.fetch_sub(bytes, std::memory_order_relaxed);
     MEMCG_CHECK(old >= bytes, "page counter underflow: uncharge of bytes never charged");
+    if (MEMCG_UNLIKELY(c->upstream_.load(std::memory_order_relaxed) != nullptr)) c->upstream()->uncharge(*c, bytes);
     c->propagate_protected_usage(old - bytes);
   }
 }
@@ -78,6 +85,8 @@ void PageCounter::move_to_ancestor(std::uint64_t bytes, PageCounter* ancestor) n
     MEMCG_CHECK(c, "move_to_ancestor: not an ancestor");
     std::uint64_t old = c->usage_.fetch_sub(bytes, std::memory_order_relaxed);
     MEMCG_CHECK(old >= bytes, "page counter underflow: moving bytes never charged");
+    // The bytes leave this level, so they leave its upstream too.
+    if (MEMCG_UNLIKELY(c->upstream_.load(std::memory_order_relaxed) != nullptr)) c->upstream()->uncharge(*c, bytes);
     c->propagate_protected_usage(old - bytes);
   }
 }

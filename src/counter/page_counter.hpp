@@ -19,9 +19,34 @@
 #include <atomic>
 #include <cstdint>
 
+#include "platform/assert.hpp"
+
 namespace memcg::detail {
 
 inline constexpr std::uint64_t kUnlimited = UINT64_MAX;
+
+class PageCounter;
+
+/// A counter outside the process that one level also charges: memcg-run's
+/// process-tree counters in shared memory (src/interpose/shared_tree.hpp).
+/// The level calls it after its own usage changed, so it runs only where
+/// the level's counter is touched (stock refills and drains, large blocks),
+/// never on the allocation fast path. `level` is the calling counter.
+class ChargeUpstream {
+ public:
+  /// Charges `bytes` upstream; false refuses them (the level then fails the
+  /// charge as if its own max had refused it: failcnt, reclaim, OOM).
+  virtual bool try_charge(PageCounter& level, std::uint64_t bytes) noexcept = 0;
+  virtual void force_charge(PageCounter& level, std::uint64_t bytes) noexcept = 0;
+  virtual void uncharge(PageCounter& level, std::uint64_t bytes) noexcept = 0;
+  /// Bytes the upstream can still take before its max.
+  virtual std::uint64_t margin() const noexcept = 0;
+  /// An event recorded on the level's group (record_event).
+  virtual void on_event(int event) noexcept = 0;
+
+ protected:
+  ~ChargeUpstream() = default;
+};
 
 class PageCounter {
  public:
@@ -49,10 +74,16 @@ class PageCounter {
   std::uint64_t min() const noexcept { return min_.load(std::memory_order_relaxed); }
   std::uint64_t watermark() const noexcept { return watermark_.load(std::memory_order_relaxed); }
   std::uint64_t failcnt() const noexcept { return failcnt_.load(std::memory_order_relaxed); }
-  /// Bytes that can still be charged here before max (0 if at or over).
+  /// Bytes that can still be charged here before max (0 if at or over),
+  /// and, at a level with an upstream, before the upstream's max.
   std::uint64_t margin() const noexcept {
     std::uint64_t u = usage(), m = max();
-    return u < m ? m - u : 0;
+    const std::uint64_t own = u < m ? m - u : 0;
+    if (MEMCG_UNLIKELY(upstream_.load(std::memory_order_relaxed) != nullptr)) {
+      const std::uint64_t up = upstream()->margin();
+      return up < own ? up : own;
+    }
+    return own;
   }
 
   void set_max(std::uint64_t v) noexcept { max_.store(v, std::memory_order_relaxed); }
@@ -60,6 +91,10 @@ class PageCounter {
   void set_min(std::uint64_t v) noexcept;
   void set_low(std::uint64_t v) noexcept;
   void reset_watermark() noexcept { watermark_.store(usage(), std::memory_order_relaxed); }
+
+  /// Attaches the upstream counter (set once, before the level charges).
+  void set_upstream(ChargeUpstream* u) noexcept { upstream_.store(u, std::memory_order_release); }
+  ChargeUpstream* upstream() const noexcept { return upstream_.load(std::memory_order_acquire); }
 
   PageCounter* parent() const noexcept { return parent_; }
   /// The object this counter is embedded in (a group), for error reports.
@@ -95,6 +130,7 @@ class PageCounter {
   std::atomic<std::uint64_t> emin_{0};
   std::atomic<std::uint64_t> elow_{0};
   std::atomic<std::uint64_t> failcnt_{0};
+  std::atomic<ChargeUpstream*> upstream_{nullptr};
   PageCounter* const parent_;
   void* const owner_;
 };

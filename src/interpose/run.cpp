@@ -8,11 +8,24 @@
 //   MEMCG_RUN_REPORT=text|json      write the report at exit (absent: no report)
 //   MEMCG_RUN_OUTPUT=FILE           the report's file (default: stderr)
 //   MEMCG_RUN_PID=N                 only process N writes the report
+//   MEMCG_RUN_SHM=NAME              the process tree's shared counters
+//                                   (shared_tree.hpp): --max/--high apply to
+//                                   the tree, memcg-run writes the report
+//
+// In a process tree (MEMCG_RUN_SHM), /run is the process's share of the
+// tree: its counter charges the process's slot of the shared segment
+// (TreeUpstream), and the process's threads charge its own child group
+// /run/<pid>-<comm> (per-thread groups go under it). A forked child takes a
+// slot of its own before it returns from fork(), with what it inherited
+// from its parent as credit: its frees give that back first, uncharged, so
+// the tree counts the copy only where the child replaces it (like the
+// kernel, which charges a copy-on-write page when it is first written).
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -28,6 +41,7 @@
 #include "charge/current.hpp"
 #include "core/access.hpp"
 #include "core/runtime.hpp"
+#include "interpose/shared_tree.hpp"
 #include "interpose/state.hpp"
 #include "memcg/serve.hpp"
 #include "memcg/fs.hpp"
@@ -54,8 +68,68 @@ struct Config {
   pid_t report_pid = 0;
 };
 
+// The tree's counter above /run's (installed on /run's PageCounter).
+// `slot` changes only in a fork child, before it returns from fork();
+// `detached` is set at exit, after the slot gave its charges back: later
+// charges and uncharges (static destructors of other objects) stay local.
+class TreeUpstream final : public detail::ChargeUpstream {
+ public:
+  tree::Segment* seg = nullptr;
+  tree::Ref slot;
+  std::atomic<bool> detached{false};
+
+  bool try_charge(detail::PageCounter& level, std::uint64_t bytes) noexcept override {
+    if (detached.load(std::memory_order_relaxed)) return true;
+    std::uint64_t tree_usage = 0;
+    // Refused: processes of the tree that died without exiting may still
+    // hold charges memcg-run has not yet given back; give them back now.
+    if (!tree::charge(seg, slot, bytes, false, &tree_usage) &&
+        (tree::sweep(seg) == 0 || !tree::charge(seg, slot, bytes, false, &tree_usage)))
+      return false;
+    follow_high(level, tree_usage);
+    return true;
+  }
+  void force_charge(detail::PageCounter& level, std::uint64_t bytes) noexcept override {
+    if (detached.load(std::memory_order_relaxed)) return;
+    std::uint64_t tree_usage = 0;
+    tree::charge(seg, slot, bytes, true, &tree_usage);
+    follow_high(level, tree_usage);
+  }
+  void uncharge(detail::PageCounter&, std::uint64_t bytes) noexcept override {
+    if (!detached.load(std::memory_order_relaxed)) tree::uncharge(seg, slot, bytes);
+  }
+  std::uint64_t margin() const noexcept override {
+    if (detached.load(std::memory_order_relaxed)) return tree::kUnlimited;
+    const std::uint64_t u = __atomic_load_n(&seg->usage, __ATOMIC_RELAXED);
+    const std::uint64_t m = __atomic_load_n(&seg->max, __ATOMIC_RELAXED);
+    return u < m ? m - u : 0;
+  }
+  void on_event(int event) noexcept override {
+    if (!detached.load(std::memory_order_relaxed)) tree::count_event(seg, slot, event);
+  }
+
+ private:
+  // The tree's memory.high as this process's /run sees it: /run's usage
+  // plus the tree's headroom at this charge (minus the tree's excess when
+  // it is over), so /run is over high exactly when the tree is, and the
+  // library's high reclaim and throttling act on the process's own share.
+  void follow_high(detail::PageCounter& level, std::uint64_t tree_usage) noexcept {
+    const std::uint64_t h = __atomic_load_n(&seg->high, __ATOMIC_RELAXED);
+    if (h == tree::kUnlimited) return;
+    const std::uint64_t u = level.usage();
+    if (tree_usage <= h) {
+      level.set_high(u + (h - tree_usage));
+    } else {
+      const std::uint64_t over = tree_usage - h;
+      level.set_high(u > over ? u - over : 0);
+    }
+  }
+};
+
 struct Globals {
   Config cfg;
+  TreeUpstream upstream;  // seg == nullptr: no process tree
+  Group proc;             // the process's group under /run (process tree only)
   Group run;
   std::mutex groups_mutex;     // the per-thread groups (fork: held across it)
   std::vector<Group> threads;  // per-thread groups, creation order
@@ -82,22 +156,49 @@ std::string sanitize(std::string_view s) {
   return out;
 }
 
+// The group a thread's own group goes under (or that it charges): the
+// process's group in a process tree, else /run.
+Group& base_group() { return g->proc ? g->proc : g->run; }
+
+// A child of `parent` named `base`, or `base-2`, `base-3`... if the name is
+// taken (a reused tid or pid); an empty Group if none could be created.
+Group create_unique(Group& parent, const std::string& base) {
+  for (int i = 1; i < 1000; ++i) {
+    std::error_code ec;
+    Group c = parent.create(i == 1 ? base : base + "-" + std::to_string(i), ec);
+    if (!ec) return c;
+    if (ec != std::errc::file_exists) break;
+  }
+  return Group();
+}
+
 detail::GroupImpl* create_thread_group() {
   char comm[32] = {};
   pthread_getname_np(pthread_self(), comm, sizeof comm);
   const auto tid = static_cast<long>(::syscall(SYS_gettid));
-  const std::string base = "t" + std::to_string(tid) + "-" + sanitize(comm);
   std::lock_guard<std::mutex> l(g->groups_mutex);
-  for (int i = 1; i < 1000; ++i) {
-    std::error_code ec;
-    Group c = g->run.create(i == 1 ? base : base + "-" + std::to_string(i), ec);
-    if (!ec) {
-      g->threads.push_back(c);
-      return detail::Access::impl(c);  // g->threads keeps the reference
+  Group c = create_unique(base_group(), "t" + std::to_string(tid) + "-" + sanitize(comm));
+  if (!c) return detail::Access::impl(base_group());
+  g->threads.push_back(c);
+  return detail::Access::impl(c);  // g->threads keeps the reference
+}
+
+// The process's group in a process tree: /run/<pid>-<comm>.
+Group create_process_group() {
+  char comm[17] = {};
+  prctl(PR_GET_NAME, comm, 0, 0, 0);
+  return create_unique(g->run, std::to_string(static_cast<long>(::getpid())) + "-" + sanitize(comm));
+}
+
+// The calling thread's group: its own with --per-thread, else base_group().
+detail::GroupImpl* thread_group() {
+  if (g->cfg.per_thread) {
+    try {
+      return create_thread_group();
+    } catch (...) {
     }
-    if (ec != std::errc::file_exists) break;  // tid reused: try a suffix
   }
-  return detail::Access::impl(g->run);
+  return detail::Access::impl(base_group());
 }
 
 // ---- report ----
@@ -231,9 +332,34 @@ void depth_down(void*) noexcept { tls_word -= kDepthUnit; }
 void groups_lock(void*) noexcept MEMCG_NO_TSA { g->groups_mutex.lock(); }
 void groups_unlock(void*) noexcept MEMCG_NO_TSA { g->groups_mutex.unlock(); }
 
+// In a process tree, the child takes its own slot before fork() returns in
+// it (it has charged nothing since: every handler runs internal), with what
+// its /run holds, copied from the parent, as credit; its own group then
+// takes the forking thread. The parent's groups stay in the child's tree
+// with the inherited copy's charges.
+void tree_child(void*) noexcept {
+  if (!g || !g->upstream.seg || !g->upstream.slot) return;
+  Internal in;
+  const std::uint64_t inherited = detail::Access::impl(g->run)->counter.usage();
+  const tree::Ref r = tree::attach(g->upstream.seg, inherited);
+  if (!r) {
+    g->upstream.detached.store(true, std::memory_order_relaxed);  // no slot: this process counts nowhere
+    return;
+  }
+  g->upstream.slot = r;
+  try {
+    std::lock_guard<std::mutex> l(g->groups_mutex);
+    g->threads.clear();  // their threads are the parent's
+    if (Group p = create_process_group()) g->proc = p;
+  } catch (...) {
+  }
+  detail::tls_current_group = thread_group();
+}
+
 detail::fork::Participant g_fork_depth{detail::fork::kOrderInterposeDepth, depth_up, depth_down, depth_down};
 detail::fork::Participant g_fork_groups{detail::fork::kOrderInterposeGroups, groups_lock, groups_unlock,
                                         groups_unlock};
+detail::fork::Participant g_fork_tree{detail::fork::kOrderInterposeTree, nullptr, nullptr, tree_child};
 
 bool parse_limit(const char* name, std::uint64_t& out) {
   const char* v = ::getenv(name);
@@ -257,15 +383,32 @@ void global_init() {
     g_state.store(kDisabled);
     return;
   }
-  std::uint64_t b;
-  if (parse_limit("MEMCG_RUN_HIGH", b)) g->run.set_high(b, ec);
-  if (parse_limit("MEMCG_RUN_MAX", b)) g->run.set_max(b, ec);
+  if (const char* name = ::getenv("MEMCG_RUN_SHM"); name && *name) {
+    // A process tree: the tree's limits and report are memcg-run's. A
+    // segment that is gone (memcg-run ended before this process started)
+    // or full leaves the process unlimited and unreported.
+    c.report = 0;
+    if (tree::Segment* seg = tree::open(name)) {
+      const tree::Ref r = tree::attach(seg, 0);
+      if (r) {
+        g->upstream.seg = seg;
+        g->upstream.slot = r;
+        detail::Access::impl(g->run)->counter.set_upstream(&g->upstream);
+        g->proc = create_process_group();
+      }
+    }
+  } else {
+    std::uint64_t b;
+    if (parse_limit("MEMCG_RUN_HIGH", b)) g->run.set_high(b, ec);
+    if (parse_limit("MEMCG_RUN_MAX", b)) g->run.set_max(b, ec);
+  }
   // Create every kmalloc size class now, while this thread allocates
   // internally: no interposed malloc of the program ever sets one up.
   for (std::size_t s = 8; s <= kMaxSmallSize; s += 8) kfree(kmalloc(s, Group::root()));
   pthread_key_create(&g->exit_key, on_thread_exit);
   detail::fork::add(&g_fork_depth);
   detail::fork::add(&g_fork_groups);
+  detail::fork::add(&g_fork_tree);
   g_state.store(kReady, std::memory_order_release);
   // The control socket (memcg-run --socket): its thread is a library thread,
   // never accounted. The program's own children inherit the environment
@@ -280,7 +423,19 @@ void global_init() {
 }
 
 __attribute__((constructor(101))) void preload_init() { global_init(); }
-__attribute__((destructor(101))) void preload_fini() { write_report(); }
+// In a process tree, the process's heap ends with it: its slot gives the
+// charges back (detached first, so that a charge racing with the exit
+// cannot land on a finished slot; frees after this stay local).
+void tree_exit() {
+  if (!g || !g->upstream.seg || !g->upstream.slot) return;
+  g->upstream.detached.store(true, std::memory_order_relaxed);
+  tree::finish(g->upstream.seg, g->upstream.slot, tree::kExited);
+}
+
+__attribute__((destructor(101))) void preload_fini() {
+  write_report();
+  tree_exit();
+}
 
 }  // namespace
 
@@ -291,14 +446,7 @@ bool thread_setup() noexcept {
     set_mode(kPassthrough);
     return false;
   }
-  detail::GroupImpl* grp = detail::Access::impl(g->run);
-  if (g->cfg.per_thread) {
-    try {
-      grp = create_thread_group();
-    } catch (...) {
-    }
-  }
-  detail::tls_current_group = grp;
+  detail::tls_current_group = thread_group();
   pthread_setspecific(g->exit_key, reinterpret_cast<void*>(1));
   set_mode(kAccounted);
   return true;

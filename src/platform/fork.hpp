@@ -34,6 +34,7 @@ namespace memcg::detail::fork {
 
 /// Orders of the stages that are not locks (locks use their LockRank).
 enum : int {
+  kOrderInterposeTree = -40,   // memcg-run: a child of a process tree takes its own slot (child hook, last)
   kOrderInterposeDepth = -30,  // memcg-run: the forking thread's allocations go to glibc
   kOrderRcuReaders = -20,      // RCU grace periods stop (they wait for readers that take library locks)
   kOrderInterposeGroups = -10, // memcg-run's per-thread group list (held while creating groups)

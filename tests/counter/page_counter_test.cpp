@@ -121,5 +121,89 @@ TEST(PageCounter, ConcurrentChargesNeverPassMaxAndBalance) {
   EXPECT_EQ(c.root.usage(), 0u);
 }
 
+
+// An upstream with a limit of its own, counting what the level gives it.
+struct FakeUpstream final : ChargeUpstream {
+  std::atomic<std::uint64_t> usage{0};
+  std::uint64_t max = kUnlimited;
+  std::atomic<int> events{0};
+  bool try_charge(PageCounter&, std::uint64_t bytes) noexcept override {
+    std::uint64_t old = usage.load();
+    do {
+      if (bytes > max - old) return false;
+    } while (!usage.compare_exchange_weak(old, old + bytes));
+    return true;
+  }
+  void force_charge(PageCounter&, std::uint64_t bytes) noexcept override { usage += bytes; }
+  void uncharge(PageCounter&, std::uint64_t bytes) noexcept override { usage -= bytes; }
+  std::uint64_t margin() const noexcept override { return max - usage.load(); }
+  void on_event(int) noexcept override { ++events; }
+};
+
+TEST(PageCounterUpstream, ARefusalUpstreamFailsTheLevelAndRollsEverythingBack) {
+  Chain c;
+  FakeUpstream up;
+  up.max = 150;
+  c.mid.set_upstream(&up);
+  PageCounter* fail = nullptr;
+  ASSERT_TRUE(c.leaf.try_charge(100, &fail));
+  EXPECT_EQ(up.usage.load(), 100u);
+  EXPECT_FALSE(c.leaf.try_charge(51, &fail));
+  EXPECT_EQ(fail, &c.mid);  // the level with the upstream refused
+  EXPECT_EQ(c.mid.failcnt(), 1u);
+  EXPECT_EQ(c.leaf.usage(), 100u);
+  EXPECT_EQ(c.mid.usage(), 100u);
+  EXPECT_EQ(c.root.usage(), 100u);
+  EXPECT_EQ(up.usage.load(), 100u);
+  EXPECT_EQ(c.mid.margin(), 50u);  // the upstream's, below the level's own unlimited one
+  EXPECT_EQ(c.leaf.margin(), kUnlimited - 100);  // a level without upstream: its own only
+  c.mid.set_max(120);
+  EXPECT_EQ(c.mid.margin(), 20u);  // the smaller of the two
+}
+
+TEST(PageCounterUpstream, UnchargeForceChargeAndReparentingReachTheUpstream) {
+  Chain c;
+  FakeUpstream up;
+  c.mid.set_upstream(&up);
+  PageCounter* fail = nullptr;
+  ASSERT_TRUE(c.leaf.try_charge(100, &fail));
+  c.leaf.force_charge(30);
+  EXPECT_EQ(up.usage.load(), 130u);
+  c.leaf.uncharge(20);
+  EXPECT_EQ(up.usage.load(), 110u);
+  // Moving bytes from leaf to mid keeps them in mid, so in the upstream.
+  c.leaf.move_to_ancestor(10, &c.mid);
+  EXPECT_EQ(up.usage.load(), 110u);
+  // Moving past mid (to root) takes them out of mid, so out of the upstream.
+  c.leaf.move_to_ancestor(40, &c.root);
+  EXPECT_EQ(up.usage.load(), 70u);
+  EXPECT_EQ(c.mid.usage(), 70u);
+  EXPECT_EQ(c.root.usage(), 110u);
+}
+
+TEST(PageCounterUpstream, ConcurrentChargesNeverPassTheUpstreamLimit) {
+  Chain c;
+  FakeUpstream up;
+  up.max = 1000;
+  c.mid.set_upstream(&up);
+  std::vector<std::thread> ts;
+  std::atomic<std::uint64_t> held{0};
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      PageCounter* fail = nullptr;
+      for (int i = 0; i < 20000; ++i) {
+        if (c.leaf.try_charge(7, &fail)) {
+          held += 7;
+          EXPECT_LE(up.usage.load(), 1000u);
+          c.leaf.uncharge(7);
+          held -= 7;
+        }
+      }
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(up.usage.load(), 0u);
+  EXPECT_EQ(c.root.usage(), 0u);
+}
+
 }  // namespace
 }  // namespace memcg::detail

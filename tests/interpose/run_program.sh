@@ -51,11 +51,15 @@ memcg_run)
   [[ "$(json_get r3.json "d['groups'][0]['memory.max']")" == 1073741824 ]] || fail "max not applied"
   [[ "$(json_get r3.json "d['groups'][0]['memory.high']")" == 536870912 ]] || fail "high not applied"
   "$run" --max=max --output r4.txt -- true || fail "--max=max"
-  grep -q '^\[/run\]' r4.txt && grep -q 'memory.kmem.slabinfo:' r4.txt || fail "text report"
-  # the report goes to stderr without --output; grandchildren do not report
-  # (bash exits through exit(); dash uses _exit, which skips the report)
+  grep -q '^\[/run\]' r4.txt && grep -q '^processes: 1$' r4.txt || fail "text report"
+  # the report goes to stderr without --output, once for the whole tree
   "$run" -- bash -c '/bin/true; /bin/true; exit 0' 2>err >/dev/null
   [[ $(grep -c 'memcg-run report' err) -eq 1 ]] || fail "expected exactly one report on stderr"
+  # --per-process: each process its own /run; the first one reports, from
+  # the program itself, with its slab figures
+  "$run" --per-process --max 1G --output r5.txt -- bash -c '/bin/true; exit 0' || fail "--per-process"
+  grep -q '^\[/run\]' r5.txt && grep -q 'memory.kmem.slabinfo:' r5.txt || fail "--per-process text report"
+  [[ "$(grep '^memory.max' r5.txt)" == "memory.max: 1073741824" ]] || fail "--per-process max not applied"
   echo "memcg_run: options, exit codes and reports OK"
   ;;
 python)

@@ -1,0 +1,247 @@
+#include "interpose/shared_tree.hpp"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <new>
+
+namespace memcg::interpose::tree {
+
+namespace {
+
+// Fields 3 (state) and 22 (start time) of /proc/<pid>/stat; false if the
+// file cannot be read. The command name (field 2) may hold spaces and
+// parentheses: parse after its last ')'.
+bool read_stat(pid_t pid, char* state, std::uint64_t* start) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* p = strrchr(buf, ')');
+  if (!p || p[1] != ' ') return false;
+  p += 2;
+  *state = *p;
+  // After the state, fields 4..21 then the start time.
+  for (int field = 3; field < 22; ++field) {
+    p = strchr(p, ' ');
+    if (!p) return false;
+    ++p;
+  }
+  *start = strtoull(p, nullptr, 10);
+  return true;
+}
+
+// The tree's usage is read outside the lock (margins, reports): written
+// whole.
+void set_usage(Segment* s, std::uint64_t v) { __atomic_store_n(&s->usage, v, __ATOMIC_RELAXED); }
+
+std::uint64_t add_usage(Segment* s, std::uint64_t bytes) {
+  set_usage(s, s->usage + bytes);
+  if (s->usage > s->peak) s->peak = s->usage;
+  return s->usage;
+}
+
+void sub_usage(Segment* s, std::uint64_t bytes) { set_usage(s, s->usage - (bytes < s->usage ? bytes : s->usage)); }
+
+void finish_locked(Segment* s, Slot& sl, SlotState how) {
+  sub_usage(s, sl.usage);
+  sl.usage = 0;
+  sl.credit = 0;
+  sl.state = how;
+}
+
+}  // namespace
+
+Locked::Locked(Segment* s) : s_(s) {
+  if (pthread_mutex_lock(&s->lock) == EOWNERDEAD) {
+    // The holder died mid-update: slots are written before the tree, so
+    // the tree's usage is the sum of the live slots'.
+    std::uint64_t sum = 0;
+    for (const Slot& sl : s->slots)
+      if (sl.state == kLive) sum += sl.usage;
+    __atomic_store_n(&s->usage, sum, __ATOMIC_RELAXED);
+    pthread_mutex_consistent(&s->lock);
+  }
+}
+
+Locked::~Locked() { pthread_mutex_unlock(&s_->lock); }
+
+Segment* create(const std::string& name, std::uint64_t max, std::uint64_t high) {
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return nullptr;
+  if (::ftruncate(fd, sizeof(Segment)) != 0) {
+    const int e = errno;
+    ::close(fd);
+    ::shm_unlink(name.c_str());
+    errno = e;
+    return nullptr;
+  }
+  void* m = ::mmap(nullptr, sizeof(Segment), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  const int e = errno;
+  ::close(fd);
+  if (m == MAP_FAILED) {
+    ::shm_unlink(name.c_str());
+    errno = e;
+    return nullptr;
+  }
+  auto* s = static_cast<Segment*>(m);  // zero-filled by ftruncate
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&s->lock, &a);
+  pthread_mutexattr_destroy(&a);
+  s->max = max;
+  s->high = high;
+  s->version = kVersion;
+  __atomic_store_n(&s->magic, kMagic, __ATOMIC_RELEASE);
+  return s;
+}
+
+Segment* open(const char* name) {
+  const int fd = ::shm_open(name, O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  void* m = ::mmap(nullptr, sizeof(Segment), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) return nullptr;
+  auto* s = static_cast<Segment*>(m);
+  if (__atomic_load_n(&s->magic, __ATOMIC_ACQUIRE) != kMagic || s->version != kVersion) {
+    ::munmap(m, sizeof(Segment));
+    return nullptr;
+  }
+  return s;
+}
+
+std::uint64_t self_start_time() {
+  char st;
+  std::uint64_t t = 0;
+  return read_stat(::getpid(), &st, &t) ? t : 0;
+}
+
+bool alive(pid_t pid, std::uint64_t start_time) {
+  char st = 0;
+  std::uint64_t t = 0;
+  if (!read_stat(pid, &st, &t)) return false;
+  return t == start_time && st != 'Z' && st != 'X' && st != 'x';
+}
+
+Ref attach(Segment* s, std::uint64_t credit) {
+  const pid_t pid = ::getpid();
+  const std::uint64_t start = self_start_time();
+  char comm[16] = {};
+  prctl(PR_GET_NAME, comm, 0, 0, 0);
+  Locked l(s);
+  int free_slot = -1, done_slot = -1;
+  for (std::uint32_t i = 0; i < kSlots; ++i) {
+    Slot& sl = s->slots[i];
+    if (sl.state == kLive && sl.pid == pid && sl.start_time == start) {
+      finish_locked(s, sl, kExeced);  // this process's image before exec
+    }
+    if (sl.state == kFree) {
+      if (free_slot < 0) free_slot = static_cast<int>(i);
+    } else if (sl.state != kLive && done_slot < 0) {
+      done_slot = static_cast<int>(i);
+    }
+  }
+  int i = free_slot >= 0 ? free_slot : done_slot;
+  if (i < 0) {
+    ++s->unattached;
+    return Ref{};
+  }
+  Slot& sl = s->slots[i];
+  if (sl.state != kFree) {
+    ++s->folded_count;
+    if (sl.peak > s->folded_peak) s->folded_peak = sl.peak;
+    for (int e = 0; e < 5; ++e) s->folded_events[e] += sl.events[e];
+  }
+  sl = Slot{};
+  sl.pid = pid;
+  sl.ppid = ::getppid();
+  sl.seq = ++s->next_seq;
+  sl.start_time = start;
+  memcpy(sl.comm, comm, sizeof sl.comm);
+  sl.comm[sizeof sl.comm - 1] = '\0';
+  sl.credit = credit;
+  sl.state = kLive;
+  return Ref{i, sl.seq};
+}
+
+namespace {
+// r's slot if it is still r's and live (under the lock).
+Slot* live_slot(Segment* s, Ref r) {
+  Slot& sl = s->slots[r.slot];
+  return sl.state == kLive && sl.seq == r.seq ? &sl : nullptr;
+}
+}  // namespace
+
+void finish(Segment* s, Ref r, SlotState how) {
+  Locked l(s);
+  if (Slot* sl = live_slot(s, r)) finish_locked(s, *sl, how);
+}
+
+int sweep(Segment* s) {
+  // Liveness is read outside the lock (it reads /proc); a slot is finished
+  // only if it still names the same process under the lock.
+  int n = 0;
+  for (std::uint32_t i = 0; i < kSlots; ++i) {
+    Slot& sl = s->slots[i];
+    const std::uint32_t state = __atomic_load_n(&sl.state, __ATOMIC_RELAXED);
+    if (state != kLive) continue;
+    const pid_t pid = __atomic_load_n(&sl.pid, __ATOMIC_RELAXED);
+    const std::uint64_t start = __atomic_load_n(&sl.start_time, __ATOMIC_RELAXED);
+    if (alive(pid, start)) continue;
+    Locked l(s);
+    if (sl.state == kLive && sl.pid == pid && sl.start_time == start) {
+      finish_locked(s, sl, kGone);
+      ++n;
+    }
+  }
+  return n;
+}
+
+bool charge(Segment* s, Ref r, std::uint64_t bytes, bool force, std::uint64_t* tree_usage) {
+  Locked l(s);
+  Slot* slp = live_slot(s, r);
+  *tree_usage = s->usage;
+  if (!slp) return true;
+  Slot& sl = *slp;
+  if (!force && (s->usage > s->max || bytes > s->max - s->usage)) {
+    ++s->failcnt;
+    return false;
+  }
+  sl.usage += bytes;
+  if (sl.usage > sl.peak) sl.peak = sl.usage;
+  *tree_usage = add_usage(s, bytes);
+  return true;
+}
+
+void uncharge(Segment* s, Ref r, std::uint64_t bytes) {
+  Locked l(s);
+  Slot* slp = live_slot(s, r);
+  if (!slp) return;
+  Slot& sl = *slp;
+  const std::uint64_t from_credit = bytes < sl.credit ? bytes : sl.credit;
+  sl.credit -= from_credit;
+  bytes -= from_credit;
+  if (bytes > sl.usage) bytes = sl.usage;  // never below zero
+  sl.usage -= bytes;
+  sub_usage(s, bytes);
+}
+
+void count_event(Segment* s, Ref r, int event) {
+  if (event < 0 || event >= 5) return;
+  Locked l(s);
+  if (Slot* sl = live_slot(s, r)) ++sl->events[event];
+}
+
+}  // namespace memcg::interpose::tree

@@ -1,0 +1,161 @@
+// The process-tree segment (src/interpose/shared_tree.hpp) on its own:
+// limits, credit, slot lifecycle, dead processes found by the sweep, and a
+// lock whose holder died.
+#include "interpose/shared_tree.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace memcg::interpose::tree {
+namespace {
+
+class SharedTree : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    name_ = "/memcg-tree-test-" + std::to_string(getpid());
+    shm_unlink(name_.c_str());
+    s_ = create(name_, 1000, 800);
+    ASSERT_NE(s_, nullptr);
+  }
+  void TearDown() override {
+    munmap(s_, sizeof(Segment));
+    shm_unlink(name_.c_str());
+  }
+  std::string name_;
+  Segment* s_ = nullptr;
+};
+
+TEST_F(SharedTree, ChargesStopAtTheTreeMaxAndCountTheRefusal) {
+  const Ref r = attach(s_, 0);
+  ASSERT_TRUE(r);
+  std::uint64_t u = 0;
+  EXPECT_TRUE(charge(s_, r, 600, false, &u));
+  EXPECT_EQ(u, 600u);
+  EXPECT_FALSE(charge(s_, r, 401, false, &u));
+  EXPECT_EQ(s_->failcnt, 1u);
+  EXPECT_EQ(s_->usage, 600u);
+  EXPECT_TRUE(charge(s_, r, 400, false, &u));
+  EXPECT_TRUE(charge(s_, r, 50, true, &u));  // forced: past max
+  EXPECT_EQ(s_->usage, 1050u);
+  EXPECT_EQ(s_->peak, 1050u);
+  uncharge(s_, r, 1050);
+  EXPECT_EQ(s_->usage, 0u);
+  EXPECT_EQ(s_->slots[r.slot].peak, 1050u);
+}
+
+TEST_F(SharedTree, InheritedCreditIsGivenBackFirstWithoutTouchingTheTree) {
+  const Ref r = attach(s_, 100);
+  std::uint64_t u = 0;
+  ASSERT_TRUE(charge(s_, r, 50, false, &u));
+  uncharge(s_, r, 60);  // all from the credit
+  EXPECT_EQ(s_->usage, 50u);
+  uncharge(s_, r, 60);  // 40 from the credit, 20 from the tree
+  EXPECT_EQ(s_->usage, 30u);
+  EXPECT_EQ(s_->slots[r.slot].credit, 0u);
+  EXPECT_EQ(s_->slots[r.slot].usage, 30u);
+}
+
+TEST_F(SharedTree, AFinishedSlotGivesItsChargesBackAndIgnoresLateCalls) {
+  const Ref r = attach(s_, 0);
+  std::uint64_t u = 0;
+  ASSERT_TRUE(charge(s_, r, 300, false, &u));
+  finish(s_, r, kExited);
+  EXPECT_EQ(s_->usage, 0u);
+  EXPECT_EQ(s_->slots[r.slot].state, kExited);
+  EXPECT_TRUE(charge(s_, r, 5000, false, &u));  // a charge racing with exit: counted nowhere, refused never
+  uncharge(s_, r, 10);
+  count_event(s_, r, 2);
+  EXPECT_EQ(s_->usage, 0u);
+  EXPECT_EQ(s_->slots[r.slot].events[2], 0u);
+}
+
+TEST_F(SharedTree, AttachingAgainFromTheSameProcessEndsTheOldImageAsExeced) {
+  const Ref a = attach(s_, 0);
+  std::uint64_t u = 0;
+  ASSERT_TRUE(charge(s_, a, 200, false, &u));
+  const Ref b = attach(s_, 0);
+  ASSERT_TRUE(b);
+  EXPECT_NE(a.slot, b.slot);
+  EXPECT_EQ(s_->slots[a.slot].state, kExeced);
+  EXPECT_EQ(s_->usage, 0u);
+}
+
+TEST_F(SharedTree, FinishedSlotsAreReusedAndFoldedWhenNoneIsFree) {
+  for (std::uint32_t i = 0; i < kSlots + 3; ++i) {
+    const Ref r = attach(s_, 0);
+    ASSERT_TRUE(r) << i;
+    std::uint64_t u = 0;
+    ASSERT_TRUE(charge(s_, r, i % 7, false, &u));
+    count_event(s_, r, 2);
+    finish(s_, r, kExited);
+  }
+  EXPECT_EQ(s_->folded_count, 3u);
+  EXPECT_EQ(s_->unattached, 0u);
+  std::uint64_t events = s_->folded_events[2];
+  for (const Slot& sl : s_->slots) events += sl.events[2];
+  EXPECT_EQ(events, kSlots + 3);  // no event lost to folding
+}
+
+// A child attaches, charges and dies without finishing its slot (as after
+// _exit or SIGKILL): the sweep finds it dead, reaped or a zombie.
+TEST_F(SharedTree, TheSweepGivesBackTheChargesOfDeadProcesses) {
+  for (bool reap : {true, false}) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      const Ref r = attach(s_, 0);
+      std::uint64_t u = 0;
+      _exit(r && charge(s_, r, 700, false, &u) ? 0 : 1);
+    }
+    if (reap) {
+      int st = 0;
+      ASSERT_EQ(waitpid(pid, &st, 0), pid);
+      ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    } else {
+      siginfo_t si{};
+      ASSERT_EQ(waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT), 0);  // dead, not reaped
+    }
+    EXPECT_EQ(s_->usage, 700u);
+    EXPECT_EQ(sweep(s_), 1) << (reap ? "reaped" : "zombie");
+    EXPECT_EQ(s_->usage, 0u);
+    if (!reap) waitpid(pid, nullptr, 0);
+  }
+  // A live process is left alone.
+  const Ref me = attach(s_, 0);
+  std::uint64_t u = 0;
+  ASSERT_TRUE(charge(s_, me, 10, false, &u));
+  EXPECT_EQ(sweep(s_), 0);
+  EXPECT_EQ(s_->usage, 10u);
+}
+
+// A process killed while holding the lock, between its slot's update and
+// the tree's: the next holder recomputes the tree's usage from the slots.
+TEST_F(SharedTree, ALockWhoseHolderDiedIsRecoveredWithTheUsageRecomputed) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const Ref r = attach(s_, 0);
+    std::uint64_t u = 0;
+    if (!r || !charge(s_, r, 100, false, &u)) _exit(1);
+    pthread_mutex_lock(&s_->lock);
+    s_->slots[r.slot].usage += 50;  // half an update: the tree's usage is not written
+    _exit(0);                       // dies holding the lock
+  }
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  {
+    Locked l(s_);  // EOWNERDEAD: recovered
+    EXPECT_EQ(s_->usage, 150u);
+  }
+  EXPECT_EQ(sweep(s_), 1);
+  EXPECT_EQ(s_->usage, 0u);
+  Locked again(s_);  // consistent again: an ordinary lock
+}
+
+}  // namespace
+}  // namespace memcg::interpose::tree
