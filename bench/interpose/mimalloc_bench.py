@@ -25,6 +25,11 @@ bench.sh does. The table gives each
 allocator's median time, memcg-run's cost relative to mimalloc and to the
 row's best peer, and memcg-run's peak RSS relative to glibc's. Exit status
 1 if a program fails under some allocator (its output is printed).
+
+Allocator "memcg" is memcg-run's default mode (the process tree's shared
+counters); "memcg-pp" is `memcg-run --per-process`. With both, the memcg/pp
+column is what the process tree costs (issue target: at most 1.05 on larson
+and xmalloc), e.g. --rows larsonNT,xmalloc-testNT --allocators memcg,memcg-pp.
 """
 import argparse
 import math
@@ -159,6 +164,12 @@ def build_suite(suite, build):
     return out
 
 
+# memcg-run's modes: "memcg" is the default (the process tree's shared
+# counters), "memcg-pp" each process on its own (--per-process); the second
+# is never a peer, it measures what the tree costs (memcg/pp column).
+MEMCG_MODES = {"memcg": [], "memcg-pp": ["--per-process"]}
+
+
 def run_once(row, cmd, alloc, memcg_run, cwd):
     """(seconds, peak RSS KiB, failure text or None); the relative time for
     fixed-time rows."""
@@ -170,8 +181,8 @@ def run_once(row, cmd, alloc, memcg_run, cwd):
         env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
         full = ["/usr/bin/time", "-f", "%e %M", "-o", t.name]
-        if alloc == "memcg":
-            full += [memcg_run, "--"]
+        if alloc in MEMCG_MODES:
+            full += [memcg_run] + MEMCG_MODES[alloc] + ["--"]
         elif PRELOADS[alloc]:
             env["LD_PRELOAD"] = PRELOADS[alloc]
         r = subprocess.run(full + cmd, cwd=cwd, env=env, stdin=inp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -217,11 +228,11 @@ def main():
         return 0
     allocs = a.allocators.split(",")
     for al in allocs:
-        if al != "memcg" and al not in PRELOADS:
+        if al not in MEMCG_MODES and al not in PRELOADS:
             sys.exit("unknown allocator " + al)
         if al in PRELOADS and PRELOADS[al] and not os.path.exists(PRELOADS[al]):
             sys.exit("%s: %s not found (scripts/deps.sh installs it)" % (al, PRELOADS[al]))
-    if "memcg" in allocs and not os.access(a.memcg_run, os.X_OK):
+    if any(al in MEMCG_MODES for al in allocs) and not os.access(a.memcg_run, os.X_OK):
         sys.exit("memcg-run not found at %s (--memcg-run)" % a.memcg_run)
     build = a.build or os.path.join(a.suite, "out", "memcg-suite")
     bindir = build_suite(a.suite, build)
@@ -247,14 +258,17 @@ def main():
 
     med = {k: statistics.median(v) for k, v in times.items()}
     mrss = {k: statistics.median(v) for k, v in rss.items()}
-    peers = [al for al in allocs if al != "memcg"]
+    peers = [al for al in allocs if al not in MEMCG_MODES]
+    both = "memcg" in allocs and "memcg-pp" in allocs
     hdr = "%-18s" % "row" + "".join("%10s" % al for al in allocs)
     if "memcg" in allocs:
         hdr += "  memcg/mi  memcg/best  best       rss memcg/glibc"
+    if both:
+        hdr += "  memcg/pp"
     print("mimalloc-bench, %d runs each, medians of wall seconds (the suite's relative time for %s rows); procs %d"
           % (a.runs, "/".join(FIXED_TIME), a.procs))
     print(hdr)
-    r_mi, r_best, r_glibc, r_rss = [], [], [], []
+    r_mi, r_best, r_glibc, r_rss, r_pp = [], [], [], [], []
     for name, _, _ in table:
         line = "%-18s" % name
         for al in allocs:
@@ -274,10 +288,16 @@ def main():
             r_rss.append(rg)
             line += "  %8s  %10s  %-9s  %8s" % ("%.2f" % mi if mi else "-", "%.2f" % bb if bb else "-", best or "-",
                                                 "%.2f" % rg if rg else "-")
+        pp = med.get((name, "memcg-pp"))
+        if both and m is not None and pp:
+            r_pp.append(m / pp)
+            line += "  %8.3f" % (m / pp)
         print(line)
     if "memcg" in allocs:
         print("geometric mean of memcg-run's cost: %.2fx mimalloc, %.2fx the best peer, %.2fx glibc; peak RSS %.2fx glibc"
               % (geomean(r_mi), geomean(r_best), geomean(r_glibc), geomean(r_rss)))
+    if both:
+        print("geometric mean of the process tree's cost against --per-process (memcg/pp): %.3fx" % geomean(r_pp))
     return 1 if failed else 0
 
 

@@ -51,6 +51,8 @@ bool PageCounter::try_charge(std::uint64_t bytes, PageCounter** fail) noexcept {
       *fail = c;
       for (PageCounter* u = this; u != c; u = u->parent_) {
         std::uint64_t now = u->usage_.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
+        // A level below the refuser whose upstream took the bytes gives them back.
+        if (MEMCG_UNLIKELY(u->upstream_.load(std::memory_order_relaxed) != nullptr)) u->upstream()->uncharge(*u, bytes);
         u->propagate_protected_usage(now);
       }
       return false;

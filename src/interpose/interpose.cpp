@@ -7,13 +7,16 @@
 // malloc_usable_size tell the two apart with page_source::owns (exact: the
 // library maps whole 4 MiB granules and marks them in a byte map).
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <new>
 
 #include "memcg/kmalloc.hpp"
+#include "interpose/anon_maps.hpp"
 #include "interpose/state.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab.hpp"
@@ -280,6 +283,32 @@ __attribute__((visibility("default"))) std::size_t malloc_usable_size(void* p) {
   if (!p) return 0;
   if (ps::owns(p)) return our_usable(p);
   return glibc_usable_size(p);
+}
+
+// The program's own mappings: private anonymous ones are charged
+// (anon_maps.hpp); glibc's internal calls (its malloc, thread stacks) do
+// not come through here.
+__attribute__((visibility("default"))) void* mmap(void* addr, std::size_t len, int prot, int flags, int fd,
+                                                  off_t off) {
+  return memcg::interpose::anon::map(addr, len, prot, flags, fd, off);
+}
+__attribute__((visibility("default"))) void* mmap64(void* addr, std::size_t len, int prot, int flags, int fd,
+                                                    off_t off) {
+  return memcg::interpose::anon::map(addr, len, prot, flags, fd, off);
+}
+__attribute__((visibility("default"))) int munmap(void* addr, std::size_t len) {
+  return memcg::interpose::anon::unmap(addr, len);
+}
+__attribute__((visibility("default"))) void* mremap(void* old_addr, std::size_t old_len, std::size_t new_len, int flags,
+                                                    ...) {
+  void* new_addr = nullptr;
+  if (flags & MREMAP_FIXED) {
+    va_list ap;
+    va_start(ap, flags);
+    new_addr = va_arg(ap, void*);
+    va_end(ap);
+  }
+  return memcg::interpose::anon::remap(old_addr, old_len, new_len, flags, new_addr);
 }
 
 }  // extern "C"

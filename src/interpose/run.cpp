@@ -12,14 +12,11 @@
 //                                   (shared_tree.hpp): --max/--high apply to
 //                                   the tree, memcg-run writes the report
 //
-// In a process tree (MEMCG_RUN_SHM), /run is the process's share of the
-// tree: its counter charges the process's slot of the shared segment
-// (TreeUpstream), and the process's threads charge its own child group
-// /run/<pid>-<comm> (per-thread groups go under it). A forked child takes a
-// slot of its own before it returns from fork(), with what it inherited
-// from its parent as credit: its frees give that back first, uncharged, so
-// the tree counts the copy only where the child replaces it (like the
-// kernel, which charges a copy-on-write page when it is first written).
+// In a process tree (MEMCG_RUN_SHM), the process's threads charge its own
+// child group of /run, /run/<pid>-<comm> (per-thread groups go under it),
+// whose counter also charges the process's slot of the shared segment
+// (TreeUpstream). A forked child takes a slot and a group of its own before
+// it returns from fork() (tree_child).
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -41,6 +38,7 @@
 #include "charge/current.hpp"
 #include "core/access.hpp"
 #include "core/runtime.hpp"
+#include "interpose/anon_maps.hpp"
 #include "interpose/shared_tree.hpp"
 #include "interpose/state.hpp"
 #include "memcg/serve.hpp"
@@ -157,8 +155,10 @@ std::string sanitize(std::string_view s) {
 }
 
 // The group a thread's own group goes under (or that it charges): the
-// process's group in a process tree, else /run.
+// process's group in a process tree, else /run. In a process tree it is
+// also the group whose counter charges the shared tree (counted_group).
 Group& base_group() { return g->proc ? g->proc : g->run; }
+Group& counted_group() { return base_group(); }
 
 // A child of `parent` named `base`, or `base-2`, `base-3`... if the name is
 // taken (a reused tid or pid); an empty Group if none could be created.
@@ -331,34 +331,45 @@ void depth_up(void*) noexcept { tls_word += kDepthUnit; }
 void depth_down(void*) noexcept { tls_word -= kDepthUnit; }
 void groups_lock(void*) noexcept MEMCG_NO_TSA { g->groups_mutex.lock(); }
 void groups_unlock(void*) noexcept MEMCG_NO_TSA { g->groups_mutex.unlock(); }
+void maps_lock(void*) noexcept { anon::fork_prepare(); }
+void maps_unlock(void*) noexcept { anon::fork_release(); }
 
-// In a process tree, the child takes its own slot before fork() returns in
-// it (it has charged nothing since: every handler runs internal), with what
-// its /run holds, copied from the parent, as credit; its own group then
-// takes the forking thread. The parent's groups stay in the child's tree
-// with the inherited copy's charges.
+// In a process tree, a forked child takes a slot of its own before fork()
+// returns in it (it has charged nothing since: every handler runs
+// internal). The parent's groups stay in the child's tree with the copy of
+// the parent's heap, but leave the shared tree: their charges are the
+// parent's, so the child's frees of inherited blocks uncharge only them.
+// A new process group, counted in the child's slot, takes the forking
+// thread. The copy is counted once, in the parent (as the kernel charges a
+// copy-on-write page to the child only when the child writes it).
 void tree_child(void*) noexcept {
   if (!g || !g->upstream.seg || !g->upstream.slot) return;
   Internal in;
-  const std::uint64_t inherited = detail::Access::impl(g->run)->counter.usage();
-  const tree::Ref r = tree::attach(g->upstream.seg, inherited);
-  if (!r) {
-    g->upstream.detached.store(true, std::memory_order_relaxed);  // no slot: this process counts nowhere
-    return;
-  }
-  g->upstream.slot = r;
+  detail::Access::impl(counted_group())->counter.set_upstream(nullptr);
+  g->upstream.slot = tree::attach(g->upstream.seg);
+  Group p;
   try {
     std::lock_guard<std::mutex> l(g->groups_mutex);
     g->threads.clear();  // their threads are the parent's
-    if (Group p = create_process_group()) g->proc = p;
+    if (g->upstream.slot) p = create_process_group();
   } catch (...) {
   }
+  if (p) {
+    g->proc = p;
+    detail::Access::impl(p)->counter.set_upstream(&g->upstream);
+  } else if (g->upstream.slot) {  // no group to count it in: counted nowhere
+    tree::finish(g->upstream.seg, g->upstream.slot, tree::kExited);
+    g->upstream.slot = tree::Ref{};
+  }
+  if (!g->upstream.slot) g->upstream.detached.store(true, std::memory_order_relaxed);
   detail::tls_current_group = thread_group();
 }
 
 detail::fork::Participant g_fork_depth{detail::fork::kOrderInterposeDepth, depth_up, depth_down, depth_down};
 detail::fork::Participant g_fork_groups{detail::fork::kOrderInterposeGroups, groups_lock, groups_unlock,
                                         groups_unlock};
+// The mappings' mutex is a leaf, taken after the group list.
+detail::fork::Participant g_fork_maps{detail::fork::kOrderInterposeGroups, maps_lock, maps_unlock, maps_unlock};
 detail::fork::Participant g_fork_tree{detail::fork::kOrderInterposeTree, nullptr, nullptr, tree_child};
 
 bool parse_limit(const char* name, std::uint64_t& out) {
@@ -389,12 +400,12 @@ void global_init() {
     // or full leaves the process unlimited and unreported.
     c.report = 0;
     if (tree::Segment* seg = tree::open(name)) {
-      const tree::Ref r = tree::attach(seg, 0);
+      const tree::Ref r = tree::attach(seg);
       if (r) {
         g->upstream.seg = seg;
         g->upstream.slot = r;
-        detail::Access::impl(g->run)->counter.set_upstream(&g->upstream);
         g->proc = create_process_group();
+        detail::Access::impl(counted_group())->counter.set_upstream(&g->upstream);
       }
     }
   } else {
@@ -408,6 +419,7 @@ void global_init() {
   pthread_key_create(&g->exit_key, on_thread_exit);
   detail::fork::add(&g_fork_depth);
   detail::fork::add(&g_fork_groups);
+  detail::fork::add(&g_fork_maps);
   detail::fork::add(&g_fork_tree);
   g_state.store(kReady, std::memory_order_release);
   // The control socket (memcg-run --socket): its thread is a library thread,
@@ -429,6 +441,7 @@ __attribute__((constructor(101))) void preload_init() { global_init(); }
 void tree_exit() {
   if (!g || !g->upstream.seg || !g->upstream.slot) return;
   g->upstream.detached.store(true, std::memory_order_relaxed);
+  tree::record_rss_peak(g->upstream.seg, g->upstream.slot, tree::self_rss_peak());
   tree::finish(g->upstream.seg, g->upstream.slot, tree::kExited);
 }
 

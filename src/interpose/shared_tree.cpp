@@ -56,7 +56,6 @@ void sub_usage(Segment* s, std::uint64_t bytes) { set_usage(s, s->usage - (bytes
 void finish_locked(Segment* s, Slot& sl, SlotState how) {
   sub_usage(s, sl.usage);
   sl.usage = 0;
-  sl.credit = 0;
   sl.state = how;
 }
 
@@ -128,14 +127,46 @@ std::uint64_t self_start_time() {
   return read_stat(::getpid(), &st, &t) ? t : 0;
 }
 
+// The numbers after `keys` (e.g. "\nThreads:") in /proc/<pid>/status, or
+// -1 where absent; false if the file cannot be read.
+template <int N>
+bool read_status(pid_t pid, const char* const (&keys)[N], long long (&out)[N]) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[8192];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  for (int i = 0; i < N; ++i) {
+    const char* t = strstr(buf, keys[i]);
+    out[i] = t ? strtoll(t + strlen(keys[i]), nullptr, 10) : -1;
+  }
+  return true;
+}
+
+// A zombie thread-group leader whose other threads still run (the main
+// thread called pthread_exit) is a live process.
+bool other_threads_run(pid_t pid) {
+  static const char* const keys[] = {"\nThreads:"};
+  long long v[1];
+  return read_status(pid, keys, v) && v[0] > 1;
+}
+
 bool alive(pid_t pid, std::uint64_t start_time) {
+  // A slot without a start time (no /proc where it attached) is never
+  // taken for dead: its charges stay until it finishes itself.
+  if (start_time == 0) return true;
   char st = 0;
   std::uint64_t t = 0;
   if (!read_stat(pid, &st, &t)) return false;
-  return t == start_time && st != 'Z' && st != 'X' && st != 'x';
+  if (t != start_time || st == 'X' || st == 'x') return false;
+  return st != 'Z' || other_threads_run(pid);
 }
 
-Ref attach(Segment* s, std::uint64_t credit) {
+Ref attach(Segment* s) {
   const pid_t pid = ::getpid();
   const std::uint64_t start = self_start_time();
   char comm[16] = {};
@@ -171,7 +202,6 @@ Ref attach(Segment* s, std::uint64_t credit) {
   sl.start_time = start;
   memcpy(sl.comm, comm, sizeof sl.comm);
   sl.comm[sizeof sl.comm - 1] = '\0';
-  sl.credit = credit;
   sl.state = kLive;
   return Ref{i, sl.seq};
 }
@@ -209,6 +239,35 @@ int sweep(Segment* s) {
   return n;
 }
 
+void sample_resident(Segment* s) {
+  static const char* const keys[] = {"\nVmHWM:", "\nVmRSS:"};
+  std::uint64_t sum = 0;
+  for (std::uint32_t i = 0; i < kSlots; ++i) {
+    Slot& sl = s->slots[i];
+    if (__atomic_load_n(&sl.state, __ATOMIC_RELAXED) != kLive) continue;
+    const pid_t pid = __atomic_load_n(&sl.pid, __ATOMIC_RELAXED);
+    long long v[2];
+    if (!read_status(pid, keys, v) || v[0] < 0) continue;
+    if (v[1] > 0) sum += static_cast<std::uint64_t>(v[1]) << 10;
+    Locked l(s);
+    if (sl.state == kLive && sl.pid == pid && (static_cast<std::uint64_t>(v[0]) << 10) > sl.rss_peak)
+      sl.rss_peak = static_cast<std::uint64_t>(v[0]) << 10;
+  }
+  Locked l(s);
+  if (sum > s->rss_peak) s->rss_peak = sum;
+}
+
+std::uint64_t self_rss_peak() {
+  static const char* const keys[] = {"\nVmHWM:"};
+  long long v[1];
+  return read_status(::getpid(), keys, v) && v[0] > 0 ? static_cast<std::uint64_t>(v[0]) << 10 : 0;
+}
+
+void record_rss_peak(Segment* s, Ref r, std::uint64_t bytes) {
+  Locked l(s);
+  if (Slot* sl = live_slot(s, r); sl && bytes > sl->rss_peak) sl->rss_peak = bytes;
+}
+
 bool charge(Segment* s, Ref r, std::uint64_t bytes, bool force, std::uint64_t* tree_usage) {
   Locked l(s);
   Slot* slp = live_slot(s, r);
@@ -230,9 +289,6 @@ void uncharge(Segment* s, Ref r, std::uint64_t bytes) {
   Slot* slp = live_slot(s, r);
   if (!slp) return;
   Slot& sl = *slp;
-  const std::uint64_t from_credit = bytes < sl.credit ? bytes : sl.credit;
-  sl.credit -= from_credit;
-  bytes -= from_credit;
   if (bytes > sl.usage) bytes = sl.usage;  // never below zero
   sl.usage -= bytes;
   sub_usage(s, bytes);

@@ -45,7 +45,7 @@ struct Slot {
   char comm[16];
   std::uint64_t usage;    // bytes this process has charged to the tree now
   std::uint64_t peak;     // its high-water mark
-  std::uint64_t credit;   // bytes inherited at fork that its frees give back first, uncharged
+  std::uint64_t rss_peak;  // its VmHWM, sampled by memcg-run and written at exit (bytes)
   std::uint64_t events[5];  // its /run's low, high, max, oom, oom_kill events
 };
 
@@ -62,6 +62,7 @@ struct Segment {
   std::uint32_t unattached;  // processes that found no slot (not counted)
   std::uint64_t folded_count, folded_peak;  // finished slots reused: how many, their highest peak
   std::uint64_t folded_events[5];           // and their events
+  std::uint64_t rss_peak;  // the highest sum of the live processes' VmRSS memcg-run sampled (bytes)
   Slot slots[kSlots];
 };
 
@@ -73,7 +74,8 @@ Segment* open(const char* name);
 
 /// The calling process's /proc start time (0 if unreadable).
 std::uint64_t self_start_time();
-/// True if pid is alive with this start time (not a zombie, not reused).
+/// True if pid is alive with this start time (not a zombie, not reused),
+/// or if start_time is 0 (unknown: never taken for dead).
 bool alive(pid_t pid, std::uint64_t start_time);
 
 /// A process's claim on a slot: the slot and its attach number, so that a
@@ -84,22 +86,30 @@ struct Ref {
   explicit operator bool() const noexcept { return slot >= 0; }
 };
 
-/// Claims a slot for the calling process (its pid, ppid, comm, start time),
-/// with `credit` bytes inherited. A live slot of the same pid and start time
+/// Claims a slot for the calling process (its pid, ppid, comm, start
+/// time). A live slot of the same pid and start time
 /// (this process before an exec) is finished as kExeced first. No slot
 /// (every one live): an empty Ref, and the process is counted unattached.
-Ref attach(Segment* s, std::uint64_t credit);
+Ref attach(Segment* s);
 /// Ends r's slot as `how`, giving its charges back to the tree.
 void finish(Segment* s, Ref r, SlotState how);
 /// Finishes as kGone every live slot whose process is dead; returns how many.
 int sweep(Segment* s);
+/// Samples the resident sets of the live processes (/proc/<pid>/status):
+/// raises each slot's rss_peak to its VmHWM and the tree's rss_peak to the
+/// sum of their VmRSS. memcg-run calls it as it sweeps.
+void sample_resident(Segment* s);
+/// The calling process's VmHWM in bytes (0 if unreadable).
+std::uint64_t self_rss_peak();
+/// Raises r's rss_peak to `bytes` (a process at exit).
+void record_rss_peak(Segment* s, Ref r, std::uint64_t bytes);
 
 /// Charges `bytes` to r's slot and the tree (`force`: even past max); false
 /// (nothing charged, failcnt bumped) if the tree's usage would pass max.
 /// *tree_usage: the tree's usage after the charge.
 /// A finished slot charges nothing and refuses nothing.
 bool charge(Segment* s, Ref r, std::uint64_t bytes, bool force, std::uint64_t* tree_usage);
-/// Uncharges `bytes` from r's slot: its credit first, then the tree.
+/// Uncharges `bytes` from r's slot and the tree (never below zero).
 void uncharge(Segment* s, Ref r, std::uint64_t bytes);
 /// Counts one event of r's /run (index in memcg::Events' order).
 void count_event(Segment* s, Ref r, int event);

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "platform/fault.hpp"
+#include "platform/os_map.hpp"
 #include "platform/ranked_mutex.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -87,7 +88,7 @@ void* alloc(std::size_t bytes) noexcept {
       const std::size_t align = size < 256 ? size : 256;
       char* at = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(g_arena.cur) + align - 1) & ~(align - 1));
       if (!g_arena.cur || at + size > g_arena.end) {
-        void* chunk = ::mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        void* chunk = os_mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (chunk == MAP_FAILED) return nullptr;
         g_arena.cur = static_cast<char*>(chunk);
         g_arena.end = g_arena.cur + kChunk;

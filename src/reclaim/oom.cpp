@@ -169,10 +169,10 @@ class DomainGuard {
 };
 
 // Whether `bytes` more fit under over's max (bytes 0: whether over is
-// within it, for memory.max writes).
+// within it, for memory.max writes), and under its upstream's (margin()).
 bool fits(const GroupImpl* over, std::uint64_t bytes) {
   const std::uint64_t usage = over->counter.usage(), max = over->counter.max();
-  return usage <= max && bytes <= max - usage;
+  return usage <= max && bytes <= over->counter.margin();
 }
 
 }  // namespace

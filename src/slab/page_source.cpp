@@ -8,6 +8,7 @@
 
 #include "platform/assert.hpp"
 #include "platform/fork.hpp"
+#include "platform/os_map.hpp"
 #include "platform/fault.hpp"
 #include "platform/ranked_mutex.hpp"
 
@@ -70,11 +71,11 @@ std::atomic<std::atomic<std::uint8_t>*> g_owner_map{nullptr};
 std::atomic<std::uint8_t>* owner_map() noexcept {
   auto* m = g_owner_map.load(std::memory_order_acquire);
   if (m) return m;
-  void* raw = ::mmap(nullptr, kMapEntries, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* raw = os_mmap(nullptr, kMapEntries, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   auto* fresh = static_cast<std::atomic<std::uint8_t>*>(raw);
   if (!g_owner_map.compare_exchange_strong(m, fresh, std::memory_order_acq_rel)) {
-    ::munmap(raw, kMapEntries);
+    os_munmap(raw, kMapEntries);
     return m;
   }
   return fresh;
@@ -97,14 +98,14 @@ bool mark_granules(void* p, std::size_t len, std::uint8_t v) noexcept {
 // space is mapped so that both parities are available, then trimmed).
 void* map_aligned(std::size_t len, int multi = -1) noexcept {
   const std::size_t slack = multi < 0 ? kRegionSize : 2 * kRegionSize;
-  void* raw = ::mmap(nullptr, len + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* raw = os_mmap(nullptr, len + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   auto base = reinterpret_cast<std::uintptr_t>(raw);
   auto aligned = (base + kRegionSize - 1) & ~(kRegionSize - 1);
   if (multi >= 0 && ((aligned & kMultiUnitBit) != 0) != (multi != 0)) aligned += kRegionSize;
-  if (aligned > base) ::munmap(raw, aligned - base);
+  if (aligned > base) os_munmap(raw, aligned - base);
   const auto tail = base + len + slack - (aligned + len);
-  if (tail) ::munmap(reinterpret_cast<void*>(aligned + len), tail);
+  if (tail) os_munmap(reinterpret_cast<void*>(aligned + len), tail);
   return reinterpret_cast<void*>(aligned);
 }
 
@@ -142,7 +143,7 @@ Region* map_region(Source& s, bool multi) MEMCG_REQUIRES(s.mutex) {
   }
   void* raw = map_aligned(kRegionSize, multi ? 1 : 0);
   if (raw && !mark_granules(raw, kRegionSize, 1)) {
-    ::munmap(raw, kRegionSize);
+    os_munmap(raw, kRegionSize);
     raw = nullptr;
   }
   if (!raw) {
@@ -167,7 +168,7 @@ void unmap_region(Source& s, Region* r) MEMCG_REQUIRES(s.mutex) {
   --s.empty_regions;
   ++s.unmapped;
   mark_granules(r, kRegionSize, 0);
-  ::munmap(r, kRegionSize);
+  os_munmap(r, kRegionSize);
 }
 
 }  // namespace
@@ -271,7 +272,7 @@ void* map_span(std::size_t len) noexcept {
   const std::size_t span = (len + kRegionSize - 1) & ~(kRegionSize - 1);
   void* p = map_aligned(span);
   if (p && !mark_granules(p, span, 2)) {
-    ::munmap(p, span);
+    os_munmap(p, span);
     return nullptr;
   }
   return p;
@@ -280,7 +281,7 @@ void* map_span(std::size_t len) noexcept {
 void unmap_span(void* span, std::size_t len) noexcept {
   const std::size_t n = (len + kRegionSize - 1) & ~(kRegionSize - 1);
   mark_granules(span, n, 0);
-  ::munmap(span, n);
+  os_munmap(span, n);
 }
 
 Stats stats() noexcept {

@@ -161,6 +161,19 @@ TEST(PageCounterUpstream, ARefusalUpstreamFailsTheLevelAndRollsEverythingBack) {
   EXPECT_EQ(c.mid.margin(), 20u);  // the smaller of the two
 }
 
+TEST(PageCounterUpstream, ARefusalAboveTheLevelGivesTheUpstreamItsBytesBack) {
+  Chain c;
+  FakeUpstream up;
+  c.mid.set_upstream(&up);
+  c.root.set_max(100);
+  PageCounter* fail = nullptr;
+  ASSERT_TRUE(c.leaf.try_charge(60, &fail));
+  EXPECT_FALSE(c.leaf.try_charge(60, &fail));
+  EXPECT_EQ(fail, &c.root);
+  EXPECT_EQ(up.usage.load(), 60u);  // not 120: the refused charge left nothing upstream
+  EXPECT_EQ(c.mid.usage(), 60u);
+}
+
 TEST(PageCounterUpstream, UnchargeForceChargeAndReparentingReachTheUpstream) {
   Chain c;
   FakeUpstream up;

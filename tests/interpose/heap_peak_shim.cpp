@@ -4,7 +4,8 @@
  * footprint: each block's chunk, malloc_usable_size + 8, less the shim's
  * prefix, i.e. the chunk glibc would have used without the shim) and
  * "requested_peak <bytes>" (the sizes asked for) to
- * $HEAP_PEAK_OUTPUT (or stderr). Each block carries a 16-byte prefix with
+ * $HEAP_PEAK_OUTPUT (or stderr; with $HEAP_PEAK_DIR, to DIR/heap.<pid>, one
+ * file per process of a tree). Each block carries a 16-byte prefix with
  * its size (aligned allocations: the prefix sits before the aligned pointer
  * and records the offset to the real block). The
  * two figures bracket the uninterposed heap: demand (requested) and glibc's
@@ -143,6 +144,11 @@ __attribute__((constructor)) static void shim_init(void) { init(); }
 
 __attribute__((destructor)) static void shim_fini(void) {
   const char* path = getenv("HEAP_PEAK_OUTPUT");
+  char dir_path[4096];
+  if (const char* dir = getenv("HEAP_PEAK_DIR")) {  // one file per process: DIR/heap.<pid>
+    snprintf(dir_path, sizeof dir_path, "%s/heap.%d", dir, (int)getpid());
+    path = dir_path;
+  }
   char buf[128];
   int n = snprintf(buf, sizeof buf, "peak %ld\nrequested_peak %ld\n", peak.load(), req_peak.load());
   int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : 2;

@@ -1,10 +1,14 @@
 // The process-tree segment (src/interpose/shared_tree.hpp) on its own:
-// limits, credit, slot lifecycle, dead processes found by the sweep, and a
+// limits, slot lifecycle, dead processes found by the sweep, and a
 // lock whose holder died.
 #include "interpose/shared_tree.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,7 +34,7 @@ class SharedTree : public ::testing::Test {
 };
 
 TEST_F(SharedTree, ChargesStopAtTheTreeMaxAndCountTheRefusal) {
-  const Ref r = attach(s_, 0);
+  const Ref r = attach(s_);
   ASSERT_TRUE(r);
   std::uint64_t u = 0;
   EXPECT_TRUE(charge(s_, r, 600, false, &u));
@@ -47,20 +51,8 @@ TEST_F(SharedTree, ChargesStopAtTheTreeMaxAndCountTheRefusal) {
   EXPECT_EQ(s_->slots[r.slot].peak, 1050u);
 }
 
-TEST_F(SharedTree, InheritedCreditIsGivenBackFirstWithoutTouchingTheTree) {
-  const Ref r = attach(s_, 100);
-  std::uint64_t u = 0;
-  ASSERT_TRUE(charge(s_, r, 50, false, &u));
-  uncharge(s_, r, 60);  // all from the credit
-  EXPECT_EQ(s_->usage, 50u);
-  uncharge(s_, r, 60);  // 40 from the credit, 20 from the tree
-  EXPECT_EQ(s_->usage, 30u);
-  EXPECT_EQ(s_->slots[r.slot].credit, 0u);
-  EXPECT_EQ(s_->slots[r.slot].usage, 30u);
-}
-
 TEST_F(SharedTree, AFinishedSlotGivesItsChargesBackAndIgnoresLateCalls) {
-  const Ref r = attach(s_, 0);
+  const Ref r = attach(s_);
   std::uint64_t u = 0;
   ASSERT_TRUE(charge(s_, r, 300, false, &u));
   finish(s_, r, kExited);
@@ -74,10 +66,10 @@ TEST_F(SharedTree, AFinishedSlotGivesItsChargesBackAndIgnoresLateCalls) {
 }
 
 TEST_F(SharedTree, AttachingAgainFromTheSameProcessEndsTheOldImageAsExeced) {
-  const Ref a = attach(s_, 0);
+  const Ref a = attach(s_);
   std::uint64_t u = 0;
   ASSERT_TRUE(charge(s_, a, 200, false, &u));
-  const Ref b = attach(s_, 0);
+  const Ref b = attach(s_);
   ASSERT_TRUE(b);
   EXPECT_NE(a.slot, b.slot);
   EXPECT_EQ(s_->slots[a.slot].state, kExeced);
@@ -86,7 +78,7 @@ TEST_F(SharedTree, AttachingAgainFromTheSameProcessEndsTheOldImageAsExeced) {
 
 TEST_F(SharedTree, FinishedSlotsAreReusedAndFoldedWhenNoneIsFree) {
   for (std::uint32_t i = 0; i < kSlots + 3; ++i) {
-    const Ref r = attach(s_, 0);
+    const Ref r = attach(s_);
     ASSERT_TRUE(r) << i;
     std::uint64_t u = 0;
     ASSERT_TRUE(charge(s_, r, i % 7, false, &u));
@@ -107,7 +99,7 @@ TEST_F(SharedTree, TheSweepGivesBackTheChargesOfDeadProcesses) {
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      const Ref r = attach(s_, 0);
+      const Ref r = attach(s_);
       std::uint64_t u = 0;
       _exit(r && charge(s_, r, 700, false, &u) ? 0 : 1);
     }
@@ -125,7 +117,7 @@ TEST_F(SharedTree, TheSweepGivesBackTheChargesOfDeadProcesses) {
     if (!reap) waitpid(pid, nullptr, 0);
   }
   // A live process is left alone.
-  const Ref me = attach(s_, 0);
+  const Ref me = attach(s_);
   std::uint64_t u = 0;
   ASSERT_TRUE(charge(s_, me, 10, false, &u));
   EXPECT_EQ(sweep(s_), 0);
@@ -138,7 +130,7 @@ TEST_F(SharedTree, ALockWhoseHolderDiedIsRecoveredWithTheUsageRecomputed) {
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    const Ref r = attach(s_, 0);
+    const Ref r = attach(s_);
     std::uint64_t u = 0;
     if (!r || !charge(s_, r, 100, false, &u)) _exit(1);
     pthread_mutex_lock(&s_->lock);
@@ -155,6 +147,59 @@ TEST_F(SharedTree, ALockWhoseHolderDiedIsRecoveredWithTheUsageRecomputed) {
   EXPECT_EQ(sweep(s_), 1);
   EXPECT_EQ(s_->usage, 0u);
   Locked again(s_);  // consistent again: an ordinary lock
+}
+
+
+// The main thread exits alone (as with pthread_exit) while another thread runs: the leader
+// is a zombie, the process is alive, and its slot is kept.
+TEST_F(SharedTree, AProcessWhoseMainThreadExitedIsNotTakenForDead) {
+#if defined(MEMCG_TSAN)
+  GTEST_SKIP() << "TSan cannot start threads in a fork child";
+#endif
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const Ref r = attach(s_);
+    std::uint64_t u = 0;
+    if (!r || !charge(s_, r, 100, false, &u)) _exit(1);
+    static int fd;
+    fd = go[0];
+    pthread_t t;
+    pthread_create(&t, nullptr, [](void*) -> void* {
+      char c;
+      while (read(fd, &c, 1) < 0) {
+      }
+      _exit(0);
+    }, nullptr);
+    syscall(SYS_exit, 0);  // this thread only (pthread_exit would unwind through gtest)
+  }
+  close(go[0]);
+  // Wait until the leader is a zombie.
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  bool zombie = false;
+  for (int i = 0; i < 2000 && !zombie; ++i) {
+    if (FILE* f = fopen(path, "r")) {
+      char buf[512] = {};
+      if (fgets(buf, sizeof buf, f)) {
+        const char* p = strrchr(buf, ')');
+        zombie = p && p[2] == 'Z';
+      }
+      fclose(f);
+    }
+    if (!zombie) usleep(1000);
+  }
+  ASSERT_TRUE(zombie);
+  EXPECT_EQ(sweep(s_), 0);
+  EXPECT_EQ(s_->usage, 100u);
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  close(go[1]);
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  EXPECT_EQ(sweep(s_), 1);
+  EXPECT_EQ(s_->usage, 0u);
 }
 
 }  // namespace

@@ -76,6 +76,15 @@ xargs)
   check_ended f.json
   [[ "$(json_get f.json "sum(1 for x in g[1:] if x['ended'] == 'gone')")" == 2 ]] || fail "expected 2 _exit'd children"
   "$run" --max 48M -- "$helper" fork-workers 2 30 2>/dev/null && fail "fork-workers under 48M did not fail"
+  # A forked child's copy of its parent's heap is counted once, in the
+  # parent: 30 MiB held by the parent, and by each of 2 children that free
+  # their copy and churn 15 MiB blocks, fit in 72M (30 + 2 x 15 + slack),
+  # and no child's peak includes the copy.
+  "$run" --max 72M --report json --output inh.json -- "$helper" fork-inherit 2 30 2>err.txt ||
+    fail "fork-inherit under 72M failed: $(cat err.txt)"
+  check_ended inh.json
+  [[ "$(json_get inh.json "max(x['memory.peak'] for x in g[1:] if x['ended'] == 'gone')")" -lt $((20 << 20)) ]] ||
+    fail "a child's peak includes its inherited copy: $(json_get inh.json "[(x['comm'], x['ended'], x['memory.peak']) for x in g[1:]]")"
   echo "xargs: a tree-wide limit fails the tree, per-process does not; fork children counted"
   ;;
 sigkill)
@@ -111,6 +120,28 @@ make)
   make -s clean
   "$run" --max 1M --output lim.txt -- make -s -j2 >/dev/null 2>&1 && fail "make under a 1M tree limit succeeded"
   echo "make: identical output, cc1 processes counted, a small tree limit fails the build"
+  ;;
+mmap)
+  # Private anonymous mappings are charged: 30 MiB maps fit a 48M tree ten
+  # times over only if munmap gives the charge back; a fixed mapping over
+  # one, a partial unmap and an mremap back to 30 MiB fit too; 30 MiB does
+  # not fit 16M, and growing 8 MiB to 40 MiB does not fit 32M.
+  "$run" --max 48M --report json --output r.json -- "$helper" mmap 30 2>err.txt || fail "mmap churn under 48M: $(cat err.txt)"
+  [[ "$(json_get r.json "g[0]['memory.peak']")" -ge $((30 << 20)) ]] || fail "mappings not charged: $(json_get r.json "g[0]")"
+  [[ "$(json_get r.json "g[0]['memory.peak']")" -le $((48 << 20)) ]] || fail "peak above max"
+  check_ended r.json
+  "$run" --max 16M -- "$helper" mmap 30 2>err.txt; rc=$?
+  [[ $rc -eq 3 ]] && grep -q 'mmap refused: Cannot allocate memory' err.txt || fail "30 MiB mapped under 16M (exit $rc): $(cat err.txt)"
+  "$run" --max 32M -- "$helper" mremap 8 40 2>err.txt; rc=$?
+  [[ $rc -eq 3 ]] && grep -q 'mremap refused' err.txt || fail "mremap grew past the limit (exit $rc): $(cat err.txt)"
+  "$run" --max 64M -- "$helper" mremap 8 40 || fail "mremap to 40 MiB under 64M refused"
+  # python's own allocator maps 256 KiB arenas: a limit now holds it.
+  py=/usr/bin/python3
+  if [[ -x $py ]]; then
+    "$run" --max 16M -- "$py" -c 'x = [str(i) * 4 for i in range(2000000)]' 2>err.txt && fail "pymalloc arenas not limited"
+    grep -q MemoryError err.txt || fail "expected MemoryError: $(tail -3 err.txt)"
+  fi
+  echo "mmap: anonymous mappings charged, given back, refused at the limit"
   ;;
 python)
   py=/usr/bin/python3

@@ -104,6 +104,7 @@ bool wait_for(pid_t pid, memcg::interpose::tree::Segment* seg, int* status) {
         usleep(20 * 1000);
       }
       memcg::interpose::tree::sweep(seg);
+      memcg::interpose::tree::sample_resident(seg);
     }
   }
   if (pfd >= 0) close(pfd);
@@ -210,6 +211,7 @@ int main(int argc, char** argv) {
   pid_t pid = fork();
   if (pid < 0) {
     perror("memcg-run: fork");
+    if (seg) shm_unlink(shm_name.c_str());
     return 126;
   }
   if (pid == 0) {
@@ -243,6 +245,7 @@ int main(int argc, char** argv) {
   int status = 0;
   if (!wait_for(pid, seg, &status)) {
     perror("memcg-run: waitpid");
+    if (seg) shm_unlink(shm_name.c_str());
     return 126;
   }
   if (seg) {

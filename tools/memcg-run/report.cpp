@@ -46,12 +46,13 @@ std::string comm_of(const tree::Slot& sl) {
 std::string tree_report(tree::Segment* s, pid_t pid, bool json) {
   // A copy taken under the lock: one consistent picture.
   std::vector<tree::Slot> slots;
-  std::uint64_t usage, peak, max, high, folded_count, folded_peak, events[5] = {};
+  std::uint64_t usage, peak, rss_peak, max, high, folded_count, folded_peak, events[5] = {};
   std::uint32_t unattached;
   {
     tree::Locked l(s);
     usage = s->usage;
     peak = s->peak;
+    rss_peak = s->rss_peak;
     max = s->max;
     high = s->high;
     folded_count = s->folded_count;
@@ -74,6 +75,7 @@ std::string tree_report(tree::Segment* s, pid_t pid, bool json) {
     run["path"] = "/run";
     run["memory.current"] = usage;
     run["memory.peak"] = peak;
+    run["resident.peak"] = rss_peak;
     run["memory.max"] = limit(max);
     run["memory.high"] = limit(high);
     nlohmann::json ev = nlohmann::json::object();
@@ -94,18 +96,21 @@ std::string tree_report(tree::Segment* s, pid_t pid, bool json) {
       o["ended"] = ended(sl.state);
       o["memory.current"] = sl.usage;
       o["memory.peak"] = sl.peak;
+      o["resident.peak"] = sl.rss_peak;
       nlohmann::json pe = nlohmann::json::object();
       for (int e = 0; e < 5; ++e) pe[kEventNames[e]] = sl.events[e];
       o["memory.events"] = pe;
       groups.push_back(std::move(o));
     }
     doc["groups"] = std::move(groups);
-    return doc.dump(2) + "\n";
+    // A name cut inside a multibyte character is not UTF-8: replace, never throw.
+    return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
 
   std::string out = "memcg-run report (pid " + std::to_string(pid) + ")\n\n[/run]\n";
   out += "memory.current: " + std::to_string(usage) + "\n";
   out += "memory.peak: " + std::to_string(peak) + "\n";
+  out += "resident.peak: " + std::to_string(rss_peak) + " (sampled sum of VmRSS)\n";
   out += "memory.max: " + limit_text(max) + "\n";
   out += "memory.high: " + limit_text(high) + "\n";
   out += "memory.events:\n";
@@ -120,6 +125,7 @@ std::string tree_report(tree::Segment* s, pid_t pid, bool json) {
     out += std::string("ended: ") + ended(sl.state) + "\n";
     out += "memory.current: " + std::to_string(sl.usage) + "\n";
     out += "memory.peak: " + std::to_string(sl.peak) + "\n";
+    out += "resident.peak: " + std::to_string(sl.rss_peak) + "\n";
     out += "memory.events:";
     for (int e = 0; e < 5; ++e) out += std::string(" ") + kEventNames[e] + " " + std::to_string(sl.events[e]);
     out += "\n";
