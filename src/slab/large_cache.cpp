@@ -168,11 +168,26 @@ void run(Cache& c, Work& w) noexcept {
       c.unmapped.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  if (relink) {
+  w.npurge = w.nunmap = 0;
+  if (relink == 0) return;
+  // The relinked spans were not counted while they were off the lists:
+  // other threads may have cached spans up to max_spans meanwhile, so the
+  // span-count pass runs again here (the oldest go).
+  {
     LockGuard<RankedMutex> l(c.mutex);
     for (int i = 0; i < relink; ++i) link(c, w.purge[i], /*newest=*/false);
+    const std::size_t max_spans = c.tuning.max_spans;
+    while (c.spans > max_spans && c.age.tail && !w.full()) {
+      Node* n = c.age.tail;
+      unlink(c, n);
+      w.unmap[w.nunmap++] = n;
+    }
   }
-  w.npurge = w.nunmap = 0;
+  for (int i = 0; i < w.nunmap; ++i) {
+    page_source::unmap_span(w.unmap[i], w.unmap[i]->span_len);
+    c.unmapped.fetch_add(1, std::memory_order_relaxed);
+  }
+  w.nunmap = 0;
 }
 
 // The decay pass (when its tick is due or `force`), then the budget: the
