@@ -1,0 +1,414 @@
+#include "server.hpp"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <memory>
+#include <unordered_map>
+
+namespace tcache {
+
+namespace {
+constexpr const char* kVersion = "1.6.21-memcg-tenant-cache";
+constexpr std::size_t kReadChunk = 16384;
+const std::time_t kStarted = std::time(nullptr);
+}  // namespace
+
+// One client. `in` holds unparsed input from `pos`; a storage command whose
+// data block has not fully arrived waits in `pending`; `swallow` bytes of
+// an oversized value are skipped as they arrive.
+struct Server::Conn {
+  int fd = -1;
+  std::string in;
+  std::size_t pos = 0;
+  std::string out;
+  bool pending = false;
+  Request req;
+  std::string pending_key;  // req.keys[0] points into `in`, which moves
+  std::size_t swallow = 0;
+  bool close_after_write = false;
+};
+
+Server::Server(Store& store, const ServerOptions& o) : store_(store), opt_(o) {}
+
+Server::~Server() {
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (stop_fd_ >= 0) ::close(stop_fd_);
+}
+
+bool Server::listen(std::string* err) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) {
+    *err = std::string("socket: ") + strerror(errno);
+    return false;
+  }
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(opt_.port));
+  if (::inet_pton(AF_INET, opt_.host.c_str(), &a.sin_addr) != 1) {
+    *err = "bad address: " + opt_.host;
+    return false;
+  }
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 1024) != 0) {
+    *err = "bind " + opt_.host + ":" + std::to_string(opt_.port) + ": " + strerror(errno);
+    return false;
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+  stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  return stop_fd_ >= 0;
+}
+
+void Server::stop() noexcept {
+  stopping_.store(true);
+  const std::uint64_t one = 1;
+  if (stop_fd_ >= 0) (void)!::write(stop_fd_, &one, sizeof one);
+}
+
+void Server::run() {
+  int n = opt_.threads > 0 ? opt_.threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  std::vector<std::thread> ts;
+  for (int i = 0; i < n; ++i) {
+    const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.fd = listen_fd_;
+    ::epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd_, &ev);
+    ev.events = EPOLLIN;  // level-triggered: every worker wakes to stop
+    ev.data.fd = stop_fd_;
+    ::epoll_ctl(epfd, EPOLL_CTL_ADD, stop_fd_, &ev);
+    ts.emplace_back([this, epfd] { worker(epfd); });
+  }
+  for (auto& t : ts) t.join();
+}
+
+void Server::worker(int epfd) {
+  std::unordered_map<int, std::unique_ptr<Conn>> conns;
+  epoll_event evs[64];
+  auto close_conn = [&](int fd) {
+    ::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
+    ::close(fd);
+    conns.erase(fd);
+    stats_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
+  };
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    const int n = ::epoll_wait(epfd, evs, 64, -1);
+    for (int i = 0; i < n; ++i) {
+      const int fd = evs[i].data.fd;
+      if (fd == stop_fd_) continue;
+      if (fd == listen_fd_) {
+        for (;;) {
+          const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) break;
+          if (stats_.curr_connections.load(std::memory_order_relaxed) >= opt_.max_connections) {
+            static const char kBusy[] = "SERVER_ERROR Too many open connections\r\n";
+            (void)!::write(c, kBusy, sizeof kBusy - 1);
+            ::close(c);
+            continue;
+          }
+          int one = 1;
+          ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          auto conn = std::make_unique<Conn>();
+          conn->fd = c;
+          epoll_event ev{};
+          ev.events = EPOLLIN | EPOLLRDHUP;
+          ev.data.fd = c;
+          ::epoll_ctl(epfd, EPOLL_CTL_ADD, c, &ev);
+          conns.emplace(c, std::move(conn));
+          stats_.curr_connections.fetch_add(1, std::memory_order_relaxed);
+          stats_.total_connections.fetch_add(1, std::memory_order_relaxed);
+        }
+        continue;
+      }
+      auto it = conns.find(fd);
+      if (it == conns.end()) continue;
+      Conn& c = *it->second;
+      bool keep = true;
+      if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        char buf[kReadChunk];
+        for (;;) {
+          const ssize_t r = ::read(fd, buf, sizeof buf);
+          if (r > 0) {
+            stats_.bytes_read.fetch_add(static_cast<std::uint64_t>(r), std::memory_order_relaxed);
+            c.in.append(buf, static_cast<std::size_t>(r));
+            continue;
+          }
+          if (r == 0 || (errno != EAGAIN && errno != EINTR)) keep = false;  // the peer left (mid-value too)
+          if (r < 0 && errno == EINTR) continue;
+          break;
+        }
+        if (!process(c)) keep = false, c.close_after_write = true;
+        keep = keep || c.close_after_write;
+      }
+      // Write what is pending; wait for EPOLLOUT if the socket is full.
+      while (!c.out.empty()) {
+        const ssize_t w = ::send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+        if (w > 0) {
+          stats_.bytes_written.fetch_add(static_cast<std::uint64_t>(w), std::memory_order_relaxed);
+          c.out.erase(0, static_cast<std::size_t>(w));
+          continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) break;
+        keep = false;
+        c.close_after_write = true;
+        c.out.clear();
+        break;
+      }
+      if (!keep || (c.close_after_write && c.out.empty())) {
+        close_conn(fd);
+        continue;
+      }
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP | (c.out.empty() ? 0u : static_cast<unsigned>(EPOLLOUT));
+      ev.data.fd = fd;
+      ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+    }
+  }
+  for (auto& [fd, c] : conns) ::close(fd);
+  stats_.curr_connections.fetch_sub(conns.size(), std::memory_order_relaxed);
+  ::close(epfd);
+}
+
+bool Server::process(Conn& c) {
+  for (;;) {
+    const std::size_t avail = c.in.size() - c.pos;
+    if (c.swallow) {
+      const std::size_t k = avail < c.swallow ? avail : c.swallow;
+      c.pos += k;
+      c.swallow -= k;
+      if (c.swallow) break;
+      continue;
+    }
+    if (c.pending) {
+      const std::size_t need = std::size_t{c.req.bytes} + 2;
+      if (avail < need) break;
+      const std::string_view data(c.in.data() + c.pos, c.req.bytes);
+      const bool framed = c.in[c.pos + c.req.bytes] == '\r' && c.in[c.pos + c.req.bytes + 1] == '\n';
+      c.pending = false;
+      if (!framed) {
+        c.pos += need;
+        c.out += "CLIENT_ERROR bad data chunk\r\n";
+        continue;
+      }
+      Request r = c.req;
+      r.keys.assign(1, c.pending_key);
+      stats_.cmd_set.fetch_add(1, std::memory_order_relaxed);
+      const Status st = store_.store(r.cmd, c.pending_key, r.flags, r.exptime, data, r.cas_unique);
+      c.pos += need;
+      if (r.cmd == Cmd::cas) {
+        (st == Status::stored ? stats_.cas_hits : st == Status::exists ? stats_.cas_badval : stats_.cas_misses)
+            .fetch_add(1, std::memory_order_relaxed);
+      }
+      const char* reply = st == Status::stored       ? "STORED\r\n"
+                          : st == Status::not_stored ? "NOT_STORED\r\n"
+                          : st == Status::exists     ? "EXISTS\r\n"
+                          : st == Status::not_found  ? "NOT_FOUND\r\n"
+                          : st == Status::too_large  ? "SERVER_ERROR object too large for cache\r\n"
+                                                     : "SERVER_ERROR out of memory storing object\r\n";
+      const bool error = st == Status::too_large || st == Status::no_memory;
+      if (!r.noreply || error) c.out += reply;
+      continue;
+    }
+    const std::size_t nl = c.in.find('\n', c.pos);
+    if (nl == std::string::npos) {
+      if (avail > kMaxLine) {
+        c.out += "CLIENT_ERROR line too long\r\n";
+        return false;
+      }
+      break;
+    }
+    std::string_view line(c.in.data() + c.pos, nl - c.pos);
+    c.pos = nl + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    Request r;
+    const ParseError e = parse(line, r);
+    if (e == ParseError::unknown) {
+      c.out += "ERROR\r\n";
+      continue;
+    }
+    if (e == ParseError::bad_delta) {
+      c.out += "CLIENT_ERROR invalid numeric delta argument\r\n";
+      continue;
+    }
+    if (e != ParseError::none) {
+      c.out += "CLIENT_ERROR bad command line format\r\n";
+      continue;
+    }
+    if (is_storage(r.cmd)) {
+      if (std::size_t{r.bytes} + r.keys[0].size() + sizeof(Item) > store_.options().item_max) {
+        c.out += "SERVER_ERROR object too large for cache\r\n";
+        c.swallow = std::size_t{r.bytes} + 2;
+        continue;
+      }
+      c.req = r;
+      c.pending_key.assign(r.keys[0]);
+      c.pending = true;
+      continue;
+    }
+    if (r.cmd == Cmd::quit) return false;
+    command(c, r);
+  }
+  // Drop the consumed input.
+  if (c.pos > 0) {
+    c.in.erase(0, c.pos);
+    c.pos = 0;
+  }
+  return true;
+}
+
+void Server::command(Conn& c, const Request& r) {
+  std::string& out = c.out;
+  auto reply = [&](const char* s) {
+    if (!r.noreply) out += s;
+  };
+  switch (r.cmd) {
+    case Cmd::get:
+    case Cmd::gets:
+    case Cmd::gat:
+    case Cmd::gats: {
+      const bool with_cas = r.cmd == Cmd::gets || r.cmd == Cmd::gats;
+      const bool touch = r.cmd == Cmd::gat || r.cmd == Cmd::gats;
+      for (std::string_view k : r.keys) {
+        const bool hit = store_.get(k, with_cas, touch, r.exptime, out);
+        stats_.cmd_get.fetch_add(1, std::memory_order_relaxed);
+        if (touch) stats_.cmd_touch.fetch_add(1, std::memory_order_relaxed);
+        (hit ? stats_.get_hits : stats_.get_misses).fetch_add(1, std::memory_order_relaxed);
+      }
+      out += "END\r\n";
+      return;
+    }
+    case Cmd::del: {
+      const Status st = store_.remove(r.keys[0]);
+      (st == Status::deleted ? stats_.delete_hits : stats_.delete_misses).fetch_add(1, std::memory_order_relaxed);
+      reply(st == Status::deleted ? "DELETED\r\n" : "NOT_FOUND\r\n");
+      return;
+    }
+    case Cmd::incr:
+    case Cmd::decr: {
+      std::uint64_t v = 0;
+      const Status st = store_.delta(r.keys[0], r.cmd == Cmd::incr, r.delta, &v);
+      auto& hits = r.cmd == Cmd::incr ? stats_.incr_hits : stats_.decr_hits;
+      auto& misses = r.cmd == Cmd::incr ? stats_.incr_misses : stats_.decr_misses;
+      (st == Status::stored ? hits : misses).fetch_add(1, std::memory_order_relaxed);
+      if (st == Status::stored) {
+        if (!r.noreply) out += std::to_string(v) + "\r\n";
+      } else if (st == Status::not_found) {
+        reply("NOT_FOUND\r\n");
+      } else if (st == Status::non_numeric) {
+        out += "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+      } else {
+        out += "SERVER_ERROR out of memory\r\n";
+      }
+      return;
+    }
+    case Cmd::touch: {
+      const Status st = store_.touch(r.keys[0], r.exptime);
+      stats_.cmd_touch.fetch_add(1, std::memory_order_relaxed);
+      (st == Status::touched ? stats_.touch_hits : stats_.touch_misses).fetch_add(1, std::memory_order_relaxed);
+      reply(st == Status::touched ? "TOUCHED\r\n" : "NOT_FOUND\r\n");
+      return;
+    }
+    case Cmd::flush_all:
+      store_.flush(r.delay);
+      stats_.cmd_flush.fetch_add(1, std::memory_order_relaxed);
+      reply("OK\r\n");
+      return;
+    case Cmd::stats:
+      stats_reply(out, r.args);
+      return;
+    case Cmd::version:
+      out += std::string("VERSION ") + kVersion + "\r\n";
+      return;
+    case Cmd::verbosity:
+      reply("OK\r\n");
+      return;
+    default:
+      out += "ERROR\r\n";
+      return;
+  }
+}
+
+void Server::stats_reply(std::string& out, std::string_view args) {
+  auto stat = [&](const std::string& k, const std::string& v) { out += "STAT " + k + " " + v + "\r\n"; };
+  auto num = [&](const std::string& k, std::uint64_t v) { stat(k, std::to_string(v)); };
+  if (args == "reset") {
+    out += "RESET\r\n";
+    return;
+  }
+  if (!args.empty() && args != "tenants") {
+    out += "ERROR\r\n";
+    return;
+  }
+  if (args.empty()) {
+    num("pid", static_cast<std::uint64_t>(::getpid()));
+    num("uptime", static_cast<std::uint64_t>(Store::now()));
+    num("time", static_cast<std::uint64_t>(std::time(nullptr)));
+    stat("version", kVersion);
+    num("pointer_size", sizeof(void*) * 8);
+    num("curr_connections", stats_.curr_connections.load());
+    num("total_connections", stats_.total_connections.load());
+    num("cmd_get", stats_.cmd_get.load());
+    num("cmd_set", stats_.cmd_set.load());
+    num("cmd_flush", stats_.cmd_flush.load());
+    num("cmd_touch", stats_.cmd_touch.load());
+    num("get_hits", stats_.get_hits.load());
+    num("get_misses", stats_.get_misses.load());
+    num("delete_misses", stats_.delete_misses.load());
+    num("delete_hits", stats_.delete_hits.load());
+    num("incr_misses", stats_.incr_misses.load());
+    num("incr_hits", stats_.incr_hits.load());
+    num("decr_misses", stats_.decr_misses.load());
+    num("decr_hits", stats_.decr_hits.load());
+    num("cas_misses", stats_.cas_misses.load());
+    num("cas_hits", stats_.cas_hits.load());
+    num("cas_badval", stats_.cas_badval.load());
+    num("touch_hits", stats_.touch_hits.load());
+    num("touch_misses", stats_.touch_misses.load());
+    num("bytes_read", stats_.bytes_read.load());
+    num("bytes_written", stats_.bytes_written.load());
+    num("limit_maxbytes", store_.options().memory_limit);
+    num("threads", static_cast<std::uint64_t>(opt_.threads > 0 ? opt_.threads : std::thread::hardware_concurrency()));
+    num("bytes", store_.bytes());
+    num("curr_items", store_.curr_items());
+    num("total_items", store_.total_items());
+    num("evictions", store_.evictions());
+    num("memory_current", store_.root().current());
+  }
+  // Per tenant: items, bytes, evictions, hits, misses and the group's figures.
+  for (Tenant* t : store_.tenants()) {
+    const std::string p = "tenant:" + t->name + ":";
+    num(p + "items", t->st.items.load());
+    num(p + "bytes", t->st.bytes.load());
+    num(p + "evictions", t->st.evictions.load());
+    num(p + "get_hits", t->st.hits.load());
+    num(p + "get_misses", t->st.misses.load());
+    num(p + "memory_current", t->group.current());
+    num(p + "memory_low", t->group.low());
+    const std::uint64_t max = t->group.max();
+    stat(p + "memory_max", max == UINT64_MAX ? "max" : std::to_string(max));
+  }
+  out += "END\r\n";
+}
+
+std::string Server::handle_for_test(const std::string& input) {
+  Conn c;
+  c.in = input;
+  process(c);
+  return c.out;
+}
+
+}  // namespace tcache
