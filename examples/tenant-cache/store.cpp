@@ -119,9 +119,11 @@ Tenant* Store::tenant_of(std::string_view key) {
   std::error_code ec;
   t->group = root_.create(name, ec);
   if (ec) return default_;
-  t->group.set_max(opt_.tenant_max);
-  t->group.set_low(opt_.tenant_low);
-  t->group.set_min(opt_.tenant_min);
+  TenantLimits lim{opt_.tenant_max, opt_.tenant_low, opt_.tenant_min};
+  if (auto p = opt_.per_tenant.find(t->name); p != opt_.per_tenant.end()) lim = p->second;
+  t->group.set_max(lim.max);
+  t->group.set_low(lim.low);
+  t->group.set_min(lim.min);
   Tenant* raw = t.get();
   tenants_.emplace(raw->name, std::move(t));
   order_.push_back(raw);

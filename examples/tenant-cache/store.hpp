@@ -65,6 +65,12 @@ struct Tenant {
   TenantStats st;
 };
 
+struct TenantLimits {
+  std::uint64_t max = UINT64_MAX;
+  std::uint64_t low = 0;
+  std::uint64_t min = 0;
+};
+
 struct StoreOptions {
   char delimiter = ':';
   std::uint64_t memory_limit = std::uint64_t{64} << 20;  // /tenants: memory.max (memcached -m)
@@ -74,6 +80,7 @@ struct StoreOptions {
   std::size_t item_max = std::size_t{1} << 20;           // memcached -I
   std::size_t max_tenants = 1024;                        // more go to "default"
   std::string root_name = "tenants";                     // the group under the root
+  std::unordered_map<std::string, TenantLimits> per_tenant;  // limits of named tenants (else the template)
 };
 
 enum class Status {
