@@ -159,6 +159,31 @@ ParseError parse(std::string_view line, Request& r) {
     u32(t[1], r.level);
     return ParseError::none;
   }
+  if (c == "mn") {
+    r.cmd = Cmd::mn;
+    return ParseError::none;
+  }
+  static constexpr std::pair<std::string_view, Cmd> kMeta[] = {
+      {"mg", Cmd::mg}, {"ms", Cmd::ms}, {"md", Cmd::md}, {"ma", Cmd::ma}};
+  for (const auto& [name, cmd] : kMeta) {
+    if (c != name) continue;
+    r.cmd = cmd;
+    if (n < 2) return ParseError::bad_format;
+    if (!key_ok(t[1])) return ParseError::key_too_long;
+    r.keys.push_back(t[1]);
+    std::size_t from = 2;
+    if (cmd == Cmd::ms) {  // ms <key> <datalen> <flags>*
+      if (n < 3 || !u32(t[2], r.bytes)) return ParseError::bad_format;
+      from = 3;
+    }
+    for (std::size_t i = from; i < n; ++i) {
+      if (t[i].empty() || !((t[i][0] >= 'a' && t[i][0] <= 'z') || (t[i][0] >= 'A' && t[i][0] <= 'Z')))
+        return ParseError::bad_format;
+      r.mflags.push_back(t[i]);
+      if (t[i] == "q") r.noreply = true;
+    }
+    return ParseError::none;
+  }
   if (c == "quit") {
     r.cmd = Cmd::quit;
     return ParseError::none;

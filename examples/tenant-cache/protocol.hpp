@@ -12,8 +12,10 @@ namespace tcache {
 enum class Cmd {
   get, gets, gat, gats,                        // retrieval (gat/gats: with a new exptime)
   set, add, replace, append, prepend, cas,     // storage: a data block follows
+  ms,                                          // meta set: a data block follows too
   del, incr, decr, touch,
   flush_all, stats, version, verbosity, quit,
+  mg, md, ma, mn,                              // the other meta commands (meta.hpp)
 };
 
 /// Limits of the protocol (memcached's).
@@ -32,6 +34,7 @@ struct Request {
   std::int64_t delay = 0;       // flush_all
   std::uint32_t level = 0;      // verbosity
   std::string_view args;        // stats
+  std::vector<std::string_view> mflags;  // meta commands: the flag tokens ("v", "T30", "Oabc")
   bool noreply = false;
 };
 
@@ -48,7 +51,7 @@ enum class ParseError {
 ParseError parse(std::string_view line, Request& out);
 
 /// True for the storage commands (a data block of out.bytes + 2 follows).
-inline bool is_storage(Cmd c) { return c >= Cmd::set && c <= Cmd::cas; }
+inline bool is_storage(Cmd c) { return c >= Cmd::set && c <= Cmd::ms; }
 
 /// Parses an unsigned decimal of at most 20 digits that fits in 64 bits
 /// (incr/decr values, numbers of a command line).

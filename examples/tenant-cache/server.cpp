@@ -1,5 +1,7 @@
 #include "server.hpp"
 
+#include "meta.hpp"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +35,7 @@ struct Server::Conn {
   std::string out;
   bool pending = false;
   Request req;
-  std::string pending_key;  // req.keys[0] points into `in`, which moves
+  std::string pending_line;  // the storage command, parsed again when its data is in (`in` moves)
   std::size_t swallow = 0;
   bool close_after_write = false;
 };
@@ -204,10 +206,15 @@ bool Server::process(Conn& c) {
         c.out += "CLIENT_ERROR bad data chunk\r\n";
         continue;
       }
-      Request r = c.req;
-      r.keys.assign(1, c.pending_key);
+      Request r;
+      parse(c.pending_line, r);  // parsed before: cannot fail
       stats_.cmd_set.fetch_add(1, std::memory_order_relaxed);
-      const Status st = store_.store(r.cmd, c.pending_key, r.flags, r.exptime, data, r.cas_unique);
+      if (r.cmd == Cmd::ms) {
+        meta_command(store_, r, data, c.out);
+        c.pos += need;
+        continue;
+      }
+      const Status st = store_.store(r.cmd, r.keys[0], r.flags, r.exptime, data, r.cas_unique);
       c.pos += need;
       if (r.cmd == Cmd::cas) {
         (st == Status::stored ? stats_.cas_hits : st == Status::exists ? stats_.cas_badval : stats_.cas_misses)
@@ -255,7 +262,7 @@ bool Server::process(Conn& c) {
         continue;
       }
       c.req = r;
-      c.pending_key.assign(r.keys[0]);
+      c.pending_line.assign(line);
       c.pending = true;
       continue;
     }
@@ -329,6 +336,13 @@ void Server::command(Conn& c, const Request& r) {
       return;
     case Cmd::stats:
       stats_reply(out, r.args);
+      return;
+    case Cmd::mg:
+    case Cmd::md:
+    case Cmd::ma:
+    case Cmd::mn:
+      if (r.cmd == Cmd::mg) stats_.cmd_get.fetch_add(1, std::memory_order_relaxed);
+      meta_command(store_, r, {}, out);
       return;
     case Cmd::version:
       out += std::string("VERSION ") + kVersion + "\r\n";

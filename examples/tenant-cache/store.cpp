@@ -26,9 +26,9 @@ bool valid_name(std::string_view s) {
   return true;
 }
 
-std::size_t hash_key(std::string_view k) { return std::hash<std::string_view>{}(k); }
-
 }  // namespace
+
+std::size_t Store::hash(std::string_view k) { return std::hash<std::string_view>{}(k); }
 
 std::int64_t Store::now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - kStart).count() + 1;
@@ -150,6 +150,7 @@ Item* Store::find_locked(Stripe& s, std::size_t h, std::string_view key) {
 }
 
 void Store::link_locked(Stripe& s, Item* it) {
+  it->atime = now();
   Item*& head = s.buckets[(it->hash / kStripes) % s.buckets.size()];
   it->next = head;
   head = it;
@@ -203,7 +204,7 @@ Status Store::store(Cmd mode, std::string_view key, std::uint32_t flags, std::in
                     std::string_view data, std::uint64_t cas_in) {
   if (sizeof(Item) + key.size() + data.size() > opt_.item_max) return Status::too_large;
   Tenant* t = tenant_of(key);
-  const std::size_t h = hash_key(key);
+  const std::size_t h = hash(key);
   Stripe& s = stripe_of(h);
   const std::int64_t exp = expiry(exptime);
   if (mode == Cmd::append || mode == Cmd::prepend) {
@@ -289,7 +290,7 @@ Status Store::store(Cmd mode, std::string_view key, std::uint32_t flags, std::in
 
 bool Store::get(std::string_view key, bool with_cas, bool touch, std::int64_t exptime, std::string& out) {
   Tenant* t = tenant_of(key);
-  const std::size_t h = hash_key(key);
+  const std::size_t h = hash(key);
   Stripe& s = stripe_of(h);
   Item* dead = nullptr;
   bool hit = false;
@@ -302,6 +303,8 @@ bool Store::get(std::string_view key, bool with_cas, bool touch, std::int64_t ex
     } else if (it) {
       if (touch) it->exptime = expiry(exptime);
       it->accessed.store(true, std::memory_order_relaxed);
+      it->fetched = true;
+      it->atime = now();
       out.append("VALUE ").append(key).append(" ").append(std::to_string(it->flags)).append(" ");
       out.append(std::to_string(it->nbytes));
       if (with_cas) out.append(" ").append(std::to_string(it->cas));
@@ -314,8 +317,8 @@ bool Store::get(std::string_view key, bool with_cas, bool touch, std::int64_t ex
   return hit;
 }
 
-Status Store::remove(std::string_view key) {
-  const std::size_t h = hash_key(key);
+Status Store::remove(std::string_view key, std::uint64_t cas_in) {
+  const std::size_t h = hash(key);
   Stripe& s = stripe_of(h);
   Item* it;
   bool was_live;
@@ -324,6 +327,7 @@ Status Store::remove(std::string_view key) {
     it = find_locked(s, h, key);
     if (!it) return Status::not_found;
     was_live = live(it);
+    if (was_live && cas_in != 0 && it->cas != cas_in) return Status::exists;
     unlink_locked(s, it);
   }
   release(it);
@@ -332,7 +336,7 @@ Status Store::remove(std::string_view key) {
 
 Status Store::touch(std::string_view key, std::int64_t exptime) {
   std::string ignored;
-  const std::size_t h = hash_key(key);
+  const std::size_t h = hash(key);
   Stripe& s = stripe_of(h);
   std::lock_guard<std::mutex> l(s.mu);
   Item* it = find_locked(s, h, key);
@@ -343,7 +347,7 @@ Status Store::touch(std::string_view key, std::int64_t exptime) {
 
 Status Store::delta(std::string_view key, bool incr, std::uint64_t by, std::uint64_t* value) {
   Tenant* t = tenant_of(key);
-  const std::size_t h = hash_key(key);
+  const std::size_t h = hash(key);
   Stripe& s = stripe_of(h);
   for (;;) {
     std::uint64_t v, old_cas;

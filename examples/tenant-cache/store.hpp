@@ -48,6 +48,8 @@ struct Item {
   std::uint32_t nbytes = 0;  // value length
   std::uint16_t nkey = 0;
   std::atomic<bool> accessed{false};  // second chance in the LRU walk
+  bool fetched = false;               // read at least once (meta h flag); under the stripe lock
+  std::int64_t atime = 0;             // last access, server seconds (meta l flag); under the stripe lock
   std::size_t hash = 0;
   char* key() { return reinterpret_cast<char*>(this + 1); }
   char* value() { return key() + nkey; }
@@ -100,7 +102,12 @@ class Store {
   /// Appends "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n" to out if
   /// the key is live (touch: with exptime as its new expiry); false if not.
   bool get(std::string_view key, bool with_cas, bool touch, std::int64_t exptime, std::string& out);
-  Status remove(std::string_view key);
+  /// delete; cas_in != 0: only if the item's cas is cas_in (else exists).
+  Status remove(std::string_view key, std::uint64_t cas_in = 0);
+  /// Runs f on the live item of `key` under its stripe's lock (bump: mark
+  /// it used); false if there is none.
+  template <class F>
+  bool with_item(std::string_view key, bool bump, F&& f);
   /// incr/decr: *value is the new value on stored.
   Status delta(std::string_view key, bool incr, std::uint64_t by, std::uint64_t* value);
   Status touch(std::string_view key, std::int64_t exptime);
@@ -134,6 +141,7 @@ class Store {
   class Evictor;
 
   Stripe& stripe_of(std::size_t h) { return stripes_[h % kStripes]; }
+  static std::size_t hash(std::string_view key);
   Item* find_locked(Stripe& s, std::size_t h, std::string_view key);
   void unlink_locked(Stripe& s, Item* it, bool from_lru = true);
   void link_locked(Stripe& s, Item* it);
@@ -158,5 +166,31 @@ class Store {
   std::unique_ptr<Evictor> evictor_;
   memcg::ShrinkerRegistration shrinker_;
 };
+
+template <class F>
+bool Store::with_item(std::string_view key, bool bump, F&& f) {
+  const std::size_t h = hash(key);
+  Stripe& s = stripe_of(h);
+  Item* dead = nullptr;
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    Item* it = find_locked(s, h, key);
+    if (it && !live(it)) {
+      unlink_locked(s, it);
+      dead = it;
+    } else if (it) {
+      f(*it);
+      if (bump) {
+        it->accessed.store(true, std::memory_order_relaxed);
+        it->fetched = true;
+        it->atime = now();
+      }
+      found = true;
+    }
+  }
+  if (dead) release(dead);
+  return found;
+}
 
 }  // namespace tcache

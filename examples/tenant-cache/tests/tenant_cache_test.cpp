@@ -181,6 +181,38 @@ TEST(Server, BadInputGetsMemcachedsErrorLinesAndChangesNothing) {
   EXPECT_EQ(st.substr(st.size() - 5), "END\r\n");
 }
 
+// The expected replies are memcached 1.6.18's to the same requests (checked
+// against the Debian package), except `b` (base64 keys), which memcached
+// supports and tenant-cache refuses.
+TEST(Server, MetaCommandsFollowMemcached16) {
+  Store s(small("tc_meta"));
+  Server srv(s, ServerOptions{});
+  EXPECT_EQ(run(srv, "mn\r\n"), "MN\r\n");
+  EXPECT_EQ(run(srv, "mg nokey v\r\n"), "EN\r\n");
+  EXPECT_EQ(run(srv, "mg nokey v q\r\nmn\r\n"), "MN\r\n");  // q: no EN
+  EXPECT_EQ(run(srv, "ms k 5 F7 T0\r\nhello\r\n"), "HD\r\n");
+  EXPECT_EQ(run(srv, "mg k v f s k Oxyz\r\n"), "VA 5 f7 s5 kk Oxyz\r\nhello\r\n");
+  EXPECT_EQ(run(srv, "mg k h\r\n"), "HD h1\r\n");  // read before by the mg above
+  EXPECT_EQ(run(srv, "mg k t\r\n"), "HD t-1\r\n");  // no expiry
+  const std::string c = run(srv, "mg k c\r\n");
+  ASSERT_EQ(c.rfind("HD c", 0), 0u);
+  const std::string cas = c.substr(4, c.size() - 6);
+  EXPECT_EQ(run(srv, "ms k 3 C" + std::to_string(std::stoull(cas) + 1) + "\r\nnew\r\n"), "EX\r\n");
+  EXPECT_EQ(run(srv, "ms k 3 C" + cas + "\r\nnew\r\n"), "HD\r\n");
+  EXPECT_EQ(run(srv, "ms k 2 MA\r\n+a\r\nms k 2 MP\r\np+\r\nmg k v\r\n"), "HD\r\nHD\r\nVA 7\r\np+new+a\r\n");
+  EXPECT_EQ(run(srv, "ms k 1 ME\r\nx\r\n"), "NS\r\n");  // add: exists
+  EXPECT_EQ(run(srv, "ms other 1 MR\r\nx\r\n"), "NS\r\n");  // replace: absent
+  EXPECT_EQ(run(srv, "ms k 1 q\r\nz\r\nmn\r\n"), "MN\r\n");  // q: no HD
+  EXPECT_EQ(run(srv, "mg k T100 t v\r\n"), "VA 1 t100\r\nz\r\n");
+  EXPECT_EQ(run(srv, "md k q\r\nmd k\r\nmg k v\r\n"), "NF\r\nEN\r\n");
+  EXPECT_EQ(run(srv, "ma cnt\r\n"), "NF\r\n");
+  EXPECT_EQ(run(srv, "ma cnt N0 J10 v\r\n"), "VA 2\r\n10\r\n");  // created with the initial value
+  EXPECT_EQ(run(srv, "ma cnt D5 v\r\nma cnt MD D100 v\r\nma cnt\r\n"), "VA 2\r\n15\r\nVA 1\r\n0\r\nHD\r\n");
+  EXPECT_EQ(run(srv, "mg k b\r\n"), "CLIENT_ERROR invalid flag\r\n");
+  EXPECT_EQ(run(srv, "ms k notanumber\r\n"), "CLIENT_ERROR bad command line format\r\n");
+  EXPECT_EQ(run(srv, "ms k 2 Fx\r\nab\r\n"), "CLIENT_ERROR bad command line format\r\n");  // data skipped
+}
+
 // A client that sends half a value and disconnects: nothing is stored and
 // the server goes on serving.
 TEST(Server, AClientThatLeavesMidValueStoresNothing) {
