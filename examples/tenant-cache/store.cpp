@@ -151,6 +151,18 @@ Item* Store::find_locked(Stripe& s, std::size_t h, std::string_view key) {
 
 void Store::link_locked(Stripe& s, Item* it) {
   it->atime = now();
+  if (s.count >= 2 * s.buckets.size()) {  // chains average 2: double the stripe's table
+    std::vector<Item*> bigger(s.buckets.size() * 2, nullptr);
+    for (Item* head : s.buckets) {
+      while (Item* x = head) {
+        head = x->next;
+        Item*& b = bigger[(x->hash / kStripes) % bigger.size()];
+        x->next = b;
+        b = x;
+      }
+    }
+    s.buckets.swap(bigger);
+  }
   Item*& head = s.buckets[(it->hash / kStripes) % s.buckets.size()];
   it->next = head;
   head = it;

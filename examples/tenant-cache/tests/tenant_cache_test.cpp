@@ -114,6 +114,17 @@ TEST(Store, ExpiredAndFlushedItemsAreGone) {
   EXPECT_EQ(s.curr_items(), 1u);
 }
 
+TEST(Store, ManyItemsGrowTheTableAndStayReachable) {
+  Store s(small("tc_many"));
+  const int n = 300000;  // more than twice the initial buckets (64 stripes x 1024)
+  for (int i = 0; i < n; ++i) ASSERT_EQ(s.store(Cmd::set, "k" + std::to_string(i), 0, 0, "v", 0), Status::stored);
+  std::string out;
+  int hits = 0;
+  for (int i = 0; i < n; ++i) hits += s.get("k" + std::to_string(i), false, false, 0, out);
+  EXPECT_EQ(hits, n);
+  EXPECT_EQ(s.curr_items(), static_cast<std::uint64_t>(n));
+}
+
 // A tenant at its max evicts its own least recently used items; items read
 // since get a second chance; another tenant's items are untouched.
 TEST(Store, ATenantAtItsMaxEvictsItsOwnLruItems) {
