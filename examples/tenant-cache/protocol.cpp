@@ -28,22 +28,27 @@ bool parse_i64(std::string_view s, std::int64_t& out) {
 
 namespace {
 
-// Splits on spaces (runs of them count once), at most N tokens; false if
-// there are more.
+// The next space-separated token at or after `i` (runs of spaces count
+// once); empty at the end of the line.
+std::string_view next_token(std::string_view line, std::size_t& i) {
+  while (i < line.size() && line[i] == ' ') ++i;
+  const std::size_t start = i;
+  while (i < line.size() && line[i] != ' ') ++i;
+  return line.substr(start, i - start);
+}
+
+// Splits on spaces, at most N tokens (the rest of the line from `rest`);
+// false if there are more.
 template <std::size_t N>
 bool tokens(std::string_view line, std::array<std::string_view, N>& t, std::size_t& n) {
   n = 0;
   std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && line[i] == ' ') ++i;
-    if (i == line.size()) break;
-    std::size_t j = i;
-    while (j < line.size() && line[j] != ' ') ++j;
+  for (;;) {
+    const std::string_view tok = next_token(line, i);
+    if (tok.empty()) return true;
     if (n == N) return false;
-    t[n++] = line.substr(i, j - i);
-    i = j;
+    t[n++] = tok;
   }
-  return true;
 }
 
 bool u32(std::string_view s, std::uint32_t& out) {
@@ -68,30 +73,26 @@ bool noreply_tail(const std::string_view* t, std::size_t from, std::size_t n, bo
 ParseError parse(std::string_view line, Request& r) {
   r = Request{};
   if (line.size() > kMaxLine) return ParseError::bad_format;
-  std::array<std::string_view, kMaxKeysPerGet + 2> t;
+  auto key_ok = [](std::string_view k) { return k.size() <= kMaxKey; };
+  std::size_t pos = 0;
+  const std::string_view c = next_token(line, pos);
+  if (c.empty()) return ParseError::unknown;
+  // Retrieval lines hold any number of keys: read them one by one.
+  if (c == "get" || c == "gets" || c == "gat" || c == "gats") {
+    r.cmd = c == "get" ? Cmd::get : c == "gets" ? Cmd::gets : c == "gat" ? Cmd::gat : Cmd::gats;
+    if (r.cmd == Cmd::gat || r.cmd == Cmd::gats) {
+      const std::string_view e = next_token(line, pos);
+      if (e.empty() || !parse_i64(e, r.exptime)) return ParseError::bad_format;
+    }
+    for (std::string_view k = next_token(line, pos); !k.empty(); k = next_token(line, pos)) {
+      if (!key_ok(k)) return ParseError::key_too_long;
+      r.keys.push_back(k);
+    }
+    return r.keys.empty() ? ParseError::unknown : ParseError::none;  // memcached: "get" alone is ERROR
+  }
+  std::array<std::string_view, 24> t;  // every other command has fewer tokens (meta flags: 24 at most)
   std::size_t n;
   if (!tokens(line, t, n)) return ParseError::bad_format;
-  if (n == 0) return ParseError::unknown;
-  const std::string_view c = t[0];
-  auto key_ok = [](std::string_view k) { return k.size() <= kMaxKey; };
-
-  static constexpr std::pair<std::string_view, Cmd> kRetrieval[] = {
-      {"get", Cmd::get}, {"gets", Cmd::gets}, {"gat", Cmd::gat}, {"gats", Cmd::gats}};
-  for (const auto& [name, cmd] : kRetrieval) {
-    if (c != name) continue;
-    r.cmd = cmd;
-    std::size_t first = 1;
-    if (cmd == Cmd::gat || cmd == Cmd::gats) {
-      if (n < 2 || !parse_i64(t[1], r.exptime)) return ParseError::bad_format;
-      first = 2;
-    }
-    if (n <= first) return ParseError::unknown;  // memcached: "get" alone is ERROR
-    for (std::size_t i = first; i < n; ++i) {
-      if (!key_ok(t[i])) return ParseError::key_too_long;
-      r.keys.push_back(t[i]);
-    }
-    return ParseError::none;
-  }
 
   static constexpr std::pair<std::string_view, Cmd> kStorage[] = {
       {"set", Cmd::set},         {"add", Cmd::add},         {"replace", Cmd::replace},

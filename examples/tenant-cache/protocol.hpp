@@ -21,7 +21,6 @@ enum class Cmd {
 /// Limits of the protocol (memcached's).
 inline constexpr std::size_t kMaxKey = 250;
 inline constexpr std::size_t kMaxLine = 2048;  // a longer command line is refused
-inline constexpr std::size_t kMaxKeysPerGet = kMaxLine / 2;  // as many as a line can hold
 
 struct Request {
   Cmd cmd = Cmd::get;
