@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "memcg/fs.hpp"
 #include "memcg/group.hpp"
 #include "protocol.hpp"
 #include "server.hpp"
@@ -123,6 +124,19 @@ TEST(Store, ManyItemsGrowTheTableAndStayReachable) {
   for (int i = 0; i < n; ++i) hits += s.get("k" + std::to_string(i), false, false, 0, out);
   EXPECT_EQ(hits, n);
   EXPECT_EQ(s.curr_items(), static_cast<std::uint64_t>(n));
+}
+
+// Limits change at run time through the text tree (what --socket serves).
+TEST(Store, ATenantsLimitWrittenThroughTheTextTreeTakesEffect) {
+  Store s(small("tc_fs"));
+  Tenant* t = s.tenant_of("acme:x");
+  memcg::fs::write("/tc_fs/acme/memory.max", "512K");
+  EXPECT_EQ(t->group.max(), 512u << 10);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 2000; ++i) ASSERT_EQ(s.store(Cmd::set, "acme:k" + std::to_string(i), 0, 0, value, 0), Status::stored);
+  EXPECT_LE(t->group.current(), 512u << 10);
+  EXPECT_GT(t->st.evictions.load(), 1000u);
+  EXPECT_NE(memcg::fs::read("/tc_fs/acme/memory.events").find("max "), std::string::npos);
 }
 
 // A tenant at its max evicts its own least recently used items; items read
