@@ -47,7 +47,7 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/memcg/"
 # --- what an install needs built ---------------------------------------------
 add_custom_target(memcg_package)
 add_dependencies(memcg_package memcg_static memcg_shared)
-foreach(_memcg_t memcg_preload memcgctl memcg-run)
+foreach(_memcg_t memcg_preload memcgctl memcg-run memcg-tenant-cache)
   if(TARGET ${_memcg_t})
     add_dependencies(memcg_package ${_memcg_t})
   endif()
