@@ -38,6 +38,20 @@ struct Server::Conn {
   std::string pending_line;  // the storage command, parsed again when its data is in (`in` moves)
   std::size_t swallow = 0;
   bool close_after_write = false;
+  bool want_out = false;  // EPOLLOUT is in the connection's interest set
+};
+
+// A worker's event loop and its inbox of connections handed to it.
+struct Server::Worker {
+  int epfd = -1;
+  int wake_fd = -1;  // eventfd: the inbox has connections
+  std::mutex mu;
+  std::vector<int> inbox;
+  ~Worker() {
+    if (epfd >= 0) ::close(epfd);
+    if (wake_fd >= 0) ::close(wake_fd);
+    for (int fd : inbox) ::close(fd);
+  }
 };
 
 Server::Server(Store& store, const ServerOptions& o) : store_(store), opt_(o) {}
@@ -82,22 +96,29 @@ void Server::stop() noexcept {
 void Server::run() {
   int n = opt_.threads > 0 ? opt_.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
-  std::vector<std::thread> ts;
   for (int i = 0; i < n; ++i) {
-    const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    auto w = std::make_unique<Worker>();
+    w->epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    w->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLEXCLUSIVE;
     ev.data.fd = listen_fd_;
-    ::epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd_, &ev);
+    ::epoll_ctl(w->epfd, EPOLL_CTL_ADD, listen_fd_, &ev);
     ev.events = EPOLLIN;  // level-triggered: every worker wakes to stop
     ev.data.fd = stop_fd_;
-    ::epoll_ctl(epfd, EPOLL_CTL_ADD, stop_fd_, &ev);
-    ts.emplace_back([this, epfd] { worker(epfd); });
+    ::epoll_ctl(w->epfd, EPOLL_CTL_ADD, stop_fd_, &ev);
+    ev.data.fd = w->wake_fd;
+    ::epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev);
+    workers_.push_back(std::move(w));
   }
+  std::vector<std::thread> ts;
+  for (auto& w : workers_) ts.emplace_back([this, wp = w.get()] { worker(*wp); });
   for (auto& t : ts) t.join();
+  workers_.clear();
 }
 
-void Server::worker(int epfd) {
+void Server::worker(Worker& self) {
+  const int epfd = self.epfd;
   std::unordered_map<int, std::unique_ptr<Conn>> conns;
   epoll_event evs[64];
   auto close_conn = [&](int fd) {
@@ -106,11 +127,31 @@ void Server::worker(int epfd) {
     conns.erase(fd);
     stats_.curr_connections.fetch_sub(1, std::memory_order_relaxed);
   };
+  auto adopt = [&](int c) {
+    auto conn = std::make_unique<Conn>();
+    conn->fd = c;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = c;
+    ::epoll_ctl(epfd, EPOLL_CTL_ADD, c, &ev);
+    conns.emplace(c, std::move(conn));
+  };
   while (!stopping_.load(std::memory_order_relaxed)) {
     const int n = ::epoll_wait(epfd, evs, 64, -1);
     for (int i = 0; i < n; ++i) {
       const int fd = evs[i].data.fd;
       if (fd == stop_fd_) continue;
+      if (fd == self.wake_fd) {  // connections another worker accepted for us
+        std::uint64_t v;
+        (void)!::read(self.wake_fd, &v, sizeof v);
+        std::vector<int> got;
+        {
+          std::lock_guard<std::mutex> l(self.mu);
+          got.swap(self.inbox);
+        }
+        for (int c : got) adopt(c);
+        continue;
+      }
       if (fd == listen_fd_) {
         for (;;) {
           const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -123,15 +164,19 @@ void Server::worker(int epfd) {
           }
           int one = 1;
           ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          auto conn = std::make_unique<Conn>();
-          conn->fd = c;
-          epoll_event ev{};
-          ev.events = EPOLLIN | EPOLLRDHUP;
-          ev.data.fd = c;
-          ::epoll_ctl(epfd, EPOLL_CTL_ADD, c, &ev);
-          conns.emplace(c, std::move(conn));
           stats_.curr_connections.fetch_add(1, std::memory_order_relaxed);
           stats_.total_connections.fetch_add(1, std::memory_order_relaxed);
+          Worker& to = *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+          if (&to == &self) {
+            adopt(c);
+          } else {
+            {
+              std::lock_guard<std::mutex> l(to.mu);
+              to.inbox.push_back(c);
+            }
+            const std::uint64_t one_event = 1;
+            (void)!::write(to.wake_fd, &one_event, sizeof one_event);
+          }
         }
         continue;
       }
@@ -146,6 +191,7 @@ void Server::worker(int epfd) {
           if (r > 0) {
             stats_.bytes_read.fetch_add(static_cast<std::uint64_t>(r), std::memory_order_relaxed);
             c.in.append(buf, static_cast<std::size_t>(r));
+            if (static_cast<std::size_t>(r) < sizeof buf) break;  // drained (epoll is level-triggered)
             continue;
           }
           if (r == 0 || (errno != EAGAIN && errno != EINTR)) keep = false;  // the peer left (mid-value too)
@@ -174,15 +220,17 @@ void Server::worker(int epfd) {
         close_conn(fd);
         continue;
       }
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP | (c.out.empty() ? 0u : static_cast<unsigned>(EPOLLOUT));
-      ev.data.fd = fd;
-      ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+      if (c.want_out != !c.out.empty()) {  // change the interest set only when it changes
+        c.want_out = !c.out.empty();
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP | (c.want_out ? static_cast<unsigned>(EPOLLOUT) : 0u);
+        ev.data.fd = fd;
+        ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+      }
     }
   }
   for (auto& [fd, c] : conns) ::close(fd);
   stats_.curr_connections.fetch_sub(conns.size(), std::memory_order_relaxed);
-  ::close(epfd);
 }
 
 bool Server::process(Conn& c) {

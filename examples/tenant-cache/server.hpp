@@ -1,11 +1,15 @@
 // tenant-cache's network side: a TCP listener on 127.0.0.1, one epoll
-// event loop per worker thread (each takes connections from the shared
-// listening socket, EPOLLEXCLUSIVE), memcached's text protocol per
-// connection (protocol.hpp), the items in a Store.
+// event loop per worker thread, memcached's text protocol per connection
+// (protocol.hpp), the items in a Store. Workers wait on the shared listening
+// socket (EPOLLEXCLUSIVE); whoever accepts hands each connection to the
+// next worker in turn (its inbox and eventfd), as memcached dispatches
+// them, so that one worker never serves every connection of a burst.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,7 +56,8 @@ class Server {
 
  private:
   struct Conn;
-  void worker(int epfd);
+  struct Worker;
+  void worker(Worker& w);
   void on_readable(Conn& c);
   bool process(Conn& c);  // false: close the connection
   void command(Conn& c, const Request& r);
@@ -65,6 +70,8 @@ class Server {
   int stop_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<std::size_t> next_worker_{0};
 };
 
 }  // namespace tcache
