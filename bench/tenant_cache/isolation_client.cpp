@@ -3,7 +3,8 @@
 // writes unique keys while A keeps reading its own; prints A's hit ratio
 // during B's flood.
 //
-//   isolation_client PORT A_ITEMS B_WRITES VALUE_SIZE READS_PER_WRITE
+//   isolation_client PORT A_ITEMS B_WRITES VALUE_SIZE WRITES_PER_READ
+//   (A reads one of its keys, at random, every WRITES_PER_READ writes of B)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -70,13 +71,13 @@ bool get(const std::string& key) {
 
 int main(int argc, char** argv) {
   if (argc != 6) {
-    fprintf(stderr, "usage: isolation_client PORT A_ITEMS B_WRITES VALUE_SIZE READS_PER_WRITE\n");
+    fprintf(stderr, "usage: isolation_client PORT A_ITEMS B_WRITES VALUE_SIZE WRITES_PER_READ\n");
     return 2;
   }
   const int port = std::atoi(argv[1]);
   const long a_items = std::atol(argv[2]), b_writes = std::atol(argv[3]);
   const std::string value(static_cast<std::size_t>(std::atol(argv[4])), 'v');
-  const long reads = std::atol(argv[5]);
+  const long every = std::atol(argv[5]) > 0 ? std::atol(argv[5]) : 1;
   fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
   long hits = 0, gets = 0;
   for (long i = 0; i < b_writes; ++i) {
     set("b:k" + std::to_string(i), value);
-    for (long r = 0; r < reads; ++r) {
+    if (i % every == 0) {
       hits += get("a:k" + std::to_string(rng() % static_cast<std::uint64_t>(a_items)));
       ++gets;
     }
