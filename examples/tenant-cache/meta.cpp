@@ -46,7 +46,7 @@ std::string ret_flags(const Flags& f, std::string_view key, const ItemView* v) {
   for (char c : f.order) {
     std::string piece;
     switch (c) {
-      case 'k': piece = "k" + std::string(key); break;
+      case 'k': piece = "k" + std::string(key) + (f['b'] ? " b" : ""); break;  // memcached marks a base64 key
       case 'O': piece = "O" + std::string(f.tok('O')); break;
       case 'c': if (v) piece = "c" + std::to_string(v->cas); break;
       case 'f': if (v) piece = "f" + std::to_string(v->flags); break;
@@ -73,14 +73,59 @@ ItemView view_of(const Item& it) {
   return v;
 }
 
+// Standard base64 (RFC 4648, with padding) of a key given with the b flag;
+// false if it is not valid base64 or decodes to nothing.
+bool base64_decode(std::string_view in, std::string& out) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (in.empty() || in.size() % 4 != 0) return false;
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int j = 0; j < 4; ++j) {
+      const char c = in[i + j];
+      if (c == '=' && i + 4 == in.size() && j >= 2) {
+        v[j] = 0;
+        ++pad;
+        continue;
+      }
+      if (pad || (v[j] = val(c)) < 0) return false;
+    }
+    const unsigned n = (static_cast<unsigned>(v[0]) << 18) | (static_cast<unsigned>(v[1]) << 12) |
+                       (static_cast<unsigned>(v[2]) << 6) | static_cast<unsigned>(v[3]);
+    out.push_back(static_cast<char>(n >> 16));
+    if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
+    if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
+  }
+  return !out.empty() && out.size() <= kMaxKey;
+}
+
 bool num_u64(std::string_view s, std::uint64_t& out) { return parse_u64(s, out); }
 bool num_i64(std::string_view s, std::int64_t& out) { return parse_i64(s, out); }
 
 const char* kBadFlag = "CLIENT_ERROR invalid flag\r\n";
+const char* kBadKey = "CLIENT_ERROR error decoding key\r\n";
+
+// The key the store sees: r.keys[0], base64-decoded with the b flag (the k
+// flag returns it as the client sent it). False if it does not decode.
+bool store_key(const Flags& f, const Request& r, std::string& decoded, std::string_view& key) {
+  key = r.keys[0];
+  if (!f['b']) return true;
+  if (!base64_decode(key, decoded)) return false;
+  key = decoded;
+  return true;
+}
 const char* kBadToken = "CLIENT_ERROR bad command line format\r\n";  // memcached's reply to a bad token
 
 void mg(Store& store, const Request& r, std::string& out) {
-  const Flags f(r.mflags, "vsfcthlkOquT");
+  const Flags f(r.mflags, "bvsfcthlkOquT");
   if (f.bad) {
     out += kBadFlag;
     return;
@@ -90,7 +135,12 @@ void mg(Store& store, const Request& r, std::string& out) {
     out += kBadToken;
     return;
   }
-  const std::string_view key = r.keys[0];
+  std::string decoded;
+  std::string_view key;
+  if (!store_key(f, r, decoded, key)) {
+    out += kBadKey;
+    return;
+  }
   ItemView v;
   std::string value;
   const bool hit = store.with_item(key, !f['u'], [&](Item& it) {
@@ -102,7 +152,7 @@ void mg(Store& store, const Request& r, std::string& out) {
     if (!f['q']) out += "EN\r\n";
     return;
   }
-  const std::string rf = ret_flags(f, key, &v);
+  const std::string rf = ret_flags(f, r.keys[0], &v);
   if (f['v'])
     out += "VA " + std::to_string(value.size()) + rf + "\r\n" + value + "\r\n";
   else
@@ -110,7 +160,7 @@ void mg(Store& store, const Request& r, std::string& out) {
 }
 
 void ms(Store& store, const Request& r, std::string_view data, std::string& out) {
-  const Flags f(r.mflags, "FTCMckOq");
+  const Flags f(r.mflags, "bFTCMckOq");
   if (f.bad) {
     out += kBadFlag;
     return;
@@ -145,7 +195,12 @@ void ms(Store& store, const Request& r, std::string_view data, std::string& out)
     }
     mode = Cmd::cas;
   }
-  const std::string_view key = r.keys[0];
+  std::string decoded;
+  std::string_view key;
+  if (!store_key(f, r, decoded, key)) {
+    out += kBadKey;
+    return;
+  }
   const Status st = store.store(mode, key, static_cast<std::uint32_t>(flags), ttl, data, cas);
   if (st == Status::too_large) {
     out += "SERVER_ERROR object too large for cache\r\n";
@@ -161,7 +216,7 @@ void ms(Store& store, const Request& r, std::string_view data, std::string& out)
     store.with_item(key, false, [&](Item& it) { v = view_of(it); });
     vp = &v;
   }
-  const std::string rf = ret_flags(f, key, vp);
+  const std::string rf = ret_flags(f, r.keys[0], vp);
   switch (st) {
     case Status::stored: if (!f['q']) out += "HD" + rf + "\r\n"; break;
     case Status::not_stored: out += "NS" + rf + "\r\n"; break;
@@ -171,7 +226,7 @@ void ms(Store& store, const Request& r, std::string_view data, std::string& out)
 }
 
 void md(Store& store, const Request& r, std::string& out) {
-  const Flags f(r.mflags, "CkOq");
+  const Flags f(r.mflags, "bCkOq");
   if (f.bad) {
     out += kBadFlag;
     return;
@@ -181,9 +236,14 @@ void md(Store& store, const Request& r, std::string& out) {
     out += kBadToken;
     return;
   }
-  const std::string_view key = r.keys[0];
+  std::string decoded;
+  std::string_view key;
+  if (!store_key(f, r, decoded, key)) {
+    out += kBadKey;
+    return;
+  }
   const Status st = store.remove(key, cas);
-  const std::string rf = ret_flags(f, key, nullptr);
+  const std::string rf = ret_flags(f, r.keys[0], nullptr);
   if (st == Status::deleted) {
     if (!f['q']) out += "HD" + rf + "\r\n";
   } else if (st == Status::exists) {
@@ -194,7 +254,7 @@ void md(Store& store, const Request& r, std::string& out) {
 }
 
 void ma(Store& store, const Request& r, std::string& out) {
-  const Flags f(r.mflags, "DMNJTvtckOq");
+  const Flags f(r.mflags, "bDMNJTvtckOq");
   if (f.bad) {
     out += kBadFlag;
     return;
@@ -216,7 +276,12 @@ void ma(Store& store, const Request& r, std::string& out) {
       return;
     }
   }
-  const std::string_view key = r.keys[0];
+  std::string decoded;
+  std::string_view key;
+  if (!store_key(f, r, decoded, key)) {
+    out += kBadKey;
+    return;
+  }
   std::uint64_t value = 0;
   Status st = store.delta(key, incr, delta, &value);
   if (st == Status::not_found && f['N']) {  // create it with the initial value (no delta applied)
@@ -234,7 +299,7 @@ void ma(Store& store, const Request& r, std::string& out) {
     return;
   }
   if (st != Status::stored) {
-    if (!f['q']) out += "NF" + ret_flags(f, key, nullptr) + "\r\n";
+    if (!f['q']) out += "NF" + ret_flags(f, r.keys[0], nullptr) + "\r\n";
     return;
   }
   ItemView v;
@@ -242,7 +307,7 @@ void ma(Store& store, const Request& r, std::string& out) {
     if (f['T']) it.exptime = Store::expiry(ttl);
     v = view_of(it);
   });
-  const std::string rf = ret_flags(f, key, &v);
+  const std::string rf = ret_flags(f, r.keys[0], &v);
   if (f['v']) {
     const std::string digits = std::to_string(value);
     out += "VA " + std::to_string(digits.size()) + rf + "\r\n" + digits + "\r\n";

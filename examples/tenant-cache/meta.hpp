@@ -15,7 +15,8 @@
 //                      J<initial> (default 0), T<ttl>, v, t, c, k, O, q
 //   mn                 "MN": the end of a pipeline
 //
-// Not supported (CLIENT_ERROR invalid flag): b (base64 keys), E (explicit
+// b (any command): the key is base64 (RFC 4648); k returns it as sent.
+// Not supported (CLIENT_ERROR invalid flag): E (explicit
 // cas), I (invalidate), R and N on mg, x on md.
 #pragma once
 

@@ -207,8 +207,7 @@ TEST(Server, BadInputGetsMemcachedsErrorLinesAndChangesNothing) {
 }
 
 // The expected replies are memcached 1.6.18's to the same requests (checked
-// against the Debian package), except `b` (base64 keys), which memcached
-// supports and tenant-cache refuses.
+// against the Debian package), except the unsupported flags (E here).
 TEST(Server, MetaCommandsFollowMemcached16) {
   Store s(small("tc_meta"));
   Server srv(s, ServerOptions{});
@@ -233,7 +232,10 @@ TEST(Server, MetaCommandsFollowMemcached16) {
   EXPECT_EQ(run(srv, "ma cnt\r\n"), "NF\r\n");
   EXPECT_EQ(run(srv, "ma cnt N0 J10 v\r\n"), "VA 2\r\n10\r\n");  // created with the initial value
   EXPECT_EQ(run(srv, "ma cnt D5 v\r\nma cnt MD D100 v\r\nma cnt\r\n"), "VA 2\r\n15\r\nVA 1\r\n0\r\nHD\r\n");
-  EXPECT_EQ(run(srv, "mg k b\r\n"), "CLIENT_ERROR invalid flag\r\n");
+  EXPECT_EQ(run(srv, "mg !!!! b v\r\n"), "CLIENT_ERROR error decoding key\r\n");
+  EXPECT_EQ(run(srv, "ms Zm9v 3 b\r\nbar\r\nmg foo v\r\nmg Zm9v b k v\r\n"), "HD\r\nVA 3\r\nbar\r\nVA 3 kZm9v b\r\nbar\r\n");
+  EXPECT_EQ(run(srv, "md Zm9v b q\r\nmg foo v\r\n"), "EN\r\n");
+  EXPECT_EQ(run(srv, "mg k E5\r\n"), "CLIENT_ERROR invalid flag\r\n");  // not supported
   EXPECT_EQ(run(srv, "ms k notanumber\r\n"), "CLIENT_ERROR bad command line format\r\n");
   EXPECT_EQ(run(srv, "ms k 2 Fx\r\nab\r\n"), "CLIENT_ERROR bad command line format\r\n");  // data skipped
 }
