@@ -124,21 +124,32 @@ bool store_key(const Flags& f, const Request& r, std::string& decoded, std::stri
 }
 const char* kBadToken = "CLIENT_ERROR bad command line format\r\n";  // memcached's reply to a bad token
 
-void mg(Store& store, const Request& r, std::string& out) {
-  const Flags f(r.mflags, "bvsfcthlkOquT");
-  if (f.bad) {
-    out += kBadFlag;
-    return;
+// A meta request's flags (letters from `allowed`) and the key the store
+// sees; `ok` false once the error line is in `out`.
+struct Meta {
+  Flags f;
+  std::string decoded;
+  std::string_view key;
+  bool ok = true;
+  Meta(const Request& r, std::string_view allowed, std::string& out) : f(r.mflags, allowed) {
+    if (f.bad) {
+      out += kBadFlag;
+      ok = false;
+    } else if (!store_key(f, r, decoded, key)) {
+      out += kBadKey;
+      ok = false;
+    }
   }
+};
+
+void mg(Store& store, const Request& r, std::string& out) {
+  const Meta m(r, "bvsfcthlkOquT", out);
+  if (!m.ok) return;
+  const Flags& f = m.f;
+  const std::string_view key = m.key;
   std::int64_t ttl = 0;
   if (f['T'] && !num_i64(f.tok('T'), ttl)) {
     out += kBadToken;
-    return;
-  }
-  std::string decoded;
-  std::string_view key;
-  if (!store_key(f, r, decoded, key)) {
-    out += kBadKey;
     return;
   }
   ItemView v;
@@ -160,11 +171,10 @@ void mg(Store& store, const Request& r, std::string& out) {
 }
 
 void ms(Store& store, const Request& r, std::string_view data, std::string& out) {
-  const Flags f(r.mflags, "bFTCMckOq");
-  if (f.bad) {
-    out += kBadFlag;
-    return;
-  }
+  const Meta m(r, "bFTCMckOq", out);
+  if (!m.ok) return;
+  const Flags& f = m.f;
+  const std::string_view key = m.key;
   std::uint64_t flags = 0, cas = 0;
   std::int64_t ttl = 0;
   if ((f['F'] && (!num_u64(f.tok('F'), flags) || flags > UINT32_MAX)) || (f['T'] && !num_i64(f.tok('T'), ttl)) ||
@@ -195,12 +205,6 @@ void ms(Store& store, const Request& r, std::string_view data, std::string& out)
     }
     mode = Cmd::cas;
   }
-  std::string decoded;
-  std::string_view key;
-  if (!store_key(f, r, decoded, key)) {
-    out += kBadKey;
-    return;
-  }
   const Status st = store.store(mode, key, static_cast<std::uint32_t>(flags), ttl, data, cas);
   if (st == Status::too_large) {
     out += "SERVER_ERROR object too large for cache\r\n";
@@ -226,20 +230,13 @@ void ms(Store& store, const Request& r, std::string_view data, std::string& out)
 }
 
 void md(Store& store, const Request& r, std::string& out) {
-  const Flags f(r.mflags, "bCkOq");
-  if (f.bad) {
-    out += kBadFlag;
-    return;
-  }
+  const Meta m(r, "bCkOq", out);
+  if (!m.ok) return;
+  const Flags& f = m.f;
+  const std::string_view key = m.key;
   std::uint64_t cas = 0;
   if (f['C'] && !num_u64(f.tok('C'), cas)) {
     out += kBadToken;
-    return;
-  }
-  std::string decoded;
-  std::string_view key;
-  if (!store_key(f, r, decoded, key)) {
-    out += kBadKey;
     return;
   }
   const Status st = store.remove(key, cas);
@@ -254,11 +251,10 @@ void md(Store& store, const Request& r, std::string& out) {
 }
 
 void ma(Store& store, const Request& r, std::string& out) {
-  const Flags f(r.mflags, "bDMNJTvtckOq");
-  if (f.bad) {
-    out += kBadFlag;
-    return;
-  }
+  const Meta m(r, "bDMNJTvtckOq", out);
+  if (!m.ok) return;
+  const Flags& f = m.f;
+  const std::string_view key = m.key;
   std::uint64_t delta = 1, initial = 0;
   std::int64_t vivify = 0, ttl = 0;
   if ((f['D'] && !num_u64(f.tok('D'), delta)) || (f['J'] && !num_u64(f.tok('J'), initial)) ||
@@ -275,12 +271,6 @@ void ma(Store& store, const Request& r, std::string& out) {
       out += kBadToken;
       return;
     }
-  }
-  std::string decoded;
-  std::string_view key;
-  if (!store_key(f, r, decoded, key)) {
-    out += kBadKey;
-    return;
   }
   std::uint64_t value = 0;
   Status st = store.delta(key, incr, delta, &value);

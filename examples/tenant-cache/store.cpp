@@ -302,29 +302,13 @@ Status Store::store(Cmd mode, std::string_view key, std::uint32_t flags, std::in
 
 bool Store::get(std::string_view key, bool with_cas, bool touch, std::int64_t exptime, std::string& out) {
   Tenant* t = tenant_of(key);
-  const std::size_t h = hash(key);
-  Stripe& s = stripe_of(h);
-  Item* dead = nullptr;
-  bool hit = false;
-  {
-    std::lock_guard<std::mutex> l(s.mu);
-    Item* it = find_locked(s, h, key);
-    if (it && !live(it)) {
-      unlink_locked(s, it);
-      dead = it;
-    } else if (it) {
-      if (touch) it->exptime = expiry(exptime);
-      it->accessed.store(true, std::memory_order_relaxed);
-      it->fetched = true;
-      it->atime = now();
-      out.append("VALUE ").append(key).append(" ").append(std::to_string(it->flags)).append(" ");
-      out.append(std::to_string(it->nbytes));
-      if (with_cas) out.append(" ").append(std::to_string(it->cas));
-      out.append("\r\n").append(it->value(), it->nbytes).append("\r\n");
-      hit = true;
-    }
-  }
-  if (dead) release(dead);
+  const bool hit = with_item(key, /*bump=*/true, [&](Item& it) {
+    if (touch) it.exptime = expiry(exptime);
+    out.append("VALUE ").append(key).append(" ").append(std::to_string(it.flags)).append(" ");
+    out.append(std::to_string(it.nbytes));
+    if (with_cas) out.append(" ").append(std::to_string(it.cas));
+    out.append("\r\n").append(it.value(), it.nbytes).append("\r\n");
+  });
   (hit ? t->st.hits : t->st.misses).fetch_add(1, std::memory_order_relaxed);
   return hit;
 }
