@@ -159,6 +159,7 @@ void mg(Store& store, const Request& r, std::string& out) {
     v = view_of(it);
     if (f['v']) value.assign(it.value(), it.nbytes);
   });
+  store.count_get(key, hit);
   if (!hit) {
     if (!f['q']) out += "EN\r\n";
     return;
@@ -205,7 +206,8 @@ void ms(Store& store, const Request& r, std::string_view data, std::string& out)
     }
     mode = Cmd::cas;
   }
-  const Status st = store.store(mode, key, static_cast<std::uint32_t>(flags), ttl, data, cas);
+  std::uint64_t new_cas = 0;
+  const Status st = store.store(mode, key, static_cast<std::uint32_t>(flags), ttl, data, cas, &new_cas);
   if (st == Status::too_large) {
     out += "SERVER_ERROR object too large for cache\r\n";
     return;
@@ -214,12 +216,9 @@ void ms(Store& store, const Request& r, std::string_view data, std::string& out)
     out += "SERVER_ERROR out of memory storing object\r\n";
     return;
   }
-  ItemView v;
-  const ItemView* vp = nullptr;
-  if (st == Status::stored && f['c']) {
-    store.with_item(key, false, [&](Item& it) { v = view_of(it); });
-    vp = &v;
-  }
+  ItemView v;  // only c has a value here: the cas this store gave the item
+  v.cas = new_cas;
+  const ItemView* vp = st == Status::stored ? &v : nullptr;
   const std::string rf = ret_flags(f, r.keys[0], vp);
   switch (st) {
     case Status::stored: if (!f['q']) out += "HD" + rf + "\r\n"; break;
@@ -273,12 +272,13 @@ void ma(Store& store, const Request& r, std::string& out) {
     }
   }
   std::uint64_t value = 0;
-  Status st = store.delta(key, incr, delta, &value);
+  std::uint64_t new_cas = 0;
+  Status st = store.delta(key, incr, delta, &value, &new_cas);
   if (st == Status::not_found && f['N']) {  // create it with the initial value (no delta applied)
     const std::string init = std::to_string(initial);
-    st = store.store(Cmd::add, key, 0, vivify, init, 0);
+    st = store.store(Cmd::add, key, 0, vivify, init, 0, &new_cas);
     if (st == Status::stored) value = initial;
-    else if (st == Status::not_stored) st = store.delta(key, incr, delta, &value);  // raced with a creator
+    else if (st == Status::not_stored) st = store.delta(key, incr, delta, &value, &new_cas);  // raced with a creator
   }
   if (st == Status::non_numeric) {
     out += "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
@@ -297,6 +297,7 @@ void ma(Store& store, const Request& r, std::string& out) {
     if (f['T']) it.exptime = Store::expiry(ttl);
     v = view_of(it);
   });
+  v.cas = new_cas;  // this operation's, not a later writer's
   const std::string rf = ret_flags(f, r.keys[0], &v);
   if (f['v']) {
     const std::string digits = std::to_string(value);

@@ -72,7 +72,6 @@ bool noreply_tail(const std::string_view* t, std::size_t from, std::size_t n, bo
 
 ParseError parse(std::string_view line, Request& r) {
   r = Request{};
-  if (line.size() > kMaxLine) return ParseError::bad_format;
   auto key_ok = [](std::string_view k) { return k.size() <= kMaxKey; };
   std::size_t pos = 0;
   const std::string_view c = next_token(line, pos);
@@ -90,6 +89,7 @@ ParseError parse(std::string_view line, Request& r) {
     }
     return r.keys.empty() ? ParseError::unknown : ParseError::none;  // memcached: "get" alone is ERROR
   }
+  if (line.size() > kMaxLine) return ParseError::bad_format;  // only get lines may be longer
   std::array<std::string_view, 24> t;  // every other command has fewer tokens (meta flags: 24 at most)
   std::size_t n;
   if (!tokens(line, t, n)) return ParseError::bad_format;

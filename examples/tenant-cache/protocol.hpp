@@ -20,7 +20,7 @@ enum class Cmd {
 
 /// Limits of the protocol (memcached's).
 inline constexpr std::size_t kMaxKey = 250;
-inline constexpr std::size_t kMaxLine = 2048;  // a longer command line is refused
+inline constexpr std::size_t kMaxLine = 2048;  // a longer command line is refused (get lines excepted)
 
 struct Request {
   Cmd cmd = Cmd::get;

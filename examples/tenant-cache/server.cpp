@@ -22,6 +22,9 @@ namespace tcache {
 namespace {
 constexpr const char* kVersion = "1.6.21-memcg-tenant-cache";
 constexpr std::size_t kReadChunk = 16384;
+constexpr std::size_t kReadPerEvent = 256 * 1024;     // per connection and event: others get their turn
+constexpr std::size_t kOutHigh = 4 * 1024 * 1024;     // pending replies past this: stop reading and running
+constexpr std::size_t kMaxRetrievalLine = 1024 * 1024;  // a get line may hold many keys (memcached: unbounded)
 const std::time_t kStarted = std::time(nullptr);
 }  // namespace
 
@@ -38,7 +41,9 @@ struct Server::Conn {
   std::string pending_line;  // the storage command, parsed again when its data is in (`in` moves)
   std::size_t swallow = 0;
   bool close_after_write = false;
-  bool want_out = false;  // EPOLLOUT is in the connection's interest set
+  bool eof = false;       // the client half-closed: no more input
+  bool want_in = true;    // EPOLLIN is in the connection's interest set
+  bool want_out = false;  // EPOLLOUT is
 };
 
 // A worker's event loop and its inbox of connections handed to it.
@@ -59,6 +64,7 @@ Server::Server(Store& store, const ServerOptions& o) : store_(store), opt_(o) {}
 Server::~Server() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
   if (stop_fd_ >= 0) ::close(stop_fd_);
+  if (spare_fd_ >= 0) ::close(spare_fd_);
 }
 
 bool Server::listen(std::string* err) {
@@ -84,6 +90,7 @@ bool Server::listen(std::string* err) {
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
   port_ = ntohs(a.sin_port);
   stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   return stop_fd_ >= 0;
 }
 
@@ -155,6 +162,19 @@ void Server::worker(Worker& self) {
       if (fd == listen_fd_) {
         for (;;) {
           const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0 && (errno == EMFILE || errno == ENFILE)) {
+            // Out of descriptors: the connection would stay queued and the
+            // level-triggered listener would wake us forever. Refuse it with
+            // the spare descriptor's slot.
+            std::lock_guard<std::mutex> l(spare_mu_);
+            if (spare_fd_ >= 0) {
+              ::close(spare_fd_);
+              const int x = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+              if (x >= 0) ::close(x);
+              spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+              continue;
+            }
+          }
           if (c < 0) break;
           if (stats_.curr_connections.load(std::memory_order_relaxed) >= opt_.max_connections) {
             static const char kBusy[] = "SERVER_ERROR Too many open connections\r\n";
@@ -183,47 +203,58 @@ void Server::worker(Worker& self) {
       auto it = conns.find(fd);
       if (it == conns.end()) continue;
       Conn& c = *it->second;
-      bool keep = true;
-      if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      bool broken = false;
+      // Read while the client keeps up with its replies (backpressure: a
+      // client that sends without reading is not read until its replies
+      // drain), at most kReadPerEvent bytes per event.
+      if (!c.eof && !c.close_after_write && c.out.size() < kOutHigh &&
+          (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
         char buf[kReadChunk];
-        for (;;) {
+        for (std::size_t got = 0; got < kReadPerEvent;) {
           const ssize_t r = ::read(fd, buf, sizeof buf);
           if (r > 0) {
             stats_.bytes_read.fetch_add(static_cast<std::uint64_t>(r), std::memory_order_relaxed);
             c.in.append(buf, static_cast<std::size_t>(r));
+            got += static_cast<std::size_t>(r);
             if (static_cast<std::size_t>(r) < sizeof buf) break;  // drained (epoll is level-triggered)
             continue;
           }
-          if (r == 0 || (errno != EAGAIN && errno != EINTR)) keep = false;  // the peer left (mid-value too)
           if (r < 0 && errno == EINTR) continue;
+          if (r == 0) c.eof = true;  // half-closed: answer what came, then close
+          else if (errno != EAGAIN) broken = true;
           break;
         }
-        if (!process(c)) keep = false, c.close_after_write = true;
-        keep = keep || c.close_after_write;
       }
-      // Write what is pending; wait for EPOLLOUT if the socket is full.
-      while (!c.out.empty()) {
-        const ssize_t w = ::send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
-        if (w > 0) {
-          stats_.bytes_written.fetch_add(static_cast<std::uint64_t>(w), std::memory_order_relaxed);
-          c.out.erase(0, static_cast<std::size_t>(w));
-          continue;
+      // Run the commands and write the replies, as long as replies drain.
+      for (;;) {
+        if (!c.close_after_write && !process(c)) c.close_after_write = true;
+        const std::size_t before = c.out.size();
+        while (!c.out.empty()) {
+          const ssize_t w = ::send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+          if (w > 0) {
+            stats_.bytes_written.fetch_add(static_cast<std::uint64_t>(w), std::memory_order_relaxed);
+            c.out.erase(0, static_cast<std::size_t>(w));
+            continue;
+          }
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0 && errno != EAGAIN) broken = true;
+          break;
         }
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && errno == EAGAIN) break;
-        keep = false;
-        c.close_after_write = true;
-        c.out.clear();
-        break;
+        // More input waited for room in `out`: run it now that some drained.
+        if (broken || c.close_after_write || !c.out.empty() || before < kOutHigh || c.in.size() == c.pos) break;
       }
-      if (!keep || (c.close_after_write && c.out.empty())) {
+      if (broken || ((c.close_after_write || c.eof) && c.out.empty())) {
         close_conn(fd);
         continue;
       }
-      if (c.want_out != !c.out.empty()) {  // change the interest set only when it changes
-        c.want_out = !c.out.empty();
+      const bool want_in = !c.eof && !c.close_after_write && c.out.size() < kOutHigh;
+      const bool want_out = !c.out.empty();
+      if (c.want_in != want_in || c.want_out != want_out) {  // change the interest set only when it changes
+        c.want_in = want_in;
+        c.want_out = want_out;
         epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP | (c.want_out ? static_cast<unsigned>(EPOLLOUT) : 0u);
+        ev.events = (want_in ? static_cast<unsigned>(EPOLLIN | EPOLLRDHUP) : 0u) |
+                    (want_out ? static_cast<unsigned>(EPOLLOUT) : 0u);
         ev.data.fd = fd;
         ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
       }
@@ -235,6 +266,7 @@ void Server::worker(Worker& self) {
 
 bool Server::process(Conn& c) {
   for (;;) {
+    if (c.out.size() >= kOutHigh) break;  // backpressure: the rest waits until replies drain
     const std::size_t avail = c.in.size() - c.pos;
     if (c.swallow) {
       const std::size_t k = avail < c.swallow ? avail : c.swallow;
@@ -264,6 +296,8 @@ bool Server::process(Conn& c) {
       }
       const Status st = store_.store(r.cmd, r.keys[0], r.flags, r.exptime, data, r.cas_unique);
       c.pos += need;
+      // As memcached: a set that fails leaves no stale value behind.
+      if (r.cmd == Cmd::set && (st == Status::too_large || st == Status::no_memory)) store_.remove(r.keys[0]);
       if (r.cmd == Cmd::cas) {
         (st == Status::stored ? stats_.cas_hits : st == Status::exists ? stats_.cas_badval : stats_.cas_misses)
             .fetch_add(1, std::memory_order_relaxed);
@@ -274,13 +308,15 @@ bool Server::process(Conn& c) {
                           : st == Status::not_found  ? "NOT_FOUND\r\n"
                           : st == Status::too_large  ? "SERVER_ERROR object too large for cache\r\n"
                                                      : "SERVER_ERROR out of memory storing object\r\n";
-      const bool error = st == Status::too_large || st == Status::no_memory;
-      if (!r.noreply || error) c.out += reply;
+      if (!r.noreply) c.out += reply;  // noreply silences errors too, as memcached's out_string does
       continue;
     }
     const std::size_t nl = c.in.find('\n', c.pos);
     if (nl == std::string::npos) {
-      if (avail > kMaxLine) {
+      // A get line may hold many keys; any other line is short.
+      const std::string_view head(c.in.data() + c.pos, avail < 5 ? avail : 5);
+      const bool retrieval = head.rfind("get", 0) == 0 || head.rfind("gat", 0) == 0;
+      if (avail > (retrieval ? kMaxRetrievalLine : kMaxLine)) {
         c.out += "CLIENT_ERROR line too long\r\n";
         return false;
       }
@@ -305,7 +341,8 @@ bool Server::process(Conn& c) {
     }
     if (is_storage(r.cmd)) {
       if (std::size_t{r.bytes} + r.keys[0].size() + sizeof(Item) > store_.options().item_max) {
-        c.out += "SERVER_ERROR object too large for cache\r\n";
+        if (!r.noreply || r.cmd == Cmd::ms) c.out += "SERVER_ERROR object too large for cache\r\n";
+        if (r.cmd == Cmd::set) store_.remove(r.keys[0]);  // no stale value behind a failed set
         c.swallow = std::size_t{r.bytes} + 2;
         continue;
       }
@@ -364,9 +401,9 @@ void Server::command(Conn& c, const Request& r) {
       } else if (st == Status::not_found) {
         reply("NOT_FOUND\r\n");
       } else if (st == Status::non_numeric) {
-        out += "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+        reply("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
       } else {
-        out += "SERVER_ERROR out of memory\r\n";
+        reply("SERVER_ERROR out of memory\r\n");
       }
       return;
     }
@@ -408,6 +445,8 @@ void Server::stats_reply(std::string& out, std::string_view args) {
   auto stat = [&](const std::string& k, const std::string& v) { out += "STAT " + k + " " + v + "\r\n"; };
   auto num = [&](const std::string& k, std::uint64_t v) { stat(k, std::to_string(v)); };
   if (args == "reset") {
+    stats_.reset();
+    store_.reset_stats();
     out += "RESET\r\n";
     return;
   }

@@ -32,6 +32,13 @@ struct ServerStats {
   std::atomic<std::uint64_t> incr_hits{0}, incr_misses{0}, decr_hits{0}, decr_misses{0};
   std::atomic<std::uint64_t> cas_hits{0}, cas_misses{0}, cas_badval{0}, touch_hits{0}, touch_misses{0};
   std::atomic<std::uint64_t> bytes_read{0}, bytes_written{0};
+  /// stats reset: every counter but the connections now open.
+  void reset() noexcept {
+    for (auto* a : {&total_connections, &cmd_get, &cmd_set, &cmd_touch, &cmd_flush, &get_hits, &get_misses,
+                    &delete_hits, &delete_misses, &incr_hits, &incr_misses, &decr_hits, &decr_misses, &cas_hits,
+                    &cas_misses, &cas_badval, &touch_hits, &touch_misses, &bytes_read, &bytes_written})
+      a->store(0, std::memory_order_relaxed);
+  }
 };
 
 class Server {
@@ -68,6 +75,8 @@ class Server {
   ServerStats stats_;
   int listen_fd_ = -1;
   int stop_fd_ = -1;
+  std::mutex spare_mu_;
+  int spare_fd_ = -1;  // held open, given up to refuse a connection when descriptors run out
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::vector<std::unique_ptr<Worker>> workers_;

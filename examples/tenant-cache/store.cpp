@@ -50,22 +50,25 @@ class Store::Evictor final : public memcg::Shrinker {
   explicit Evictor(Store& s) : s_(s) {}
   std::uint64_t count(const memcg::ShrinkControl& sc) override { return s_.lru_.count(sc.group); }
   std::uint64_t scan(const memcg::ShrinkControl& sc) override {
-    std::vector<Item*> victims;
+    std::vector<std::pair<Item*, bool>> victims;  // the item, and whether it was live (an eviction)
     s_.lru_.walk(sc.group, [&](Item& it) {
       Stripe& st = s_.stripe_of(it.hash);
       if (!st.mu.try_lock()) return memcg::LruStatus::skip;  // busy: a store or delete holds it
-      if (s_.live(&it) && it.accessed.exchange(false, std::memory_order_relaxed)) {
+      const bool live = s_.live(&it);
+      if (live && it.accessed.exchange(false, std::memory_order_relaxed)) {
         st.mu.unlock();
         return memcg::LruStatus::rotate;
       }
       s_.unlink_locked(st, &it, /*from_lru=*/false);
       st.mu.unlock();
-      victims.push_back(&it);
+      victims.emplace_back(&it, live);
       return memcg::LruStatus::removed;  // off the LRU: ours to free
     }, sc.nr_to_scan);
-    for (Item* it : victims) {
-      it->tenant->st.evictions.fetch_add(1, std::memory_order_relaxed);
-      s_.evictions_.fetch_add(1, std::memory_order_relaxed);
+    for (auto [it, live] : victims) {
+      if (live) {  // expired and flushed items are not evictions
+        it->tenant->st.evictions.fetch_add(1, std::memory_order_relaxed);
+        s_.evictions_.fetch_add(1, std::memory_order_relaxed);
+      }
       s_.release(it);
     }
     return victims.size();
@@ -102,8 +105,11 @@ Store::~Store() {
     }
     for (Item* it : all) release(it);
   }
-  for (Tenant* t : order_) t->group.remove();
-  root_.remove();
+  // The groups may be gone already (memcgctl rmdir through --socket) or
+  // hold an administrator's children: never throw from here.
+  std::error_code ec;
+  for (Tenant* t : order_) t->group.remove(ec);
+  root_.remove(ec);
 }
 
 Tenant* Store::tenant_of(std::string_view key) {
@@ -112,12 +118,20 @@ Tenant* Store::tenant_of(std::string_view key) {
   if (!valid_name(name)) name = "default";
   std::lock_guard<std::mutex> l(tenants_mu_);
   auto it = tenants_.find(std::string(name));
-  if (it != tenants_.end()) return it->second.get();
+  if (it != tenants_.end()) {
+    Tenant* t = it->second.get();
+    // A tenant whose group an administrator removed (memcgctl rmdir
+    // through --socket) stores into default from then on: its group handle
+    // is read without this mutex, so it is never replaced.
+    if (t != default_ && t->group.state() != memcg::GroupState::online) return default_;
+    return t;
+  }
   if (default_ && tenants_.size() >= opt_.max_tenants) return default_;
   auto t = std::make_unique<Tenant>();
   t->name = std::string(name);
   std::error_code ec;
   t->group = root_.create(name, ec);
+  if (ec == std::errc::file_exists) t->group = memcg::Group::open(root_.path() + "/" + t->name, ec);  // made ahead (mkdir)
   if (ec) return default_;
   TenantLimits lim{opt_.tenant_max, opt_.tenant_low, opt_.tenant_min};
   if (auto p = opt_.per_tenant.find(t->name); p != opt_.per_tenant.end()) lim = p->second;
@@ -136,10 +150,10 @@ std::vector<Tenant*> Store::tenants() {
 }
 
 bool Store::live(const Item* it) {
-  if (it->exptime != 0 && it->exptime <= now()) return false;
-  std::int64_t due = flush_at_.load(std::memory_order_relaxed);
-  if (due >= 0 && now() >= due && flush_at_.compare_exchange_strong(due, -1))  // a delayed flush came due
-    flushed_below_.store(cas_.load(std::memory_order_relaxed), std::memory_order_release);
+  const std::int64_t t = now();
+  if (it->exptime != 0 && it->exptime <= t) return false;
+  const std::int64_t due = flush_at_.load(std::memory_order_relaxed);
+  if (due >= 0 && t >= due && it->stime <= due) return false;  // a delayed flush that came due
   return it->cas > flushed_below_.load(std::memory_order_acquire);
 }
 
@@ -150,7 +164,7 @@ Item* Store::find_locked(Stripe& s, std::size_t h, std::string_view key) {
 }
 
 void Store::link_locked(Stripe& s, Item* it) {
-  it->atime = now();
+  it->atime = it->stime = now();
   if (s.count >= 2 * s.buckets.size()) {  // chains average 2: double the stripe's table
     std::vector<Item*> bigger(s.buckets.size() * 2, nullptr);
     for (Item* head : s.buckets) {
@@ -213,7 +227,7 @@ void Store::release(Item* it) {
 }
 
 Status Store::store(Cmd mode, std::string_view key, std::uint32_t flags, std::int64_t exptime,
-                    std::string_view data, std::uint64_t cas_in) {
+                    std::string_view data, std::uint64_t cas_in, std::uint64_t* cas_out) {
   if (sizeof(Item) + key.size() + data.size() > opt_.item_max) return Status::too_large;
   Tenant* t = tenant_of(key);
   const std::size_t h = hash(key);
@@ -253,6 +267,7 @@ Status Store::store(Cmd mode, std::string_view key, std::uint32_t flags, std::in
             std::memcpy(v + data.size(), old->value(), old_len);
           }
           it->cas = cas_.fetch_add(1, std::memory_order_relaxed) + 1;
+          if (cas_out) *cas_out = it->cas;
           unlink_locked(s, old);
           link_locked(s, it);
           t->st.stores.fetch_add(1, std::memory_order_relaxed);
@@ -290,6 +305,7 @@ Status Store::store(Cmd mode, std::string_view key, std::uint32_t flags, std::in
         old = cur;
       }
       it->cas = cas_.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (cas_out) *cas_out = it->cas;
       link_locked(s, it);
       t->st.stores.fetch_add(1, std::memory_order_relaxed);
       it = nullptr;
@@ -341,7 +357,8 @@ Status Store::touch(std::string_view key, std::int64_t exptime) {
   return Status::touched;
 }
 
-Status Store::delta(std::string_view key, bool incr, std::uint64_t by, std::uint64_t* value) {
+Status Store::delta(std::string_view key, bool incr, std::uint64_t by, std::uint64_t* value,
+                    std::uint64_t* cas_out) {
   Tenant* t = tenant_of(key);
   const std::size_t h = hash(key);
   Stripe& s = stripe_of(h);
@@ -363,12 +380,13 @@ Status Store::delta(std::string_view key, bool incr, std::uint64_t by, std::uint
     {
       std::lock_guard<std::mutex> l(s.mu);
       old = find_locked(s, h, key);
-      if (!old || old->cas != old_cas) {
+      if (!old || old->cas != old_cas || !live(old)) {  // changed, or flushed meanwhile: read again
         old = nullptr;
       } else {
         it->flags = old->flags;
         it->exptime = old->exptime;
         it->cas = cas_.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (cas_out) *cas_out = it->cas;
         unlink_locked(s, old);
         link_locked(s, it);
       }
@@ -383,13 +401,28 @@ Status Store::delta(std::string_view key, bool incr, std::uint64_t by, std::uint
 }
 
 void Store::flush(std::int64_t delay) {
-  if (delay <= 0) {
+  const std::int64_t due = delay > 0 ? expiry(delay) : -1;
+  if (due <= 0) {  // now (or a unix time already past)
+    flush_at_.store(-1, std::memory_order_relaxed);
     flushed_below_.store(cas_.load(std::memory_order_relaxed), std::memory_order_release);
     return;
   }
-  // A delayed flush invalidates what exists when it comes due: items are
-  // compared with the cas counter then (lazily, on the next access after).
-  flush_at_.store(now() + delay, std::memory_order_relaxed);
+  flush_at_.store(due, std::memory_order_relaxed);
+}
+
+void Store::count_get(std::string_view key, bool hit) {
+  Tenant* t = tenant_of(key);
+  (hit ? t->st.hits : t->st.misses).fetch_add(1, std::memory_order_relaxed);
+}
+
+void Store::reset_stats() {
+  for (Tenant* t : tenants()) {
+    t->st.hits.store(0, std::memory_order_relaxed);
+    t->st.misses.store(0, std::memory_order_relaxed);
+    t->st.evictions.store(0, std::memory_order_relaxed);
+  }
+  evictions_.store(0, std::memory_order_relaxed);
+  total_items_.store(items_.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
 }  // namespace tcache

@@ -50,6 +50,7 @@ struct Item {
   std::atomic<bool> accessed{false};  // second chance in the LRU walk
   bool fetched = false;               // read at least once (meta h flag); under the stripe lock
   std::int64_t atime = 0;             // last access, server seconds (meta l flag); under the stripe lock
+  std::int64_t stime = 0;             // when it was stored, server seconds (flush_all with a delay)
   std::size_t hash = 0;
   char* key() { return reinterpret_cast<char*>(this + 1); }
   char* value() { return key() + nkey; }
@@ -97,8 +98,9 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   /// set/add/replace/append/prepend/cas of `data` (the value, without \r\n).
+  /// *cas_out (if given): the stored item's cas.
   Status store(Cmd mode, std::string_view key, std::uint32_t flags, std::int64_t exptime, std::string_view data,
-               std::uint64_t cas_in);
+               std::uint64_t cas_in, std::uint64_t* cas_out = nullptr);
   /// Appends "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n" to out if
   /// the key is live (touch: with exptime as its new expiry); false if not.
   bool get(std::string_view key, bool with_cas, bool touch, std::int64_t exptime, std::string& out);
@@ -108,10 +110,17 @@ class Store {
   /// it used); false if there is none.
   template <class F>
   bool with_item(std::string_view key, bool bump, F&& f);
-  /// incr/decr: *value is the new value on stored.
-  Status delta(std::string_view key, bool incr, std::uint64_t by, std::uint64_t* value);
+  /// incr/decr: *value is the new value on stored (*cas_out its cas).
+  Status delta(std::string_view key, bool incr, std::uint64_t by, std::uint64_t* value,
+               std::uint64_t* cas_out = nullptr);
+  /// Counts a hit or a miss of key's tenant (retrievals outside get()).
+  void count_get(std::string_view key, bool hit);
+  /// stats reset: the tenants' hit, miss and eviction counters.
+  void reset_stats();
   Status touch(std::string_view key, std::int64_t exptime);
-  /// Invalidates every item stored before now + delay seconds.
+  /// Invalidates every item stored before now (delay 0) or before the
+  /// delay comes due (memcached's exptime rule: up to 30 days relative,
+  /// beyond a unix time); a later flush replaces a pending one.
   void flush(std::int64_t delay);
 
   /// The tenant of a key (created on first use).
@@ -160,8 +169,8 @@ class Store {
   std::vector<Tenant*> order_;
   Tenant* default_ = nullptr;
   std::atomic<std::uint64_t> cas_{0};
-  std::atomic<std::uint64_t> flushed_below_{0};  // items with cas <= this are gone
-  std::atomic<std::int64_t> flush_at_{-1};       // a delayed flush_all's time, or -1
+  std::atomic<std::uint64_t> flushed_below_{0};  // items with cas <= this are gone (flush_all now)
+  std::atomic<std::int64_t> flush_at_{-1};       // a delayed flush_all: items stored at or before it go once it is due
   std::atomic<std::uint64_t> items_{0}, total_items_{0}, bytes_{0}, evictions_{0};
   std::unique_ptr<Evictor> evictor_;
   memcg::ShrinkerRegistration shrinker_;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -240,6 +241,48 @@ TEST(Server, MetaCommandsFollowMemcached16) {
   EXPECT_EQ(run(srv, "ms k 2 Fx\r\nab\r\n"), "CLIENT_ERROR bad command line format\r\n");  // data skipped
 }
 
+TEST(Server, ReviewedEdgesBehaveAsMemcached) {
+  StoreOptions o = small("tc_edges");
+  o.item_max = 4096;
+  Store s(o);
+  Server srv(s, ServerOptions{});
+  // noreply silences errors too
+  EXPECT_EQ(run(srv, "set k 0 0 8000 noreply\r\n" + std::string(8000, 'x') + "\r\nincr k x noreply\r\nmn\r\n"),
+            "CLIENT_ERROR invalid numeric delta argument\r\nMN\r\n");  // a bad line is still an error
+  // a set that fails leaves no stale value
+  EXPECT_EQ(run(srv, "set k 0 0 3\r\nold\r\nset k 0 0 8000\r\n" + std::string(8000, 'x') + "\r\nget k\r\n"),
+            "STORED\r\nSERVER_ERROR object too large for cache\r\nEND\r\n");
+  // a get line may be longer than other lines
+  std::string many = "get";
+  for (int i = 0; i < 100; ++i) many += " key-" + std::string(40, 'a') + std::to_string(i);
+  ASSERT_GT(many.size(), 2048u);
+  EXPECT_EQ(run(srv, many + "\r\n"), "END\r\n");
+  EXPECT_EQ(run(srv, "set " + std::string(3000, 'k') + " 0 0 1\r\n"), "CLIENT_ERROR bad command line format\r\n");
+  // stats reset
+  EXPECT_EQ(run(srv, "stats reset\r\n"), "RESET\r\n");
+  EXPECT_NE(run(srv, "stats\r\n").find("STAT get_misses 0\r\n"), std::string::npos);
+}
+
+// A delayed flush_all takes what was stored before it came due, not what
+// is stored after; a later flush_all replaces it.
+TEST(Store, ADelayedFlushTakesOnlyWhatCameBeforeIt) {
+  Store s(small("tc_dflush"));
+  std::string out;
+  ASSERT_EQ(s.store(Cmd::set, "before", 0, 0, "x", 0), Status::stored);
+  const std::int64_t due = Store::expiry(1);
+  s.flush(1);
+  EXPECT_TRUE(s.get("before", false, false, 0, out));  // not yet due
+  while (Store::now() <= due) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(s.store(Cmd::set, "after", 0, 0, "y", 0), Status::stored);  // stored after it came due
+  EXPECT_FALSE(s.get("before", false, false, 0, out));
+  EXPECT_TRUE(s.get("after", false, false, 0, out));
+  s.flush(3600);
+  s.flush(0);  // replaces the pending one, and takes everything now
+  ASSERT_EQ(s.store(Cmd::set, "later", 0, 0, "z", 0), Status::stored);
+  EXPECT_FALSE(s.get("after", false, false, 0, out));
+  EXPECT_TRUE(s.get("later", false, false, 0, out));
+}
+
 // A client that sends half a value and disconnects: nothing is stored and
 // the server goes on serving.
 TEST(Server, AClientThatLeavesMidValueStoresNothing) {
@@ -279,6 +322,38 @@ TEST(Server, AClientThatLeavesMidValueStoresNothing) {
   srv.stop();
   t.join();
   EXPECT_EQ(s.curr_items(), 0u);
+}
+
+
+// A client that sends a request and half-closes gets the whole reply.
+TEST(Server, AHalfClosedClientGetsItsWholeReply) {
+  Store s(small("tc_half"));
+  ASSERT_EQ(s.store(Cmd::set, "big", 0, 0, std::string(200000, 'b'), 0), Status::stored);
+  ServerOptions so;
+  so.port = 0;
+  so.threads = 1;
+  Server srv(s, so);
+  std::string err;
+  ASSERT_TRUE(srv.listen(&err)) << err;
+  std::thread t([&] { srv.run(); });
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(srv.port()));
+  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const std::string q = "get big\r\nget big\r\n";
+  ASSERT_EQ(::write(fd, q.data(), q.size()), static_cast<ssize_t>(q.size()));
+  ::shutdown(fd, SHUT_WR);
+  std::string got;
+  char buf[65536];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  srv.stop();
+  t.join();
+  const std::string one = "VALUE big 0 200000\r\n" + std::string(200000, 'b') + "\r\nEND\r\n";
+  EXPECT_EQ(got.size(), 2 * one.size());
+  EXPECT_EQ(got, one + one);
 }
 
 }  // namespace
