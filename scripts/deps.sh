@@ -17,6 +17,7 @@ packages=(
   libfuse3-dev fuse3
   clang libclang-rt-14-dev valgrind
   sqlite3 xz-utils python3  # real programs of tests/interpose
+  memcached libmemcached-tools  # tenant-cache: memccapable in ctest, memcached and memcaslap in bench/tenant_cache
 )
 
 installed() {
