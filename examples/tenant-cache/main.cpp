@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "memcg/fs.hpp"
+#include "memcg/group.hpp"
 #include "memcg/serve.hpp"
 #include "server.hpp"
 #include "store.hpp"
@@ -116,34 +117,41 @@ int main(int argc, char** argv) {
     so.per_tenant[spec.substr(0, colon)] = lim;
   }
 
-  tcache::Store store(so);
-  tcache::Server server(store, sv);
-  std::string err;
-  if (!server.listen(&err)) {
-    fprintf(stderr, "memcg-tenant-cache: %s\n", err.c_str());
-    return 1;
-  }
-  if (!socket_path.empty()) {
-    std::error_code ec;
-    memcg::serve(socket_path, ec);
-    if (ec) {
-      fprintf(stderr, "memcg-tenant-cache: cannot serve %s: %s\n", socket_path.c_str(), ec.message().c_str());
-      return 1;
+  // The store's groups are removed when it goes; memcg::barrier() then
+  // waits for their deferred frees before the process exits (README, "Group
+  // lifecycle").
+  const bool ok = [&] {
+    tcache::Store store(so);
+    tcache::Server server(store, sv);
+    std::string err;
+    if (!server.listen(&err)) {
+      fprintf(stderr, "memcg-tenant-cache: %s\n", err.c_str());
+      return false;
     }
-  }
-  if (!port_file.empty()) {
-    std::ofstream f(port_file + ".tmp");
-    f << server.port() << "\n";
-    f.close();
-    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
-  }
-  g_server = &server;
-  struct sigaction sa{};
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  server.run();
-  g_server = nullptr;
-  return 0;
+    if (!socket_path.empty()) {
+      std::error_code ec;
+      memcg::serve(socket_path, ec);
+      if (ec) {
+        fprintf(stderr, "memcg-tenant-cache: cannot serve %s: %s\n", socket_path.c_str(), ec.message().c_str());
+        return false;
+      }
+    }
+    if (!port_file.empty()) {
+      std::ofstream f(port_file + ".tmp");
+      f << server.port() << "\n";
+      f.close();
+      std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+    }
+    g_server = &server;
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    server.run();
+    g_server = nullptr;
+    return true;
+  }();
+  memcg::barrier();
+  return ok ? 0 : 1;
 }

@@ -17,3 +17,8 @@ rc=$?
 cat out.txt
 [[ $rc -eq 0 ]] && grep -q "All tests passed" out.txt || { echo "FAIL: memccapable -a (exit $rc)"; exit 1; }
 kill -0 $pid || { echo "FAIL: the server died: $(cat server.log)"; exit 1; }
+# SIGTERM: a clean stop (groups removed and freed; under ASan, no leak report)
+kill -TERM $pid
+wait $pid
+src=$?
+[[ $src -eq 0 ]] || { echo "FAIL: the server exited with $src after SIGTERM: $(tail -20 server.log)"; exit 1; }

@@ -283,44 +283,65 @@ TEST(Store, ADelayedFlushTakesOnlyWhatCameBeforeIt) {
   EXPECT_TRUE(s.get("later", false, false, 0, out));
 }
 
+// A server on a free port, served by one worker thread until destroyed.
+class LiveServer {
+ public:
+  explicit LiveServer(Store& s) : srv_(s, options()) {
+    std::string err;
+    ok_ = srv_.listen(&err);
+    EXPECT_TRUE(ok_) << err;
+    if (ok_) thread_ = std::thread([this] { srv_.run(); });
+  }
+  ~LiveServer() {
+    srv_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  /// A connected client socket.
+  int connect() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(srv_.port()));
+    ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    return fd;
+  }
+
+ private:
+  static ServerOptions options() {
+    ServerOptions so;
+    so.port = 0;
+    so.threads = 1;
+    return so;
+  }
+  Server srv_;
+  bool ok_ = false;
+  std::thread thread_;
+};
+
 // A client that sends half a value and disconnects: nothing is stored and
 // the server goes on serving.
 TEST(Server, AClientThatLeavesMidValueStoresNothing) {
   Store s(small("tc_sock"));
-  ServerOptions so;
-  so.port = 0;
-  so.threads = 1;
-  Server srv(s, so);
-  std::string err;
-  ASSERT_TRUE(srv.listen(&err)) << err;
-  std::thread t([&] { srv.run(); });
-  auto connect_to = [&] {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(srv.port()));
-    ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    return fd;
-  };
-  int fd = connect_to();
-  const std::string half = "set half 0 0 100\r\n" + std::string(50, 'x');
-  ASSERT_EQ(::write(fd, half.data(), half.size()), static_cast<ssize_t>(half.size()));
-  ::close(fd);
-  fd = connect_to();
-  const std::string q = "get half\r\n";
-  ASSERT_EQ(::write(fd, q.data(), q.size()), static_cast<ssize_t>(q.size()));
-  char buf[64] = {};
-  std::string got;
-  while (got.find("END\r\n") == std::string::npos) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    ASSERT_GT(n, 0);
-    got.append(buf, static_cast<std::size_t>(n));
+  {
+    LiveServer live(s);
+    int fd = live.connect();
+    const std::string half = "set half 0 0 100\r\n" + std::string(50, 'x');
+    ASSERT_EQ(::write(fd, half.data(), half.size()), static_cast<ssize_t>(half.size()));
+    ::close(fd);
+    fd = live.connect();
+    const std::string q = "get half\r\n";
+    ASSERT_EQ(::write(fd, q.data(), q.size()), static_cast<ssize_t>(q.size()));
+    char buf[64] = {};
+    std::string got;
+    while (got.find("END\r\n") == std::string::npos) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      ASSERT_GT(n, 0);
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    EXPECT_EQ(got, "END\r\n");
+    ::close(fd);
   }
-  EXPECT_EQ(got, "END\r\n");
-  ::close(fd);
-  srv.stop();
-  t.join();
   EXPECT_EQ(s.curr_items(), 0u);
 }
 
@@ -329,28 +350,17 @@ TEST(Server, AClientThatLeavesMidValueStoresNothing) {
 TEST(Server, AHalfClosedClientGetsItsWholeReply) {
   Store s(small("tc_half"));
   ASSERT_EQ(s.store(Cmd::set, "big", 0, 0, std::string(200000, 'b'), 0), Status::stored);
-  ServerOptions so;
-  so.port = 0;
-  so.threads = 1;
-  Server srv(s, so);
-  std::string err;
-  ASSERT_TRUE(srv.listen(&err)) << err;
-  std::thread t([&] { srv.run(); });
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(srv.port()));
-  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  const std::string q = "get big\r\nget big\r\n";
-  ASSERT_EQ(::write(fd, q.data(), q.size()), static_cast<ssize_t>(q.size()));
-  ::shutdown(fd, SHUT_WR);
   std::string got;
-  char buf[65536];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
-  srv.stop();
-  t.join();
+  {
+    LiveServer live(s);
+    const int fd = live.connect();
+    const std::string q = "get big\r\nget big\r\n";
+    ASSERT_EQ(::write(fd, q.data(), q.size()), static_cast<ssize_t>(q.size()));
+    ::shutdown(fd, SHUT_WR);
+    char buf[65536];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+  }
   const std::string one = "VALUE big 0 200000\r\n" + std::string(200000, 'b') + "\r\nEND\r\n";
   EXPECT_EQ(got.size(), 2 * one.size());
   EXPECT_EQ(got, one + one);
