@@ -85,7 +85,7 @@ void* alloc(std::size_t bytes) noexcept {
       g_arena.free[c] = b->next;
       p = b;
     } else {
-      const std::size_t align = size < 256 ? size : 256;
+      const std::size_t align = size < kMaxAlign ? size : kMaxAlign;
       char* at = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(g_arena.cur) + align - 1) & ~(align - 1));
       if (!g_arena.cur || at + size > g_arena.end) {
         void* chunk = os_mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -12,8 +12,10 @@
 
 namespace memcg::detail::meta {
 
-/// A zeroed block of at least `bytes` (<= 1 MiB), aligned to min(256, its
-/// class size) (slab magazines rely on it). nullptr if mmap fails.
+inline constexpr std::size_t kMaxAlign = 512;
+
+/// A zeroed block of at least `bytes` (<= 1 MiB), aligned to min(kMaxAlign,
+/// its class size) (slab magazines rely on it). nullptr if mmap fails.
 void* alloc(std::size_t bytes) noexcept;
 /// Returns a block obtained from alloc(bytes) with the same `bytes`.
 void free(void* p, std::size_t bytes) noexcept;

@@ -71,7 +71,7 @@ struct SlabLayout {
 };
 SlabLayout layout_for(const RootCache& r, std::uint32_t units) noexcept {
   const std::size_t bytes = std::size_t{units} * kSlabSize;
-  const std::size_t entry = r.charge_objects ? sizeof(ObjCgroup*) : 0;
+  const std::size_t entry = r.charge_objects ? sizeof(OwnerKey) : 0;
   std::size_t n = (bytes - sizeof(Slab)) / (r.stride + entry);
   for (;; --n) {  // the vector and the alignment padding may cost an object
     const std::size_t off = (sizeof(Slab) + n * entry + r.align - 1) & ~(r.align - 1);
@@ -84,7 +84,7 @@ SlabLayout layout_for(const RootCache& r, std::uint32_t units) noexcept {
 // padding and the tail (the ownership vector is charged to the objects, not
 // waste); else the least wasteful up to kMaxSlabUnits.
 void layout_slab(RootCache& r) noexcept {
-  const std::size_t entry = r.charge_objects ? sizeof(ObjCgroup*) : 0;
+  const std::size_t entry = r.charge_objects ? sizeof(OwnerKey) : 0;
   std::uint32_t best = 1;
   std::size_t best_waste_per_mille = SIZE_MAX;
   for (std::uint32_t u = 1; u <= kMaxSlabUnits; ++u) {

@@ -81,10 +81,15 @@ std::uint64_t check_depot_locked(const ChildCache* c, const MagazineStack& st, b
                     "depot_full magazines hold 1..kMagazineRounds rounds, depot_empty ones none",
                     "cache '%s': magazine with %u rounds on the %s depot", c->root->name, m->n, full ? "full" : "empty");
     for (std::uint32_t i = 0; i < m->n; ++i) {
-      const Slab* s = Slab::of(m->rounds[i]);
+      const Round& r = m->rounds[i];
+      const Slab* s = Slab::of(r.obj);
       MEMCG_INVARIANT(s->kind == kSlabKind && s->cache == c, "a depot round is an object of the cache's own slabs",
-                      "cache '%s': round %p in slab %p of cache %p", c->root->name, m->rounds[i],
+                      "cache '%s': round %p in slab %p of cache %p", c->root->name, r.obj,
                       static_cast<const void*>(s), static_cast<const void*>(s->cache));
+      MEMCG_INVARIANT(!s->objcgs || r.owner == s->owner_slot(r.obj),
+                      "a charging cache's round names its object's owner entry (magazine.hpp Round)",
+                      "cache '%s': round %p owner entry %p, expected %p", c->root->name, r.obj,
+                      static_cast<const void*>(r.owner), static_cast<const void*>(s->owner_slot(r.obj)));
     }
     rounds += m->n;
   }

@@ -43,39 +43,44 @@ __attribute__((noinline)) void* alloc_charged_miss(RootCache* root, GroupImpl* g
 __attribute__((noinline)) void free_miss(ChildCache* c, void* obj) noexcept;
 /// The object slot did not take the object's charge: publish the object,
 /// then uncharge with what was read before publishing (`key`: the owner's
-/// ObjSlot::key_of(ObjCgroup, reclaimable)).
-__attribute__((noinline)) void free_charged_miss(ChildCache* c, void* obj, std::uintptr_t key, std::uint32_t charge) noexcept;
+/// ObjSlot::key_of(ObjCgroup, reclaimable), read by the caller; the cache
+/// and the charge are read here from the object's slab, which the
+/// unpublished object keeps).
+__attribute__((noinline)) void free_charged_miss(void* obj, std::uintptr_t key) noexcept;
 
 // ---- table and slot operations (inside a gate operation) ----
 
-// Pops from the entry at byte offset `off` if it has `key` and rounds.
-inline void* pop_keyed(MagEntry* table, std::uint64_t key, std::uintptr_t off) {
+// Pops from the entry at byte offset `off` if it has `key` and rounds:
+// the round popped (read it before the gate operation ends: the magazine
+// may be flushed and freed after), or nullptr.
+inline const Round* pop_keyed(MagEntry* table, std::uint64_t key, std::uintptr_t off) {
   MagEntry& e = entry_at(table, off);
   if (MEMCG_UNLIKELY(e.key != key)) return nullptr;
-  void** top = e.top;
-  if (MEMCG_UNLIKELY(MagEntry::count_of(top) == 0)) {
+  Round* r = e.top - 1;
+  if (MEMCG_UNLIKELY(MagEntry::below_is_empty(r))) {
     if (!e.prev || e.prev->n == 0) return nullptr;
     Magazine* full = e.prev;
     e.prev = e.unload();
-    top = full->rounds + full->n;
+    r = full->rounds + full->n - 1;
   }
-  --top;
-  e.top = top;
-  void* obj = *top;
-  if (obj == nullptr) __builtin_unreachable();  // rounds are objects: a caller's miss test folds away
-  return obj;
+  e.top = r;
+  return r;
 }
 
 inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t gid) {
-  return pop_keyed(table, mag_key(root->seq, gid), mag_off(mag_slot(root->seq, gid)));
+  const Round* r = pop_keyed(table, mag_key(root->seq, gid), mag_off(mag_slot(root->seq, gid)));
+  if (!r) return nullptr;
+  void* obj = r->obj;
+  if (obj == nullptr) __builtin_unreachable();  // rounds are objects: a caller's miss test folds away
+  return obj;
 }
 
 // Where the next push onto entry e goes (rounds + n of its loaded
 // magazine, swapping in an empty previous magazine if the loaded one is
 // full), or nullptr if neither has room. Inside a gate operation; the entry
 // is whole whether or not the caller then pushes.
-inline void** push_room(MagEntry& e) {
-  void** top = e.top;
+inline Round* push_room(MagEntry& e) {
+  Round* top = e.top;
   if (top == nullptr) __builtin_unreachable();  // never null while e.cache is set
   if (MEMCG_UNLIKELY(MagEntry::is_full(top))) {
     if (!e.prev || !e.prev->empty()) return nullptr;
@@ -87,22 +92,34 @@ inline void** push_room(MagEntry& e) {
   return top;
 }
 
-// Pushes onto c's entry (at byte offset `off`: mag_off(c->mag_slot_)), if
-// it is in the table and has room.
-inline bool push_in_gate(MagEntry* table, std::uint32_t off, ChildCache* c, void* obj) {
+// Pushes round r onto c's entry (at byte offset `off`: mag_off(c->mag_slot_)),
+// if it is in the table and has room.
+inline bool push_in_gate(MagEntry* table, std::uint32_t off, ChildCache* c, Round r) {
   MagEntry& e = entry_at(table, off);
   if (MEMCG_UNLIKELY(e.cache != c)) return false;
-  void** top = push_room(e);
+  Round* top = push_room(e);
   if (MEMCG_UNLIKELY(top == nullptr)) return false;
-  *top = obj;
+  *top = r;
   e.top = top + 1;
   return true;
 }
 
-inline void record_owner(void* obj, ObjCgroup* oc) {
+// Pushes an object of a cache that does not charge objects (its round's
+// owner stays unset: nothing reads it).
+inline bool push_obj_in_gate(MagEntry* table, std::uint32_t off, ChildCache* c, void* obj) {
+  MagEntry& e = entry_at(table, off);
+  if (MEMCG_UNLIKELY(e.cache != c)) return false;
+  Round* top = push_room(e);
+  if (MEMCG_UNLIKELY(top == nullptr)) return false;
+  top->obj = obj;
+  e.top = top + 1;
+  return true;
+}
+
+inline void record_owner(void* obj, OwnerKey key) {
   std::uintptr_t off;
   Slab* s = Slab::of(obj, &off);
-  s->objcgs[s->index_at(off)] = oc;
+  s->objcgs[s->index_at(off)] = key;
 }
 
 // Takes `bytes` of key's ObjCgroup from the object slot (inside a gate op).
@@ -110,9 +127,11 @@ inline void record_owner(void* obj, ObjCgroup* oc) {
 // empty slot's key 0, whose bytes are 0: the take fails, so callers need no
 // null test.
 inline bool slot_take(ObjSlot& o, std::uintptr_t key, std::uint32_t bytes) {
-  const std::uint32_t have = o.bytes.load(std::memory_order_relaxed);
-  if (MEMCG_UNLIKELY(o.key.load(std::memory_order_relaxed) != key) || MEMCG_UNLIKELY(have < bytes)) return false;
-  o.bytes.store(have - bytes, std::memory_order_relaxed);
+  std::uint32_t left;  // the subtraction's borrow is the "too few bytes" test
+  if (MEMCG_UNLIKELY(__builtin_sub_overflow(o.bytes.load(std::memory_order_relaxed), bytes, &left)) ||
+      MEMCG_UNLIKELY(o.key.load(std::memory_order_relaxed) != key))
+    return false;
+  o.bytes.store(left, std::memory_order_relaxed);
   return true;
 }
 
@@ -134,6 +153,31 @@ inline std::uint32_t key_group_id(const RootCache* root, const GroupImpl* g) {
 // only after a hit (thread_mags.hpp, THE FAST VIEW). The misses retry under
 // the gate's run(), which serialises with a pending drainer.
 
+// The charged pop shared by cache_alloc and kmalloc, inside the gate
+// operation the caller entered (`table`: enter_fast()'s): pops a round of
+// the entry (mag_key, mag_off), takes `charge` bytes of slot key `key`, and
+// records `key` as the object's owner through the round. miss(obj) finishes
+// anything else outside the gate (obj: popped and charged to nobody, or
+// nullptr).
+template <class Miss>
+inline void* take_charged(MagEntry* table, std::uint64_t mag_key, std::uintptr_t mag_off, std::uintptr_t key,
+                          std::uint32_t charge, Miss&& miss) {
+  ThreadMags& t = tls_mags;
+  const Round* r = pop_keyed(table, mag_key, mag_off);
+  void* obj = nullptr;
+  if (MEMCG_LIKELY(r != nullptr)) {
+    obj = r->obj;
+    OwnerKey* owner = r->owner;
+    if (MEMCG_LIKELY(slot_take(t.obj, key, charge))) {
+      t.gate.leave();
+      *owner = key;  // the object is ours now: its slab lives while it does
+      return checked::on_alloc(obj);
+    }
+  }
+  t.gate.leave();
+  return checked::on_alloc(miss(obj));
+}
+
 inline void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
   ThreadMags& t = tls_mags;
   if (!root->charge_objects) {
@@ -144,52 +188,45 @@ inline void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
   }
   ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
   const std::uintptr_t key = ObjSlot::key_of(oc, root->options.reclaimable);
-  void* obj = pop_keyed(t.enter_fast(), root->shared_key, root->shared_off);
-  if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(slot_take(t.obj, key, root->charge_bytes))) {
-    t.gate.leave();
-    record_owner(obj, oc);
-    return checked::on_alloc(obj);
-  }
-  t.gate.leave();
-  return checked::on_alloc(alloc_charged_miss(root, g, obj));
+  return take_charged(t.enter_fast(), root->shared_key, root->shared_off, key, root->charge_bytes,
+                      [&](void* obj) { return alloc_charged_miss(root, g, obj); });
 }
 
 // The free of an object of a per-object charging cache (obj_off: its offset
-// from slab header s; owners: the slab's owner vector), for cache_free and kfree (whose caches all charge objects;
-// kUnreclaimable: the caller knows the cache is not reclaimable, as every
-// kmalloc class is).
-template <bool kUnreclaimable = false>
-inline void free_charged(void* obj, Slab* s, std::uintptr_t obj_off, ObjCgroup** owners) noexcept {
+// from slab header s; owners: the slab's owner vector), for cache_free and
+// kfree (whose caches all charge objects).
+inline void free_charged(void* obj, Slab* s, std::uintptr_t obj_off, OwnerKey* owners) noexcept {
   ChildCache* c = s->cache;
   const std::uint32_t entry_off = s->mag_off;
   // Read before the object is published in the magazine: from then on a
   // drain may flush it, empty its slab and give the slab away.
   const std::uint32_t charge = s->charge_bytes;
-  ObjCgroup*& owner = owners[s->index_at(obj_off)];
-  const std::uintptr_t key = ObjSlot::key_of(owner, kUnreclaimable ? 0 : s->reclaimable);
+  OwnerKey& owner = owners[s->index_at(obj_off)];
+  const OwnerKey key = owner;
 #if defined(MEMCG_CHECKED)
-  owner = nullptr;  // a free object's entry is never read (the next allocation writes it)
+  owner = 0;  // a free object's entry is never read (the next allocation writes it)
 #endif
   ThreadMags& t = tls_mags;
   MagEntry& e = entry_at(t.enter_fast(), entry_off);
   if (MEMCG_LIKELY(e.cache == c)) {
-    void** top = push_room(e);
+    Round* top = push_room(e);
     // The slot takes the charge only where the push cannot fail.
     if (MEMCG_LIKELY(top != nullptr) && MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
-      *top = obj;
+      top->obj = obj;
+      top->owner = &owner;
       e.top = top + 1;
       t.gate.leave();
       return;
     }
   }
   t.gate.leave();
-  return free_charged_miss(c, obj, key, charge);
+  return free_charged_miss(obj, key);
 }
 
 inline void cache_free(void* obj) noexcept {
   checked::on_free(obj);  // checked builds: foreign, misaligned, double free
   Slab* s = Slab::of(obj);
-  ObjCgroup** owners = s->objcgs;
+  OwnerKey* owners = s->objcgs;
   if (owners) {
     const auto obj_off = static_cast<std::uintptr_t>(static_cast<char*>(obj) - reinterpret_cast<char*>(s));
     return free_charged(obj, s, obj_off, owners);
@@ -197,7 +234,7 @@ inline void cache_free(void* obj) noexcept {
   ChildCache* c = s->cache;
   const std::uint32_t entry_off = s->mag_off;
   ThreadMags& t = tls_mags;
-  const bool pushed = push_in_gate(t.enter_fast(), entry_off, c, obj);
+  const bool pushed = push_obj_in_gate(t.enter_fast(), entry_off, c, obj);
   t.gate.leave();
   if (MEMCG_LIKELY(pushed)) return;
   return free_miss(c, obj);

@@ -274,14 +274,8 @@ void* kmalloc(std::size_t size) noexcept {
   const ClassFast* f = fast_row_at(row_off);
   ThreadMags& t = tls_mags;
   ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
-  void* obj = pop_keyed(t.enter_fast(), f->mag_key, 2 * row_off);  // class_mag_off(class)
-  if (MEMCG_LIKELY(obj != nullptr) && MEMCG_LIKELY(slot_take(t.obj, ObjSlot::key_of(oc, 0), f->charge))) {
-    t.gate.leave();
-    record_owner(obj, oc);
-    return checked::on_alloc(obj);
-  }
-  t.gate.leave();
-  return checked::on_alloc(kmalloc_miss(f, g, obj));
+  return take_charged(t.enter_fast(), f->mag_key, 2 * row_off /* class_mag_off(class) */, ObjSlot::key_of(oc, 0),
+                      f->charge, [&](void* obj) { return kmalloc_miss(f, g, obj); });
 }
 void* kmalloc(std::size_t size, const Group& g) noexcept {
   return g ? detail::alloc_in(size, 16, detail::Access::impl(g)) : nullptr;
@@ -316,6 +310,25 @@ void* zeroed(void* p, std::size_t size) noexcept {
 void* kzalloc(std::size_t size) noexcept { return detail::zeroed(kmalloc(size), size); }
 void* kzalloc(std::size_t size, const Group& g) noexcept { return detail::zeroed(kmalloc(size, g), size); }
 
+namespace detail {
+namespace {
+// kfree of a large block (or a pointer kmalloc did not return), out of line
+// so that kfree's slab path saves no registers.
+__attribute__((noinline)) void kfree_large(void* p) noexcept {
+  checked::on_span(p);
+  const std::uint32_t kind = span_kind(p);
+  MEMCG_CHECK(kind != large_cache::kLargeCachedKind, "kfree of a freed large block (double free)");
+  MEMCG_CHECK(kind == kLargeKind, "kfree of a pointer that kmalloc did not return");
+#if defined(MEMCG_CHECKED)
+  auto* h = static_cast<const LargeHeader*>(region_base(p));
+  MEMCG_CHECK(static_cast<const char*>(p) == reinterpret_cast<const char*>(h) + h->offset,
+              "kfree of a pointer inside a large allocation (misaligned pointer)");
+#endif
+  large_free(static_cast<LargeHeader*>(region_base(p)));
+}
+}  // namespace
+}  // namespace detail
+
 void kfree(void* p) noexcept {
   // A slab never lies in a region's first unit (the region header's); a
   // large allocation's pointer always does (its offset is below kSlabSize),
@@ -325,25 +338,15 @@ void kfree(void* p) noexcept {
 #if defined(MEMCG_CHECKED)
     MEMCG_CHECK(detail::span_kind(p) == detail::kRegionKind, "kfree of a pointer that kmalloc did not return");
 #endif
-    // Every kmalloc class root charges objects and is not reclaimable: no
-    // test of the owner vector, no statistics kind to read.
+    // Every kmalloc class root charges objects: no test of the owner vector.
     detail::checked::on_free(p);
     std::uintptr_t off;
     detail::Slab* s = detail::Slab::of(p, &off);
     MEMCG_ASSERT(s->objcgs != nullptr && s->reclaimable == 0);
-    detail::free_charged<true>(p, s, off, s->objcgs);
+    detail::free_charged(p, s, off, s->objcgs);
   } else {
     if (!p) return;
-    detail::checked::on_span(p);
-    const std::uint32_t kind = detail::span_kind(p);
-    MEMCG_CHECK(kind != detail::large_cache::kLargeCachedKind, "kfree of a freed large block (double free)");
-    MEMCG_CHECK(kind == detail::kLargeKind, "kfree of a pointer that kmalloc did not return");
-#if defined(MEMCG_CHECKED)
-    auto* h = static_cast<const detail::LargeHeader*>(detail::region_base(p));
-    MEMCG_CHECK(static_cast<const char*>(p) == reinterpret_cast<const char*>(h) + h->offset,
-                "kfree of a pointer inside a large allocation (misaligned pointer)");
-#endif
-    detail::large_free(static_cast<detail::LargeHeader*>(detail::region_base(p)));
+    detail::kfree_large(p);
   }
 }
 

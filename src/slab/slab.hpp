@@ -25,6 +25,9 @@ struct ObjCgroup;
 inline constexpr std::uint32_t kSlabKind = 0x51ab51ab;
 inline constexpr std::uint32_t kLargeKind = 0x1a4e1a4e;  // a large allocation's span (span_kind() in page_source.hpp)
 
+// A live object's owner entry: ObjCgroup address | reclaimable (ObjSlot::key_of).
+using OwnerKey = std::uintptr_t;
+
 struct FreeObject {
   FreeObject* next;
 };
@@ -36,11 +39,13 @@ struct Slab {
   std::uint32_t stride = 0;
   ChildCache* cache = nullptr;     // holds a reference
   // Per-object accounting (shared caches of accounted roots; immutable):
-  // objcgs[index(obj)] is the ObjCgroup a live object is charged through
-  // (weak: see charge/objcg.hpp), charge_bytes what it is charged. The
+  // objcgs[index(obj)] is the owner key of a live object: the ObjCgroup it
+  // is charged through (weak: see charge/objcg.hpp) | its statistics kind
+  // (reclaimable), as ObjSlot::key_of makes it; charge_bytes is what it is
+  // charged. The
   // vector follows the header; objcgs is its address biased by index() of
   // the first object (see index()), so only objcgs[index(obj)] is valid.
-  ObjCgroup** objcgs = nullptr;
+  OwnerKey* objcgs = nullptr;
   std::uint64_t recip = 0;         // ceil(2^40 / stride): index() without a division
   std::uint32_t charge_bytes = 0;  // stride + one vector entry
   std::uint8_t reclaimable = 0;    // statistics: slab_reclaimable or slab_unreclaimable
@@ -68,6 +73,9 @@ struct Slab {
   /// index() of the object at byte offset `off` from the header.
   std::uint32_t index_at(std::uintptr_t off) const noexcept { return static_cast<std::uint32_t>((off * recip) >> 40); }
   static_assert(std::uint64_t{kMaxSlabUnits} * kSlabSize <= (std::uint64_t{1} << 20), "index() is exact below 2^20");
+  /// obj's owner entry, or nullptr if this slab's cache does not charge
+  /// objects (a Round's `owner`, magazine.hpp).
+  OwnerKey* owner_slot(const void* obj) const noexcept { return objcgs ? &objcgs[index(obj)] : nullptr; }
   static constexpr std::uint64_t recip_of(std::uint32_t stride) noexcept {
     return ((std::uint64_t{1} << 40) + stride - 1) / stride;
   }

@@ -60,7 +60,7 @@ std::uint32_t fill_locked(ChildCache* c, Magazine* m) MEMCG_REQUIRES(c->lock) {
     MEMCG_ASSERT(o);
     --i;
     if (carve) fresh |= 1u << i;
-    m->rounds[i] = o;
+    m->rounds[i] = Round{o, s->owner_slot(o)};
     after_pop(c, s);
   }
   if (i > 0) {  // partly filled: move the rounds down to start at 0
@@ -76,7 +76,7 @@ void run_ctor(ChildCache* c, Magazine* m, std::uint32_t fresh) {
   void (*ctor)(void*) = c->root->options.ctor;
   if (!ctor) return;
   for (std::uint32_t i = 0; i < m->n; ++i)
-    if (fresh & (1u << i)) ctor(m->rounds[i]);
+    if (fresh & (1u << i)) ctor(m->rounds[i].obj);
 }
 
 // A fresh slab for c, charged to g (no locks held). nullptr: limit or mmap.
@@ -102,7 +102,7 @@ Slab* new_slab(ChildCache* c, GroupImpl* g) {
     // Biased by the first object's index (Slab::index): as an integer, so
     // that no out-of-range pointer is formed.
     const std::uintptr_t vec = reinterpret_cast<std::uintptr_t>(mem) + sizeof(Slab);
-    s->objcgs = reinterpret_cast<ObjCgroup**>(vec - std::uintptr_t{s->index(s->bump)} * sizeof(ObjCgroup*));
+    s->objcgs = reinterpret_cast<OwnerKey*>(vec - std::uintptr_t{s->index(s->bump)} * sizeof(OwnerKey));
     s->charge_bytes = r->charge_bytes;
     s->reclaimable = r->options.reclaimable ? 1 : 0;
   }
@@ -194,9 +194,9 @@ RefillResult get_full_magazine(ChildCache* c, Magazine** out) noexcept {
 void flush_magazine_locked(ChildCache* c, Magazine* m) noexcept {
   MEMCG_ASSERT_HELD(c->lock);
   for (std::uint32_t i = 0; i < m->n; ++i) {
-    Slab* s = Slab::of(m->rounds[i]);
+    Slab* s = Slab::of(m->rounds[i].obj);
     MEMCG_ASSERT(s->cache == c);
-    s->push(m->rounds[i]);
+    s->push(m->rounds[i].obj);
     --c->inuse;
     list_move(c, s, s->empty() ? ChildCache::kEmpty : ChildCache::kPartial);
   }

@@ -168,7 +168,7 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) 
       child_put(c);
       continue;
     }
-    void* obj = full->rounds[--full->n];
+    void* obj = full->rounds[--full->n].obj;
     if (!have_table) {  // one object, the rest back to the depot
       return_magazine(c, full);
       child_put(c);
@@ -221,7 +221,7 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
     child_put(c);
     return;
   }
-  empty->rounds[empty->n++] = obj;
+  empty->rounds[empty->n++] = Round{obj, Slab::of(obj)->owner_slot(obj)};
   Evicted ev;
   Magazine* out_full = nullptr;
   bool installed = false;
@@ -274,7 +274,8 @@ void free_miss(ChildCache* c, void* obj) noexcept {
   ErrnoKeeper keep_errno;
   ThreadMags& t = tls_mags;
   bool done = false;
-  t.gate.run([&] { done = push_in_gate(t.table, mag_off(c->mag_slot_), c, obj); });
+  const Round r{obj, Slab::of(obj)->owner_slot(obj)};  // read before the object is published
+  t.gate.run([&] { done = push_in_gate(t.table, mag_off(c->mag_slot_), c, r); });
   if (!done) free_slow(c, obj);
 }
 
@@ -292,7 +293,7 @@ __attribute__((noinline, cold)) void* refuse_object(void* obj) {
 void* charge_object_slow(RootCache* root, GroupImpl* g, void* obj) {
   ObjCgroup* oc = objcg_of(g);
   if (!oc || !obj_charge_slow(oc, root->charge_bytes, root->options.reclaimable)) return refuse_object(obj);
-  record_owner(obj, oc);
+  record_owner(obj, ObjSlot::key_of(oc, root->options.reclaimable));
   return obj;
 }
 
@@ -303,8 +304,11 @@ void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) noexcept {
   return charge_object_slow(root, g, obj);
 }
 
-void free_charged_miss(ChildCache* c, void* obj, std::uintptr_t key, std::uint32_t charge) noexcept {
+void free_charged_miss(void* obj, std::uintptr_t key) noexcept {
   ErrnoKeeper keep_errno;
+  const Slab* s = Slab::of(obj);
+  ChildCache* c = s->cache;
+  const std::uint32_t charge = s->charge_bytes;  // before publishing: the slab may go after
   free_miss(c, obj);
   MEMCG_FAULT_POINT(fault::Kind::kObjectFreePublished);  // the object's slab may be gone now
   obj_uncharge_slow(reinterpret_cast<ObjCgroup*>(key & ~std::uintptr_t{1}), charge, static_cast<int>(key & 1));

@@ -18,25 +18,32 @@ struct ObjCgroup;
 inline constexpr std::uint32_t kTableSize = kMagTableSize;
 
 // The loaded magazine is held as its top: the address of its next free
-// round (rounds + n). Its 256-byte block is the magazine and its offset
-// there the count, so a pop or push loads the entry and then the round,
-// with no load through the magazine's header; the magazine's own `n` is
-// written back whenever it leaves the entry (unload()).
+// round (rounds + n), from rounds (empty) to the block's end (full). Its
+// 512-byte block is the magazine (found from top - 1, which is inside it
+// even when it is full) and the offset of top - 1 there the count, so a pop
+// or push loads the entry and then the round, with no load through the
+// magazine's header; the magazine's own `n` is written back whenever it
+// leaves the entry (unload()).
 struct MagEntry {
   std::uint64_t key;  // cache->mag_key_ while cache is set, else 0 (no root has seq 0)
   ChildCache* cache;
-  void** top;         // the loaded magazine's top: never null while cache is set
+  Round* top;         // the loaded magazine's top: never null while cache is set
   Magazine* prev;     // may be null; its n is current
 
-  static Magazine* magazine_of(void** top) noexcept {
-    return reinterpret_cast<Magazine*>(reinterpret_cast<std::uintptr_t>(top) & ~(kMagazineBlock - 1));
+  static std::uintptr_t offset_of(const Round* p) noexcept {
+    return reinterpret_cast<std::uintptr_t>(p) & (kMagazineBlock - 1);
   }
-  static std::uint32_t count_of(void** top) noexcept {
-    return static_cast<std::uint32_t>((reinterpret_cast<std::uintptr_t>(top) & (kMagazineBlock - 1)) / sizeof(void*));
+  static Magazine* magazine_of(Round* top) noexcept {
+    return reinterpret_cast<Magazine*>(reinterpret_cast<std::uintptr_t>(top - 1) & ~(kMagazineBlock - 1));
   }
-  static bool is_full(void** top) noexcept {  // count_of(top) == kMagazineRounds, one byte compare
-    return static_cast<std::uint8_t>(reinterpret_cast<std::uintptr_t>(top)) == sizeof(void*) * kMagazineRounds;
+  static std::uint32_t count_of(const Round* top) noexcept {
+    return static_cast<std::uint32_t>(offset_of(top - 1) / sizeof(Round));
   }
+  /// For a pop: `below` = top - 1 is the block's start (the header) when
+  /// the magazine is empty.
+  static bool below_is_empty(const Round* below) noexcept { return offset_of(below) == 0; }
+  /// For a push: a full magazine's top is its block's end.
+  static bool is_full(const Round* top) noexcept { return offset_of(top) == 0; }
   Magazine* loaded() const noexcept { return magazine_of(top); }
   void load(Magazine* m) noexcept { top = m->rounds + m->n; }
   /// The loaded magazine with its count written back (the entry keeps top).
