@@ -30,6 +30,15 @@ fork::HeldAcrossFork<SpinLock> g_psi_fork{g_psi_lock, fork_child_fixup, nullptr}
 constexpr std::uint64_t kPeriodNs = 2'000'000'000;  // the kernel's PSI_FREQ
 const double kDecay[3] = {std::exp(-2.0 / 10), std::exp(-2.0 / 60), std::exp(-2.0 / 300)};
 
+// base^n by squaring: the averages need whole periods only, and the
+// interposer (which carries this file) then needs no libm.
+double power(double base, std::uint64_t n) {
+  double r = 1.0;
+  for (; n != 0; n >>= 1, base *= base)
+    if (n & 1) r *= base;
+  return r;
+}
+
 std::uint64_t now_ns() noexcept {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -154,12 +163,12 @@ Pressure psi_read(GroupImpl* g) noexcept {
     p.avg_full_ns = totals[1];
   } else if (now - p.avg_at >= kPeriodNs) {
     const std::uint64_t span = now - p.avg_at;
-    const double periods = static_cast<double>(span / kPeriodNs);
+    const std::uint64_t periods = span / kPeriodNs;
     const std::uint64_t was[2] = {p.avg_some_ns, p.avg_full_ns};
     for (int k = 0; k < 2; ++k) {
       const double pct = 100.0 * static_cast<double>(totals[k] - was[k]) / static_cast<double>(span);
       for (int w = 0; w < 3; ++w) {
-        const double e = std::pow(kDecay[w], periods);
+        const double e = power(kDecay[w], periods);
         p.avg[k][w] = p.avg[k][w] * e + std::min(pct, 100.0) * (1 - e);
       }
     }

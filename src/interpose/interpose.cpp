@@ -6,6 +6,7 @@
 // exiting threads) goes to glibc's __libc_* functions. free/realloc/
 // malloc_usable_size tell the two apart with page_source::owns (exact: the
 // library maps whole 4 MiB granules and marks them in a byte map).
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
@@ -171,10 +172,24 @@ void* do_realloc(void* p, std::size_t n) noexcept {
   return q;
 }
 
+// The program's new handler. The C++ runtime is linked into this object
+// (src/interpose/CMakeLists.txt) with its symbols local, so a C++ program's
+// std::set_new_handler sets the handler of the program's own libstdc++,
+// found here by name in the global scope; a program without libstdc++ can
+// set none, and this object's own is the one to read.
+std::new_handler current_new_handler() {
+  using Get = std::new_handler (*)();
+  static const Get get = [] {
+    void* f = dlsym(RTLD_DEFAULT, "_ZSt15get_new_handlerv");
+    return f ? reinterpret_cast<Get>(f) : static_cast<Get>(&std::get_new_handler);
+  }();
+  return get();
+}
+
 void* new_impl(std::size_t n) {
   for (;;) {
     if (void* p = do_malloc(n)) return p;
-    std::new_handler h = std::get_new_handler();
+    std::new_handler h = current_new_handler();
     if (!h) throw std::bad_alloc();
     h();
   }
@@ -184,7 +199,7 @@ void* new_aligned_impl(std::size_t n, std::align_val_t al) {
   const auto a = static_cast<std::size_t>(al);
   for (;;) {
     if (void* p = pow2(a) ? do_aligned(a, n) : nullptr) return p;
-    std::new_handler h = std::get_new_handler();
+    std::new_handler h = current_new_handler();
     if (!h) throw std::bad_alloc();
     h();
   }
