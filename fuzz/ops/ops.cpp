@@ -59,7 +59,10 @@ void checkpoint(Model& m) {
     }
     FZ_CHECK(c->group.load() == nullptr && c == c->root->shared && slab->objcgs != nullptr,
              "shared object of %s in a per-group cache", m.path(o.charged).c_str());
-    const detail::ObjCgroup* oc = slab->objcgs[slab->index(o.p)];
+    const detail::OwnerKey key = slab->objcgs[slab->index(o.p)];  // ObjCgroup address | reclaimable
+    FZ_CHECK((key & 1) == slab->reclaimable, "shared object of %s: owner key's kind %u, its slab's %u",
+             m.path(o.charged).c_str(), static_cast<unsigned>(key & 1), static_cast<unsigned>(slab->reclaimable));
+    const auto* oc = reinterpret_cast<const detail::ObjCgroup*>(key & ~std::uintptr_t{1});
     FZ_CHECK(oc != nullptr && oc->group.load() == wg, "shared object of %s: its object cgroup charges %s",
              m.path(o.charged).c_str(), oc ? "another group" : "nobody");
     own_shared[want + 1] += o.charge;

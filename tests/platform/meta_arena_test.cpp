@@ -34,13 +34,15 @@ bool all_zero(const void* p, std::size_t n) {
 
 TEST(MetaArena, BlocksAreZeroedAlignedToTheirClassAndCounted) {
   for (std::size_t bytes : {std::size_t{1}, std::size_t{8}, std::size_t{16}, std::size_t{17}, std::size_t{48},
-                            std::size_t{64}, std::size_t{100}, std::size_t{256}, std::size_t{4000},
+                            std::size_t{64}, std::size_t{100}, std::size_t{256}, std::size_t{512}, std::size_t{4000},
                             std::size_t{65536}, std::size_t{1} << 20}) {
     const std::uint64_t before = meta::bytes_in_use();
     void* p = meta::alloc(bytes);
     ASSERT_NE(p, nullptr) << bytes;
     const std::size_t cls = class_size(bytes);
-    const std::size_t align = cls < 64 ? cls : 64;
+    // Aligned to min(class, meta::kMaxAlign): slab magazines are 512-byte
+    // blocks found by masking a pointer into them (slab/magazine.hpp).
+    const std::size_t align = cls < meta::kMaxAlign ? cls : meta::kMaxAlign;
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % align, 0u) << bytes;
     EXPECT_TRUE(all_zero(p, cls)) << bytes;
     EXPECT_EQ(meta::bytes_in_use() - before, cls) << bytes;
