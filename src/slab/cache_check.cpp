@@ -73,8 +73,8 @@ std::uint64_t check_slab_list_locked(const ChildCache* c, const ListNode& head, 
 std::uint64_t check_depot_locked(const ChildCache* c, const MagazineStack& st, bool full) MEMCG_REQUIRES(c->lock) {
   std::uint64_t n = 0, rounds = 0;
   for (const Magazine* m = st.head; m; m = m->next) {
-    MEMCG_INVARIANT(++n <= kDepotMax, "a depot list holds at most kDepotMax magazines (slab_internal.hpp)",
-                    "cache '%s': more than %u magazines on a depot list", c->root->name, kDepotMax);
+    MEMCG_INVARIANT(++n <= c->root->depot_max, "a depot list holds at most depot_max magazines (slab_internal.hpp)",
+                    "cache '%s': more than %u magazines on a depot list", c->root->name, c->root->depot_max);
     // return_magazine: empty magazines go to depot_empty, the others to
     // depot_full ("never empty").
     MEMCG_INVARIANT(full ? (m->n > 0 && m->n <= kMagazineRounds) : m->n == 0,

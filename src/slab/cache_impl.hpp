@@ -111,6 +111,7 @@ struct RootCache {
   std::size_t data_offset = 0;  // first object's offset in a slab
   std::uint32_t capacity = 0;   // objects per slab
   std::uint32_t units = 1;      // kSlabSize units per slab (cache.cpp layout_slab)
+  std::uint32_t depot_max = 16;  // magazines per depot list (slab_internal.hpp depot_max_for)
   std::size_t slab_bytes() const noexcept { return std::size_t{units} * kSlabSize; }
   CacheOptions options;
   bool is_kmalloc = false;

@@ -242,9 +242,9 @@ void return_magazine(ChildCache* c, Magazine* m) noexcept {
     LockGuard<SpinLock> l(c->lock);
     const bool dead = c->dead.load(std::memory_order_relaxed);
     if (m->empty()) {
-      if (dead || c->depot_empty.count >= kDepotMax) to_free = true;
+      if (dead || c->depot_empty.count >= c->root->depot_max) to_free = true;
       else c->depot_empty.push(m);
-    } else if (dead || c->depot_full.count >= kDepotMax) {
+    } else if (dead || c->depot_full.count >= c->root->depot_max) {
       flush_magazine_locked(c, m);
       to_free = true;
       released = true;

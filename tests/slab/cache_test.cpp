@@ -392,6 +392,40 @@ TEST(Cache, MagazinesNeverLoseOrDuplicateAnObject) {
   }
 }
 
+// A batch of 1,600 small objects freed at once stays in magazines (the
+// thread's and the depot's): none goes back to the slabs, whose free lists
+// would be walked object by object to refill (slab_internal.hpp kDepotBytes).
+// A depot of big objects stays small.
+TEST(Cache, ABatchOfSmallObjectsFitsTheDepot) {
+  EXPECT_EQ(detail::depot_max_for(16), detail::kDepotMax);
+  EXPECT_EQ(detail::depot_max_for(8192), detail::kDepotMin);
+  EXPECT_LE(std::uint64_t{detail::depot_max_for(1024)} * detail::kMagazineRounds * 1024, detail::kDepotBytes);
+  test::TempGroup t("batch");
+  Cache c = Cache::create("batch16", 16);
+  detail::ChildCache* shared = detail::Access::impl(c)->shared;
+  ASSERT_NE(shared, nullptr);
+  std::thread([&] {
+    std::vector<void*> objs;
+    for (int round = 0; round < 3; ++round) {
+      for (int i = 0; i < 1600; ++i) objs.push_back(c.alloc(*t));
+      for (void* p : objs) Cache::free(p);
+      objs.clear();
+      std::uint64_t inuse;
+      {
+        detail::LockGuard<detail::SpinLock> l(shared->lock);
+        inuse = shared->inuse;  // users' objects and rounds in magazines
+      }
+      // Every freed object is still a round (plus what the last refill
+      // left in the thread's magazine): none went back to a slab.
+      EXPECT_GE(inuse, 1600u) << "round " << round << ": objects went back to the slabs";
+    }
+  }).join();
+  c.shrink();
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
+  c.destroy();
+}
+
 TEST(Cache, CrossThreadFreesReturnToTheCache) {
   test::TempGroup t("xfree");
   Cache c = Cache::create("xfree", 96);
