@@ -13,6 +13,9 @@
 #include "platform/ranked_mutex.hpp"
 
 namespace memcg::detail::page_source {
+
+constinit std::atomic<std::atomic<std::uint8_t>*> g_owner_map{nullptr};
+
 namespace {
 
 // Region header: kept in the first unit of the region, which is never
@@ -64,9 +67,7 @@ void* unit_addr(Region* r, std::uint32_t u) { return reinterpret_cast<char*>(r) 
 
 
 // ---- ownership map ----
-constexpr unsigned kAddrBits = 47;  // user addresses we accept (x86-64/arm64 default VA)
 constexpr std::size_t kMapEntries = std::size_t{1} << (kAddrBits - kRegionShift);
-std::atomic<std::atomic<std::uint8_t>*> g_owner_map{nullptr};
 
 std::atomic<std::uint8_t>* owner_map() noexcept {
   auto* m = g_owner_map.load(std::memory_order_acquire);
@@ -260,12 +261,6 @@ void give(void* slab, std::uint32_t units) noexcept {
   }
 }
 
-bool owns(const void* p) noexcept {
-  auto a = reinterpret_cast<std::uintptr_t>(p);
-  if (a >> kAddrBits) return false;
-  auto* m = g_owner_map.load(std::memory_order_acquire);
-  return m && m[a >> kRegionShift].load(std::memory_order_relaxed) != 0;
-}
 
 void* map_span(std::size_t len) noexcept {
   if (len == 0 || len > (std::size_t{1} << 46)) return nullptr;

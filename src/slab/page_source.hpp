@@ -26,6 +26,7 @@
 // Concurrency: any thread; one mutex (rank kPageSource).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -115,9 +116,20 @@ Stats stats() noexcept;
 // foreign mapping can share a marked granule, so owns() is exact. A granule
 // is marked before its memory is handed out and unmarked before munmap.
 
+inline constexpr unsigned kAddrBits = 47;  // user addresses we accept (x86-64/arm64 default VA)
+/// The map: a byte per granule, nonzero when marked (mapped lazily, on the
+/// first mark; null before).
+extern std::atomic<std::atomic<std::uint8_t>*> g_owner_map;
+
 /// True iff p lies in a slab region or a large span of this library. Any
-/// pointer value is allowed (never faults); lock-free.
-bool owns(const void* p) noexcept;
+/// pointer value is allowed (never faults); lock-free. Inline: the
+/// interposer's free asks it of every pointer.
+inline bool owns(const void* p) noexcept {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  if (a >> kAddrBits) return false;
+  auto* m = g_owner_map.load(std::memory_order_acquire);
+  return m && m[a >> kRegionShift].load(std::memory_order_relaxed) != 0;
+}
 /// A kRegionSize-aligned anonymous mapping of at least `len` bytes (whole
 /// granules), registered in the ownership map; nullptr on failure.
 void* map_span(std::size_t len) noexcept;
