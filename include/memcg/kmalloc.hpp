@@ -26,7 +26,7 @@
 
 namespace memcg {
 
-inline constexpr std::size_t kMaxSmallSize = 8192;
+inline constexpr std::size_t kMaxSmallSize = 16384;
 
 void* kmalloc(std::size_t size) noexcept;                     ///< charged to current_group()
 void* kmalloc(std::size_t size, const Group& g) noexcept;     ///< charged to g

@@ -42,8 +42,10 @@ struct ClassTable {
   constexpr ClassTable() {
     size[n++] = 8;
     for (std::uint32_t s = 16; s <= 256; s += 16) size[n++] = s;
-    for (std::uint32_t base = 256; base < kMaxSmallSize; base *= 2)
-      for (std::uint32_t k = 1; k <= 8; ++k) size[n++] = base + k * (base / 8);
+    for (std::uint32_t base = 256; base < kMaxSmallSize; base *= 2) {
+      const std::uint32_t steps = base < 8192 ? 8 : 4;  // above 8 KiB: 10, 12, 14, 16 KiB (64 table slots)
+      for (std::uint32_t k = 1; k <= steps; ++k) size[n++] = base + k * (base / steps);
+    }
     for (int i = 0; i < n; ++i) charge[i] = size[i] + sizeof(void*);
     int c = 0;
     for (std::uint32_t i = 0; i <= kMaxSmallSize / 8; ++i) {
