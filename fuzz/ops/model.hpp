@@ -183,7 +183,7 @@ inline const char* const kReadFiles[] = {"memory.current", "memory.min", "memory
                                   "memory.reclaim", "cgroup.max.depth", "cgroup.max.descendants", "memory.pressure",
                                   "memory.oom.group", "cgroup.kill"};
 inline const char* const kNames[] = {"a", "b", "c", "sp ace", "d", "", ".", "..", "memory.x", "cgroup.y", "bad\x01", "tab\tname"};
-inline constexpr std::size_t kSizes[] = {1, 8, 24, 100, 512, 1000, 4096, 8192, 8193, 70000, 300000};
+inline constexpr std::size_t kSizes[] = {1, 8, 24, 100, 512, 1000, 4096, 8192, 8193, 16384, 16385, 70000, 300000};
 
 inline bool valid_name(const std::string& s) {
   if (s.empty() || s.size() > 255 || s == "." || s == "..") return false;

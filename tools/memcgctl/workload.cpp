@@ -344,7 +344,7 @@ void Churn::create_one() {
   }
   created.fetch_add(1, std::memory_order_relaxed);
   // Unreclaimable leftovers that will outlive the rmdir.
-  t.left.large = memcg::kmalloc(12 * 1024, t.group);
+  t.left.large = memcg::kmalloc(24 * 1024, t.group);  // above kMaxSmallSize: the large path
   for (int i = 0; i < 4; ++i)
     if (void* p = memcg::kmalloc(256, t.group)) t.left.small.push_back(p);
   std::uint64_t filled = 0;
