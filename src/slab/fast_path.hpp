@@ -92,26 +92,20 @@ inline Round* push_room(MagEntry& e) {
   return top;
 }
 
+// Where a push of an object of c onto entry e goes (then e.top = that + 1),
+// or nullptr if e is not c's or has no room.
+inline Round* push_slot(MagEntry& e, const ChildCache* c) {
+  if (MEMCG_UNLIKELY(e.cache != c)) return nullptr;
+  return push_room(e);
+}
+
 // Pushes round r onto c's entry (at byte offset `off`: mag_off(c->mag_slot_)),
 // if it is in the table and has room.
 inline bool push_in_gate(MagEntry* table, std::uint32_t off, ChildCache* c, Round r) {
   MagEntry& e = entry_at(table, off);
-  if (MEMCG_UNLIKELY(e.cache != c)) return false;
-  Round* top = push_room(e);
+  Round* top = push_slot(e, c);
   if (MEMCG_UNLIKELY(top == nullptr)) return false;
   *top = r;
-  e.top = top + 1;
-  return true;
-}
-
-// Pushes an object of a cache that does not charge objects (its round's
-// owner stays unset: nothing reads it).
-inline bool push_obj_in_gate(MagEntry* table, std::uint32_t off, ChildCache* c, void* obj) {
-  MagEntry& e = entry_at(table, off);
-  if (MEMCG_UNLIKELY(e.cache != c)) return false;
-  Round* top = push_room(e);
-  if (MEMCG_UNLIKELY(top == nullptr)) return false;
-  top->obj = obj;
   e.top = top + 1;
   return true;
 }
@@ -208,16 +202,14 @@ inline void free_charged(void* obj, Slab* s, std::uintptr_t obj_off, OwnerKey* o
 #endif
   ThreadMags& t = tls_mags;
   MagEntry& e = entry_at(t.enter_fast(), entry_off);
-  if (MEMCG_LIKELY(e.cache == c)) {
-    Round* top = push_room(e);
-    // The slot takes the charge only where the push cannot fail.
-    if (MEMCG_LIKELY(top != nullptr) && MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
-      top->obj = obj;
-      top->owner = &owner;
-      e.top = top + 1;
-      t.gate.leave();
-      return;
-    }
+  Round* top = push_slot(e, c);
+  // The slot takes the charge only where the push cannot fail.
+  if (MEMCG_LIKELY(top != nullptr) && MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
+    top->obj = obj;
+    top->owner = &owner;
+    e.top = top + 1;
+    t.gate.leave();
+    return;
   }
   t.gate.leave();
   return free_charged_miss(obj, key);
@@ -234,9 +226,15 @@ inline void cache_free(void* obj) noexcept {
   ChildCache* c = s->cache;
   const std::uint32_t entry_off = s->mag_off;
   ThreadMags& t = tls_mags;
-  const bool pushed = push_obj_in_gate(t.enter_fast(), entry_off, c, obj);
+  MagEntry& e = entry_at(t.enter_fast(), entry_off);
+  Round* top = push_slot(e, c);
+  if (MEMCG_LIKELY(top != nullptr)) {
+    top->obj = obj;  // a cache that does not charge objects leaves `owner` unset (magazine.hpp)
+    e.top = top + 1;
+    t.gate.leave();
+    return;
+  }
   t.gate.leave();
-  if (MEMCG_LIKELY(pushed)) return;
   return free_miss(c, obj);
 }
 

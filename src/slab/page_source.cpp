@@ -261,7 +261,6 @@ void give(void* slab, std::uint32_t units) noexcept {
   }
 }
 
-
 void* map_span(std::size_t len) noexcept {
   if (len == 0 || len > (std::size_t{1} << 46)) return nullptr;
   const std::size_t span = (len + kRegionSize - 1) & ~(kRegionSize - 1);
