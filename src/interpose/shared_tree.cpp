@@ -66,8 +66,8 @@ Locked::Locked(Segment* s) : s_(s) {
     // The holder died mid-update: slots are written before the tree, so
     // the tree's usage is the sum of the live slots'.
     std::uint64_t sum = 0;
-    for (const Slot& sl : s->slots)
-      if (sl.state == kLive) sum += sl.usage;
+    for (std::uint32_t i = 0; i < s->slots_used; ++i)
+      if (s->slots[i].state == kLive) sum += s->slots[i].usage;
     __atomic_store_n(&s->usage, sum, __ATOMIC_RELAXED);
     pthread_mutex_consistent(&s->lock);
   }
@@ -172,19 +172,18 @@ Ref attach(Segment* s) {
   char comm[16] = {};
   prctl(PR_GET_NAME, comm, 0, 0, 0);
   Locked l(s);
-  int free_slot = -1, done_slot = -1;
-  for (std::uint32_t i = 0; i < kSlots; ++i) {
+  // A never-used slot is preferred (finished ones stay in the report);
+  // a finished one is reused when all are taken.
+  const std::uint32_t used = s->slots_used;
+  int done_slot = -1;
+  for (std::uint32_t i = 0; i < used; ++i) {
     Slot& sl = s->slots[i];
     if (sl.state == kLive && sl.pid == pid && sl.start_time == start) {
       finish_locked(s, sl, kExeced);  // this process's image before exec
     }
-    if (sl.state == kFree) {
-      if (free_slot < 0) free_slot = static_cast<int>(i);
-    } else if (sl.state != kLive && done_slot < 0) {
-      done_slot = static_cast<int>(i);
-    }
+    if (sl.state != kLive && done_slot < 0) done_slot = static_cast<int>(i);
   }
-  int i = free_slot >= 0 ? free_slot : done_slot;
+  const int i = used < kSlots ? static_cast<int>(used) : done_slot;
   if (i < 0) {
     ++s->unattached;
     return Ref{};
@@ -203,6 +202,7 @@ Ref attach(Segment* s) {
   memcpy(sl.comm, comm, sizeof sl.comm);
   sl.comm[sizeof sl.comm - 1] = '\0';
   sl.state = kLive;
+  if (static_cast<std::uint32_t>(i) == used) __atomic_store_n(&s->slots_used, used + 1, __ATOMIC_RELEASE);
   return Ref{i, sl.seq};
 }
 
@@ -223,7 +223,8 @@ int sweep(Segment* s) {
   // Liveness is read outside the lock (it reads /proc); a slot is finished
   // only if it still names the same process under the lock.
   int n = 0;
-  for (std::uint32_t i = 0; i < kSlots; ++i) {
+  const std::uint32_t used = slots_used(s);
+  for (std::uint32_t i = 0; i < used; ++i) {
     Slot& sl = s->slots[i];
     const std::uint32_t state = __atomic_load_n(&sl.state, __ATOMIC_RELAXED);
     if (state != kLive) continue;
@@ -242,7 +243,8 @@ int sweep(Segment* s) {
 void sample_resident(Segment* s) {
   static const char* const keys[] = {"\nVmHWM:", "\nVmRSS:"};
   std::uint64_t sum = 0;
-  for (std::uint32_t i = 0; i < kSlots; ++i) {
+  const std::uint32_t used = slots_used(s);
+  for (std::uint32_t i = 0; i < used; ++i) {
     Slot& sl = s->slots[i];
     if (__atomic_load_n(&sl.state, __ATOMIC_RELAXED) != kLive) continue;
     const pid_t pid = __atomic_load_n(&sl.pid, __ATOMIC_RELAXED);

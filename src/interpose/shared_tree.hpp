@@ -30,7 +30,7 @@
 namespace memcg::interpose::tree {
 
 inline constexpr std::uint32_t kMagic = 0x6d636774;  // "mcgt"
-inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kVersion = 2;
 inline constexpr std::uint32_t kSlots = 1024;
 inline constexpr std::uint64_t kUnlimited = UINT64_MAX;
 
@@ -63,8 +63,15 @@ struct Segment {
   std::uint64_t folded_count, folded_peak;  // finished slots reused: how many, their highest peak
   std::uint64_t folded_events[5];           // and their events
   std::uint64_t rss_peak;  // the highest sum of the live processes' VmRSS memcg-run sampled (bytes)
+  // Slots [0, slots_used) have been taken (written under the lock, read
+  // with acquire outside it); the rest were never touched, so their pages
+  // of the segment are never materialized in anyone's resident set.
+  std::uint32_t slots_used;
   Slot slots[kSlots];
 };
+
+/// The slots taken so far (a prefix of s->slots).
+inline std::uint32_t slots_used(const Segment* s) { return __atomic_load_n(&s->slots_used, __ATOMIC_ACQUIRE); }
 
 /// Creates and maps a new segment named `name` ("/memcg-run-..."); nullptr
 /// with errno on failure.

@@ -17,4 +17,20 @@ for lib in libstdc++; do
 done
 # python3 links libm itself; a C++ program (the unit test) is checked by
 # interpose.unit (new handler, bad_alloc through the program's runtime).
-echo "PASS: no libstdc++ in a C program under memcg-run"
+# The supervisor maps no shared runtime at all (linked statically; sanitizer
+# builds, which skip this test, link it dynamically): its resident set is a
+# floor under the peak RSS a parent such as time(1) reads for the whole tree.
+deps=$(LC_ALL=C ldd "$run" 2>&1 || true)
+if ! grep -q "not a dynamic executable" <<<"$deps"; then
+  echo "FAIL: memcg-run is dynamically linked:" >&2
+  echo "$deps" >&2
+  exit 1
+fi
+# The process tree's segment: the pages of slots never taken are never
+# touched, so a one-process tree keeps at most the header's and one slot's.
+rss=$("$run" --output /dev/null -- awk '/^[0-9a-f]+-/ {on = /memcg-run-/; next} on && /^Rss:/ {print $2}' /proc/self/smaps)
+if [[ -z "$rss" || "$rss" -gt 16 ]]; then
+  echo "FAIL: the process tree's segment is ${rss:-?} KiB resident in a one-process tree (at most 16)" >&2
+  exit 1
+fi
+echo "PASS: no libstdc++ in a C program under memcg-run; memcg-run static; segment ${rss} KiB resident"

@@ -12,7 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace memcg::interpose::tree {
 namespace {
@@ -90,6 +92,29 @@ TEST_F(SharedTree, FinishedSlotsAreReusedAndFoldedWhenNoneIsFree) {
   std::uint64_t events = s_->folded_events[2];
   for (const Slot& sl : s_->slots) events += sl.events[2];
   EXPECT_EQ(events, kSlots + 3);  // no event lost to folding
+}
+
+// Slots are taken in order, and the pages of slots never taken stay out of
+// every process's resident set: attach, sweep and the RSS sampler read only
+// the taken prefix.
+TEST_F(SharedTree, SlotsNeverTakenAreNeverTouched) {
+  const Ref a = attach(s_);
+  const Ref b = attach(s_);  // the same process again: `a` ends as execed
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a.slot, 0);
+  EXPECT_EQ(b.slot, 1);
+  EXPECT_EQ(slots_used(s_), 2u);
+  EXPECT_EQ(sweep(s_), 0);
+  sample_resident(s_);
+  const long page = sysconf(_SC_PAGESIZE);
+  const std::size_t pages = (sizeof(Segment) + page - 1) / page;
+  std::vector<unsigned char> in(pages);
+  ASSERT_EQ(mincore(s_, sizeof(Segment), in.data()), 0);
+  const auto first_untouched =
+      (reinterpret_cast<std::uintptr_t>(&s_->slots[2]) - reinterpret_cast<std::uintptr_t>(s_) + page - 1) / page;
+  std::size_t resident = 0;
+  for (std::size_t p = first_untouched; p < pages; ++p) resident += in[p] & 1;
+  EXPECT_EQ(resident, 0u) << "of " << pages - first_untouched << " pages holding untaken slots";
 }
 
 // A child attaches, charges and dies without finishing its slot (as after

@@ -59,7 +59,8 @@ std::string tree_report(tree::Segment* s, pid_t pid, bool json) {
     folded_peak = s->folded_peak;
     unattached = s->unattached;
     for (int e = 0; e < 5; ++e) events[e] = s->folded_events[e];
-    for (const tree::Slot& sl : s->slots) {
+    for (std::uint32_t i = 0; i < s->slots_used; ++i) {
+      const tree::Slot& sl = s->slots[i];
       if (sl.state == tree::kFree) continue;
       slots.push_back(sl);
       for (int e = 0; e < 5; ++e) events[e] += sl.events[e];
