@@ -302,6 +302,18 @@ def main():
     if "memcg" in allocs:
         print("geometric mean of memcg-run's cost: %.2fx mimalloc, %.2fx the best peer, %.2fx glibc; peak RSS %.2fx glibc"
               % (geomean(r_mi), geomean(r_best), geomean(r_glibc), geomean(r_rss)))
+    if "glibc" in allocs:
+        # Every allocator's peak RSS against glibc's, over the rows both ran:
+        # what the peers themselves pay for their own metadata and code.
+        parts = []
+        for al in allocs:
+            if al == "glibc":
+                continue
+            rs = [mrss[(n, al)] / mrss[(n, "glibc")] for n, _, _ in table
+                  if (n, al) in mrss and (n, "glibc") in mrss and mrss[(n, "glibc")] > 0]
+            if rs:
+                parts.append("%s %.2fx" % (al, geomean(rs)))
+        print("geometric mean of peak RSS against glibc's: " + ", ".join(parts))
     if both:
         print("geometric mean of the process tree's cost against --per-process (memcg/pp): %.3fx" % geomean(r_pp))
     return 1 if failed else 0
