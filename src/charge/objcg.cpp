@@ -1,6 +1,7 @@
 #include "charge/objcg.hpp"
 
 #include "charge/charge.hpp"
+#include "charge/stock.hpp"
 #include "core/group_impl.hpp"
 #include "core/offline.hpp"
 #include "core/refcount.hpp"
@@ -106,25 +107,33 @@ void objcg_put(ObjCgroup* oc) noexcept {
   rcu::call(&oc->rcu_head, [](rcu::Head* h) { meta::destroy(static_cast<ObjCgroup*>(h->arg)); });
 }
 
-bool objcg_charge(ObjCgroup* oc, std::uint64_t bytes) noexcept {
+std::uint64_t objcg_charge_batch(ObjCgroup* oc, std::uint64_t bytes, std::uint64_t want) noexcept {
   GroupImpl* g = group_get_of(oc);
-  const bool ok = try_charge_memcg(g, bytes);
-  if (ok) {
+  // The surplus only from this thread's charge stock: it never reclaims,
+  // never counts an event and never refuses what `bytes` alone would get.
+  std::uint64_t got = 0;
+  if (want > bytes && stock_consume(g, want))
+    got = want;
+  else if (try_charge_memcg(g, bytes))
+    got = bytes;
+  if (got) {
     bool first = false;
     {
       LockGuard<SpinLock> l(oc->lock);
       GroupImpl* now = oc->group.load(std::memory_order_relaxed);
       // Reparented while we charged: the bytes sit on g's levels below the
       // new owner; move them up, as reparenting moved the rest.
-      if (now != g) g->counter.move_to_ancestor(bytes, &now->counter);
+      if (now != g) g->counter.move_to_ancestor(got, &now->counter);
       first = oc->charged == 0;
-      oc->charged += bytes;
+      oc->charged += got;
       if (first) objcg_get(oc);  // outstanding charge holds a reference
     }
   }
   group_put(g);
-  return ok;
+  return got;
 }
+
+bool objcg_charge(ObjCgroup* oc, std::uint64_t bytes) noexcept { return objcg_charge_batch(oc, bytes, bytes) != 0 || bytes == 0; }
 
 void objcg_uncharge(ObjCgroup* oc, std::uint64_t bytes) noexcept {
   if (bytes == 0) return;

@@ -76,6 +76,11 @@ void objcg_put(ObjCgroup* oc) noexcept;
 /// reclaim). False if a limit refused it. The caller holds a reference on oc
 /// or knows it alive.
 bool objcg_charge(ObjCgroup* oc, std::uint64_t bytes) noexcept;
+/// Charges `want` (>= bytes) if this thread's charge stock for oc's group
+/// holds it, else `bytes` as objcg_charge does. Returns what was charged:
+/// want, bytes, or 0 if a limit refused `bytes`. The surplus never
+/// reclaims, counts an event or makes a charge fail.
+std::uint64_t objcg_charge_batch(ObjCgroup* oc, std::uint64_t bytes, std::uint64_t want) noexcept;
 /// Returns `bytes` charged through oc, straight to the counters (never into
 /// a charge stock: it runs on thread exit and in remote drains, under the
 /// magazine registry mutex, above the stock locks' ranks).

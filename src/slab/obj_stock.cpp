@@ -136,10 +136,12 @@ bool obj_charge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noexce
     done = true;
   });
   if (done) return true;
-  // Whole chunks, as the kernel charges whole pages: the rest stays in the slot.
-  const std::uint64_t chunk = (std::uint64_t{bytes} + kObjStockChunk - 1) / kObjStockChunk * kObjStockChunk;
-  if (!objcg_charge(oc, chunk)) return false;
-  settle(oc, fill_slot(t, oc, key, chunk - bytes, kObjStockMax), reclaimable, bytes);
+  // Whole chunks, as the kernel charges whole pages: the rest stays in the
+  // slot. About kObjStockRefill more if the charge stock has it.
+  auto chunks = [](std::uint64_t b) { return (b + kObjStockChunk - 1) / kObjStockChunk * kObjStockChunk; };
+  const std::uint64_t got = objcg_charge_batch(oc, chunks(bytes), chunks(std::uint64_t{bytes} + kObjStockRefill));
+  if (!got) return false;
+  settle(oc, fill_slot(t, oc, key, got - bytes, kObjStockMax), reclaimable, bytes);
   return true;
 }
 
@@ -151,9 +153,9 @@ void obj_uncharge_slow(ObjCgroup* oc, std::uint32_t bytes, int reclaimable) noex
   // are in the slot a drain may take them and drop the last reference
   // before we are done: hold our own.
   objcg_get(oc);
-  // Above the bound keep one chunk: alternating frees and allocations
+  // Above the bound keep kObjStockRefill: alternating frees and allocations
   // around it do not reach the group every time.
-  const Filled f = fill_slot(t, oc, key, bytes, kObjStockChunk);
+  const Filled f = fill_slot(t, oc, key, bytes, kObjStockRefill);
   // A drain may take the slot here, give its bytes back and drop its reference.
   MEMCG_FAULT_POINT(fault::Kind::kObjSlotGiveBack);
   settle(oc, f, reclaimable, -static_cast<std::int64_t>(bytes));

@@ -89,10 +89,15 @@ struct ObjSlot {
 };
 
 // Bytes an object slot may hold (BOUND in docs/slab.md): charges are made
-// in whole chunks (the kernel's pages), and frees beyond kObjStockMax give
-// back all but one chunk.
+// in whole chunks (the kernel's pages). A refill leaves about
+// kObjStockRefill in the slot when the thread's charge stock has it, and a
+// free beyond kObjStockMax gives back all but kObjStockRefill: the slot
+// sits mid-way, so objects of a few KiB take and give many times before
+// either side reaches the group again.
 inline constexpr std::uint32_t kObjStockChunk = 4096;
-inline constexpr std::uint32_t kObjStockMax = 2 * kObjStockChunk;
+inline constexpr std::uint32_t kObjStockMax = 8 * kObjStockChunk;
+inline constexpr std::uint32_t kObjStockRefill = kObjStockMax / 2;
+static_assert(kObjStockRefill + kObjStockChunk <= kObjStockMax, "a refill's surplus fits the slot");
 
 // The node's gate guards the table and the object slot.
 //

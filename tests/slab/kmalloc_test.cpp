@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory_resource>
@@ -10,6 +11,9 @@
 
 #include "../test_util.hpp"
 #include "charge/stock.hpp"
+#include "core/access.hpp"
+#include "core/upcalls.hpp"
+#include "slab/thread_mags.hpp"
 #include "slab/slab_internal.hpp"
 
 namespace memcg {
@@ -82,6 +86,42 @@ TEST(Kmalloc, ChargesTheGroupAndLargeAllocationsShowInStat) {
   kfree(small);
   EXPECT_EQ(t->stat().kmalloc_large, 0u);
   quiesce_thread();
+}
+
+// The object slot refills to about kObjStockRefill when the charge stock
+// has it, and gives back down to it above kObjStockMax: objects of a few
+// KiB are taken from it and given back to it many times before the group's
+// ObjCgroup is reached again. It never holds more than kObjStockMax.
+TEST(Kmalloc, TheObjectSlotRefillsMidWayAndStaysBounded) {
+  test::TempGroup t("slotmid");
+  detail::GroupImpl* g = detail::Access::impl(*t);
+  constexpr std::size_t kSize = 2048;  // stride 2048 + the 8-byte owner record
+  constexpr std::uint64_t kCharge = kSize + sizeof(void*);
+  std::vector<void*> objs;
+  std::uint64_t most = 0;
+  for (int i = 0; i < 8; ++i) {
+    objs.push_back(kmalloc(kSize, *t));
+    ASSERT_NE(objs.back(), nullptr);
+    most = std::max(most, detail::object_slots_in_subtree(g).bytes);
+  }
+  // The first refill finds the charge stock empty (one chunk); the second
+  // takes the surplus from the batch that first charge put in the stock.
+  EXPECT_GE(most, detail::kObjStockRefill) << "a refill leaves about kObjStockRefill in the slot";
+  EXPECT_GT(detail::object_slots_in_subtree(g).bytes, detail::kObjStockChunk)
+      << "six more allocations of 2 KiB came from the slot";
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 24; ++i) objs.push_back(kmalloc(kSize, *t));
+    for (void* p : objs) {
+      kfree(p);
+      EXPECT_LE(detail::object_slots_in_subtree(g).bytes, detail::kObjStockMax);
+    }
+    objs.clear();
+  }
+  const std::uint64_t left = detail::object_slots_in_subtree(g).bytes;
+  EXPECT_GE(left, detail::kObjStockRefill - kCharge) << "a free above the bound keeps about kObjStockRefill";
+  EXPECT_LE(left, detail::kObjStockMax);
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
 }
 
 TEST(Kmalloc, LargeAllocationPinsARemovedGroup) {
