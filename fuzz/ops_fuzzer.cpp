@@ -44,7 +44,7 @@
 //     memory.kmem.slabinfo lists; memory.current == reservations +
 //     kmalloc_large + slab + stock, and == R + L + O + isolated slabs +
 //     stock; the documented slack of the 2 threads that charge: the object
-//     slots' part of stock <= 2 x 8 KiB, the charge stocks' part <= 2 x
+//     slots' part of stock <= 2 x kObjStockMax (32 KiB), the charge stocks' part <= 2 x
 //     min(7, online groups in the subtree) x 64 KiB; a removed group:
 //     slab == stock == 0 (its object cgroups and child caches were
 //     reparented, its stocks and slots drained), so current == R + L;
