@@ -188,6 +188,10 @@ TEST_F(FaultTest, PageSourceAndLargeMapFailuresAreCleanNullptr) {
   fault::set(Kind::kLargeMap, 0.3);
   const std::uint64_t before = fault::injected(Kind::kLargeMap);
   slab_workload(*t, 2, duration_ms(600));
+  // The workload's large allocations may all be refused at its groups'
+  // limits, or be few on a loaded machine: make sure the large path's map
+  // fails at least once here, in an unlimited group, and returns nullptr.
+  for (int i = 0; i < 200 && fault::injected(Kind::kLargeMap) == before; ++i) kfree(kmalloc(100000, *t));
   fault::clear_all();
   EXPECT_GT(fault::injected(Kind::kLargeMap), before);
   quiesce_thread();
