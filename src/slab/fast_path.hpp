@@ -164,7 +164,11 @@ inline void* take_charged(MagEntry* table, std::uint64_t mag_key, std::uintptr_t
     OwnerKey* owner = r->owner;
     if (MEMCG_LIKELY(slot_take(t.obj, key, charge))) {
       t.gate.leave();
-      *owner = key;  // the object is ours now: its slab lives while it does
+      // The object is ours now: its slab lives while it does. The entry
+      // keeps its last owner across free, so the store is skipped when it
+      // already holds the key: a process with one group (memcg-run) then
+      // never writes the owner vector, whose lines threads share.
+      if (*owner != key) *owner = key;
       return checked::on_alloc(obj);
     }
   }
