@@ -130,8 +130,8 @@ void check_cache(ChildCache* c, CacheTotals* t) MEMCG_REQUIRES(slab_mutex()) {
                   c->depot_full.count, c->depot_empty.count);
   // "refs = 1 (registration) + slabs + transient slow-path holders".
   const std::int64_t refs = c->refs.load(std::memory_order_relaxed);
-  MEMCG_INVARIANT(c->listed && refs >= 1 + static_cast<std::int64_t>(c->nr_slabs),
-                  "refs >= registration + slabs (cache_impl.hpp LIFECYCLE)",
+  MEMCG_INVARIANT(c->listed && (c->immortal ? refs == 1 : refs >= 1 + static_cast<std::int64_t>(c->nr_slabs)),
+                  "refs >= registration + slabs, or 1 for an immortal cache (cache_impl.hpp LIFECYCLE)",
                   "cache '%s' of group %u '%s': listed %d refs %" PRId64 " slabs %" PRIu64, c->root->name,
                   group_id(g), group_label(g), c->listed, refs, c->nr_slabs);
   t->slabs += c->nr_slabs;

@@ -18,6 +18,10 @@
 //                           frees go straight to the slabs, and the free
 //                           that empties it queues its destruction.
 //   Memory is returned when refs reaches 0 (nothing can reach it then).
+//   A kmalloc class's shared cache is never destroyed (kmalloc roots live
+//   as long as the process): it is `immortal`, child_get and child_put leave
+//   its `refs` alone, and the slow paths of every thread of a process do not
+//   write its reference count's line for every magazine they exchange.
 //
 // LOCKS (platform/lock_order.hpp): slab mutex -> thread magazine gate lock ->
 // ChildCache::lock -> page source. Charging happens with none of them held.
@@ -72,6 +76,7 @@ struct ChildCache {
   // created for (a reparented cache is dead and has no table entries).
   const std::uint64_t mag_key_;
   const std::uint32_t mag_slot_;
+  const bool immortal;  // a kmalloc root's shared cache: refs is not counted (LIFECYCLE)
   // Reparentable; holds one group reference (null: a root's shared cache).
   // Written under `lock` (and the slab mutex); read by the slow paths.
   std::atomic<GroupImpl*> group;
@@ -139,6 +144,7 @@ inline ChildCache::ChildCache(RootCache* r, GroupImpl* g) noexcept
     : root(r),
       mag_key_(mag_key(r->seq, g ? g->id : kNoGroupId)),
       mag_slot_(mag_slot(r->seq, g ? g->id : kNoGroupId)),
+      immortal(r->is_kmalloc && g == nullptr),
       group(g) {
   root_node.owner = group_node.owner = this;
   partial.owner = full.owner = empty.owner = nullptr;

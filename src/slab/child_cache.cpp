@@ -20,7 +20,10 @@ SlabRuntime& slab_runtime() noexcept {
 
 RankedMutex& slab_mutex() noexcept { return slab_runtime().slab_mutex; }
 
-void child_get(ChildCache* c) noexcept { c->refs.fetch_add(1, std::memory_order_relaxed); }
+void child_get(ChildCache* c) noexcept {
+  if (c->immortal) return;
+  c->refs.fetch_add(1, std::memory_order_relaxed);
+}
 
 namespace {
 // Not analysed: c's last reference is gone, nothing else can take its lock.
@@ -28,6 +31,7 @@ bool unshared_is_empty(const ChildCache* c) MEMCG_NO_TSA { return c->nr_slabs ==
 }  // namespace
 
 void child_put(ChildCache* c) noexcept {
+  if (c->immortal) return;
   const std::int64_t old = c->refs.fetch_sub(1, std::memory_order_acq_rel);
   MEMCG_CHECK(old > 0, "child cache reference underflow");
   if (old != 1) return;

@@ -11,16 +11,18 @@
 
 namespace memcg::detail {
 
-// Magazines a depot list keeps: as many as hold kDepotBytes of objects,
-// between kDepotMin and kDepotMax (RootCache::depot_max): a batch of a few
-// thousand small objects freed at once (glibc's malloc benchmarks free
-// 1,600 in a row) goes to the depot and comes back from it without
-// touching the slabs, while a depot of 8 KiB objects keeps at most 1 MiB.
+// Magazines a depot list keeps: as many as hold kDepotBytes of objects and
+// magazine blocks, between kDepotMin and kDepotMax (RootCache::depot_max).
+// Frees of many small objects in a row (a consumer thread freeing a
+// producer's batch of 4,096; glibc's malloc benchmarks free 1,600) go to
+// the depot and come back from it without touching the slabs, whose lists
+// are a lock-held, per-object walk; a depot of 8 KiB objects keeps at most
+// 1 MiB.
 inline constexpr std::uint32_t kDepotMin = 4;
-inline constexpr std::uint32_t kDepotMax = 64;
+inline constexpr std::uint32_t kDepotMax = 1024;
 inline constexpr std::uint64_t kDepotBytes = std::uint64_t{1} << 20;
 constexpr std::uint32_t depot_max_for(std::size_t stride) {
-  const std::uint64_t n = kDepotBytes / (std::uint64_t{kMagazineRounds} * stride);
+  const std::uint64_t n = kDepotBytes / (std::uint64_t{kMagazineRounds} * stride + kMagazineBlock);
   return n < kDepotMin ? kDepotMin : n > kDepotMax ? kDepotMax : static_cast<std::uint32_t>(n);
 }
 inline constexpr std::uint64_t kEmptySlabsKept = 1;  // per live child cache

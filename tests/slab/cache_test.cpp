@@ -426,6 +426,35 @@ TEST(Cache, ABatchOfSmallObjectsFitsTheDepot) {
   c.destroy();
 }
 
+// A producer's batch of 4,096 64-byte objects freed by a consumer thread
+// (xmalloc-test's pattern) goes through the depot: the producer's next
+// batch comes back from it, and no object goes back to the slabs.
+TEST(Cache, AConsumersBatchOfFreesFitsTheDepot) {
+  EXPECT_GE(std::uint64_t{detail::depot_max_for(64)} * detail::kMagazineRounds, 4096u + 2 * detail::kMagazineRounds);
+  test::TempGroup t("batch64");
+  Cache c = Cache::create("batch64", 64);
+  detail::ChildCache* shared = detail::Access::impl(c)->shared;
+  ASSERT_NE(shared, nullptr);
+  std::vector<void*> objs;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 4096; ++i) objs.push_back(c.alloc(*t));
+    std::thread([&] {
+      for (void* p : objs) Cache::free(p);
+    }).join();  // the consumer's exit returns its magazines to the depot
+    objs.clear();
+    std::uint64_t inuse;
+    {
+      detail::LockGuard<detail::SpinLock> l(shared->lock);
+      inuse = shared->inuse;  // users' objects and rounds in magazines
+    }
+    EXPECT_GE(inuse, 4096u) << "round " << round << ": objects went back to the slabs";
+  }
+  c.shrink();
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
+  c.destroy();
+}
+
 TEST(Cache, CrossThreadFreesReturnToTheCache) {
   test::TempGroup t("xfree");
   Cache c = Cache::create("xfree", 96);
