@@ -49,6 +49,7 @@
 #include "platform/fork.hpp"
 #include "platform/meta_arena.hpp"
 #include "platform/worker.hpp"
+#include "slab/slab_internal.hpp"
 #include "slab/cache_impl.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab_runtime.hpp"
@@ -414,8 +415,10 @@ void global_init() {
     if (parse_limit("MEMCG_RUN_MAX", b)) g->run.set_max(b, ec);
   }
   // Create every kmalloc size class now, while this thread allocates
-  // internally: no interposed malloc of the program ever sets one up.
-  for (std::size_t s = 8; s <= kMaxSmallSize; s += 8) kfree(kmalloc(s, Group::root()));
+  // internally: no interposed malloc of the program ever sets one up. No
+  // object is allocated, so every slab's first owner is the program's group
+  // (slab.hpp SOLE OWNER).
+  detail::kmalloc_create_classes();
   pthread_key_create(&g->exit_key, on_thread_exit);
   detail::fork::add(&g_fork_depth);
   detail::fork::add(&g_fork_groups);

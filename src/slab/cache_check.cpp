@@ -53,7 +53,7 @@ std::uint64_t check_slab_list_locked(const ChildCache* c, const ListNode& head, 
                     "cache '%s': slab %p data %p bump %p end %p", r->name, static_cast<const void*>(s),
                     static_cast<const void*>(data), static_cast<const void*>(s->bump), static_cast<const void*>(s->end));
     std::uint64_t free_objects = 0;
-    for (const FreeObject* o = s->freelist; o; o = o->next) {
+    for (const FreeObject* o = s->freelist; o; o = Slab::next_free(o)) {
       const char* p = reinterpret_cast<const char*>(o);
       MEMCG_INVARIANT(++free_objects <= s->capacity && p >= data && p < s->bump && (p - data) % s->stride == 0,
                       "a free list holds carved objects of its own slab, each once",
@@ -86,7 +86,7 @@ std::uint64_t check_depot_locked(const ChildCache* c, const MagazineStack& st, b
       MEMCG_INVARIANT(s->kind == kSlabKind && s->cache == c, "a depot round is an object of the cache's own slabs",
                       "cache '%s': round %p in slab %p of cache %p", c->root->name, r.obj,
                       static_cast<const void*>(s), static_cast<const void*>(s->cache));
-      MEMCG_INVARIANT(!s->objcgs || r.owner == s->owner_slot(r.obj),
+      MEMCG_INVARIANT(!s->objcgs || entry_of(r.owner) == s->owner_slot(r.obj),
                       "a charging cache's round names its object's owner entry (magazine.hpp Round)",
                       "cache '%s': round %p owner entry %p, expected %p", c->root->name, r.obj,
                       static_cast<const void*>(r.owner), static_cast<const void*>(s->owner_slot(r.obj)));

@@ -110,10 +110,22 @@ inline bool push_in_gate(MagEntry* table, std::uint32_t off, ChildCache* c, Roun
   return true;
 }
 
+/// Writes `key` into the owner entry `owner` (of a live object of its slab,
+/// before the object is handed out) and keeps the slab's sole owner true
+/// (slab.hpp SOLE OWNER). Out of line: a process whose objects all have
+/// one owner writes entries only when objects are first carved.
+__attribute__((noinline)) void note_owner(OwnerKey* owner, OwnerKey key) noexcept;
+
+/// Makes `owner` (an entry of a live object, before it is handed out)
+/// hold `key`, writing only if it does not.
+inline void record_entry(OwnerKey* owner, OwnerKey key) {
+  if (*owner != key) note_owner(owner, key);
+}
+
 inline void record_owner(void* obj, OwnerKey key) {
   std::uintptr_t off;
   Slab* s = Slab::of(obj, &off);
-  s->objcgs[s->index_at(off)] = key;
+  record_entry(&s->objcgs[s->index_at(off)], key);
 }
 
 // Takes `bytes` of key's ObjCgroup from the object slot (inside a gate op).
@@ -161,14 +173,18 @@ inline void* take_charged(MagEntry* table, std::uint64_t mag_key, std::uintptr_t
   void* obj = nullptr;
   if (MEMCG_LIKELY(r != nullptr)) {
     obj = r->obj;
-    OwnerKey* owner = r->owner;
+    const auto owner = reinterpret_cast<std::uintptr_t>(r->owner);
     if (MEMCG_LIKELY(slot_take(t.obj, key, charge))) {
       t.gate.leave();
-      // The object is ours now: its slab lives while it does. The entry
-      // keeps its last owner across free, so the store is skipped when it
-      // already holds the key: a process with one group (memcg-run) then
-      // never writes the owner vector, whose lines threads share.
-      if (*owner != key) *owner = key;
+      // The object is ours now: its slab lives while it does. An entry
+      // that is not fresh holds its slab's sole owner, if the slab has one
+      // (slab.hpp SOLE OWNER): then nothing is read or written but the
+      // header's line, which the entry's slab header starts (the vector
+      // follows it in the first unit). A process with one group (memcg-run)
+      // never touches the owner vector, whose lines threads share.
+      const auto* s = reinterpret_cast<const Slab*>(owner & ~(kSlabSize - 1));
+      if (MEMCG_UNLIKELY(((owner & kFreshEntry) | (s->sole.load(std::memory_order_relaxed) ^ key)) != 0))
+        record_entry(reinterpret_cast<OwnerKey*>(owner & ~kFreshEntry), key);
       return checked::on_alloc(obj);
     }
   }
@@ -200,9 +216,18 @@ inline void free_charged(void* obj, Slab* s, std::uintptr_t obj_off, OwnerKey* o
   // drain may flush it, empty its slab and give the slab away.
   const std::uint32_t charge = s->charge_bytes;
   OwnerKey& owner = owners[s->index_at(obj_off)];
-  const OwnerKey key = owner;
+  // The slab's sole owner when it has one, else the object's entry (slab.hpp
+  // SOLE OWNER): a branch, not a select, so that the entry is not loaded.
+  OwnerKey key = s->sole.load(std::memory_order_relaxed);
+  if (MEMCG_UNLIKELY(key <= kOwnersMixed)) {
+    __asm__("" : "+r"(key));  // keeps the load of `owner` behind the branch
+    key = owner;
+  }
 #if defined(MEMCG_CHECKED)
-  owner = 0;  // a free object's entry is never read (the next allocation writes it)
+  owner = 0;  // a free object's entry is never read: the next allocation writes it (a fresh round)
+  constexpr bool kFreeZeroesEntry = true;
+#else
+  constexpr bool kFreeZeroesEntry = false;
 #endif
   ThreadMags& t = tls_mags;
   MagEntry& e = entry_at(t.enter_fast(), entry_off);
@@ -210,7 +235,7 @@ inline void free_charged(void* obj, Slab* s, std::uintptr_t obj_off, OwnerKey* o
   // The slot takes the charge only where the push cannot fail.
   if (MEMCG_LIKELY(top != nullptr) && MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
     top->obj = obj;
-    top->owner = &owner;
+    top->owner = tag_entry(&owner, kFreeZeroesEntry);
     e.top = top + 1;
     t.gate.leave();
     return;

@@ -22,10 +22,32 @@ inline constexpr std::uint32_t kMagazineRounds = 31;
 // store and no arithmetic on the slab header. The entry stays valid while
 // the round is in a magazine: the object counts in its slab's inuse, which
 // keeps the slab. Other caches leave `owner` unset and never read it.
+//
+// The owner pointer's low bit (kFreshEntry) says the entry holds 0: its
+// object has not been handed out since it was carved, so the allocation
+// must write it (slab.hpp SOLE OWNER). Every other entry a round names holds
+// a real key, and while the slab has a sole owner it is that key.
 struct Round {
   void* obj;
-  OwnerKey* owner;
+  OwnerKey* owner;  // tagged: see kFreshEntry
 };
+inline constexpr std::uintptr_t kFreshEntry = 1;
+inline OwnerKey* tag_entry(OwnerKey* entry, bool fresh) noexcept {
+  return reinterpret_cast<OwnerKey*>(reinterpret_cast<std::uintptr_t>(entry) | (fresh ? kFreshEntry : 0));
+}
+inline OwnerKey* entry_of(const OwnerKey* tagged) noexcept {
+  return reinterpret_cast<OwnerKey*>(reinterpret_cast<std::uintptr_t>(tagged) & ~kFreshEntry);
+}
+inline bool entry_is_fresh(const OwnerKey* tagged) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(tagged) & kFreshEntry) != 0;
+}
+/// The round of an object going back into a magazine off the fast path
+/// (its entry, tagged fresh if it holds 0: an object whose charge was
+/// refused before it was ever handed out).
+inline Round round_of(const Slab* s, void* obj) noexcept {
+  OwnerKey* e = s->owner_slot(obj);
+  return Round{obj, tag_entry(e, e && *e == 0)};
+}
 
 // A magazine is one 512-byte-aligned metadata block with the rounds last,
 // so a pointer into its rounds (a thread's loaded magazine is held as its

@@ -8,10 +8,13 @@
 // cache holds one reference). A cache can be reparented without visiting its
 // slabs.
 //
-// Every field but `kind` is guarded by the owning cache's lock; the ones
-// marked immutable are written before the slab is first handed out.
+// Every field but `kind` and `sole` is guarded by the owning cache's lock;
+// the ones marked immutable are written before the slab is first handed
+// out.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "platform/intrusive_list.hpp"
@@ -32,9 +35,14 @@ struct FreeObject {
   FreeObject* next;
 };
 
+// An owner key that names no ObjCgroup: Slab::sole's "owners differ" (a
+// real key is an ObjCgroup's address, far above it; 0 is "none yet").
+inline constexpr OwnerKey kOwnersMixed = 1;
+
 struct Slab {
+  // ---- line 0: read by every free; written only while the slab is set up,
+  // and `sole` at most twice in its life ----
   std::uint32_t kind = kSlabKind;  // checked builds: a slab header is where slab_head() points
-  std::uint32_t inuse = 0;         // objects handed out (to users or magazines)
   std::uint32_t capacity = 0;
   std::uint32_t stride = 0;
   ChildCache* cache = nullptr;     // holds a reference
@@ -51,6 +59,18 @@ struct Slab {
   std::uint8_t reclaimable = 0;    // statistics: slab_reclaimable or slab_unreclaimable
   std::uint8_t units = 1;          // kSlabSize units (page source)
   std::uint16_t mag_off = 0;       // mag_off(cache->mag_slot_), read by free beside `cache` (no load through it)
+  // SOLE OWNER. 0 until an owner entry is first written, then that key
+  // while every entry written since the slab was set up holds it (by
+  // value), then kOwnersMixed for good. An entry is zeroed when its object
+  // is carved, and every write of an entry that changes it goes through
+  // note_owner (fast_path.hpp), which updates `sole` before the object is
+  // handed out; so a free, which happens after its object's allocation,
+  // that reads a key here may use it instead of the object's entry: the
+  // entry line, often cold or another thread's, is not read. Relaxed: the
+  // user's hand-over of the object orders the allocation before the free.
+  std::atomic<OwnerKey> sole{0};
+  // ---- line 1: the slab lists' state, written under the cache lock ----
+  alignas(64) std::uint32_t inuse = 0;  // objects handed out (to users or magazines)
   FreeObject* freelist = nullptr;  // freed objects
   char* bump = nullptr;            // next never-used object
   char* end = nullptr;             // end of the object area
@@ -80,28 +100,38 @@ struct Slab {
     return ((std::uint64_t{1} << 40) + stride - 1) / stride;
   }
 
-  void* pop() noexcept {
+  // A free object's link keeps, in its low bit, whether the object's owner
+  // entry holds 0 (magazine.hpp kFreshEntry); a carved object's does.
+  void* pop(bool* fresh_entry) noexcept {
     if (FreeObject* o = freelist) {
-      freelist = o->next;
+      const auto next = reinterpret_cast<std::uintptr_t>(o->next);
+      freelist = reinterpret_cast<FreeObject*>(next & ~std::uintptr_t{1});
+      *fresh_entry = (next & 1) != 0;
       ++inuse;
       return o;
     }
     if (bump < end) {
       void* o = bump;
       bump += stride;
+      *fresh_entry = true;
       ++inuse;
       return o;
     }
     return nullptr;
   }
-  void push(void* obj) noexcept {
+  void push(void* obj, bool fresh_entry) noexcept {
     auto* o = static_cast<FreeObject*>(obj);
-    o->next = freelist;
+    o->next = reinterpret_cast<FreeObject*>(reinterpret_cast<std::uintptr_t>(freelist) | (fresh_entry ? 1 : 0));
     freelist = o;
     --inuse;
+  }
+  static const FreeObject* next_free(const FreeObject* o) noexcept {
+    return reinterpret_cast<const FreeObject*>(reinterpret_cast<std::uintptr_t>(o->next) & ~std::uintptr_t{1});
   }
   bool full() const noexcept { return inuse == capacity; }
   bool empty() const noexcept { return inuse == 0; }
 };
+static_assert(offsetof(Slab, sole) + sizeof(Slab::sole) <= 64, "what a free reads is on the header's first line");
+static_assert(offsetof(Slab, inuse) == 64, "the lists' state is on a line of its own");
 
 }  // namespace memcg::detail

@@ -56,11 +56,17 @@ std::uint32_t fill_locked(ChildCache* c, Magazine* m) MEMCG_REQUIRES(c->lock) {
     Slab* s = source_slab(c);
     if (!s) break;
     const bool carve = !s->freelist;
-    void* o = s->pop();
+    bool fresh_entry;
+    void* o = s->pop(&fresh_entry);
     MEMCG_ASSERT(o);
     --i;
     if (carve) fresh |= 1u << i;
-    m->rounds[i] = Round{o, s->owner_slot(o)};
+    OwnerKey* owner = s->owner_slot(o);
+    // A carved object's entry may hold a key of the memory's earlier life:
+    // it starts at 0, and its round says so, so that its first owner goes
+    // through note_owner (slab.hpp SOLE OWNER).
+    if (carve && owner) *owner = 0;
+    m->rounds[i] = Round{o, tag_entry(owner, owner && fresh_entry)};
     after_pop(c, s);
   }
   if (i > 0) {  // partly filled: move the rounds down to start at 0
@@ -196,7 +202,7 @@ void flush_magazine_locked(ChildCache* c, Magazine* m) noexcept {
   for (std::uint32_t i = 0; i < m->n; ++i) {
     Slab* s = Slab::of(m->rounds[i].obj);
     MEMCG_ASSERT(s->cache == c);
-    s->push(m->rounds[i].obj);
+    s->push(m->rounds[i].obj, entry_is_fresh(m->rounds[i].owner));
     --c->inuse;
     list_move(c, s, s->empty() ? ChildCache::kEmpty : ChildCache::kPartial);
   }
@@ -263,7 +269,8 @@ void free_to_slab(ChildCache* c, void* obj) noexcept {
   {
     LockGuard<SpinLock> l(c->lock);
     Slab* s = Slab::of(obj);
-    s->push(obj);
+    OwnerKey* e = s->owner_slot(obj);
+    s->push(obj, e && *e == 0);  // 0: a refused object never handed out
     --c->inuse;
     list_move(c, s, s->empty() ? ChildCache::kEmpty : ChildCache::kPartial);
   }

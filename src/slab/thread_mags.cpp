@@ -221,7 +221,7 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
     child_put(c);
     return;
   }
-  empty->rounds[empty->n++] = Round{obj, Slab::of(obj)->owner_slot(obj)};
+  empty->rounds[empty->n++] = round_of(Slab::of(obj), obj);
   Evicted ev;
   Magazine* out_full = nullptr;
   bool installed = false;
@@ -244,6 +244,16 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
 }
 
 }  // namespace
+
+void note_owner(OwnerKey* owner, OwnerKey key) noexcept {
+  *owner = key;
+  // The entry lies in its slab's header unit, right after the header.
+  std::atomic<OwnerKey>& sole = Slab::of(owner)->sole;
+  OwnerKey cur = sole.load(std::memory_order_relaxed);
+  if (cur == key || cur == kOwnersMixed) return;
+  if (cur == 0 && sole.compare_exchange_strong(cur, key, std::memory_order_relaxed)) return;
+  if (cur != key) sole.store(kOwnersMixed, std::memory_order_relaxed);  // for good: it never goes back
+}
 
 // ---- the fast paths' misses (declared in fast_path.hpp) ----
 
@@ -274,7 +284,7 @@ void free_miss(ChildCache* c, void* obj) noexcept {
   ErrnoKeeper keep_errno;
   ThreadMags& t = tls_mags;
   bool done = false;
-  const Round r{obj, Slab::of(obj)->owner_slot(obj)};  // read before the object is published
+  const Round r = round_of(Slab::of(obj), obj);  // read before the object is published
   t.gate.run([&] { done = push_in_gate(t.table, mag_off(c->mag_slot_), c, r); });
   if (!done) free_slow(c, obj);
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "memcg/cache.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -47,6 +49,66 @@ TEST(Kmalloc, AClassCacheIsNotReferenceCounted) {
   EXPECT_EQ(c->refs.load(), 1) << "1 whatever its slabs and holders";
   quiesce_thread();
   EXPECT_EQ(t->current(), 0u);
+}
+
+// A slab whose objects all belong to one group says so in its header
+// (slab.hpp SOLE OWNER): a free then reads no owner entry. An object of
+// another group in the same slab makes it "mixed" for good, and frees stay
+// exact either way.
+TEST(Kmalloc, ASlabOfOneOwnerKnowsItsSoleOwner) {
+  test::TempGroup a("sole-a"), b("sole-b");
+  std::vector<void*> objs;
+  {
+    ScopedGroup sg(*a);
+    for (int i = 0; i < 200; ++i) objs.push_back(kmalloc(48));
+  }
+  detail::Slab* s = detail::Slab::of(objs.front());
+  const detail::OwnerKey sole = s->sole.load();
+  EXPECT_GT(sole, detail::kOwnersMixed) << "a slab of one group's objects has a sole owner";
+  for (void* p : objs)
+    if (detail::Slab::of(p) == s) EXPECT_EQ(s->objcgs[s->index(p)], sole);
+  void* other;
+  {
+    ScopedGroup sg(*b);
+    do other = kmalloc(48);  // until b gets an object of a's slab
+    while (detail::Slab::of(other) != s && (objs.push_back(other), true) && objs.size() < 100000);
+  }
+  ASSERT_EQ(detail::Slab::of(other), s);
+  EXPECT_EQ(s->sole.load(), detail::kOwnersMixed);
+  EXPECT_GT(b->current(), 0u);
+  kfree(other);
+  for (void* p : objs) kfree(p);
+  quiesce_thread();
+  EXPECT_EQ(a->current(), 0u);
+  EXPECT_EQ(b->current(), 0u);
+}
+
+// An object whose charge is refused goes back to the magazines before it
+// was ever handed out: its owner entry still holds 0, and its round says
+// so, so the allocation that hands it out later records its owner even
+// where the slab's sole owner is already that group's.
+TEST(Kmalloc, ARefusedObjectRecordsItsOwnerWhenHandedOutLater) {
+  test::TempGroup a("refused-a"), b("refused-b");
+  Cache c = Cache::create("refused", 80);  // a fresh slab: every object carved
+  void* warm = c.alloc(*b);                // the slab's sole owner is b
+  ASSERT_NE(warm, nullptr);
+  a.get().set_max(1);
+  EXPECT_EQ(c.alloc(*a), nullptr);  // pops an object, its charge refused
+  void* p = c.alloc(*b);  // the fast path (b's bytes are in the object slot): the refused object
+
+  ASSERT_NE(p, nullptr);
+  detail::Slab* s = detail::Slab::of(p);
+  ASSERT_EQ(s, detail::Slab::of(warm));
+  EXPECT_EQ(s->objcgs[s->index(p)], s->objcgs[s->index(warm)]) << "the object's entry names its owner";
+  EXPECT_GT(s->objcgs[s->index(p)], detail::kOwnersMixed);
+  Cache::free(p);
+  Cache::free(warm);
+  a.get().set_max(unlimited);
+  c.shrink();
+  quiesce_thread();
+  EXPECT_EQ(a->current(), 0u);
+  EXPECT_EQ(b->current(), 0u);
+  c.destroy();
 }
 
 TEST(Kmalloc, SizesAlignmentAndKsize) {
