@@ -82,14 +82,14 @@ std::uint64_t check_depot_locked(const ChildCache* c, const MagazineStack& st, b
                     "cache '%s': magazine with %u rounds on the %s depot", c->root->name, m->n, full ? "full" : "empty");
     for (std::uint32_t i = 0; i < m->n; ++i) {
       const Round& r = m->rounds[i];
-      const Slab* s = Slab::of(r.obj);
+      const Slab* s = Slab::of(r.object());
       MEMCG_INVARIANT(s->kind == kSlabKind && s->cache == c, "a depot round is an object of the cache's own slabs",
-                      "cache '%s': round %p in slab %p of cache %p", c->root->name, r.obj,
+                      "cache '%s': round %p in slab %p of cache %p", c->root->name, r.object(),
                       static_cast<const void*>(s), static_cast<const void*>(s->cache));
-      MEMCG_INVARIANT(!s->objcgs || entry_of(r.owner) == s->owner_slot(r.obj),
-                      "a charging cache's round names its object's owner entry (magazine.hpp Round)",
-                      "cache '%s': round %p owner entry %p, expected %p", c->root->name, r.obj,
-                      static_cast<const void*>(r.owner), static_cast<const void*>(s->owner_slot(r.obj)));
+      MEMCG_INVARIANT(s->objcgs ? !r.fresh_entry() || *s->owner_slot(r.object()) == 0 : !r.fresh_entry(),
+                      "a round marked fresh is a charging cache's object whose owner entry holds 0 (magazine.hpp Round)",
+                      "cache '%s': round %p marked fresh, owner entry %#lx", c->root->name, r.object(),
+                      s->objcgs ? static_cast<unsigned long>(*s->owner_slot(r.object())) : 0ul);
     }
     rounds += m->n;
   }

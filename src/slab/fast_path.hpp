@@ -70,7 +70,7 @@ inline const Round* pop_keyed(MagEntry* table, std::uint64_t key, std::uintptr_t
 inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t gid) {
   const Round* r = pop_keyed(table, mag_key(root->seq, gid), mag_off(mag_slot(root->seq, gid)));
   if (!r) return nullptr;
-  void* obj = r->obj;
+  void* obj = r->object();
   if (obj == nullptr) __builtin_unreachable();  // rounds are objects: a caller's miss test folds away
   return obj;
 }
@@ -172,19 +172,18 @@ inline void* take_charged(MagEntry* table, std::uint64_t mag_key, std::uintptr_t
   const Round* r = pop_keyed(table, mag_key, mag_off);
   void* obj = nullptr;
   if (MEMCG_LIKELY(r != nullptr)) {
-    obj = r->obj;
-    const auto owner = reinterpret_cast<std::uintptr_t>(r->owner);
+    const std::uintptr_t tagged = r->tagged;
+    obj = reinterpret_cast<void*>(tagged & ~kFreshEntry);
     if (MEMCG_LIKELY(slot_take(t.obj, key, charge))) {
       t.gate.leave();
       // The object is ours now: its slab lives while it does. An entry
       // that is not fresh holds its slab's sole owner, if the slab has one
       // (slab.hpp SOLE OWNER): then nothing is read or written but the
-      // header's line, which the entry's slab header starts (the vector
-      // follows it in the first unit). A process with one group (memcg-run)
-      // never touches the owner vector, whose lines threads share.
-      const auto* s = reinterpret_cast<const Slab*>(owner & ~(kSlabSize - 1));
-      if (MEMCG_UNLIKELY(((owner & kFreshEntry) | (s->sole.load(std::memory_order_relaxed) ^ key)) != 0))
-        record_entry(reinterpret_cast<OwnerKey*>(owner & ~kFreshEntry), key);
+      // header's line. A process with one group (memcg-run) never touches
+      // the owner vector, whose lines threads share.
+      const Slab* s = Slab::of(obj);
+      if (MEMCG_UNLIKELY(((tagged & kFreshEntry) | (s->sole.load(std::memory_order_relaxed) ^ key)) != 0))
+        record_owner(obj, key);
       return checked::on_alloc(obj);
     }
   }
@@ -234,8 +233,7 @@ inline void free_charged(void* obj, Slab* s, std::uintptr_t obj_off, OwnerKey* o
   Round* top = push_slot(e, c);
   // The slot takes the charge only where the push cannot fail.
   if (MEMCG_LIKELY(top != nullptr) && MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
-    top->obj = obj;
-    top->owner = tag_entry(&owner, kFreeZeroesEntry);
+    *top = Round::of(obj, kFreeZeroesEntry);
     e.top = top + 1;
     t.gate.leave();
     return;
@@ -258,7 +256,7 @@ inline void cache_free(void* obj) noexcept {
   MagEntry& e = entry_at(t.enter_fast(), entry_off);
   Round* top = push_slot(e, c);
   if (MEMCG_LIKELY(top != nullptr)) {
-    top->obj = obj;  // a cache that does not charge objects leaves `owner` unset (magazine.hpp)
+    *top = Round::of(obj, false);  // a cache that does not charge objects has no owner entries
     e.top = top + 1;
     t.gate.leave();
     return;

@@ -26,6 +26,8 @@ constexpr std::uint32_t depot_max_for(std::size_t stride) {
   return n < kDepotMin ? kDepotMin : n > kDepotMax ? kDepotMax : static_cast<std::uint32_t>(n);
 }
 inline constexpr std::uint64_t kEmptySlabsKept = 1;  // per live child cache
+// Bytes of never-used objects one magazine fill carves at most (fill_locked).
+inline constexpr std::uint64_t kFillCarveBytes = 16 * 1024;
 
 enum class RefillResult { kOk, kRetry, kNoMem };
 

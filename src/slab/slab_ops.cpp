@@ -47,26 +47,32 @@ Slab* source_slab(ChildCache* c) MEMCG_REQUIRES(c->lock) {
 // Fills m top down, so that allocations (which pop the top) take objects in
 // the order the slabs gave them: a fresh slab's first object, next to its
 // header, goes out first, and a slab holding one object touches one page.
-std::uint32_t fill_locked(ChildCache* c, Magazine* m) MEMCG_REQUIRES(c->lock) {
+// Carving (objects never used, whose pages may never have been touched)
+// stops after kFillCarveBytes: a magazine of big objects does not fault in
+// pages for dozens of objects the program may never ask for.
+std::uint64_t fill_locked(ChildCache* c, Magazine* m) MEMCG_REQUIRES(c->lock) {
   MEMCG_ASSERT_HELD(c->lock);
   MEMCG_ASSERT(m->n == 0);
-  std::uint32_t fresh = 0;
+  std::uint64_t fresh = 0;
+  std::uint64_t carved = 0;
   std::uint32_t i = kMagazineRounds;
   while (i > 0) {
     Slab* s = source_slab(c);
     if (!s) break;
     const bool carve = !s->freelist;
+    if (carve && carved >= kFillCarveBytes) break;  // at least one object: i < kMagazineRounds
+    if (carve) carved += s->stride;
     bool fresh_entry;
     void* o = s->pop(&fresh_entry);
     MEMCG_ASSERT(o);
     --i;
-    if (carve) fresh |= 1u << i;
+    if (carve) fresh |= std::uint64_t{1} << i;
     OwnerKey* owner = s->owner_slot(o);
     // A carved object's entry may hold a key of the memory's earlier life:
     // it starts at 0, and its round says so, so that its first owner goes
     // through note_owner (slab.hpp SOLE OWNER).
     if (carve && owner) *owner = 0;
-    m->rounds[i] = Round{o, tag_entry(owner, owner && fresh_entry)};
+    m->rounds[i] = Round::of(o, owner && fresh_entry);
     after_pop(c, s);
   }
   if (i > 0) {  // partly filled: move the rounds down to start at 0
@@ -78,11 +84,11 @@ std::uint32_t fill_locked(ChildCache* c, Magazine* m) MEMCG_REQUIRES(c->lock) {
   return fresh;
 }
 
-void run_ctor(ChildCache* c, Magazine* m, std::uint32_t fresh) {
+void run_ctor(ChildCache* c, Magazine* m, std::uint64_t fresh) {
   void (*ctor)(void*) = c->root->options.ctor;
   if (!ctor) return;
   for (std::uint32_t i = 0; i < m->n; ++i)
-    if (fresh & (1u << i)) ctor(m->rounds[i].obj);
+    if (fresh & (std::uint64_t{1} << i)) ctor(m->rounds[i].object());
 }
 
 // A fresh slab for c, charged to g (no locks held). nullptr: limit or mmap.
@@ -137,7 +143,7 @@ void free_magazine(Magazine* m) noexcept { meta::free(m, sizeof(Magazine)); }
 RefillResult get_full_magazine(ChildCache* c, Magazine** out) noexcept {
   GroupImpl* g;
   Magazine* m = nullptr;
-  std::uint32_t fresh = 0;
+  std::uint64_t fresh = 0;
   {
     LockGuard<SpinLock> l(c->lock);
     if (c->dead.load(std::memory_order_relaxed)) return RefillResult::kRetry;
@@ -200,9 +206,10 @@ RefillResult get_full_magazine(ChildCache* c, Magazine** out) noexcept {
 void flush_magazine_locked(ChildCache* c, Magazine* m) noexcept {
   MEMCG_ASSERT_HELD(c->lock);
   for (std::uint32_t i = 0; i < m->n; ++i) {
-    Slab* s = Slab::of(m->rounds[i].obj);
+    void* obj = m->rounds[i].object();
+    Slab* s = Slab::of(obj);
     MEMCG_ASSERT(s->cache == c);
-    s->push(m->rounds[i].obj, entry_is_fresh(m->rounds[i].owner));
+    s->push(obj, m->rounds[i].fresh_entry());
     --c->inuse;
     list_move(c, s, s->empty() ? ChildCache::kEmpty : ChildCache::kPartial);
   }

@@ -168,7 +168,7 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) 
       child_put(c);
       continue;
     }
-    void* obj = full->rounds[--full->n].obj;
+    void* obj = full->rounds[--full->n].object();  // a fresh one's owner is recorded by the caller's charge
     if (!have_table) {  // one object, the rest back to the depot
       return_magazine(c, full);
       child_put(c);

@@ -37,11 +37,13 @@ struct MagEntry {
     return reinterpret_cast<Magazine*>(reinterpret_cast<std::uintptr_t>(top - 1) & ~(kMagazineBlock - 1));
   }
   static std::uint32_t count_of(const Round* top) noexcept {
-    return static_cast<std::uint32_t>(offset_of(top - 1) / sizeof(Round));
+    return static_cast<std::uint32_t>((offset_of(top - 1) + sizeof(Round) - kMagazineHeader) / sizeof(Round));
   }
-  /// For a pop: `below` = top - 1 is the block's start (the header) when
-  /// the magazine is empty.
-  static bool below_is_empty(const Round* below) noexcept { return offset_of(below) == 0; }
+  /// For a pop: `below` = top - 1 lies in the header's room (offset below
+  /// kMagazineHeader: one bit test) when the magazine is empty.
+  static bool below_is_empty(const Round* below) noexcept {
+    return (offset_of(below) & ~(kMagazineHeader - 1)) == 0;
+  }
   /// For a push: a full magazine's top is its block's end.
   static bool is_full(const Round* top) noexcept { return offset_of(top) == 0; }
   Magazine* loaded() const noexcept { return magazine_of(top); }
