@@ -455,6 +455,25 @@ TEST(Cache, AConsumersBatchOfFreesFitsTheDepot) {
   c.destroy();
 }
 
+// A magazine fill carves at most kFillCarveBytes of never-used objects:
+// one allocation of a big object does not fault in pages for a magazine's
+// worth of them.
+TEST(Cache, AFillCarvesAtMostItsBudgetOfBigObjects) {
+  test::TempGroup t("carve");
+  Cache c = Cache::create("carve4k", 4096);
+  void* p = c.alloc(*t);
+  ASSERT_NE(p, nullptr);
+  const detail::Slab* s = detail::Slab::of(p);
+  const std::uint64_t carved = static_cast<std::uint64_t>(s->bump - static_cast<char*>(p));
+  EXPECT_LE(carved, detail::kFillCarveBytes + s->stride) << "bytes of objects carved by the first fill";
+  EXPECT_GE(carved, s->stride);
+  Cache::free(p);
+  c.shrink();
+  quiesce_thread();
+  EXPECT_EQ(t->current(), 0u);
+  c.destroy();
+}
+
 TEST(Cache, CrossThreadFreesReturnToTheCache) {
   test::TempGroup t("xfree");
   Cache c = Cache::create("xfree", 96);
