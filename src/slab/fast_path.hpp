@@ -2,8 +2,10 @@
 // Cache::free, kmalloc and kfree run them without a call: one gate entry
 // (no atomic read-modify-write), one table probe, one magazine; for a
 // per-object charging cache, in the same gate operation, the object slot,
-// and the owner record after it. Everything else (misses, contended gates,
-// refused charges) is out of line in thread_mags.cpp.
+// and after it the slab header's sole owner (slab.hpp SOLE OWNER), which
+// spares the object's owner entry. Everything else (misses, contended
+// gates, refused charges, owner entries to write) is out of line in
+// thread_mags.cpp.
 //
 // A hit proves the cache alive (not that it is not dead): a cache's
 // entries are flushed by a drain round, which waits for this gate

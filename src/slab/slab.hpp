@@ -66,7 +66,9 @@ struct Slab {
   // note_owner (fast_path.hpp), which updates `sole` before the object is
   // handed out; so a free, which happens after its object's allocation,
   // that reads a key here may use it instead of the object's entry: the
-  // entry line, often cold or another thread's, is not read. Relaxed: the
+  // entry line, often cold or another thread's, is not read. Likewise an
+  // allocation of a round not marked fresh (magazine.hpp Round) with the
+  // sole owner's key writes nothing: its entry holds that key. Relaxed: the
   // user's hand-over of the object orders the allocation before the free.
   std::atomic<OwnerKey> sole{0};
   // ---- line 1: the slab lists' state, written under the cache lock ----
@@ -94,7 +96,7 @@ struct Slab {
   std::uint32_t index_at(std::uintptr_t off) const noexcept { return static_cast<std::uint32_t>((off * recip) >> 40); }
   static_assert(std::uint64_t{kMaxSlabUnits} * kSlabSize <= (std::uint64_t{1} << 20), "index() is exact below 2^20");
   /// obj's owner entry, or nullptr if this slab's cache does not charge
-  /// objects (a Round's `owner`, magazine.hpp).
+  /// objects.
   OwnerKey* owner_slot(const void* obj) const noexcept { return objcgs ? &objcgs[index(obj)] : nullptr; }
   static constexpr std::uint64_t recip_of(std::uint32_t stride) noexcept {
     return ((std::uint64_t{1} << 40) + stride - 1) / stride;
