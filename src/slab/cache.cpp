@@ -100,7 +100,7 @@ void layout_slab(RootCache& r) noexcept {
   }
   const SlabLayout l = layout_for(r, best);
   r.units = best;
-  r.depot_max = depot_max_for(r.stride);
+  r.depot_max = depot_max_for(r.stride, r.per_group);
   r.data_offset = l.data_offset;
   r.capacity = l.capacity;
   if (r.charge_objects) r.charge_bytes = static_cast<std::uint32_t>(r.stride + entry);

@@ -41,7 +41,8 @@ inline constexpr OwnerKey kOwnersMixed = 1;
 
 struct Slab {
   // ---- line 0: read by every free; written only while the slab is set up,
-  // and `sole` at most twice in its life ----
+  // and `sole` when it changes (at most 0 -> key -> mixed; racing threads
+  // may each store mixed) ----
   std::uint32_t kind = kSlabKind;  // checked builds: a slab header is where slab_head() points
   std::uint32_t capacity = 0;
   std::uint32_t stride = 0;

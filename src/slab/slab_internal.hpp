@@ -12,19 +12,27 @@
 namespace memcg::detail {
 
 // Magazines a depot list keeps: as many as hold kDepotBytes of objects and
-// magazine blocks, between kDepotMin and kDepotMax (RootCache::depot_max).
-// Frees of many small objects in a row (a consumer thread freeing a
-// producer's batch of 4,096; glibc's malloc benchmarks free 1,600) go to
-// the depot and come back from it without touching the slabs, whose lists
-// are a lock-held, per-object walk; a depot of 8 KiB objects keeps at most
-// 1 MiB.
-inline constexpr std::uint32_t kDepotMin = 4;
+// magazine blocks, at least one, and at most kDepotMax (kDepotMaxIsolated
+// for a per-group cache, of which a process may have one per group and
+// root) (RootCache::depot_max). Frees of many small objects in a row (a
+// consumer thread freeing a producer's batch of 4,096; glibc's malloc
+// benchmarks free 1,600) go to the depot and come back from it without
+// touching the slabs, whose lists are a lock-held, per-object walk. Every
+// list stays within kDepotBytes: one magazine of the biggest objects
+// (Cache::kMaxObjectSize) is 62 x 16 KiB plus its block.
+inline constexpr std::uint32_t kDepotMin = 1;
 inline constexpr std::uint32_t kDepotMax = 1024;
+inline constexpr std::uint32_t kDepotMaxIsolated = 64;
 inline constexpr std::uint64_t kDepotBytes = std::uint64_t{1} << 20;
-constexpr std::uint32_t depot_max_for(std::size_t stride) {
-  const std::uint64_t n = kDepotBytes / (std::uint64_t{kMagazineRounds} * stride + kMagazineBlock);
-  return n < kDepotMin ? kDepotMin : n > kDepotMax ? kDepotMax : static_cast<std::uint32_t>(n);
+constexpr std::uint64_t depot_list_bytes(std::uint32_t magazines, std::size_t stride) {
+  return std::uint64_t{magazines} * (std::uint64_t{kMagazineRounds} * stride + kMagazineBlock);
 }
+constexpr std::uint32_t depot_max_for(std::size_t stride, bool isolated = false) {
+  const std::uint64_t n = kDepotBytes / depot_list_bytes(1, stride);
+  const std::uint32_t most = isolated ? kDepotMaxIsolated : kDepotMax;
+  return n < kDepotMin ? kDepotMin : n > most ? most : static_cast<std::uint32_t>(n);
+}
+static_assert(depot_list_bytes(1, 16 * 1024) <= kDepotBytes, "one magazine of the biggest objects fits the bound");
 inline constexpr std::uint64_t kEmptySlabsKept = 1;  // per live child cache
 // Bytes of never-used objects one magazine fill carves at most (fill_locked).
 inline constexpr std::uint64_t kFillCarveBytes = 16 * 1024;

@@ -286,16 +286,27 @@ void free_to_slab(ChildCache* c, void* obj) noexcept {
 }
 
 void shrink_child(ChildCache* c, std::uint64_t keep_empty) noexcept {
-  MagazineStack fulls, empties;
+  MagazineStack empties;
+  std::uint32_t fulls;
   {
     LockGuard<SpinLock> l(c->lock);
-    fulls = c->depot_full;
+    fulls = c->depot_full.count;
     empties = c->depot_empty;
-    c->depot_full = MagazineStack{};
     c->depot_empty = MagazineStack{};
-    for (Magazine* m = fulls.head; m; m = m->next) flush_magazine_locked(c, m);
   }
-  while (Magazine* m = fulls.pop()) free_magazine(m);
+  // One full magazine a lock section (a depot list may hold up to
+  // kDepotMax): popped and flushed together, so the depot's invariants hold
+  // whenever the lock is free. As many as the depot held: a dead cache's
+  // depot takes no more (return_magazine), so it ends empty.
+  for (; fulls > 0; --fulls) {
+    Magazine* m;
+    {
+      LockGuard<SpinLock> l(c->lock);
+      if ((m = c->depot_full.pop())) flush_magazine_locked(c, m);
+    }
+    if (!m) break;
+    free_magazine(m);
+  }
   while (Magazine* m = empties.pop()) free_magazine(m);
   release_empty_slabs(c, keep_empty);
 }

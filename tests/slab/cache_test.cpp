@@ -397,9 +397,14 @@ TEST(Cache, MagazinesNeverLoseOrDuplicateAnObject) {
 // would be walked object by object to refill (slab_internal.hpp kDepotBytes).
 // A depot of big objects stays small.
 TEST(Cache, ABatchOfSmallObjectsFitsTheDepot) {
-  EXPECT_GE(std::uint64_t{detail::depot_max_for(16)} * detail::kMagazineRounds, 1600u + 2 * detail::kMagazineRounds);
-  EXPECT_EQ(detail::depot_max_for(8192), detail::kDepotMin);
-  EXPECT_LE(std::uint64_t{detail::depot_max_for(1024)} * detail::kMagazineRounds * 1024, detail::kDepotBytes);
+  // Every depot list, of any object size, holds at most kDepotBytes of
+  // objects and magazine blocks; an isolated cache's lists at most
+  // kDepotMaxIsolated magazines.
+  for (std::size_t stride = 8; stride <= Cache::kMaxObjectSize; stride += 8) {
+    EXPECT_LE(detail::depot_list_bytes(detail::depot_max_for(stride), stride), detail::kDepotBytes) << stride;
+    EXPECT_LE(detail::depot_max_for(stride, true), detail::kDepotMaxIsolated) << stride;
+  }
+  EXPECT_GE(std::uint64_t{detail::depot_max_for(16)} * detail::kMagazineRounds, 3 * 1600u);
   test::TempGroup t("batch");
   Cache c = Cache::create("batch16", 16);
   detail::ChildCache* shared = detail::Access::impl(c)->shared;

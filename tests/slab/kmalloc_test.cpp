@@ -65,8 +65,11 @@ TEST(Kmalloc, ASlabOfOneOwnerKnowsItsSoleOwner) {
   detail::Slab* s = detail::Slab::of(objs.front());
   const detail::OwnerKey sole = s->sole.load();
   EXPECT_GT(sole, detail::kOwnersMixed) << "a slab of one group's objects has a sole owner";
-  for (void* p : objs)
-    if (detail::Slab::of(p) == s) EXPECT_EQ(s->objcgs[s->index(p)], sole);
+  for (void* p : objs) {
+    if (detail::Slab::of(p) == s) {
+      EXPECT_EQ(s->objcgs[s->index(p)], sole);
+    }
+  }
   void* other;
   {
     ScopedGroup sg(*b);
