@@ -34,6 +34,13 @@ void quiesce_thread() {
   detail::drain_own_stock();
 }
 
+// Objects out of a shared cache's slabs: users' objects and rounds in
+// magazines (thread's and depot's).
+std::uint64_t inuse_of(detail::ChildCache* shared) {
+  detail::LockGuard<detail::SpinLock> l(shared->lock);
+  return shared->inuse;
+}
+
 TEST(Cache, CreateValidatesArguments) {
   std::error_code ec;
   EXPECT_FALSE(Cache::create("", 64, {}, ec));
@@ -415,11 +422,7 @@ TEST(Cache, ABatchOfSmallObjectsFitsTheDepot) {
       for (int i = 0; i < 1600; ++i) objs.push_back(c.alloc(*t));
       for (void* p : objs) Cache::free(p);
       objs.clear();
-      std::uint64_t inuse;
-      {
-        detail::LockGuard<detail::SpinLock> l(shared->lock);
-        inuse = shared->inuse;  // users' objects and rounds in magazines
-      }
+      const std::uint64_t inuse = inuse_of(shared);
       // Every freed object is still a round (plus what the last refill
       // left in the thread's magazine): none went back to a slab.
       EXPECT_GE(inuse, 1600u) << "round " << round << ": objects went back to the slabs";
@@ -447,11 +450,7 @@ TEST(Cache, AConsumersBatchOfFreesFitsTheDepot) {
       for (void* p : objs) Cache::free(p);
     }).join();  // the consumer's exit returns its magazines to the depot
     objs.clear();
-    std::uint64_t inuse;
-    {
-      detail::LockGuard<detail::SpinLock> l(shared->lock);
-      inuse = shared->inuse;  // users' objects and rounds in magazines
-    }
+    const std::uint64_t inuse = inuse_of(shared);
     EXPECT_GE(inuse, 4096u) << "round " << round << ": objects went back to the slabs";
   }
   c.shrink();
