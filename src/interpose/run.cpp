@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -381,31 +382,47 @@ bool parse_limit(const char* name, std::uint64_t& out) {
   return fs::parse_bytes(v, out);
 }
 
-// This object's executable segment faults in page by page from here on.
-// The kernel's fault-around otherwise maps up to 64 KiB of cached pages
-// around each one a process touches, and a small program, which runs a
-// few dozen of the preload's pages, would have most of its text resident
-// (docs/memcg-run.md, "Footprint"). Advice only: a kernel that refuses it
-// changes nothing but the footprint.
-void fault_own_text_by_page() {
-  Dl_info info;
-  if (!dladdr(reinterpret_cast<void*>(&fault_own_text_by_page), &info) || !info.dli_fbase) return;
-  const auto base = reinterpret_cast<std::uintptr_t>(info.dli_fbase);
-  const auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(base);
-  const auto* ph = reinterpret_cast<const ElfW(Phdr)*>(base + eh->e_phoff);
+// This object's first byte: its ELF header (provided by the linker).
+extern "C" const ElfW(Ehdr) __ehdr_start;  // NOLINT(readability-identifier-naming)
+
+// Splits this object's executable segment into mappings of
+// kTextChunkPages pages, past the first 64 KiB. A read fault on a file
+// page maps the cached pages around it too (the kernel's fault-around:
+// the 64 KiB-aligned block that holds it, clipped to its mapping), so a
+// small program that runs a few dozen of the preload's pages scattered
+// over its text would hold most of the text resident. Clipped to small
+// mappings, a fault maps its own chunk. The first 64 KiB (the load
+// segment is 64 KiB-aligned) stays one mapping: the loader has faulted it
+// in reading the ELF tables, and the startup code laid out right after
+// them runs from it (startup_order.txt), this function included, so
+// nothing here faults outside it before the split. Neighbouring chunks
+// differ in their readahead advice (random, normal), which is what keeps
+// the kernel from merging them again; advice only, and a kernel that
+// refuses it changes nothing but the footprint (docs/memcg-run.md,
+// "Footprint").
+constexpr std::uintptr_t kTextChunkPages = 2;
+constexpr std::uintptr_t kFaultAroundBytes = 64 * 1024;
+void split_own_text() {
+  const auto base = reinterpret_cast<std::uintptr_t>(&__ehdr_start);
+  const auto* ph = reinterpret_cast<const ElfW(Phdr)*>(base + __ehdr_start.e_phoff);
   const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  for (int i = 0; i < eh->e_phnum; ++i) {
+  const std::uintptr_t chunk = kTextChunkPages * page;
+  for (int i = 0; i < __ehdr_start.e_phnum; ++i) {
     if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X)) continue;
-    const std::uintptr_t from = (base + ph[i].p_vaddr) & ~(page - 1);
-    const std::uintptr_t to = (base + ph[i].p_vaddr + ph[i].p_memsz + page - 1) & ~(page - 1);
-    ::madvise(reinterpret_cast<void*>(from), to - from, MADV_RANDOM);
+    const std::uintptr_t start = (base + ph[i].p_vaddr) & ~(page - 1);
+    const std::uintptr_t end = (base + ph[i].p_vaddr + ph[i].p_memsz + page - 1) & ~(page - 1);
+    bool random = true;
+    for (std::uintptr_t a = (start + kFaultAroundBytes) & ~(kFaultAroundBytes - 1); a < end; a += chunk) {
+      ::madvise(reinterpret_cast<void*>(a), std::min(chunk, end - a), random ? MADV_RANDOM : MADV_NORMAL);
+      random = !random;
+    }
   }
 }
 
 void global_init() {
   int expected = kUninit;
   if (!g_state.compare_exchange_strong(expected, kInitializing)) return;
-  fault_own_text_by_page();
+  split_own_text();
   Internal in;
   g = new Globals;
   Config& c = g->cfg;
@@ -438,11 +455,6 @@ void global_init() {
     if (parse_limit("MEMCG_RUN_HIGH", b)) g->run.set_high(b, ec);
     if (parse_limit("MEMCG_RUN_MAX", b)) g->run.set_max(b, ec);
   }
-  // Create every kmalloc size class now, while this thread allocates
-  // internally: no interposed malloc of the program ever sets one up. No
-  // object is allocated, so every slab's first owner is the program's group
-  // (slab.hpp SOLE OWNER).
-  detail::kmalloc_create_classes();
   pthread_key_create(&g->exit_key, on_thread_exit);
   detail::fork::add(&g_fork_depth);
   detail::fork::add(&g_fork_groups);

@@ -117,6 +117,7 @@ struct RootCache {
   std::uint32_t capacity = 0;   // objects per slab
   std::uint32_t units = 1;      // kSlabSize units per slab (cache.cpp layout_slab)
   std::uint32_t depot_max = 16;  // magazines per depot list (slab_internal.hpp depot_max_for)
+  std::uint32_t seq = 0;  // magazine table key (slab_runtime.hpp); unique among live roots, never 0
   std::size_t slab_bytes() const noexcept { return std::size_t{units} * kSlabSize; }
   CacheOptions options;
   bool is_kmalloc = false;
@@ -129,7 +130,6 @@ struct RootCache {
   std::uint32_t charge_bytes = 0;  // per object when charge_objects: stride + a vector entry
   std::uint32_t shared_off = 0;    // magazine table slot (mag_off) and key of `shared` (set with seq)
   std::uint64_t shared_key = 0;
-  std::uint32_t seq = 0;  // magazine table key (slab_runtime.hpp); unique among live roots, never 0
 
   std::atomic<ChildArray*> children{nullptr};  // by group id; grown under the slab mutex
   ChildCache* shared = nullptr;                 // !per_group: the one cache, charging no group per slab
@@ -139,6 +139,8 @@ struct RootCache {
 
   RootCache() noexcept { root_node.owner = this; }
 };
+// Metadata blocks are powers of two (meta_arena.hpp): a root takes 256 bytes.
+static_assert(sizeof(RootCache) <= 256, "a root cache fits a 256-byte metadata block");
 
 inline ChildCache::ChildCache(RootCache* r, GroupImpl* g) noexcept
     : root(r),

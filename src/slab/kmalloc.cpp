@@ -149,14 +149,6 @@ inline RootCache* root_for_class(int c) {
   return MEMCG_LIKELY(r != nullptr) ? r : create_class_root(c);
 }
 
-}  // namespace
-
-void kmalloc_create_classes() noexcept {
-  for (int c = 0; c < kNumClasses; ++c) root_for_class(c);
-}
-
-namespace {
-
 // size <= kMaxSmallSize (0 is class 0).
 inline int class_of(std::size_t size) { return kClasses.by_8[(size + 7) >> 3]; }
 

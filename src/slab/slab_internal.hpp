@@ -39,11 +39,6 @@ inline constexpr std::uint64_t kFillCarveBytes = 16 * 1024;
 
 enum class RefillResult { kOk, kRetry, kNoMem };
 
-/// Creates every kmalloc size class's root cache (none exists until its
-/// first allocation), without allocating: a process that sets up its
-/// classes early (memcg-run) leaves no object of another group in a slab.
-void kmalloc_create_classes() noexcept;
-
 void child_get(ChildCache* c) noexcept;
 void child_put(ChildCache* c) noexcept;
 
