@@ -1,14 +1,14 @@
 #!/bin/bash
 # The interposer's footprint in a C program: the C++ runtime is linked into
 # libmemcg_preload.so, so a program that does not use libstdc++ (cat) must
-# not have it mapped under memcg-run (docs/memcg-run.md, "Footprint"). (GCC
+# not have it (or the unwinder, libgcc_s) mapped under memcg-run (docs/memcg-run.md, "Footprint"). (GCC
 # builds need no libm either; clang's calls ceil from fmt's formatting.)
 # Usage: footprint.sh MEMCG_RUN
 set -euo pipefail
 run=$1
 maps=$("$run" --output /dev/null -- cat /proc/self/maps)
 grep -q libmemcg_preload <<<"$maps" || { echo "FAIL: the preload is not mapped in cat" >&2; exit 1; }
-for lib in libstdc++; do
+for lib in libstdc++ libgcc_s; do
   if grep -q "$lib" <<<"$maps"; then
     echo "FAIL: $lib mapped in a C program under memcg-run:" >&2
     grep "$lib" <<<"$maps" >&2
@@ -48,4 +48,16 @@ if [[ "$chunks" -lt 3 || "$first" -gt 64 || "${largest:-0}" -gt 8 ]]; then
   echo "FAIL: the preload's text is not split into small mappings (KiB each: $(tr '\n' ' ' <<<"$sizes"))" >&2
   exit 1
 fi
-echo "PASS: no libstdc++ in a C program under memcg-run; memcg-run static; segment ${rss} KiB resident; text in $chunks mappings"
+# The unwinder is loaded by the first exception: in a C program whose
+# preload throws (here std::thread, for the control socket's server, cannot
+# map a 4 GiB stack under a 3 GiB address-space limit, and the preload
+# catches the std::system_error), libgcc_s appears and the program runs on.
+sock=$(mktemp -u /tmp/memcg-footprint.XXXXXX)
+out=$(ulimit -s 4194304 && ulimit -v 3145728 && "$run" --output /dev/null --socket "$sock" -- cat /proc/self/maps 2>&1)
+rm -f "$sock"
+if ! grep -q "cannot serve the control socket" <<<"$out" || ! grep -q libgcc_s <<<"$out"; then
+  echo "FAIL: an exception thrown and caught in the preload under a C program (expected the server's error and libgcc_s mapped):" >&2
+  head -5 <<<"$out" >&2
+  exit 1
+fi
+echo "PASS: no libstdc++ or libgcc_s in a C program until an exception under memcg-run; memcg-run static; segment ${rss} KiB resident; text in $chunks mappings"
