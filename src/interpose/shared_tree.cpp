@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -14,12 +13,29 @@ namespace memcg::interpose::tree {
 
 namespace {
 
+// "/proc/<pid>/<leaf>" in `out`. Written by hand: the preload reads these
+// files in every process, and libc's printf machinery would be a few dozen
+// more resident pages of libc in a program that never prints.
+template <std::size_t N>
+void proc_path(char (&out)[N], pid_t pid, const char* leaf) {
+  static_assert(N >= 32, "room for /proc/<pid>/ and a short leaf");
+  char digits[12];
+  int d = 0;
+  for (auto v = static_cast<unsigned long>(pid); d == 0 || v; v /= 10) digits[d++] = static_cast<char>('0' + v % 10);
+  std::size_t n = 0;
+  for (const char* p = "/proc/"; *p;) out[n++] = *p++;
+  while (d) out[n++] = digits[--d];
+  out[n++] = '/';
+  for (const char* p = leaf; *p && n + 1 < N;) out[n++] = *p++;
+  out[n] = '\0';
+}
+
 // Fields 3 (state) and 22 (start time) of /proc/<pid>/stat; false if the
 // file cannot be read. The command name (field 2) may hold spaces and
 // parentheses: parse after its last ')'.
 bool read_stat(pid_t pid, char* state, std::uint64_t* start) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  proc_path(path, pid, "stat");
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char buf[1024];
@@ -132,7 +148,7 @@ std::uint64_t self_start_time() {
 template <int N>
 bool read_status(pid_t pid, const char* const (&keys)[N], long long (&out)[N]) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
+  proc_path(path, pid, "status");
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char buf[8192];
