@@ -205,6 +205,33 @@ void* new_aligned_impl(std::size_t n, std::align_val_t al) {
   }
 }
 
+// The nothrow forms: nullptr where the throwing forms throw, and no
+// exception at all unless a new handler throws one (a refused allocation
+// is routine under a limit, and an exception is the unwinder's work:
+// unwind_shim.cpp).
+template <class Alloc>
+void* new_nothrow(Alloc&& alloc) noexcept {
+  for (;;) {
+    if (void* p = alloc()) return p;
+    std::new_handler h = current_new_handler();
+    if (!h) return nullptr;
+    try {
+      h();
+    } catch (...) {
+      return nullptr;
+    }
+  }
+}
+
+void* new_nothrow_impl(std::size_t n) noexcept {
+  return new_nothrow([n] { return do_malloc(n); });
+}
+
+void* new_aligned_nothrow_impl(std::size_t n, std::align_val_t al) noexcept {
+  const auto a = static_cast<std::size_t>(al);
+  return new_nothrow([n, a]() -> void* { return pow2(a) ? do_aligned(a, n) : nullptr; });
+}
+
 }  // namespace
 }  // namespace memcg::interpose
 
@@ -333,36 +360,12 @@ __attribute__((visibility("default"))) void* mremap(void* old_addr, std::size_t 
 
 MEMCG_EXPORT void* operator new(std::size_t n) { return new_impl(n); }
 MEMCG_EXPORT void* operator new[](std::size_t n) { return new_impl(n); }
-MEMCG_EXPORT void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try {
-    return new_impl(n);
-  } catch (...) {
-    return nullptr;
-  }
-}
-MEMCG_EXPORT void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  try {
-    return new_impl(n);
-  } catch (...) {
-    return nullptr;
-  }
-}
+MEMCG_EXPORT void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return new_nothrow_impl(n); }
+MEMCG_EXPORT void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return new_nothrow_impl(n); }
 MEMCG_EXPORT void* operator new(std::size_t n, std::align_val_t a) { return new_aligned_impl(n, a); }
 MEMCG_EXPORT void* operator new[](std::size_t n, std::align_val_t a) { return new_aligned_impl(n, a); }
-MEMCG_EXPORT void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  try {
-    return new_aligned_impl(n, a);
-  } catch (...) {
-    return nullptr;
-  }
-}
-MEMCG_EXPORT void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  try {
-    return new_aligned_impl(n, a);
-  } catch (...) {
-    return nullptr;
-  }
-}
+MEMCG_EXPORT void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return new_aligned_nothrow_impl(n, a); }
+MEMCG_EXPORT void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return new_aligned_nothrow_impl(n, a); }
 
 MEMCG_EXPORT void operator delete(void* p) noexcept { do_free(p); }
 MEMCG_EXPORT void operator delete[](void* p) noexcept { do_free(p); }

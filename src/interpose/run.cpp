@@ -395,11 +395,13 @@ extern "C" const ElfW(Ehdr) __ehdr_start;  // NOLINT(readability-identifier-nami
 // segment is 64 KiB-aligned) stays one mapping: the loader has faulted it
 // in reading the ELF tables, and the startup code laid out right after
 // them runs from it (startup_order.txt), this function included, so
-// nothing here faults outside it before the split. Neighbouring chunks
-// differ in their readahead advice (random, normal), which is what keeps
-// the kernel from merging them again; advice only, and a kernel that
-// refuses it changes nothing but the footprint (docs/memcg-run.md,
-// "Footprint").
+// nothing here faults outside it before the split. Every other chunk is
+// advised MADV_NOHUGEPAGE (text this small is never a huge page), which
+// is what keeps the kernel from merging neighbours again; a kernel without
+// transparent huge pages refuses it, and then every other chunk is
+// advised MADV_RANDOM instead (no readahead when it is read from disk).
+// Advice only: a kernel that refuses both changes nothing but the
+// footprint (docs/memcg-run.md, "Footprint").
 constexpr std::uintptr_t kTextChunkPages = 2;
 constexpr std::uintptr_t kFaultAroundBytes = 64 * 1024;
 void split_own_text() {
@@ -411,10 +413,15 @@ void split_own_text() {
     if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X)) continue;
     const std::uintptr_t start = (base + ph[i].p_vaddr) & ~(page - 1);
     const std::uintptr_t end = (base + ph[i].p_vaddr + ph[i].p_memsz + page - 1) & ~(page - 1);
-    bool random = true;
+    int advice = MADV_NOHUGEPAGE;
+    bool marked = true;
     for (std::uintptr_t a = (start + kFaultAroundBytes) & ~(kFaultAroundBytes - 1); a < end; a += chunk) {
-      ::madvise(reinterpret_cast<void*>(a), std::min(chunk, end - a), random ? MADV_RANDOM : MADV_NORMAL);
-      random = !random;
+      if (marked && ::madvise(reinterpret_cast<void*>(a), std::min(chunk, end - a), advice) != 0 &&
+          advice == MADV_NOHUGEPAGE) {
+        advice = MADV_RANDOM;
+        ::madvise(reinterpret_cast<void*>(a), std::min(chunk, end - a), advice);
+      }
+      marked = !marked;
     }
   }
 }
@@ -424,6 +431,7 @@ void global_init() {
   if (!g_state.compare_exchange_strong(expected, kInitializing)) return;
   split_own_text();
   Internal in;
+  find_loaded_unwinder();
   g = new Globals;
   Config& c = g->cfg;
   if (const char* v = ::getenv("MEMCG_RUN_PER_THREAD")) c.per_thread = *v && strcmp(v, "0") != 0;

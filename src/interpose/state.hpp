@@ -39,4 +39,13 @@ bool thread_setup() noexcept;
 /// glibc's malloc_usable_size (resolved lazily with dlsym(RTLD_NEXT)).
 std::size_t glibc_usable_size(void* p) noexcept;
 
+#if defined(MEMCG_UNWIND_SHIM)
+/// At init: binds the preload's unwinder entry points to a libgcc_s the
+/// program has loaded already (a C++ program's), so that no exception
+/// looks it up later (unwind_shim.cpp).
+void find_loaded_unwinder() noexcept;
+#else
+inline void find_loaded_unwinder() noexcept {}  // the shared runtime: no shim
+#endif
+
 }  // namespace memcg::interpose

@@ -219,6 +219,11 @@ static void releasing_handler() {
   std::set_new_handler(nullptr);
 }
 
+static void throwing_handler() {
+  ++handler_calls;
+  throw std::bad_alloc();
+}
+
 static void test_new_delete() {
   int* i = new int(5);
   delete i;
@@ -276,6 +281,14 @@ static void test_limit() {
     threw = true;
   }
   CHECK(threw && handler_calls == 1);
+  // The nothrow forms call the handler too, and return nullptr where it
+  // throws or gives up (uninstalls itself).
+  handler_calls = 0;
+  std::set_new_handler(releasing_handler);
+  CHECK(::operator new(100u << 20, std::nothrow) == nullptr && handler_calls == 1);
+  std::set_new_handler(throwing_handler);
+  CHECK(::operator new(100u << 20, std::align_val_t(64), std::nothrow) == nullptr && handler_calls == 2);
+  std::set_new_handler(nullptr);
   // Many small allocations up to the limit, then everything freed.
   std::vector<void*> v;
   for (;;) {
