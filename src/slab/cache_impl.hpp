@@ -63,9 +63,10 @@ inline constexpr std::uint64_t mag_key(std::uint32_t root_seq, std::uint32_t gro
 inline constexpr std::uint32_t mag_slot(std::uint32_t root_seq, std::uint32_t group_id) noexcept {
   return (root_seq + group_id * 37u) & (kMagTableSize - 1);
 }
-// A slot's byte offset in the table (entries are 32 bytes, thread_mags.hpp),
-// which the fast paths keep so that they index without a shift.
-inline constexpr std::uint32_t kMagEntryBytes = 32;
+// A slot's byte offset in the table (entries are a cache line,
+// thread_mags.hpp), which the fast paths keep so that they index without a
+// shift.
+inline constexpr std::uint32_t kMagEntryBytes = 64;
 inline constexpr std::uint32_t mag_off(std::uint32_t slot) noexcept { return slot * kMagEntryBytes; }
 
 struct ChildCache {

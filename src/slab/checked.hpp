@@ -68,6 +68,14 @@ inline void* on_alloc(void* obj) {
   return obj;
 }
 
+/// An object popped as a charged round for owner key `key` (thread_mags.hpp
+/// CHARGED ROUNDS): its owner entry must hold the key.
+inline void* charged_round(void* obj, std::uintptr_t key) {
+  const Slab* s = Slab::of(obj);
+  MEMCG_CHECK(s->objcgs && s->objcgs[s->index(obj)] == key, "a charged round's owner entry does not hold its owner");
+  return obj;
+}
+
 /// kfree / ksize: before the span's header is read.
 inline void on_span(const void* p) {
   MEMCG_CHECK(span_mapped(p), "kfree/ksize of a pointer kmalloc did not return (foreign pointer: span not mapped)");
@@ -78,6 +86,7 @@ inline void on_span(const void* p) {
 
 inline void on_free(void*) {}
 inline void* on_alloc(void* obj) { return obj; }
+inline void* charged_round(void* obj, std::uintptr_t) { return obj; }
 inline void on_span(const void*) {}
 
 #endif

@@ -52,12 +52,11 @@ __attribute__((noinline)) void free_charged_miss(void* obj, std::uintptr_t key) 
 
 // ---- table and slot operations (inside a gate operation) ----
 
-// Pops from the entry at byte offset `off` if it has `key` and rounds:
-// the round popped (read it before the gate operation ends: the magazine
-// may be flushed and freed after), or nullptr.
-inline const Round* pop_keyed(MagEntry* table, std::uint64_t key, std::uintptr_t off) {
-  MagEntry& e = entry_at(table, off);
-  if (MEMCG_UNLIKELY(e.key != key)) return nullptr;
+// Pops a round of entry e, which has a cache (swapping in a full previous
+// magazine if the loaded one is empty): the round popped (read it before
+// the gate operation ends: the magazine may be flushed and freed after), or
+// nullptr.
+inline const Round* pop_entry(MagEntry& e) {
   Round* r = e.top - 1;
   if (MEMCG_UNLIKELY(MagEntry::below_is_empty(r))) {
     if (!e.prev || e.prev->n == 0) return nullptr;
@@ -67,6 +66,14 @@ inline const Round* pop_keyed(MagEntry* table, std::uint64_t key, std::uintptr_t
   }
   e.top = r;
   return r;
+}
+
+// Pops from the entry at byte offset `off` if it has `key` and rounds (see
+// pop_entry).
+inline const Round* pop_keyed(MagEntry* table, std::uint64_t key, std::uintptr_t off) {
+  MagEntry& e = entry_at(table, off);
+  if (MEMCG_UNLIKELY(e.key != key)) return nullptr;
+  return pop_entry(e);
 }
 
 inline void* pop_in_gate(MagEntry* table, const RootCache* root, std::uint32_t gid) {
@@ -162,31 +169,38 @@ inline std::uint32_t key_group_id(const RootCache* root, const GroupImpl* g) {
 // the gate's run(), which serialises with a pending drainer.
 
 // The charged pop shared by cache_alloc and kmalloc, inside the gate
-// operation the caller entered (`table`: enter_fast()'s): pops a round of
-// the entry (mag_key, mag_off), takes `charge` bytes of slot key `key`, and
-// records `key` as the object's owner through the round. miss(obj) finishes
-// anything else outside the gate (obj: popped and charged to nobody, or
-// nullptr).
+// operation the caller entered (`table`: enter_fast()'s): from the entry
+// (mag_key, mag_off) if its owner is `key` (thread_mags.hpp CHARGED
+// ROUNDS), a charged round as it is; else a round charged `charge` bytes of
+// slot key `key`, with `key` recorded as the object's owner. miss(obj)
+// finishes anything else outside the gate (obj: popped and charged to
+// nobody, or nullptr: the probe missed, the entry had no rounds or another
+// owner).
 template <class Miss>
 inline void* take_charged(MagEntry* table, std::uint64_t mag_key, std::uintptr_t mag_off, std::uintptr_t key,
                           std::uint32_t charge, Miss&& miss) {
   ThreadMags& t = tls_mags;
-  const Round* r = pop_keyed(table, mag_key, mag_off);
+  MagEntry& e = entry_at(table, mag_off);
   void* obj = nullptr;
-  if (MEMCG_LIKELY(r != nullptr)) {
-    const std::uintptr_t tagged = r->tagged;
-    obj = reinterpret_cast<void*>(tagged & ~kFreshEntry);
-    if (MEMCG_LIKELY(slot_take(t.obj, key, charge))) {
-      t.gate.leave();
-      // The object is ours now: its slab lives while it does. An entry
-      // that is not fresh holds its slab's sole owner, if the slab has one
-      // (slab.hpp SOLE OWNER): then nothing is read or written but the
-      // header's line. A process with one group (memcg-run) never touches
-      // the owner vector, whose lines threads share.
-      const Slab* s = Slab::of(obj);
-      if (MEMCG_UNLIKELY(((tagged & kFreshEntry) | (s->sole.load(std::memory_order_relaxed) ^ key)) != 0))
-        record_owner(obj, key);
-      return checked::on_alloc(obj);
+  if (MEMCG_LIKELY(e.owner == key)) {
+    if (const Round* r = pop_keyed(table, mag_key, mag_off); MEMCG_LIKELY(r != nullptr)) {
+      const std::uintptr_t tagged = r->tagged;
+      if (MEMCG_LIKELY((tagged & kChargedRound) != 0)) {  // never fresh: its entry holds key
+        t.gate.leave();
+        return checked::on_alloc(checked::charged_round(reinterpret_cast<void*>(tagged - kChargedRound), key));
+      }
+      obj = reinterpret_cast<void*>(tagged & ~kFreshEntry);
+      if (MEMCG_LIKELY(slot_take(t.obj, key, charge))) {
+        t.gate.leave();
+        // The object is ours now: its slab lives while it does. An entry
+        // that is not fresh holds its slab's sole owner, if the slab has
+        // one (slab.hpp SOLE OWNER): then nothing is read or written but
+        // the header's line.
+        const Slab* s = Slab::of(obj);
+        if (MEMCG_UNLIKELY(((tagged & kFreshEntry) | (s->sole.load(std::memory_order_relaxed) ^ key)) != 0))
+          record_owner(obj, key);
+        return checked::on_alloc(obj);
+      }
     }
   }
   t.gate.leave();
@@ -224,21 +238,31 @@ inline void free_charged(void* obj, Slab* s, std::uintptr_t obj_off, OwnerKey* o
     __asm__("" : "+r"(key));  // keeps the load of `owner` behind the branch
     key = owner;
   }
-#if defined(MEMCG_CHECKED)
-  owner = 0;  // a free object's entry is never read: the next allocation writes it (a fresh round)
-  constexpr bool kFreeZeroesEntry = true;
-#else
-  constexpr bool kFreeZeroesEntry = false;
-#endif
   ThreadMags& t = tls_mags;
   MagEntry& e = entry_at(t.enter_fast(), entry_off);
   Round* top = push_slot(e, c);
-  // The slot takes the charge only where the push cannot fail.
-  if (MEMCG_LIKELY(top != nullptr) && MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
-    *top = Round::of(obj, kFreeZeroesEntry);
-    e.top = top + 1;
-    t.gate.leave();
-    return;
+  if (MEMCG_LIKELY(top != nullptr)) {
+    // Still charged, into the entry of its owner (thread_mags.hpp CHARGED
+    // ROUNDS): its entry keeps the key.
+    if (MEMCG_LIKELY(e.charged_owner == key)) {
+      *top = Round{reinterpret_cast<std::uintptr_t>(obj) | kChargedRound};
+      e.top = top + 1;
+      t.gate.leave();
+      return;
+    }
+    // Uncharged through the object slot, where it takes the bytes.
+    if (MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
+#if defined(MEMCG_CHECKED)
+      owner = 0;  // an uncharged free object's entry is never read: the next allocation writes it (a fresh round)
+      constexpr bool kFreeZeroesEntry = true;
+#else
+      constexpr bool kFreeZeroesEntry = false;
+#endif
+      *top = Round::of(obj, kFreeZeroesEntry);
+      e.top = top + 1;
+      t.gate.leave();
+      return;
+    }
   }
   t.gate.leave();
   return free_charged_miss(obj, key);

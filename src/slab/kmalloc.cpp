@@ -64,7 +64,7 @@ static_assert(kClasses.n <= 64, "class table size");
 // and slot (cache_impl.hpp), known without loading the root. The numbers
 // start where a shared cache's slot is 0, so that class c's slot is c and
 // the fast path finds its table entry from the class row's offset with no
-// load (entries are twice the size of rows).
+// load (entries are four times the size of rows).
 constexpr std::uint32_t first_class_seq() {
   std::uint32_t s = 1;
   while (mag_slot(s, kNoGroupId) != 0) ++s;
@@ -83,10 +83,10 @@ struct ClassFast {
   std::uint32_t unused;
 };
 static_assert(sizeof(ClassFast) == 16, "16-byte rows");
-static_assert(kMagEntryBytes == 2 * sizeof(ClassFast), "class c's table entry is at twice its row's offset");
+static_assert(kMagEntryBytes == 4 * sizeof(ClassFast), "class c's table entry is at four times its row's offset");
 constexpr bool class_slots_are_classes() {
   for (std::uint32_t c = 0; c < static_cast<std::uint32_t>(kClasses.n); ++c)
-    if (class_mag_off(c) != 2 * c * sizeof(ClassFast)) return false;
+    if (class_mag_off(c) != 4 * c * sizeof(ClassFast)) return false;
   return kClasses.n <= static_cast<int>(kMagTableSize);
 }
 static_assert(class_slots_are_classes(), "class c's shared cache has table slot c");
@@ -276,7 +276,7 @@ void* kmalloc(std::size_t size) noexcept {
   const ClassFast* f = fast_row_at(row_off);
   ThreadMags& t = tls_mags;
   ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
-  return take_charged(t.enter_fast(), f->mag_key, 2 * row_off /* class_mag_off(class) */, ObjSlot::key_of(oc, 0),
+  return take_charged(t.enter_fast(), f->mag_key, 4 * row_off /* class_mag_off(class) */, ObjSlot::key_of(oc, 0),
                       f->charge, [&](void* obj) { return kmalloc_miss(f, g, obj); });
 }
 void* kmalloc(std::size_t size, const Group& g) noexcept {

@@ -16,23 +16,32 @@ namespace memcg::detail {
 
 inline constexpr std::uint32_t kMagazineRounds = 62;
 
-// A round: an object pointer, whose low bit (kFreshEntry) says, for a cache
-// that charges each object (shared slabs of an accounted root), that the
-// object's owner entry holds 0: the object has not been handed out since it
-// was carved (or its charge was refused), so the allocation must write the
-// entry (slab.hpp SOLE OWNER). Every other object of such a cache has an
-// entry holding a real key, which is its slab's sole owner while the slab
-// has one. Objects are at least 8-aligned; other caches never set the bit.
+// A round: an object pointer with two tag bits (objects are at least
+// 8-aligned; caches that do not charge objects set neither):
+//  - kFreshEntry: for a cache that charges each object (shared slabs of an
+//    accounted root), the object's owner entry holds 0: the object has not
+//    been handed out since it was carved (or its charge was refused), so the
+//    allocation must write the entry (slab.hpp SOLE OWNER). Every other
+//    object of such a cache has an entry holding a real key, which is its
+//    slab's sole owner while the slab has one.
+//  - kChargedRound: the object is still charged, through the owner of the
+//    thread table entry whose magazines hold it, and its owner entry holds
+//    that owner (thread_mags.hpp CHARGED ROUNDS). Only a thread's loaded
+//    and previous magazines hold such rounds: a magazine leaving a table
+//    entry is discharged first, so depots and slabs never see the bit.
 struct Round {
   std::uintptr_t tagged;
 
+  static constexpr std::uintptr_t kTags = 3;
   static Round of(void* obj, bool fresh_entry) noexcept {
     return Round{reinterpret_cast<std::uintptr_t>(obj) | (fresh_entry ? 1u : 0u)};
   }
-  void* object() const noexcept { return reinterpret_cast<void*>(tagged & ~std::uintptr_t{1}); }
+  void* object() const noexcept { return reinterpret_cast<void*>(tagged & ~kTags); }
   bool fresh_entry() const noexcept { return (tagged & 1) != 0; }
+  bool charged() const noexcept { return (tagged & 2) != 0; }
 };
 inline constexpr std::uintptr_t kFreshEntry = 1;
+inline constexpr std::uintptr_t kChargedRound = 2;
 /// The round of an object going back into a magazine off the fast path
 /// (fresh if its entry holds 0: an object whose charge was refused before it
 /// was ever handed out).

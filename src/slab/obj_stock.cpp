@@ -7,7 +7,9 @@
 // The slot is emptied when the thread switches ObjCgroup (or statistics
 // kind), when a group is removed (its ObjCgroups' slots, now charging the
 // heir), when a charge fails at a limit (the subtree's slots, with the
-// charge stocks) and at thread exit.
+// charge stocks) and at thread exit. The last three also take the owners,
+// and so the charged rounds, of the magazine table entries of the same
+// ObjCgroups (thread_mags.hpp CHARGED ROUNDS).
 //
 // BOUND: a slot holds at most kObjStockMax bytes of one ObjCgroup, and the
 // statistics it has not added differ from the group's by at most as much,
@@ -174,23 +176,37 @@ void drain_own_object_slot() noexcept {
 
 namespace {
 
-// A drain round over every thread's slot (registry mutex held), taking the
-// slots whose ObjCgroup satisfies pred.
+// A drain round over every thread's slot and magazine table (registry
+// mutex held), taking the slots whose ObjCgroup satisfies pred, and the
+// owners (with their charged rounds, thread_mags.hpp CHARGED ROUNDS) of the
+// table entries whose owner's ObjCgroup does.
 template <class Pred>
 void drain_slots(Pred&& pred) {
   ThreadRegistry& r = mags_registry();
   rcu::ReadGuard rg;  // pred reads ObjCgroups' groups, which may move up and be freed
   LockGuard<RankedMutex> l(r.mutex());
   ObjTaken taken;
+  Discharge owners[kTableSize];
   r.drain_round(
       [&](ThreadNode& n) {
-        ObjSlot& o = static_cast<ThreadMags&>(n).obj;
+        auto& t = static_cast<ThreadMags&>(n);
+        ObjSlot& o = t.obj;
         ObjCgroup* oc = o.objcg();
         if (oc && pred(oc)) taken = take_obj(o);
+        for (std::uint32_t i = 0; i < kTableSize; ++i) {
+          MagEntry& e = t.table[i];
+          // An entry's owner holds a reference on its ObjCgroup.
+          auto* eoc = reinterpret_cast<ObjCgroup*>(e.owner & ~std::uintptr_t{1});
+          if (e.cache && eoc && pred(eoc)) owners[i] = take_owner(e);
+        }
       },
       [&](ThreadNode&) {
         give_back_obj(taken);
         taken = ObjTaken{};
+        for (Discharge& d : owners) {
+          settle(d);
+          d = Discharge{};
+        }
       });
 }
 

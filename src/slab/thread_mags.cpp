@@ -26,6 +26,7 @@
 #include "platform/fault.hpp"
 #include "platform/meta_arena.hpp"
 #include "platform/ranked_mutex.hpp"
+#include "platform/rcu.hpp"
 #include "platform/thread_registry.hpp"
 #include "slab/checked.hpp"
 #include "slab/slab_internal.hpp"
@@ -97,16 +98,41 @@ bool ensure_table(ThreadMags& t) {
   return false;
 }
 
+// The entry owner a charging cache's entry gets for owner key `key`
+// (CHARGED ROUNDS): frees push charged rounds only of small objects.
+inline std::uintptr_t charged_owner_for(const ChildCache* c, std::uintptr_t key) {
+  return c->root->stride <= kChargedRoundMax ? key : 0;
+}
+
+// An entry's reference on its owner's ObjCgroup (none for a key without
+// one: 0, or a group that has none yet).
+inline ObjCgroup* owner_objcg(std::uintptr_t key) { return reinterpret_cast<ObjCgroup*>(key & ~std::uintptr_t{1}); }
+void owner_get(std::uintptr_t key) {
+  if (ObjCgroup* oc = owner_objcg(key)) objcg_get(oc);
+}
+void owner_put(std::uintptr_t key) {
+  if (ObjCgroup* oc = owner_objcg(key)) objcg_put(oc);
+}
+
+// Inside a gate op: e (of cache e.cache) gets owner `key`, whose reference
+// the caller took for it.
+inline void set_owner(MagEntry& e, std::uintptr_t key) {
+  e.owner = key;
+  e.charged_owner = charged_owner_for(e.cache, key);
+}
+
 // An entry taken out of a table, with a reference on its cache, to be given
 // back to the cache's depot outside any gate.
 struct Evicted {
   ChildCache* cache = nullptr;
   Magazine* loaded = nullptr;
   Magazine* prev = nullptr;
+  Discharge owner;  // its charged rounds, unmarked, and its owner reference
 };
 
 void give_back(const Evicted& e) {
   if (!e.cache) return;
+  settle(e.owner);
   return_magazine(e.cache, e.loaded);
   return_magazine(e.cache, e.prev);
   child_put(e.cache);
@@ -115,18 +141,22 @@ void give_back(const Evicted& e) {
 // Inside a gate op: takes entry e out (the cache is alive: we are in the gate
 // and the entry was not flushed) and pins its cache for give_back.
 Evicted evict_in_gate(MagEntry& e) {
-  Evicted out{e.cache, e.cache ? e.unload() : nullptr, e.prev};
-  if (e.cache) child_get(e.cache);
+  if (!e.cache) return Evicted{};
+  Evicted out{e.cache, nullptr, e.prev, take_owner(e)};
+  out.loaded = e.unload();
+  child_get(e.cache);
   e = MagEntry{};
   return out;
 }
 
-// Installs c with `loaded` in its slot (inside the gate, c not dead),
-// returning whatever entry was there.
-Evicted install_in_gate(MagEntry* table, ChildCache* c, Magazine* loaded) {
+// Installs c with `loaded` in its slot (inside the gate, c not dead), with
+// owner `owner` (a charging cache's; the caller took its reference; else
+// 0), returning whatever entry was there.
+Evicted install_in_gate(MagEntry* table, ChildCache* c, Magazine* loaded, std::uintptr_t owner) {
   MagEntry& e = table[c->mag_slot_];
   Evicted ev = evict_in_gate(e);
-  e = MagEntry{c->mag_key_, c, loaded->rounds + loaded->n, nullptr};
+  e = MagEntry{c->mag_key_, c, loaded->rounds + loaded->n, nullptr, 0, 0, {}};
+  set_owner(e, owner);
   return ev;
 }
 
@@ -143,7 +173,9 @@ inline ChildCache* lookup_in_gate(RootCache* root, GroupImpl* g) {
 
 // Slow paths stay out of line: inlined, they made every fast-path call save
 // and restore six registers (callgrind: 34 of 139 instructions per op).
-__attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) {
+// owner: the owner key of the allocation for a charging root (its
+// ObjCgroup kept alive by the caller), else 0.
+__attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g, std::uintptr_t owner) {
   ThreadMags& t = tls_mags;
   const bool have_table = ensure_table(t);  // false: exited thread, or no metadata
   for (int attempt = 0; attempt < 16; ++attempt) {
@@ -175,22 +207,34 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) 
       return obj;
     }
     Evicted ev;
-    Magazine* spare = nullptr;  // an empty magazine displaced from c's own entry
-    bool installed = false;
+    Magazine* spare = nullptr;  // a magazine displaced from c's own entry
+    Discharge old_owner, spare_rounds;
+    bool installed = false, owner_taken = false;
+    owner_get(owner);  // for the entry, if it takes this owner
     t.gate.run([&] {
       // Checked inside the gate: a cache killed before our op started is
       // seen dead here; one killed after waits for us and flushes the entry.
       if (c->dead.load(std::memory_order_acquire)) return;
       MagEntry& e = t.table[c->mag_slot_];
       if (e.cache == c) {
-        spare = e.prev;  // empty (we only come here when both were empty)
+        if (e.owner != owner) {
+          old_owner = take_owner(e);
+          set_owner(e, owner);
+          owner_taken = true;
+        }
+        spare = e.prev;  // empty when both were (the usual way here)
+        spare_rounds = unmark_leaving(e, spare);
         e.prev = e.unload();
         e.load(full);
       } else {
-        ev = install_in_gate(t.table, c, full);
+        ev = install_in_gate(t.table, c, full, owner);
+        owner_taken = true;
       }
       installed = true;
     });
+    if (!owner_taken) owner_put(owner);
+    settle(old_owner);
+    settle(spare_rounds);
     if (!installed) return_magazine(c, full);
     return_magazine(c, spare);
     give_back(ev);
@@ -200,7 +244,10 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g) 
   return nullptr;
 }
 
-__attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
+// owner: the object's owner key, for a charging cache's entry installed
+// here (CHARGED ROUNDS: a free-only thread's frees of one owner stay
+// charged), else 0. The object goes in uncharged (the caller uncharges).
+__attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj, std::uintptr_t owner) {
   ThreadMags& t = tls_mags;
   child_get(c);  // the object's slab keeps c alive until obj is given back
   if (c->dead.load(std::memory_order_acquire)) {  // frees of dead caches bypass magazines
@@ -224,19 +271,25 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj) {
   empty->rounds[empty->n++] = round_of(Slab::of(obj), obj);
   Evicted ev;
   Magazine* out_full = nullptr;
-  bool installed = false;
+  Discharge out_rounds;
+  bool installed = false, owner_taken = false;
+  owner_get(owner);  // alive: the object is charged through it
   t.gate.run([&] {
     if (c->dead.load(std::memory_order_acquire)) return;
     MagEntry& e = t.table[c->mag_slot_];
     if (e.cache == c) {  // loaded full, prev full or absent
       out_full = e.prev;
+      out_rounds = unmark_leaving(e, out_full);
       e.prev = e.unload();
       e.load(empty);
     } else {
-      ev = install_in_gate(t.table, c, empty);
+      ev = install_in_gate(t.table, c, empty, owner);
+      owner_taken = true;
     }
     installed = true;
   });
+  if (!owner_taken) owner_put(owner);
+  settle(out_rounds);
   if (!installed) return_magazine(c, empty);  // dead: to the slabs
   return_magazine(c, out_full);
   give_back(ev);
@@ -255,6 +308,80 @@ void note_owner(OwnerKey* owner, OwnerKey key) noexcept {
   if (cur != key) sole.store(kOwnersMixed, std::memory_order_relaxed);  // for good: it never goes back
 }
 
+// ---- charged rounds (thread_mags.hpp) ----
+
+namespace {
+
+std::uint32_t unmark(Round* r, const Round* end) {
+  std::uint32_t n = 0;
+  for (; r < end; ++r)
+    if (r->tagged & kChargedRound) {
+      r->tagged &= ~kChargedRound;
+      ++n;
+    }
+  return n;
+}
+
+std::uint64_t round_charge(const MagEntry& e) { return e.cache->root->charge_bytes; }
+
+}  // namespace
+
+Discharge unmark_leaving(const MagEntry& e, Magazine* m) noexcept {
+  if (!m || !e.charged_owner) return Discharge{};
+  return Discharge{e.owner, unmark(m->rounds, m->rounds + m->n) * round_charge(e), false};
+}
+
+Discharge take_owner(MagEntry& e) noexcept {
+  Discharge d{e.owner, 0, true};
+  if (e.charged_owner) {
+    std::uint64_t n = unmark(MagEntry::magazine_of(e.top)->rounds, e.top);
+    if (e.prev) n += unmark(e.prev->rounds, e.prev->rounds + e.prev->n);
+    d.bytes = n * round_charge(e);
+  }
+  e.owner = e.charged_owner = 0;
+  return d;
+}
+
+void settle(const Discharge& d) noexcept {
+  ObjCgroup* oc = owner_objcg(d.owner);
+  if (!oc) return;
+  if (d.bytes) {
+    // The objects' statistics and charge (alive: the charge holds it).
+    std::int64_t delta[2] = {};
+    delta[d.owner & 1] = -static_cast<std::int64_t>(d.bytes);
+    objcg_account_slab(oc, delta);
+    objcg_uncharge(oc, d.bytes);
+  }
+  if (d.put) objcg_put(oc);
+}
+
+ChargedRoundsSum charged_rounds_in_subtree(GroupImpl* g) noexcept {
+  ThreadRegistry& r = registry();
+  ChargedRoundsSum sum;
+  rcu::ReadGuard rg;  // owners' groups may move up and be freed while we look
+  LockGuard<RankedMutex> l(r.mutex());
+  auto count = [](const Round* p, const Round* end) {
+    std::uint64_t n = 0;
+    for (; p < end; ++p) n += p->charged();
+    return n;
+  };
+  r.drain_round(
+      [&](ThreadNode& n) {
+        const MagEntry* table = static_cast<ThreadMags&>(n).table;
+        for (std::uint32_t i = 0; i < kTableSize; ++i) {
+          const MagEntry& e = table[i];
+          ObjCgroup* oc = owner_objcg(e.owner);
+          if (!e.cache || !e.charged_owner || !oc || !oc->group.load(std::memory_order_acquire)->is_descendant_of(g))
+            continue;
+          std::uint64_t k = count(MagEntry::magazine_of(e.top)->rounds, e.top);
+          if (e.prev) k += count(e.prev->rounds, e.prev->rounds + e.prev->n);
+          sum.bytes[e.owner & 1] += k * round_charge(e);
+        }
+      },
+      [](ThreadNode&) {});
+  return sum;
+}
+
 // ---- the fast paths' misses (declared in fast_path.hpp) ----
 
 // Allocation whose fast-view probe missed or found no rounds. A blocked
@@ -263,6 +390,7 @@ void note_owner(OwnerKey* owner, OwnerKey key) noexcept {
 // its ScopedGroup) allocates from its nearest online ancestor's cache,
 // looked up here rather than on the slow path.
 void* alloc_miss(RootCache* root, GroupImpl* g) noexcept {
+  MEMCG_ASSERT(!root->charge_objects);  // their entries have owners: alloc_charged_miss
   ThreadMags& t = tls_mags;
   void* obj = nullptr;
   if (t.fast_table.load(std::memory_order_relaxed) != t.table) {
@@ -275,19 +403,27 @@ void* alloc_miss(RootCache* root, GroupImpl* g) noexcept {
     t.gate.run([&] { obj = pop_in_gate(t.table, root, x->id); });
     if (obj) return obj;
   }
-  return alloc_slow(root, g);
+  return alloc_slow(root, g, 0);
 }
 
-// A fast-view free that missed: the same push in a gate operation (under
-// the gate lock while a drainer is pending), else the slow path.
-void free_miss(ChildCache* c, void* obj) noexcept {
+namespace {
+
+// free_miss, installing a charging cache's entry with owner `owner` (see
+// free_slow).
+void free_miss_owned(ChildCache* c, void* obj, std::uintptr_t owner) {
   ErrnoKeeper keep_errno;
   ThreadMags& t = tls_mags;
   bool done = false;
   const Round r = round_of(Slab::of(obj), obj);  // read before the object is published
   t.gate.run([&] { done = push_in_gate(t.table, mag_off(c->mag_slot_), c, r); });
-  if (!done) free_slow(c, obj);
+  if (!done) free_slow(c, obj, owner);
 }
+
+}  // namespace
+
+// A fast-view free that missed: the same push in a gate operation (under
+// the gate lock while a drainer is pending), else the slow path.
+void free_miss(ChildCache* c, void* obj) noexcept { free_miss_owned(c, obj, 0); }
 
 namespace {
 
@@ -309,17 +445,65 @@ void* charge_object_slow(RootCache* root, GroupImpl* g, void* obj) {
 
 }  // namespace
 
+// The charging fast path found no round it could hand out: a blocked view
+// (a drain round in progress), no entry, no rounds, or an entry owned by
+// another key, which is re-keyed here (CHARGED ROUNDS); or (obj) the object
+// slot could not charge the object popped.
 void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) noexcept {
-  if (!obj && !(obj = alloc_miss(root, g))) return nullptr;
+  if (obj) return charge_object_slow(root, g, obj);
+  ThreadMags& t = tls_mags;
+  ObjCgroup* oc = objcg_of(g);  // alive: g's own, or an ancestor's (held by it)
+  if (!oc) {  // out of metadata: nothing can be charged
+    if ((obj = alloc_slow(root, g, 0))) refuse_object(obj);
+    return nullptr;
+  }
+  const std::uintptr_t key = ObjSlot::key_of(oc, root->options.reclaimable);
+  Round got{0};
+  Discharge old_owner;
+  bool owner_taken = false;
+  if (has_table(t)) {
+    owner_get(key);  // for the entry, if it takes this owner
+    t.gate.run([&] {
+      MagEntry& e = entry_at(t.table, root->shared_off);
+      if (e.key != root->shared_key) return;
+      if (e.owner != key) {
+        old_owner = take_owner(e);
+        set_owner(e, key);
+        owner_taken = true;
+      }
+      if (const Round* r = pop_entry(e)) got = *r;
+    });
+    if (!owner_taken) owner_put(key);
+    settle(old_owner);
+  }
+  if (got.charged()) return checked::charged_round(got.object(), key);
+  if (!(obj = got.object()) && !(obj = alloc_slow(root, g, key))) return nullptr;
   return charge_object_slow(root, g, obj);
 }
 
 void free_charged_miss(void* obj, std::uintptr_t key) noexcept {
   ErrnoKeeper keep_errno;
-  const Slab* s = Slab::of(obj);
+  Slab* s = Slab::of(obj);
   ChildCache* c = s->cache;
   const std::uint32_t charge = s->charge_bytes;  // before publishing: the slab may go after
-  free_miss(c, obj);
+  // Still charged, if the entry is the owner's and has room (a blocked view
+  // retried under the gate lock).
+  ThreadMags& t = tls_mags;
+  bool done = false;
+  t.gate.run([&] {
+    MagEntry& e = entry_at(t.table, s->mag_off);
+    if (e.cache != c || e.charged_owner != key) return;
+    if (Round* top = push_room(e)) {
+      *top = Round{reinterpret_cast<std::uintptr_t>(obj) | kChargedRound};
+      e.top = top + 1;
+      done = true;
+    }
+  });
+  if (done) return;
+#if defined(MEMCG_CHECKED)
+  *s->owner_slot(obj) = 0;  // as the fast path's uncharged free: a fresh round
+#endif
+  free_miss_owned(c, obj, key);
   MEMCG_FAULT_POINT(fault::Kind::kObjectFreePublished);  // the object's slab may be gone now
   obj_uncharge_slow(reinterpret_cast<ObjCgroup*>(key & ~std::uintptr_t{1}), charge, static_cast<int>(key & 1));
 }
@@ -327,12 +511,14 @@ void free_charged_miss(void* obj, std::uintptr_t key) noexcept {
 void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcept {
   ThreadRegistry& r = registry();
   LockGuard<RankedMutex> l(r.mutex());
+  Discharge owners[kTableSize];  // of the thread being drained, settled after it
   r.drain_round(
       [&](ThreadNode& n) {
         MagEntry* table = static_cast<ThreadMags&>(n).table;
         for (std::uint32_t i = 0; i < kTableSize; ++i) {
           MagEntry& e = table[i];
           if (!e.cache || !pred(e.cache, arg)) continue;
+          owners[i] = take_owner(e);
           {
             LockGuard<SpinLock> cl(e.cache->lock);
             flush_magazine_locked(e.cache, e.unload());
@@ -343,7 +529,12 @@ void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcep
           e = MagEntry{};
         }
       },
-      [](ThreadNode&) {});
+      [&](ThreadNode&) {
+        for (Discharge& d : owners) {
+          settle(d);
+          d = Discharge{};
+        }
+      });
 }
 
 // Thread exit (pthread key destructor) and explicit flushes of the caller's

@@ -13,9 +13,13 @@
 
 namespace memcg::detail {
 
+struct GroupImpl;
 struct ObjCgroup;
 
 inline constexpr std::uint32_t kTableSize = kMagTableSize;
+// Objects up to this size (charge_bytes - sizeof(OwnerKey)) are freed into
+// charged rounds (MagEntry CHARGED ROUNDS).
+inline constexpr std::uint32_t kChargedRoundMax = 256;
 
 // The loaded magazine is held as its top: the address of its next free
 // round (rounds + n), from rounds (empty) to the block's end (full). Its
@@ -24,11 +28,39 @@ inline constexpr std::uint32_t kTableSize = kMagTableSize;
 // or push loads the entry and then the round, with no load through the
 // magazine's header; the magazine's own `n` is written back whenever it
 // leaves the entry (unload()).
+//
+// CHARGED ROUNDS. An entry of a cache that charges objects has an `owner`:
+// the owner key (ObjSlot::key_of) of the group the thread last allocated
+// from it for, or of the objects it first freed into it; the entry holds a
+// reference on owner's ObjCgroup (when it names one). Its rounds marked
+// kChargedRound (magazine.hpp) are objects still charged through owner,
+// whose owner entries hold owner. So:
+//  - an allocation for `owner` pops a charged round and returns it: no
+//    charge, no owner entry to write;
+//  - a free of an object whose owner is `charged_owner` pushes it charged:
+//    no uncharge. charged_owner is owner for caches of objects up to
+//    kChargedRoundMax bytes, else 0 (no object's key), and those push
+//    uncharged rounds through the object slot;
+//  - an allocation for another key, on the slow path, re-keys the entry:
+//    its charged rounds are unmarked and their bytes uncharged from the
+//    old owner (discharged), then owner changes;
+//  - a magazine leaving the entry (swapped out, evicted, flushed, the
+//    thread exiting) is discharged, and so is every charged round of the
+//    subtree when a charge fails at a limit (drain_object_slots_in_subtree).
+// BOUND: an entry holds at most 2 x kMagazineRounds charged rounds, so a
+// group's memory.current overstates its live objects by at most
+// 2 x kMagazineRounds x charge_bytes per thread and charging cache of
+// objects up to kChargedRoundMax bytes (about 32 KiB for 256-byte objects).
+// Their bytes stay in the group's slab statistics: they are slab objects
+// charged to it.
 struct MagEntry {
   std::uint64_t key;  // cache->mag_key_ while cache is set, else 0 (no root has seq 0)
   ChildCache* cache;
   Round* top;         // the loaded magazine's top: never null while cache is set
   Magazine* prev;     // may be null; its n is current
+  std::uintptr_t owner;          // charging caches: CHARGED ROUNDS (a reference on its ObjCgroup); else 0
+  std::uintptr_t charged_owner;  // owner, or 0 where frees push no charged rounds
+  std::uintptr_t unused[2];
 
   static std::uintptr_t offset_of(const Round* p) noexcept {
     return reinterpret_cast<std::uintptr_t>(p) & (kMagazineBlock - 1);
@@ -55,7 +87,7 @@ struct MagEntry {
     return m;
   }
 };
-static_assert(sizeof(MagEntry) == kMagEntryBytes, "two entries per cache line");
+static_assert(sizeof(MagEntry) == kMagEntryBytes, "an entry per cache line");
 static_assert(mag_off(kMagTableSize) <= 0x10000, "table offsets fit Slab::mag_off");
 
 /// The entry at byte offset `off` (mag_off) of a table.
@@ -134,6 +166,31 @@ struct ThreadMags : ThreadNode {
 extern constinit thread_local ThreadMags tls_mags __attribute__((tls_model("initial-exec")));
 
 ThreadRegistry& mags_registry() noexcept;
+
+// ---- charged rounds (MagEntry CHARGED ROUNDS; thread_mags.cpp) ----
+
+/// What taking charged rounds out of a table entry leaves to do outside
+/// any gate: uncharge `bytes` through owner's ObjCgroup (with its slab
+/// statistics), and drop the entry's reference on it if `put`.
+struct Discharge {
+  std::uintptr_t owner = 0;
+  std::uint64_t bytes = 0;
+  bool put = false;
+};
+/// Unmarks the charged rounds of magazine m, which is leaving entry e (gate
+/// op or gate lock; or m is the caller's alone): what to settle.
+Discharge unmark_leaving(const MagEntry& e, Magazine* m) noexcept;
+/// Takes e's owner off (gate op or gate lock): unmarks its charged rounds;
+/// owner and charged_owner become 0.
+Discharge take_owner(MagEntry& e) noexcept;
+/// Outside any gate.
+void settle(const Discharge& d) noexcept;
+/// Bytes of charged rounds in every thread's table charged through
+/// ObjCgroups of g's subtree, [reclaimable] (a drain round: exact; tests).
+struct ChargedRoundsSum {
+  std::uint64_t bytes[2] = {};
+};
+ChargedRoundsSum charged_rounds_in_subtree(GroupImpl* g) noexcept;
 
 // ---- the object slot (obj_stock.cpp) ----
 
