@@ -47,11 +47,38 @@ std::vector<u64> iso_slab_by_subtree(const Model& m) {
   return sub;
 }
 
+// Charged rounds (thread_mags.hpp CHARGED ROUNDS) by subtree (index node +
+// 1), [reclaimable]: one drain round for all groups.
+std::vector<detail::ChargedRoundsSum> charged_rounds_by_subtree(const Model& m) {
+  struct Arg {
+    const Model* m;
+    std::vector<detail::ChargedRoundsSum> own;
+  } a{&m, std::vector<detail::ChargedRoundsSum>(static_cast<std::size_t>(m.n()) + 1)};
+  detail::for_each_charged_rounds(
+      [](void* p, detail::GroupImpl* charged, int kind, std::uint64_t bytes) {
+        auto* a = static_cast<Arg*>(p);
+        for (int j = -1; j < a->m->n(); ++j)
+          if (detail::Access::impl(a->m->group(j)) == charged) {
+            a->own[static_cast<std::size_t>(j + 1)].bytes[kind] += bytes;
+            return;
+          }
+        FZ_CHECK(false, "charged rounds of %llu bytes charge a group the model does not know", U(bytes));
+      },
+      &a);
+  std::vector<detail::ChargedRoundsSum> sub(a.own.size());
+  for (int j = -1; j < m.n(); ++j)
+    m.for_chain(j, [&](int x) {
+      for (int kind = 0; kind < 2; ++kind) sub[x + 1].bytes[kind] += a.own[j + 1].bytes[kind];
+    });
+  return sub;
+}
+
 void after_op(Model& m, const OpCtx& ctx) {
   detail::worker::flush();  // deferred destruction of emptied dead caches uncharges
   const Sums s = m.sums();
   const int k = m.n();
   const std::vector<u64> iso_slab = iso_slab_by_subtree(m);
+  const std::vector<detail::ChargedRoundsSum> rounds_by_subtree = charged_rounds_by_subtree(m);
   std::vector<Seen> now(static_cast<std::size_t>(k) + 1);
   for (int i = -1; i < k; ++i) {
     const Group& g = m.group(i);
@@ -78,13 +105,21 @@ void after_op(Model& m, const OpCtx& ctx) {
     FZ_CHECK(st.kmalloc_large == s.large[i + 1], "%s kmalloc_large %llu model %llu", p.c_str(), U(st.kmalloc_large),
              U(s.large[i + 1]));
     // Shared objects, byte-precise at every moment (memory.stat adds the
-    // object slots' statistics when read): fz-big is all of slab_reclaimable;
+    // object slots' statistics when read), with the charged rounds in the
+    // threads' magazines (thread_mags.hpp CHARGED ROUNDS: freed objects
+    // still charged, counted as slab): fz-big is all of slab_reclaimable;
     // slab_unreclaimable is kmalloc's objects plus the isolated cache's slabs.
-    FZ_CHECK(st.slab_reclaimable == s.shared_r[i + 1], "%s slab_reclaimable %llu, live fz-big objects charge %llu",
-             p.c_str(), U(st.slab_reclaimable), U(s.shared_r[i + 1]));
-    const u64 shared_u = s.shared[i + 1] - s.shared_r[i + 1];
-    FZ_CHECK(st.slab_unreclaimable >= shared_u, "%s slab_unreclaimable %llu < %llu charged by live kmalloc objects",
-             p.c_str(), U(st.slab_unreclaimable), U(shared_u));
+    const detail::ChargedRoundsSum& rounds = rounds_by_subtree[i + 1];
+    FZ_CHECK(rounds.bytes[0] + rounds.bytes[1] <= kStockThreads * kChargedRoundsMax,
+             "%s charged rounds %llu + %llu above the documented bound %llu", p.c_str(), U(rounds.bytes[0]),
+             U(rounds.bytes[1]), U(kStockThreads * kChargedRoundsMax));
+    FZ_CHECK(st.slab_reclaimable == s.shared_r[i + 1] + rounds.bytes[1],
+             "%s slab_reclaimable %llu, live fz-big objects charge %llu, charged rounds %llu", p.c_str(),
+             U(st.slab_reclaimable), U(s.shared_r[i + 1]), U(rounds.bytes[1]));
+    const u64 shared_u = s.shared[i + 1] - s.shared_r[i + 1] + rounds.bytes[0];
+    FZ_CHECK(st.slab_unreclaimable >= shared_u,
+             "%s slab_unreclaimable %llu < %llu charged by live kmalloc objects and charged rounds", p.c_str(),
+             U(st.slab_unreclaimable), U(shared_u));
     const u64 iso = st.slab_unreclaimable - shared_u;
     FZ_CHECK(iso % kSlab == 0 && iso >= s.iso_lb[i + 1] && iso == iso_slab[i + 1],
              "%s isolated slab bytes %llu (slab_unreclaimable %llu - kmalloc objects %llu): want whole slabs, >= %llu "
@@ -93,10 +128,12 @@ void after_op(Model& m, const OpCtx& ctx) {
     FZ_CHECK(x.cur == st.reservations + st.kmalloc_large + st.slab() + st.stock,
              "%s current %llu != res %llu + large %llu + slab %llu + stock %llu", p.c_str(), U(x.cur),
              U(st.reservations), U(st.kmalloc_large), U(st.slab()), U(st.stock));
-    FZ_CHECK(x.cur == s.res[i + 1] + s.large[i + 1] + s.shared[i + 1] + iso_slab[i + 1] + st.stock,
-             "%s current %llu != model res %llu + large %llu + shared objects %llu + isolated slabs %llu + stock %llu",
-             p.c_str(), U(x.cur), U(s.res[i + 1]), U(s.large[i + 1]), U(s.shared[i + 1]), U(iso_slab[i + 1]),
-             U(st.stock));
+    const u64 in_rounds = rounds.bytes[0] + rounds.bytes[1];
+    FZ_CHECK(x.cur == s.res[i + 1] + s.large[i + 1] + s.shared[i + 1] + in_rounds + iso_slab[i + 1] + st.stock,
+             "%s current %llu != model res %llu + large %llu + shared objects %llu + charged rounds %llu + isolated "
+             "slabs %llu + stock %llu",
+             p.c_str(), U(x.cur), U(s.res[i + 1]), U(s.large[i + 1]), U(s.shared[i + 1]), U(in_rounds),
+             U(iso_slab[i + 1]), U(st.stock));
     // Stock slack (charge/stock.hpp, slab/obj_stock.cpp BOUND): per thread,
     // one object slot of at most kObjStockMax, and one charge-stock slot per
     // group (of at most kStockSlots) of at most a batch.

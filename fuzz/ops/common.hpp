@@ -51,6 +51,11 @@ constexpr u64 kBatch = detail::kChargeBatch;
 constexpr u64 kCostly = 64 * 1024;        // kCostlyBytes: no OOM above it
 constexpr u64 kObjChunk = detail::kObjStockChunk;  // an object slot charges whole chunks
 constexpr u64 kObjSlotMax = detail::kObjStockMax;  // and holds at most this much
+// Charged rounds a thread keeps (thread_mags.hpp CHARGED ROUNDS): two
+// magazines per table entry of a cache of objects up to kChargedRoundMax
+// bytes, each round charged its stride and owner record.
+constexpr u64 kChargedRoundsMax =
+    u64{detail::kTableSize} * 2 * detail::kMagazineRounds * (detail::kChargedRoundMax + sizeof(detail::OwnerKey));
 constexpr u64 kOwnerRecord = sizeof(void*);        // a shared object's ownership record
 constexpr u64 kStockThreads = 2;                   // threads that charge: the fuzzing one, other_thread()
 static_assert(kSlab == detail::kSlabSize);

@@ -137,6 +137,10 @@ inline void record_owner(void* obj, OwnerKey key) {
   record_entry(&s->objcgs[s->index_at(off)], key);
 }
 
+/// record_owner, out of line, returning obj: the fast path's call is a
+/// tail call, so that it keeps no register across it.
+__attribute__((noinline)) void* record_owner_of(void* obj, OwnerKey key) noexcept;
+
 // Takes `bytes` of key's ObjCgroup from the object slot (inside a gate op).
 // A key with a null ObjCgroup (a group that has none yet) may equal an
 // empty slot's key 0, whose bytes are 0: the take fails, so callers need no
@@ -198,7 +202,7 @@ inline void* take_charged(MagEntry* table, std::uint64_t mag_key, std::uintptr_t
         // the header's line.
         const Slab* s = Slab::of(obj);
         if (MEMCG_UNLIKELY(((tagged & kFreshEntry) | (s->sole.load(std::memory_order_relaxed) ^ key)) != 0))
-          record_owner(obj, key);
+          return checked::on_alloc(record_owner_of(obj, key));
         return checked::on_alloc(obj);
       }
     }

@@ -308,6 +308,11 @@ void note_owner(OwnerKey* owner, OwnerKey key) noexcept {
   if (cur != key) sole.store(kOwnersMixed, std::memory_order_relaxed);  // for good: it never goes back
 }
 
+void* record_owner_of(void* obj, OwnerKey key) noexcept {
+  record_owner(obj, key);
+  return obj;
+}
+
 // ---- charged rounds (thread_mags.hpp) ----
 
 namespace {
@@ -355,9 +360,9 @@ void settle(const Discharge& d) noexcept {
   if (d.put) objcg_put(oc);
 }
 
-ChargedRoundsSum charged_rounds_in_subtree(GroupImpl* g) noexcept {
+void for_each_charged_rounds(void (*f)(void* arg, GroupImpl* charged, int reclaimable, std::uint64_t bytes),
+                             void* arg) noexcept {
   ThreadRegistry& r = registry();
-  ChargedRoundsSum sum;
   rcu::ReadGuard rg;  // owners' groups may move up and be freed while we look
   LockGuard<RankedMutex> l(r.mutex());
   auto count = [](const Round* p, const Round* end) {
@@ -371,15 +376,27 @@ ChargedRoundsSum charged_rounds_in_subtree(GroupImpl* g) noexcept {
         for (std::uint32_t i = 0; i < kTableSize; ++i) {
           const MagEntry& e = table[i];
           ObjCgroup* oc = owner_objcg(e.owner);
-          if (!e.cache || !e.charged_owner || !oc || !oc->group.load(std::memory_order_acquire)->is_descendant_of(g))
-            continue;
+          if (!e.cache || !e.charged_owner || !oc) continue;
           std::uint64_t k = count(MagEntry::magazine_of(e.top)->rounds, e.top);
           if (e.prev) k += count(e.prev->rounds, e.prev->rounds + e.prev->n);
-          sum.bytes[e.owner & 1] += k * round_charge(e);
+          if (k) f(arg, oc->group.load(std::memory_order_acquire), static_cast<int>(e.owner & 1), k * round_charge(e));
         }
       },
       [](ThreadNode&) {});
-  return sum;
+}
+
+ChargedRoundsSum charged_rounds_in_subtree(GroupImpl* g) noexcept {
+  struct Arg {
+    GroupImpl* g;
+    ChargedRoundsSum sum;
+  } a{g, {}};
+  for_each_charged_rounds(
+      [](void* p, GroupImpl* charged, int kind, std::uint64_t bytes) {
+        auto* a = static_cast<Arg*>(p);
+        if (charged->is_descendant_of(a->g)) a->sum.bytes[kind] += bytes;
+      },
+      &a);
+  return a.sum;
 }
 
 // ---- the fast paths' misses (declared in fast_path.hpp) ----

@@ -185,8 +185,13 @@ Discharge unmark_leaving(const MagEntry& e, Magazine* m) noexcept;
 Discharge take_owner(MagEntry& e) noexcept;
 /// Outside any gate.
 void settle(const Discharge& d) noexcept;
-/// Bytes of charged rounds in every thread's table charged through
-/// ObjCgroups of g's subtree, [reclaimable] (a drain round: exact; tests).
+/// Calls f for every table entry of every thread that holds charged
+/// rounds: the group its owner charges, the statistics kind, their bytes
+/// (a drain round, so exact; under RCU and the registry mutex: f must not
+/// block or allocate; tests and checks).
+void for_each_charged_rounds(void (*f)(void* arg, GroupImpl* charged, int reclaimable, std::uint64_t bytes),
+                             void* arg) noexcept;
+/// Bytes of charged rounds charging g's subtree, [reclaimable].
 struct ChargedRoundsSum {
   std::uint64_t bytes[2] = {};
 };
