@@ -38,14 +38,17 @@
 // CHECKED after every operation (all groups, removed ones included; the
 // library worker is flushed first so that no deferred slab release races):
 //   - memory.stat: reservations == R, kmalloc_large == L, slab_reclaimable
-//     == Or exactly (the object slots' statistics are added when read, so
-//     this holds between quiesce points too), slab_unreclaimable == (O - Or)
-//     + whole isolated slabs, those >= I and == the slabs the subtree's
+//     == Or + Cr exactly (the object slots' statistics are added when read,
+//     so this holds between quiesce points too; Cr, Cu: the bytes of the
+//     threads' charged rounds of reclaimable and other objects, read by a
+//     drain round), slab_unreclaimable == (O - Or) + Cu + whole isolated
+//     slabs, those >= I and == the slabs the subtree's
 //     memory.kmem.slabinfo lists; memory.current == reservations +
-//     kmalloc_large + slab + stock, and == R + L + O + isolated slabs +
-//     stock; the documented slack of the 2 threads that charge: the object
-//     slots' part of stock <= 2 x kObjStockMax (32 KiB), the charge stocks' part <= 2 x
-//     min(7, online groups in the subtree) x 64 KiB; a removed group:
+//     kmalloc_large + slab + stock, and == R + L + O + Cr + Cu + isolated
+//     slabs + stock; the documented slack of the 2 threads that charge: the
+//     object slots' part of stock <= 2 x kObjStockMax (32 KiB), the charge
+//     stocks' part <= 2 x min(7, online groups in the subtree) x 64 KiB,
+//     charged rounds <= 2 x kChargedRoundsMax; a removed group:
 //     slab == stock == 0 (its object cgroups and child caches were
 //     reparented, its stocks and slots drained), so current == R + L;
 //   - the pin count of the kmem pin protocol (charge/pin.hpp) == live reservations + large

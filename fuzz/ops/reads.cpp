@@ -58,14 +58,17 @@ void read_op(Model& m, Input& in) {
     FZ_CHECK(res && large && sr && su && slab && stock && field(s, "stock_drains") && field(s, "pgscan") &&
                  field(s, "pgsteal") && field(s, "reclaimed"),
              "%s: malformed '%s'", p.c_str(), s.c_str());
-    const u64 shared_u = sm.shared[i + 1] - sm.shared_r[i + 1];
-    FZ_CHECK(*res == sm.res[i + 1] && *large == sm.large[i + 1] && *slab == *sr + *su && *sr == sm.shared_r[i + 1] &&
+    // Charged rounds (thread_mags.hpp CHARGED ROUNDS) are slab objects of the group.
+    const detail::ChargedRoundsSum rounds = detail::charged_rounds_in_subtree(detail::Access::impl(g));
+    const u64 shared_u = sm.shared[i + 1] - sm.shared_r[i + 1] + rounds.bytes[0];
+    FZ_CHECK(*res == sm.res[i + 1] && *large == sm.large[i + 1] && *slab == *sr + *su &&
+                 *sr == sm.shared_r[i + 1] + rounds.bytes[1] &&
                  *su >= shared_u && (*su - shared_u) % kSlab == 0 && *su - shared_u >= sm.iso_lb[i + 1] &&
                  *res + *large + *slab + *stock == g.current(),
-             "%s reads '%s'; model reservations %llu large %llu slab_reclaimable %llu, slab_unreclaimable %llu + "
-             "whole isolated slabs >= %llu, current %llu",
-             p.c_str(), s.c_str(), U(sm.res[i + 1]), U(sm.large[i + 1]), U(sm.shared_r[i + 1]), U(shared_u),
-             U(sm.iso_lb[i + 1]), U(g.current()));
+             "%s reads '%s'; model reservations %llu large %llu slab_reclaimable %llu (+ charged rounds %llu), "
+             "slab_unreclaimable %llu (with charged rounds) + whole isolated slabs >= %llu, current %llu",
+             p.c_str(), s.c_str(), U(sm.res[i + 1]), U(sm.large[i + 1]), U(sm.shared_r[i + 1]), U(rounds.bytes[1]),
+             U(shared_u), U(sm.iso_lb[i + 1]), U(g.current()));
   } else if (f == "memory.oom.group") {
     FZ_CHECK(s == "0\n", "%s reads '%s' (never set)", p.c_str(), s.c_str());
   } else if (f == "memory.pressure") {
@@ -120,9 +123,14 @@ void read_op(Model& m, Input& in) {
     for (auto& e : inuse)
       FZ_CHECK(e.first == kCacheNames[kIsolatedKind], "%s: a shared cache listed per group: %s", p.c_str(),
                e.first.c_str());
-    u64 own = g.stat().slab();
+    // Charged rounds are shared objects too (thread_mags.hpp CHARGED ROUNDS).
+    auto rounds_under = [](const Group& x) {
+      const detail::ChargedRoundsSum r = detail::charged_rounds_in_subtree(detail::Access::impl(x));
+      return r.bytes[0] + r.bytes[1];
+    };
+    u64 own = g.stat().slab() - rounds_under(g);
     for (auto& n : m.nodes)
-      if (n.parent == i) own -= n.g.stat().slab();
+      if (n.parent == i) own -= n.g.stat().slab() - rounds_under(n.g);
     for (auto& o : m.objs)
       if (shared_kind(o.kind) && m.nearest_online(o.charged) == i) own -= o.charge;
     FZ_CHECK(slab_bytes == own, "%s: slabinfo counts %llu slab bytes, memory.stat says %llu of its own isolated",
