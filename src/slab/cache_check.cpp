@@ -86,6 +86,8 @@ std::uint64_t check_depot_locked(const ChildCache* c, const MagazineStack& st, b
       MEMCG_INVARIANT(s->kind == kSlabKind && s->cache == c, "a depot round is an object of the cache's own slabs",
                       "cache '%s': round %p in slab %p of cache %p", c->root->name, r.object(),
                       static_cast<const void*>(s), static_cast<const void*>(s->cache));
+      MEMCG_INVARIANT(!r.charged(), "a depot round is not a charged round (thread_mags.hpp CHARGED ROUNDS)",
+                      "cache '%s': round %p on a depot still charged", c->root->name, r.object());
       MEMCG_INVARIANT(s->objcgs ? !r.fresh_entry() || *s->owner_slot(r.object()) == 0 : !r.fresh_entry(),
                       "a round marked fresh is a charging cache's object whose owner entry holds 0 (magazine.hpp Round)",
                       "cache '%s': round %p marked fresh, owner entry %#lx", c->root->name, r.object(),
