@@ -7,8 +7,10 @@
 // charge that leaves a group above memory.high reclaims the overage and may
 // sleep (throttle). Flags restrict that:
 //
-//   no_reclaim    GFP_NOWAIT: at max, fail at once — no reclaim, no stock
-//                 drain, no OOM; above high, no reclaim and no sleep. For code
+//   no_reclaim    GFP_NOWAIT: at max, fail at once — no reclaim, no drain of
+//                 other threads' stocks (the calling thread's own object
+//                 stocks of the subtree go back first), no OOM; above high,
+//                 no reclaim and no sleep. For code
 //                 that holds a lock a shrinker takes: reclaim from there
 //                 would call the shrinker and deadlock (docs/reclaim.md).
 //   no_oom        __GFP_NORETRY: reclaim once, then fail; never the OOM handler.

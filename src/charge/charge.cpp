@@ -57,7 +57,7 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
   const std::uint32_t flags = tls_charge_flags;  // ScopedChargeFlags and per-call flags (charge_context.hpp)
   const bool small = bytes <= kChargeBatch;
   std::uint64_t batch = small ? kChargeBatch : bytes;
-  bool drained = false;
+  bool drained = false, own_drained = false;
   int retries = charge_flag(flags, ChargeFlags::no_oom) ? 0 : kMaxReclaimRetries;  // __GFP_NORETRY: one attempt
   OomRetry oom;
   std::optional<PsiStall> stall;
@@ -96,8 +96,17 @@ bool try_charge_memcg(GroupImpl* g, std::uint64_t bytes) noexcept {
       return true;
     }
     // An OOM handler's own allocation: fail fast, never a nested OOM.
-    // ChargeFlags::no_reclaim (GFP_NOWAIT): no reclaim, no drain, no OOM.
-    if (in_oom_handler() || charge_flag(flags, ChargeFlags::no_reclaim)) return refuse(g, bytes, flags, over, fail->max());
+    // ChargeFlags::no_reclaim (GFP_NOWAIT): no reclaim, no drain of other
+    // threads, no OOM; but what this thread itself holds of the subtree in
+    // its object slot and charged rounds goes back first (nothing waits).
+    if (in_oom_handler()) return refuse(g, bytes, flags, over, fail->max());
+    if (charge_flag(flags, ChargeFlags::no_reclaim)) {
+      if (!own_drained) {
+        own_drained = true;
+        if (drain_own_object_stocks_in_subtree(over)) continue;
+      }
+      return refuse(g, bytes, flags, over, fail->max());
+    }
     if (!stall) stall.emplace(g);  // from here on this thread stalls (memory.pressure), until the charge returns
     const std::uint64_t reclaimed = reclaim_for_charge(over, bytes);
     if (over->counter.margin() >= bytes) continue;

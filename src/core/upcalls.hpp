@@ -69,8 +69,13 @@ void free_reclaim_state(GroupImpl* g) noexcept;
 /// bytes charge heir, as they would have after the drain).
 void drain_object_slots_of_heir(GroupImpl* heir) noexcept;
 /// A charge failed at `over`: empties the slots of ObjCgroups charging
-/// over's subtree (with the charge stocks).
+/// over's subtree (with the charge stocks), and takes the owners of the
+/// magazine table entries (their charged rounds) of the same ObjCgroups.
 void drain_object_slots_in_subtree(GroupImpl* over) noexcept;
+/// The same for the calling thread alone, with no drain round (nothing
+/// waits: a ChargeFlags::no_reclaim charge may use it). True if it gave
+/// anything back. The caller is in no gate operation.
+bool drain_own_object_stocks_in_subtree(GroupImpl* over) noexcept;
 /// What the object slots hold for ObjCgroups charging g's subtree (stat:
 /// racy, exact when nothing runs): bytes, and slab statistics their objects
 /// moved that the groups' do not show yet ([reclaimable]).

@@ -221,6 +221,31 @@ void drain_object_slots_in_subtree(GroupImpl* over) noexcept {
   drain_slots([over](ObjCgroup* oc) { return oc->group.load(std::memory_order_acquire)->is_descendant_of(over); });
 }
 
+bool drain_own_object_stocks_in_subtree(GroupImpl* over) noexcept {
+  ThreadMags& t = tls_mags;
+  auto in_subtree = [over](ObjCgroup* oc) { return oc->group.load(std::memory_order_acquire)->is_descendant_of(over); };
+  rcu::ReadGuard rg;  // ObjCgroups' groups may move up and be freed
+  ObjTaken taken;
+  Discharge owners[kTableSize];
+  {
+    LockGuard<SpinLock> l(t.gate.lock());  // excludes drain rounds
+    ObjCgroup* oc = t.obj.objcg();
+    if (oc && in_subtree(oc)) taken = take_obj(t.obj);
+    for (std::uint32_t i = 0; i < kTableSize; ++i) {
+      MagEntry& e = t.table[i];
+      auto* eoc = reinterpret_cast<ObjCgroup*>(e.owner & ~std::uintptr_t{1});
+      if (e.cache && eoc && in_subtree(eoc)) owners[i] = take_owner(e);
+    }
+  }
+  bool gave = taken.bytes != 0;
+  give_back_obj(taken);
+  for (const Discharge& d : owners) {
+    gave |= d.bytes != 0;
+    settle(d);
+  }
+  return gave;
+}
+
 ObjSlotSum object_slots_in_subtree(GroupImpl* g) noexcept {
   ThreadRegistry& r = mags_registry();
   ObjSlotSum sum;

@@ -76,8 +76,8 @@ ThreadRegistry& registry() { return mags_registry(); }
 // Prepares the calling thread's table (first slow path only). False for an
 // exited thread (its allocations bypass magazines) or without metadata.
 bool ensure_table(ThreadMags& t) {
+  if (t.exited) return false;  // first: an exited thread's table is on its way out
   if (has_table(t)) return true;
-  if (t.exited) return false;
   auto* table = static_cast<MagEntry*>(meta::alloc(sizeof(MagEntry) * kTableSize));
   if (!table) return false;
   // Published under the gate lock: the thread may be registered already
@@ -101,7 +101,7 @@ bool ensure_table(ThreadMags& t) {
 // The entry owner a charging cache's entry gets for owner key `key`
 // (CHARGED ROUNDS): frees push charged rounds only of small objects.
 inline std::uintptr_t charged_owner_for(const ChildCache* c, std::uintptr_t key) {
-  return c->root->stride <= kChargedRoundMax ? key : 0;
+  return c->root->stride <= kChargedRoundMax && key > kOwnersMixed ? key : kNoChargedOwner;
 }
 
 // An entry's reference on its owner's ObjCgroup (none for a key without
@@ -223,7 +223,7 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g, 
           owner_taken = true;
         }
         spare = e.prev;  // empty when both were (the usual way here)
-        spare_rounds = unmark_leaving(e, spare);
+        spare_rounds = unmark_leaving(e, spare);  // defensive: an empty or just re-keyed spare has none
         e.prev = e.unload();
         e.load(full);
       } else {
@@ -332,18 +332,19 @@ std::uint64_t round_charge(const MagEntry& e) { return e.cache->root->charge_byt
 }  // namespace
 
 Discharge unmark_leaving(const MagEntry& e, Magazine* m) noexcept {
-  if (!m || !e.charged_owner) return Discharge{};
+  if (!m || !e.may_hold_charged()) return Discharge{};
   return Discharge{e.owner, unmark(m->rounds, m->rounds + m->n) * round_charge(e), false};
 }
 
 Discharge take_owner(MagEntry& e) noexcept {
   Discharge d{e.owner, 0, true};
-  if (e.charged_owner) {
+  if (e.may_hold_charged()) {
     std::uint64_t n = unmark(MagEntry::magazine_of(e.top)->rounds, e.top);
     if (e.prev) n += unmark(e.prev->rounds, e.prev->rounds + e.prev->n);
     d.bytes = n * round_charge(e);
   }
-  e.owner = e.charged_owner = 0;
+  e.owner = 0;
+  e.charged_owner = kNoChargedOwner;
   return d;
 }
 
@@ -376,7 +377,7 @@ void for_each_charged_rounds(void (*f)(void* arg, GroupImpl* charged, int reclai
         for (std::uint32_t i = 0; i < kTableSize; ++i) {
           const MagEntry& e = table[i];
           ObjCgroup* oc = owner_objcg(e.owner);
-          if (!e.cache || !e.charged_owner || !oc) continue;
+          if (!e.cache || !e.may_hold_charged() || !oc) continue;
           std::uint64_t k = count(MagEntry::magazine_of(e.top)->rounds, e.top);
           if (e.prev) k += count(e.prev->rounds, e.prev->rounds + e.prev->n);
           if (k) f(arg, oc->group.load(std::memory_order_acquire), static_cast<int>(e.owner & 1), k * round_charge(e));
@@ -577,16 +578,22 @@ void mags_thread_exit(ThreadNode* n) noexcept {
   flush_own_magazines();
 }
 
-// Off the list: no drain round reads the table any more.
+// Off the list: no drain round reads the table any more. Whatever a path
+// of the exit itself put in the table after mags_thread_exit emptied it is
+// given back (no entry, owner reference or charged round is lost).
 void mags_thread_retired(ThreadNode* n) noexcept {
   auto* t = static_cast<ThreadMags*>(n);
   MagEntry* table = t->table;
+  if (table == g_no_table) return;
+  Evicted evs[kTableSize];
   {
     LockGuard<SpinLock> l(t->gate.lock());
+    for (std::uint32_t i = 0; i < kTableSize; ++i) evs[i] = evict_in_gate(table[i]);
     t->table = g_no_table;
     t->sync_fast_table();
   }
-  if (table != g_no_table) meta::free(table, sizeof(MagEntry) * kTableSize);
+  for (auto& ev : evs) give_back(ev);
+  meta::free(table, sizeof(MagEntry) * kTableSize);
 }
 
 }  // namespace

@@ -20,6 +20,10 @@ inline constexpr std::uint32_t kTableSize = kMagTableSize;
 // Objects up to this size (charge_bytes - sizeof(OwnerKey)) are freed into
 // charged rounds (MagEntry CHARGED ROUNDS).
 inline constexpr std::uint32_t kChargedRoundMax = 256;
+// MagEntry::charged_owner of an entry whose frees push no charged rounds: no
+// object's owner key (a real key names an ObjCgroup; 0, the key of a
+// never-written owner entry, would match a corrupt free's).
+inline constexpr std::uintptr_t kNoChargedOwner = kOwnersMixed;
 
 // The loaded magazine is held as its top: the address of its next free
 // round (rounds + n), from rounds (empty) to the block's end (full). Its
@@ -59,8 +63,10 @@ struct MagEntry {
   Round* top;         // the loaded magazine's top: never null while cache is set
   Magazine* prev;     // may be null; its n is current
   std::uintptr_t owner;          // charging caches: CHARGED ROUNDS (a reference on its ObjCgroup); else 0
-  std::uintptr_t charged_owner;  // owner, or 0 where frees push no charged rounds
+  std::uintptr_t charged_owner;  // owner, or kNoChargedOwner (or 0) where frees push no charged rounds
   std::uintptr_t unused[2];
+
+  bool may_hold_charged() const noexcept { return charged_owner > kNoChargedOwner; }
 
   static std::uintptr_t offset_of(const Round* p) noexcept {
     return reinterpret_cast<std::uintptr_t>(p) & (kMagazineBlock - 1);
@@ -97,7 +103,7 @@ inline MagEntry& entry_at(MagEntry* table, std::uintptr_t off) noexcept {
 
 // The table of threads that have none yet: every lookup misses, so the fast
 // paths need no null test (never written: ensure_table() runs first).
-inline constinit MagEntry g_no_table[kTableSize] = {};
+alignas(64) inline constinit MagEntry g_no_table[kTableSize] = {};
 
 // The object slot (the kernel's obj_stock, per thread): bytes charged
 // through one ObjCgroup for objects of one statistics kind, not yet given

@@ -16,6 +16,7 @@
 #include "charge/stock.hpp"
 #include "core/access.hpp"
 #include "memcg/cache.hpp"
+#include "memcg/charge_flags.hpp"
 #include "memcg/kmalloc.hpp"
 #include "slab/slab_internal.hpp"
 #include "slab/thread_mags.hpp"
@@ -197,6 +198,40 @@ TEST(ChargedRounds, ALimitDrainsOtherThreadsChargedRounds) {
     EXPECT_GT(live, kMax - held) << "the allocations took the room the charged rounds held";
     for (void* p : objs) kfree(p);
   }
+  quiesce_thread();
+  EXPECT_EQ(a->current(), 0u);
+}
+
+// A ChargeFlags::no_reclaim charge drains no other thread and does not
+// reclaim, but the charging thread's own charged rounds of the subtree go
+// back before it is refused.
+TEST(ChargedRounds, ANoReclaimChargeTakesBackItsOwnThreadsChargedRounds) {
+  quiesce_thread();
+  test::TempGroup a("cr-nowait");
+  constexpr std::uint64_t kMax = 256 * 1024;
+  a.get().set_max(kMax);
+  churn(*a, 256, 124);
+  const std::uint64_t held = rounds_of(*a);
+  ASSERT_GT(held, 16384u);
+  std::vector<void*> objs;
+  {
+    ScopedGroup sg(*a);
+    while (a->current() + 16384 < kMax) objs.push_back(kmalloc(1024));  // never at the limit: no drain
+    ASSERT_EQ(rounds_of(*a), held);
+    const std::uint64_t room = kMax - a->current();
+    std::uint64_t got = 0;
+    {
+      ScopedChargeFlags nowait(ChargeFlags::no_reclaim);
+      while (void* p = kmalloc(1024)) {
+        objs.push_back(p);
+        got += 1024 + sizeof(detail::OwnerKey);
+      }
+    }
+    EXPECT_GT(got, room) << "the allocations used the room this thread's charged rounds held";
+    EXPECT_EQ(rounds_of(*a), 0u);
+    EXPECT_LE(a->current(), kMax);
+  }
+  for (void* p : objs) kfree(p);
   quiesce_thread();
   EXPECT_EQ(a->current(), 0u);
 }
