@@ -175,14 +175,15 @@ inline std::uint32_t key_group_id(const RootCache* root, const GroupImpl* g) {
 // The charged pop shared by cache_alloc and kmalloc, inside the gate
 // operation the caller entered (`table`: enter_fast()'s): from the entry
 // (mag_key, mag_off) if its owner is `key` (thread_mags.hpp CHARGED
-// ROUNDS), a charged round as it is; else a round charged `charge` bytes of
-// slot key `key`, with `key` recorded as the object's owner. miss(obj)
+// ROUNDS), a charged round as it is; else a round charged charge() bytes of
+// slot key `key`, with `key` recorded as the object's owner (charge() is
+// called on that path only, so that a charged round loads nothing for it). miss(obj)
 // finishes anything else outside the gate (obj: popped and charged to
 // nobody, or nullptr: the probe missed, the entry had no rounds or another
 // owner).
-template <class Miss>
+template <class Charge, class Miss>
 inline void* take_charged(MagEntry* table, std::uint64_t mag_key, std::uintptr_t mag_off, std::uintptr_t key,
-                          std::uint32_t charge, Miss&& miss) {
+                          Charge&& charge, Miss&& miss) {
   ThreadMags& t = tls_mags;
   MagEntry& e = entry_at(table, mag_off);
   void* obj = nullptr;
@@ -194,7 +195,7 @@ inline void* take_charged(MagEntry* table, std::uint64_t mag_key, std::uintptr_t
         return checked::on_alloc(checked::charged_round(reinterpret_cast<void*>(tagged - kChargedRound), key));
       }
       obj = reinterpret_cast<void*>(tagged & ~kFreshEntry);
-      if (MEMCG_LIKELY(slot_take(t.obj, key, charge))) {
+      if (MEMCG_LIKELY(slot_take(t.obj, key, charge()))) {
         t.gate.leave();
         // The object is ours now: its slab lives while it does. An entry
         // that is not fresh holds its slab's sole owner, if the slab has
@@ -221,8 +222,14 @@ inline void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
   }
   ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
   const std::uintptr_t key = ObjSlot::key_of(oc, root->options.reclaimable);
-  return take_charged(t.enter_fast(), root->shared_key, root->shared_off, key, root->charge_bytes,
-                      [&](void* obj) { return alloc_charged_miss(root, g, obj); });
+  return take_charged(
+      t.enter_fast(), root->shared_key, root->shared_off, key,
+      [root] {
+        const RootCache* r = root;
+        __asm__("" : "+r"(r));  // loaded where it is used, not ahead of the charged round's return
+        return r->charge_bytes;
+      },
+      [&](void* obj) { return alloc_charged_miss(root, g, obj); });
 }
 
 // The free of an object of a per-object charging cache (obj_off: its offset
@@ -231,16 +238,15 @@ inline void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
 inline void free_charged(void* obj, Slab* s, std::uintptr_t obj_off, OwnerKey* owners) noexcept {
   ChildCache* c = s->cache;
   const std::uint32_t entry_off = s->mag_off;
-  // Read before the object is published in the magazine: from then on a
-  // drain may flush it, empty its slab and give the slab away.
-  const std::uint32_t charge = s->charge_bytes;
-  OwnerKey& owner = owners[s->index_at(obj_off)];
   // The slab's sole owner when it has one, else the object's entry (slab.hpp
   // SOLE OWNER): a branch, not a select, so that the entry is not loaded.
+  // What only one path needs (the entry's index, the charge) is loaded on
+  // it: `hidden` keeps the compiler from loading it ahead.
   OwnerKey key = s->sole.load(std::memory_order_relaxed);
   if (MEMCG_UNLIKELY(key <= kOwnersMixed)) {
-    __asm__("" : "+r"(key));  // keeps the load of `owner` behind the branch
-    key = owner;
+    Slab* hidden = s;
+    __asm__("" : "+r"(hidden));
+    key = owners[hidden->index_at(obj_off)];
   }
   ThreadMags& t = tls_mags;
   MagEntry& e = entry_at(t.enter_fast(), entry_off);
@@ -254,10 +260,16 @@ inline void free_charged(void* obj, Slab* s, std::uintptr_t obj_off, OwnerKey* o
       t.gate.leave();
       return;
     }
-    // Uncharged through the object slot, where it takes the bytes.
-    if (MEMCG_LIKELY(slot_give(t.obj, key, charge))) {
+    // Uncharged through the object slot, where it takes the bytes (read
+    // before the object is published in the magazine: from then on a drain
+    // may flush it, empty its slab and give the slab away).
+    Slab* hidden = s;
+    __asm__("" : "+r"(hidden));
+    if (MEMCG_LIKELY(slot_give(t.obj, key, hidden->charge_bytes))) {
 #if defined(MEMCG_CHECKED)
-      owner = 0;  // an uncharged free object's entry is never read: the next allocation writes it (a fresh round)
+      // An uncharged free object's entry is never read: the next
+      // allocation writes it (a fresh round).
+      owners[hidden->index_at(obj_off)] = 0;
       constexpr bool kFreeZeroesEntry = true;
 #else
       constexpr bool kFreeZeroesEntry = false;

@@ -276,8 +276,14 @@ void* kmalloc(std::size_t size) noexcept {
   const ClassFast* f = fast_row_at(row_off);
   ThreadMags& t = tls_mags;
   ObjCgroup* oc = g->objcg.load(std::memory_order_acquire);
-  return take_charged(t.enter_fast(), f->mag_key, 4 * row_off /* class_mag_off(class) */, ObjSlot::key_of(oc, 0),
-                      f->charge, [&](void* obj) { return kmalloc_miss(f, g, obj); });
+  return take_charged(
+      t.enter_fast(), f->mag_key, 4 * row_off /* class_mag_off(class) */, ObjSlot::key_of(oc, 0),
+      [f] {
+        const ClassFast* row = f;
+        __asm__("" : "+r"(row));  // loaded where it is used, not ahead of the charged round's return
+        return row->charge;
+      },
+      [&](void* obj) { return kmalloc_miss(f, g, obj); });
 }
 void* kmalloc(std::size_t size, const Group& g) noexcept {
   return g ? detail::alloc_in(size, 16, detail::Access::impl(g)) : nullptr;
