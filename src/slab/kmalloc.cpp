@@ -348,10 +348,9 @@ void kfree(void* p) noexcept {
 #endif
     // Every kmalloc class root charges objects: no test of the owner vector.
     detail::checked::on_free(p);
-    std::uintptr_t off;
-    detail::Slab* s = detail::Slab::of(p, &off);
+    detail::Slab* s = detail::Slab::of(p);
     MEMCG_ASSERT(s->objcgs != nullptr && s->reclaimable == 0);
-    detail::free_charged(p, s, off, s->objcgs);
+    detail::free_charged<false>(p, s);
   } else {
     if (!p) return;
     detail::kfree_large(p);
