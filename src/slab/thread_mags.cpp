@@ -121,6 +121,26 @@ inline void set_owner(MagEntry& e, std::uintptr_t key) {
   e.charged_owner = charged_owner_for(e.cache, key);
 }
 
+// settle(), by the thread whose entry it was: the bytes go into its object
+// slot when the slot has the owner's key and room, as its fast frees' do
+// (their statistics with them), so that a thread freeing and allocating
+// objects of one group does not reach the group's counters for every
+// magazine it exchanges; else as settle() does.
+void settle_local(const Discharge& d) {
+  ThreadMags& t = tls_mags;
+  bool done = d.bytes == 0;
+  if (!done && t.registered && !t.exited)
+    t.gate.run([&] {
+      ObjSlot& o = t.obj;
+      const std::uint64_t have = std::uint64_t{o.bytes.load(std::memory_order_relaxed)} + d.bytes;
+      if (o.key.load(std::memory_order_relaxed) != d.owner || have > kObjStockMax) return;
+      o.bytes.store(static_cast<std::uint32_t>(have), std::memory_order_relaxed);
+      done = true;
+    });
+  if (!done) return settle(d);
+  if (d.put) owner_put(d.owner);
+}
+
 // An entry taken out of a table, with a reference on its cache, to be given
 // back to the cache's depot outside any gate.
 struct Evicted {
@@ -130,9 +150,11 @@ struct Evicted {
   Discharge owner;  // its charged rounds, unmarked, and its owner reference
 };
 
-void give_back(const Evicted& e) {
+// local: by the thread whose entry it was (settle_local), else settle().
+void give_back(const Evicted& e, bool local = true) {
   if (!e.cache) return;
-  settle(e.owner);
+  if (local) settle_local(e.owner);
+  else settle(e.owner);
   return_magazine(e.cache, e.loaded);
   return_magazine(e.cache, e.prev);
   child_put(e.cache);
@@ -150,7 +172,7 @@ Evicted evict_in_gate(MagEntry& e) {
 }
 
 // Installs c with `loaded` in its slot (inside the gate, c not dead), with
-// owner `owner` (a charging cache's; the caller took its reference; else
+// owner `owner` (a charging cache's, whose reference the caller took; else
 // 0), returning whatever entry was there.
 Evicted install_in_gate(MagEntry* table, ChildCache* c, Magazine* loaded, std::uintptr_t owner) {
   MagEntry& e = table[c->mag_slot_];
@@ -209,8 +231,7 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g, 
     Evicted ev;
     Magazine* spare = nullptr;  // a magazine displaced from c's own entry
     Discharge old_owner, spare_rounds;
-    bool installed = false, owner_taken = false;
-    owner_get(owner);  // for the entry, if it takes this owner
+    bool installed = false;
     t.gate.run([&] {
       // Checked inside the gate: a cache killed before our op started is
       // seen dead here; one killed after waits for us and flushes the entry.
@@ -219,22 +240,21 @@ __attribute__((noinline, cold)) void* alloc_slow(RootCache* root, GroupImpl* g, 
       if (e.cache == c) {
         if (e.owner != owner) {
           old_owner = take_owner(e);
+          owner_get(owner);  // the entry's (an increment: no lock in the gate)
           set_owner(e, owner);
-          owner_taken = true;
         }
         spare = e.prev;  // empty when both were (the usual way here)
         spare_rounds = unmark_leaving(e, spare);  // defensive: an empty or just re-keyed spare has none
         e.prev = e.unload();
         e.load(full);
       } else {
+        owner_get(owner);
         ev = install_in_gate(t.table, c, full, owner);
-        owner_taken = true;
       }
       installed = true;
     });
-    if (!owner_taken) owner_put(owner);
-    settle(old_owner);
-    settle(spare_rounds);
+    settle_local(old_owner);
+    settle_local(spare_rounds);
     if (!installed) return_magazine(c, full);
     return_magazine(c, spare);
     give_back(ev);
@@ -272,8 +292,7 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj, std::ui
   Evicted ev;
   Magazine* out_full = nullptr;
   Discharge out_rounds;
-  bool installed = false, owner_taken = false;
-  owner_get(owner);  // alive: the object is charged through it
+  bool installed = false;
   t.gate.run([&] {
     if (c->dead.load(std::memory_order_acquire)) return;
     MagEntry& e = t.table[c->mag_slot_];
@@ -283,13 +302,12 @@ __attribute__((noinline, cold)) void free_slow(ChildCache* c, void* obj, std::ui
       e.prev = e.unload();
       e.load(empty);
     } else {
+      owner_get(owner);  // alive: the object is charged through it
       ev = install_in_gate(t.table, c, empty, owner);
-      owner_taken = true;
     }
     installed = true;
   });
-  if (!owner_taken) owner_put(owner);
-  settle(out_rounds);
+  settle_local(out_rounds);
   if (!installed) return_magazine(c, empty);  // dead: to the slabs
   return_magazine(c, out_full);
   give_back(ev);
@@ -478,21 +496,18 @@ void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) noexcept {
   const std::uintptr_t key = ObjSlot::key_of(oc, root->options.reclaimable);
   Round got{0};
   Discharge old_owner;
-  bool owner_taken = false;
   if (has_table(t)) {
-    owner_get(key);  // for the entry, if it takes this owner
     t.gate.run([&] {
       MagEntry& e = entry_at(t.table, root->shared_off);
       if (e.key != root->shared_key) return;
       if (e.owner != key) {
         old_owner = take_owner(e);
+        owner_get(key);  // the entry's (an increment: no lock in the gate)
         set_owner(e, key);
-        owner_taken = true;
       }
       if (const Round* r = pop_entry(e)) got = *r;
     });
-    if (!owner_taken) owner_put(key);
-    settle(old_owner);
+    settle_local(old_owner);
   }
   if (got.charged()) return checked::charged_round(got.object(), key);
   if (!(obj = got.object()) && !(obj = alloc_slow(root, g, key))) return nullptr;
@@ -559,14 +574,15 @@ void flush_thread_magazines(bool (*pred)(ChildCache*, void*), void* arg) noexcep
 // own magazines: every entry goes back to its cache's depot.
 void flush_own_magazines() noexcept {
   ThreadMags& t = tls_mags;
-  drain_own_object_slot();
-  if (!has_table(t)) return;
-  Evicted evs[kTableSize];
-  {
-    LockGuard<SpinLock> l(t.gate.lock());  // excludes drain rounds
-    for (std::uint32_t i = 0; i < kTableSize; ++i) evs[i] = evict_in_gate(t.table[i]);
+  if (has_table(t)) {
+    Evicted evs[kTableSize];
+    {
+      LockGuard<SpinLock> l(t.gate.lock());  // excludes drain rounds
+      for (std::uint32_t i = 0; i < kTableSize; ++i) evs[i] = evict_in_gate(t.table[i]);
+    }
+    for (auto& ev : evs) give_back(ev);
   }
-  for (auto& ev : evs) give_back(ev);
+  drain_own_object_slot();  // last: the charged rounds' bytes may have gone into it
 }
 
 namespace {
@@ -592,7 +608,7 @@ void mags_thread_retired(ThreadNode* n) noexcept {
     t->table = g_no_table;
     t->sync_fast_table();
   }
-  for (auto& ev : evs) give_back(ev);
+  for (auto& ev : evs) give_back(ev, false);  // the slot was given back at exit
   meta::free(table, sizeof(MagEntry) * kTableSize);
 }
 
