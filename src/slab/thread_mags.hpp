@@ -18,8 +18,13 @@ struct ObjCgroup;
 
 inline constexpr std::uint32_t kTableSize = kMagTableSize;
 // Objects up to this size (charge_bytes - sizeof(OwnerKey)) are freed into
-// charged rounds (MagEntry CHARGED ROUNDS).
-inline constexpr std::uint32_t kChargedRoundMax = 256;
+// charged rounds (MagEntry CHARGED ROUNDS). Where a program's sizes spread
+// across this boundary, the fast paths' charged/uncharged branches follow
+// the size class and mispredict: it sits above the sizes most programs
+// allocate (larson's 8-1000 bytes, split at 256, ran 1.5x slower than all
+// charged or none), and below the classes whose rounds would make the
+// bound large (124 x 1 KiB an entry here).
+inline constexpr std::uint32_t kChargedRoundMax = 1024;
 // MagEntry::charged_owner of an entry whose frees push no charged rounds: no
 // object's owner key (a real key names an ObjCgroup; 0, the key of a
 // never-written owner entry, would match a corrupt free's).
@@ -54,7 +59,8 @@ inline constexpr std::uintptr_t kNoChargedOwner = kOwnersMixed;
 // BOUND: an entry holds at most 2 x kMagazineRounds charged rounds, so a
 // group's memory.current overstates its live objects by at most
 // 2 x kMagazineRounds x charge_bytes per thread and charging cache of
-// objects up to kChargedRoundMax bytes (about 32 KiB for 256-byte objects).
+// objects up to kChargedRoundMax bytes (about 125 KiB for 1 KiB objects,
+// 32 KiB for 256-byte ones).
 // Their bytes stay in the group's slab statistics: they are slab objects
 // charged to it.
 struct MagEntry {
