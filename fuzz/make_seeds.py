@@ -96,7 +96,8 @@ SEEDS = {
     # objects (1024-byte class + 8 = 1032 each, charged in 4K chunks) fit
     # seven times; the eighth must fail (the model's live bytes leave no
     # room and the object slot holds less than one object). A free on the
-    # other thread goes to its object slot; the checkpoint drains both.
+    # other thread stays charged there, a charged round of its magazine; the
+    # checkpoint drains the slot and the rounds.
     "23_shared_bytes_under_max": [
         *mkdir(TOP, "a"), *set_max(w(1), 8192), *[b for _ in range(8) for b in alloc(g(1), "kmalloc", 1000)],
         *read(g(1), "stat"), *read(g(1), "events.local"), *other_thread(), *free(0), *read(g(1), "stat"),

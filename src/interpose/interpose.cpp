@@ -19,6 +19,7 @@
 #include "memcg/kmalloc.hpp"
 #include "interpose/anon_maps.hpp"
 #include "interpose/state.hpp"
+#include "slab/kfree_one_owner.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab.hpp"
 
@@ -116,7 +117,7 @@ void do_free(void* p) noexcept {
   if (__builtin_expect(ps::owns(p), 1)) {
     // kfree leaves errno alone (its slow paths restore it).
     in_library([&] {
-      memcg::kfree(real_pointer(p));
+      memcg::detail::kfree_one_owner(real_pointer(p));
       return 0;
     });
     return;

@@ -239,10 +239,11 @@ inline void* cache_alloc(RootCache* root, GroupImpl* g) noexcept {
 // owners) out in line, with the owner vector and the object's offset from s
 // passed by the caller, and the slab's sole owner's behind a branch; else
 // the reverse, with the entry's address computed only behind the branch. A
-// Cache's slabs are shared by its tenants' groups; kmalloc's, in a process
-// under memcg-run, have one. (slab_bench, 64 B, Cache: the sole owner's
-// path is about 0.15 ns slower laid out this way, two groups' frees 0.3 ns
-// faster.)
+// Cache's slabs, and kmalloc's in a process, are shared by its groups:
+// cache_free and kfree take the first; the interposer's free (one group a
+// process under memcg-run) the second (kfree_one_owner.hpp). (slab_bench,
+// 64 B, Cache: the sole owner's path is about 0.15 ns slower laid out this
+// way, two groups' frees 0.3 ns faster.)
 template <bool kMixedLikely>
 inline void free_charged(void* obj, Slab* s, OwnerKey* owners = nullptr, std::uintptr_t obj_off = 0) noexcept {
   ChildCache* c = s->cache;

@@ -17,6 +17,7 @@
 #include "platform/fault.hpp"
 #include "slab/checked.hpp"
 #include "slab/fast_path.hpp"
+#include "slab/kfree_one_owner.hpp"
 #include "slab/large_cache.hpp"
 #include "slab/slab_internal.hpp"
 #include "slab/slab_runtime.hpp"
@@ -337,25 +338,38 @@ __attribute__((noinline)) void kfree_large(void* p) noexcept {
 }  // namespace
 }  // namespace detail
 
-void kfree(void* p) noexcept {
+namespace detail {
+// kfree's body; kMixedLikely: which owner key free_charged lays out in line
+// (fast_path.hpp).
+template <bool kMixedLikely>
+inline void kfree_as(void* p) noexcept {
   // A slab never lies in a region's first unit (the region header's); a
   // large allocation's pointer always does (its offset is below kSlabSize),
   // and so does nullptr: the address tells the three apart without a load.
-  if (MEMCG_LIKELY((reinterpret_cast<std::uintptr_t>(p) & (detail::kRegionSize - 1)) >= detail::kSlabSize)) {
-    detail::checked::on_span(p);
+  if (MEMCG_LIKELY((reinterpret_cast<std::uintptr_t>(p) & (kRegionSize - 1)) >= kSlabSize)) {
+    checked::on_span(p);
 #if defined(MEMCG_CHECKED)
-    MEMCG_CHECK(detail::span_kind(p) == detail::kRegionKind, "kfree of a pointer that kmalloc did not return");
+    MEMCG_CHECK(span_kind(p) == kRegionKind, "kfree of a pointer that kmalloc did not return");
 #endif
     // Every kmalloc class root charges objects: no test of the owner vector.
-    detail::checked::on_free(p);
-    detail::Slab* s = detail::Slab::of(p);
+    checked::on_free(p);
+    std::uintptr_t off;
+    Slab* s = Slab::of(p, &off);
     MEMCG_ASSERT(s->objcgs != nullptr && s->reclaimable == 0);
-    detail::free_charged<false>(p, s);
+    if constexpr (kMixedLikely) free_charged<true>(p, s, s->objcgs, off);
+    else free_charged<false>(p, s);
   } else {
     if (!p) return;
-    detail::kfree_large(p);
+    kfree_large(p);
   }
 }
+
+void kfree_one_owner(void* p) noexcept { kfree_as<false>(p); }
+}  // namespace detail
+
+// In a process, kmalloc's class slabs are shared by every group that
+// allocates from them: a slab's objects usually have several owners.
+void kfree(void* p) noexcept { detail::kfree_as<true>(p); }
 
 std::size_t kmalloc_size_roundup(std::size_t size) noexcept {
   if (size == 0) size = 1;

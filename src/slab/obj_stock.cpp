@@ -176,38 +176,53 @@ void drain_own_object_slot() noexcept {
 
 namespace {
 
+// What a drain takes from one thread, inside its gate (a drain round's
+// visit, or the thread itself holding its gate's lock): the object slot if
+// pred accepts its ObjCgroup, and the owners (with their charged rounds,
+// thread_mags.hpp CHARGED ROUNDS) of the table entries whose owner's
+// ObjCgroup it accepts; given back outside the gate.
+struct TakenStocks {
+  ObjTaken slot;
+  Discharge owners[kTableSize];
+
+  template <class Pred>
+  void take(ThreadMags& t, Pred& pred) {
+    ObjSlot& o = t.obj;
+    ObjCgroup* oc = o.objcg();
+    if (oc && pred(oc)) slot = take_obj(o);
+    for (std::uint32_t i = 0; i < kTableSize; ++i) {
+      MagEntry& e = t.table[i];
+      // An entry's owner holds a reference on its ObjCgroup.
+      auto* eoc = reinterpret_cast<ObjCgroup*>(e.owner & ~std::uintptr_t{1});
+      if (e.cache && eoc && pred(eoc)) owners[i] = take_owner(e);
+    }
+  }
+
+  // Returns the bytes to their groups and the references, and empties this
+  // for the next thread; true if any bytes were taken.
+  bool give_back() {
+    bool gave = slot.bytes != 0;
+    give_back_obj(slot);
+    slot = ObjTaken{};
+    for (Discharge& d : owners) {
+      gave |= d.bytes != 0;
+      settle(d);
+      d = Discharge{};
+    }
+    return gave;
+  }
+};
+
 // A drain round over every thread's slot and magazine table (registry
-// mutex held), taking the slots whose ObjCgroup satisfies pred, and the
-// owners (with their charged rounds, thread_mags.hpp CHARGED ROUNDS) of the
-// table entries whose owner's ObjCgroup does.
+// mutex held), taking what pred accepts (TakenStocks).
 template <class Pred>
 void drain_slots(Pred&& pred) {
   ThreadRegistry& r = mags_registry();
   rcu::ReadGuard rg;  // pred reads ObjCgroups' groups, which may move up and be freed
   LockGuard<RankedMutex> l(r.mutex());
-  ObjTaken taken;
-  Discharge owners[kTableSize];
-  r.drain_round(
-      [&](ThreadNode& n) {
-        auto& t = static_cast<ThreadMags&>(n);
-        ObjSlot& o = t.obj;
-        ObjCgroup* oc = o.objcg();
-        if (oc && pred(oc)) taken = take_obj(o);
-        for (std::uint32_t i = 0; i < kTableSize; ++i) {
-          MagEntry& e = t.table[i];
-          // An entry's owner holds a reference on its ObjCgroup.
-          auto* eoc = reinterpret_cast<ObjCgroup*>(e.owner & ~std::uintptr_t{1});
-          if (e.cache && eoc && pred(eoc)) owners[i] = take_owner(e);
-        }
-      },
-      [&](ThreadNode&) {
-        give_back_obj(taken);
-        taken = ObjTaken{};
-        for (Discharge& d : owners) {
-          settle(d);
-          d = Discharge{};
-        }
-      });
+  TakenStocks taken;
+  r.drain_round([&](ThreadNode& n) { taken.take(static_cast<ThreadMags&>(n), pred); },
+                [&](ThreadNode&) { taken.give_back(); });
 }
 
 }  // namespace
@@ -225,25 +240,12 @@ bool drain_own_object_stocks_in_subtree(GroupImpl* over) noexcept {
   ThreadMags& t = tls_mags;
   auto in_subtree = [over](ObjCgroup* oc) { return oc->group.load(std::memory_order_acquire)->is_descendant_of(over); };
   rcu::ReadGuard rg;  // ObjCgroups' groups may move up and be freed
-  ObjTaken taken;
-  Discharge owners[kTableSize];
+  TakenStocks taken;
   {
     LockGuard<SpinLock> l(t.gate.lock());  // excludes drain rounds
-    ObjCgroup* oc = t.obj.objcg();
-    if (oc && in_subtree(oc)) taken = take_obj(t.obj);
-    for (std::uint32_t i = 0; i < kTableSize; ++i) {
-      MagEntry& e = t.table[i];
-      auto* eoc = reinterpret_cast<ObjCgroup*>(e.owner & ~std::uintptr_t{1});
-      if (e.cache && eoc && in_subtree(eoc)) owners[i] = take_owner(e);
-    }
+    taken.take(t, in_subtree);
   }
-  bool gave = taken.bytes != 0;
-  give_back_obj(taken);
-  for (const Discharge& d : owners) {
-    gave |= d.bytes != 0;
-    settle(d);
-  }
-  return gave;
+  return taken.give_back();
 }
 
 ObjSlotSum object_slots_in_subtree(GroupImpl* g) noexcept {

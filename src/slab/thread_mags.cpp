@@ -129,14 +129,8 @@ inline void set_owner(MagEntry& e, std::uintptr_t key) {
 void settle_local(const Discharge& d) {
   ThreadMags& t = tls_mags;
   bool done = d.bytes == 0;
-  if (!done && t.registered && !t.exited)
-    t.gate.run([&] {
-      ObjSlot& o = t.obj;
-      const std::uint64_t have = std::uint64_t{o.bytes.load(std::memory_order_relaxed)} + d.bytes;
-      if (o.key.load(std::memory_order_relaxed) != d.owner || have > kObjStockMax) return;
-      o.bytes.store(static_cast<std::uint32_t>(have), std::memory_order_relaxed);
-      done = true;
-    });
+  if (!done && d.bytes <= kObjStockMax && t.registered && !t.exited)
+    t.gate.run([&] { done = slot_give(t.obj, d.owner, static_cast<std::uint32_t>(d.bytes)); });
   if (!done) return settle(d);
   if (d.put) owner_put(d.owner);
 }

@@ -21,7 +21,7 @@ inline constexpr std::uint32_t kTableSize = kMagTableSize;
 // charged rounds (MagEntry CHARGED ROUNDS). Where a program's sizes spread
 // across this boundary, the fast paths' charged/uncharged branches follow
 // the size class and mispredict: it sits above the sizes most programs
-// allocate (larson's 8-1000 bytes, split at 256, ran 1.5x slower than all
+// allocate (larson's 8-1000 bytes, split at 256, ran 1.4x slower than all
 // charged or none), and below the classes whose rounds would make the
 // bound large (124 x 1 KiB an entry here).
 inline constexpr std::uint32_t kChargedRoundMax = 1024;

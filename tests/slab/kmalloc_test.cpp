@@ -18,6 +18,7 @@
 #include "core/upcalls.hpp"
 #include "slab/thread_mags.hpp"
 #include "slab/cache_impl.hpp"
+#include "slab/kfree_one_owner.hpp"
 #include "slab/slab.hpp"
 #include "slab/slab_internal.hpp"
 
@@ -84,6 +85,44 @@ TEST(Kmalloc, ASlabOfOneOwnerKnowsItsSoleOwner) {
   quiesce_thread();
   EXPECT_EQ(a->current(), 0u);
   EXPECT_EQ(b->current(), 0u);
+}
+
+// The interposer's free (kfree_one_owner.hpp) lays out the slab's sole
+// owner in line where kfree lays out the object's entry: both keep exact
+// books on slabs of one owner and of several, on the allocating thread and
+// on another.
+TEST(Kmalloc, TheOneOwnerFreeIsExactOnSlabsOfOneOwnerAndOfSeveral) {
+  quiesce_thread();
+  test::TempGroup a("one-owner-a"), b("one-owner-b");
+  std::vector<void*> objs;
+  {
+    ScopedGroup sg(*a);
+    for (int i = 0; i < 300; ++i) objs.push_back(kmalloc(96));
+  }
+  ASSERT_GT(detail::Slab::of(objs.front())->sole.load(), detail::kOwnersMixed);
+  for (int i = 0; i < 100; ++i) {  // slabs of one owner
+    detail::kfree_one_owner(objs.back());
+    objs.pop_back();
+  }
+  {
+    ScopedGroup sg(*b);  // takes a's freed objects: their slabs get a second owner
+    for (int i = 0; i < 100; ++i) objs.push_back(kmalloc(96));
+  }
+  const auto mixed = std::count_if(objs.begin(), objs.end(), [](void* p) {
+    return detail::Slab::of(p)->sole.load() == detail::kOwnersMixed;
+  });
+  EXPECT_GT(mixed, 0) << "some objects lie in slabs of both groups";
+  EXPECT_GT(a->current(), 0u);
+  EXPECT_GT(b->current(), 0u);
+  std::thread([&] {
+    for (std::size_t i = 0; i < objs.size(); i += 2) detail::kfree_one_owner(objs[i]);
+  }).join();
+  for (std::size_t i = 1; i < objs.size(); i += 2) detail::kfree_one_owner(objs[i]);
+  quiesce_thread();
+  EXPECT_EQ(a->current(), 0u);
+  EXPECT_EQ(b->current(), 0u);
+  EXPECT_EQ(a->stat().slab(), 0u);
+  EXPECT_EQ(b->stat().slab(), 0u);
 }
 
 // An object whose charge is refused goes back to the magazines before it
