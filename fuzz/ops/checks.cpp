@@ -265,6 +265,20 @@ void after_op(Model& m, const OpCtx& ctx) {
 }
 
 
+u64 own_charged_rounds(const Model& m, int c) {
+  struct Arg {
+    detail::GroupImpl* g;
+    u64 bytes;
+  } a{detail::Access::impl(m.group(c)), 0};
+  detail::for_each_charged_rounds(
+      [](void* p, detail::GroupImpl* charged, int, std::uint64_t bytes) {
+        auto* a = static_cast<Arg*>(p);
+        if (charged == a->g) a->bytes += bytes;
+      },
+      &a);
+  return a.bytes;
+}
+
 Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact, u64 stocked) {
   Prediction pr;
   for (int x = c;; x = m.nodes[x].parent) {

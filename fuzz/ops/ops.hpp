@@ -28,6 +28,10 @@ struct Prediction {
 /// shared object needs only its charge from the object slot); otherwise
 /// (an isolated cache: maybe no charge, at most one slab) only must_succeed.
 Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact, u64 stocked = ~u64{0});
+// Bytes of charged rounds (thread_mags.hpp CHARGED ROUNDS) that charge
+// group c itself, in every thread's magazines (one drain round).
+u64 own_charged_rounds(const Model& m, int c);
+
 
 void checkpoint(Model& m);
 void do_free(Model& m, std::size_t idx);
