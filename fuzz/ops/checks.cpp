@@ -279,7 +279,7 @@ u64 own_charged_rounds(const Model& m, int c) {
   return a.bytes;
 }
 
-Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact, u64 stocked) {
+Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact, u64 stocked, bool shared) {
   Prediction pr;
   for (int x = c;; x = m.nodes[x].parent) {
     const u64 cur = m.group(x).current(), max = m.lim(x).max;
@@ -296,7 +296,11 @@ Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact, 
   // A small charge is served from the thread's charge stock of c, or a
   // shared object from its object slot, if it holds enough (any thread's
   // stock of c counts: a superset).
-  if (pr.must_fail && bytes <= kBatch && own_stock(m, c) >= std::min(bytes, stocked)) {
+  // An allocation for the owner of a thread's magazine entry may pop one of
+  // its charged rounds and charge nothing (any thread's rounds of c count:
+  // a superset).
+  if (pr.must_fail && ((bytes <= kBatch && own_stock(m, c) >= std::min(bytes, stocked)) ||
+                       (shared && own_charged_rounds(m, c) >= stocked))) {
     pr.must_fail = false;
     ++g_stats.stock_excused;
   }

@@ -117,15 +117,7 @@ OpCtx alloc_op(Model& m, Input& in, bool from_current) {
   const u64 stride_want = kind == 1 ? (cache(1).object_size() + kAlign - 1) & ~(kAlign - 1) : kmalloc_size_roundup(size);
   const u64 charge = shared ? stride_want + kOwnerRecord : 0;
   const u64 need = large ? large_len : shared ? chunk_of(charge) : kSlab;
-  Prediction pr = predict(m, m.sums(), charged, need, large || shared, shared ? charge : need);
-  // An allocation for the owner of a thread's magazine entry may pop one of
-  // its charged rounds and charge nothing: excused if any thread holds
-  // rounds of the charged group (a superset).
-  if (shared && pr.must_fail && own_charged_rounds(m, charged) >= charge) {
-    pr.must_fail = false;
-    --g_stats.must_fail;
-    ++g_stats.stock_excused;
-  }
+  const Prediction pr = predict(m, m.sums(), charged, need, large || shared, shared ? charge : need, shared);
   g_stats.must_fail_shared += shared && pr.must_fail;
   void* p = nullptr;
   auto f = [&] {

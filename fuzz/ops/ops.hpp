@@ -27,7 +27,10 @@ struct Prediction {
 /// live usage leaves no room, unless c's stocks hold `stocked` bytes (a
 /// shared object needs only its charge from the object slot); otherwise
 /// (an isolated cache: maybe no charge, at most one slab) only must_succeed.
-Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact, u64 stocked = ~u64{0});
+// shared: a shared slab object, which may also come from a charged round
+// (excused like a stocked charge).
+Prediction predict(const Model& m, const Sums& s, int c, u64 bytes, bool exact, u64 stocked = ~u64{0},
+                   bool shared = false);
 // Bytes of charged rounds (thread_mags.hpp CHARGED ROUNDS) that charge
 // group c itself, in every thread's magazines (one drain round).
 u64 own_charged_rounds(const Model& m, int c);
