@@ -1,12 +1,13 @@
 // memcg/kmalloc.hpp - accounted general-purpose allocation.
 //
 // kmalloc serves sizes up to kMaxSmallSize from size-class root caches
-// ("kmalloc-64", ...), and larger sizes from a large path that charges each
-// allocation whole (page-rounded) and takes its memory from a cache of freed
-// large blocks or a new mapping (docs/slab.md, "Large blocks"); a large
-// allocation pins its group through the kmem pin protocol, like a
-// reservation, so it may outlive the group's removal. memory.stat shows them
-// as kmalloc_large.
+// ("kmalloc-64", ...), and larger sizes as one block each, charged whole
+// (page-rounded, header included): up to 2 MiB a run of 64 KiB units in the
+// slab regions (a medium block), above that a span of whole 4 MiB granules
+// from a cache of freed large blocks or a new mapping (docs/slab.md,
+// "Medium and large blocks"). Such a block pins its group through the kmem
+// pin protocol, like a reservation, so it may outlive the group's removal.
+// memory.stat shows them as kmalloc_large.
 //
 // Alignment: kmalloc(n) is aligned to 16 bytes (8 for n <= 8);
 // kmalloc_aligned supports any power-of-two alignment up to 32 KiB.
@@ -41,7 +42,7 @@ void* kmalloc(std::size_t size, const Group& g, ChargeFlags flags) noexcept;
 void kfree(void* p) noexcept;  ///< any thread; nullptr is a no-op; errno is left as it was
 std::size_t ksize(const void* p) noexcept;                    ///< usable bytes at p (0 for nullptr)
 /// The usable size kmalloc(size) returns (its size class; for sizes above
-/// kMaxSmallSize the large path's page-rounded size), as the kernel's
+/// kMaxSmallSize the page-rounded size less the block's 64-byte header), as the kernel's
 /// kmalloc_size_roundup. 0 when no allocation of that size is possible.
 std::size_t kmalloc_size_roundup(std::size_t size) noexcept;
 

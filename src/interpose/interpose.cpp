@@ -20,6 +20,7 @@
 #include "interpose/anon_maps.hpp"
 #include "interpose/state.hpp"
 #include "slab/kfree_one_owner.hpp"
+#include "slab/kmalloc_span.hpp"
 #include "slab/page_source.hpp"
 #include "slab/slab.hpp"
 
@@ -42,10 +43,11 @@ using memcg::detail::kRegionSize;
 using memcg::detail::kSlabSize;
 
 // Alignments kmalloc_aligned serves; above, up to kMaxOverAlign, the
-// interposer over-allocates a large span (4 MiB-aligned) and returns
-// base + align; that pointer is kSlabSize-aligned, which no large kmalloc
-// pointer ever is (the large header sits before it), and the span's kind
-// word tells it from a slab object that starts a unit of a multi-unit slab.
+// interposer over-allocates a large span (4 MiB-aligned, kmalloc_span) and
+// returns base + align; that pointer is kSlabSize-aligned, which no medium
+// or large kmalloc pointer ever is (the header sits before it), and the
+// span's kind word tells it from a slab object that starts a unit of a
+// multi-unit slab.
 constexpr std::size_t kMaxKmallocAlign = kSlabSize / 2;   // 32 KiB
 constexpr std::size_t kMaxOverAlign = kRegionSize / 2;     // 2 MiB
 constexpr std::size_t kLargeOffset = 64;                   // kmalloc.cpp: large header size at align <= 64
@@ -94,8 +96,7 @@ void* k_alloc_aligned(std::size_t n, std::size_t align) noexcept {
   if (align > kMaxOverAlign) return nullptr;  // refused: ENOMEM (docs/interpose.md)
   std::size_t need;
   if (__builtin_add_overflow(n, align, &need)) return nullptr;
-  if (need <= memcg::kMaxSmallSize) need = memcg::kMaxSmallSize + 1;  // force the large path
-  char* p = static_cast<char*>(k_alloc(need));
+  char* p = static_cast<char*>(in_library([&] { return memcg::detail::kmalloc_span(need); }));
   if (!p) return nullptr;
   char* base = reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(kRegionSize - 1));
   return base + align;

@@ -1,4 +1,4 @@
-// kmalloc: size classes on root caches, and the large path.
+// kmalloc: size classes on root caches, the medium path and the large path.
 #include "memcg/kmalloc.hpp"
 
 #include <sys/mman.h>
@@ -18,7 +18,9 @@
 #include "slab/checked.hpp"
 #include "slab/fast_path.hpp"
 #include "slab/kfree_one_owner.hpp"
+#include "slab/kmalloc_span.hpp"
 #include "slab/large_cache.hpp"
+#include "slab/page_source.hpp"
 #include "slab/slab_internal.hpp"
 #include "slab/slab_runtime.hpp"
 
@@ -153,30 +155,68 @@ inline RootCache* root_for_class(int c) {
 // size <= kMaxSmallSize (0 is class 0).
 inline int class_of(std::size_t size) { return kClasses.by_8[(size + 7) >> 3]; }
 
-// ---- large path ----
-// The mapping starts kRegionSize-aligned with this header, so kfree finds its
-// kind word by the same address mask as a slab region's; the returned pointer is at
-// header + offset (offset >= 64, a multiple of the requested alignment).
+// ---- medium and large paths ----
+// A block above kMaxSmallSize is one allocation with this header before it,
+// charged whole (page-rounded offset + size), counted in kmalloc_large and
+// pinned to its group (kmem pin protocol). The returned pointer is at
+// header + offset (offset >= 64, a multiple of the requested alignment,
+// below kSlabSize / 2).
+//  - MEDIUM (page-rounded length up to kMaxMediumLen): a run of page-source
+//    units in a shared slab region, the header where a slab's would be
+//    (kind kMediumKind: kfree and ksize tell it from a slab by that word,
+//    on the header line they read anyway). Many blocks share a region: no
+//    mapping, no page-table page and no address-space granule of its own.
+//  - LARGE: a kRegionSize-aligned span of whole granules (large_cache.hpp),
+//    the header at its start, so kfree finds its kind word by the region
+//    mask and the pointer's offset in its granule (below kSlabSize, where no
+//    slab lies) tells it from a slab object without a load.
 struct LargeHeader {
-  std::uint32_t kind = kLargeKind;
+  std::uint32_t kind = kLargeKind;  // kLargeKind or kMediumKind (Slab::kind's place)
   std::uint32_t offset = 0;
   std::size_t usable = 0;    // bytes from the returned pointer to the end of the charged length
   std::size_t map_len = 0;   // charged bytes (page-rounded offset + size)
   GroupImpl* group = nullptr;  // pinned (kmem pin protocol)
-  std::size_t span_len = 0;  // the span's mapped bytes (whole granules, large_cache.hpp)
-  std::size_t dirty = 0;     // bytes from the span's start that may be nonzero when handed out
+  std::size_t span_len = 0;  // mapped bytes: whole granules (large), or units * kSlabSize (medium)
+  std::size_t dirty = 0;     // large: bytes from the span's start that may be nonzero when handed out
 };
+static_assert(offsetof(LargeHeader, kind) == offsetof(Slab, kind), "kfree reads a run's kind where a slab keeps its");
 
 constexpr std::size_t kLargeMinOffset = 64;  // the header's room; larger alignments use align
+static_assert(sizeof(LargeHeader) <= kLargeMinOffset, "the header fits its room");
 // kfree: a large pointer lies in its span's first kSlabSize bytes (large_alloc refuses larger alignments).
 static_assert(kSlabSize / 2 >= kLargeMinOffset, "large offsets stay below kSlabSize");
 constexpr std::size_t kMaxLargeSize = std::size_t{1} << 46;
+constexpr std::size_t kMaxMediumLen = std::size_t{kMaxRunUnits} * kSlabSize;  // 2 MiB, header included
 
 constexpr std::size_t large_map_len(std::size_t size, std::size_t offset) {
   return (offset + size + 4095) & ~std::size_t{4095};
 }
 
-void* large_alloc(std::size_t size, std::size_t align, GroupImpl* g) {
+// The memory of a block of charged length len: a page-source run (medium)
+// or a span (large); its header written but for group. nullptr: no memory.
+LargeHeader* block_memory(std::size_t len, bool span_only) {
+  if (len <= kMaxMediumLen && !span_only) {
+    const auto units = static_cast<std::uint32_t>((len + kSlabSize - 1) / kSlabSize);
+    void* run = MEMCG_FAULT_FAIL(fault::Kind::kLargeMap) ? nullptr : page_source::take(units);
+    if (!run) return nullptr;
+    auto* h = new (run) LargeHeader;
+    h->kind = kMediumKind;
+    h->span_len = std::size_t{units} * kSlabSize;
+    return h;
+  }
+  // A kRegionSize-aligned span of whole granules, registered in the page
+  // source's ownership map (page_source::owns, used by the interposer):
+  // a cached one, or a new mapping.
+  large_cache::Taken t;
+  if (!MEMCG_FAULT_FAIL(fault::Kind::kLargeMap)) t = large_cache::take(len);
+  if (!t.base) return nullptr;
+  auto* h = new (t.base) LargeHeader;
+  h->span_len = t.span_len;
+  h->dirty = t.dirty;
+  return h;
+}
+
+void* large_alloc(std::size_t size, std::size_t align, GroupImpl* g, bool span_only = false) {
   if (align > kSlabSize / 2) return nullptr;
   const std::size_t offset = align > kLargeMinOffset ? align : kLargeMinOffset;
   if (size > kMaxLargeSize) return nullptr;
@@ -191,35 +231,39 @@ void* large_alloc(std::size_t size, std::size_t align, GroupImpl* g) {
     unpin_group(x);
     return nullptr;
   }
-  // A kRegionSize-aligned span of whole granules, registered in the page
-  // source's ownership map (page_source::owns, used by the interposer):
-  // a cached one, or a new mapping.
-  large_cache::Taken t;
-  if (!MEMCG_FAULT_FAIL(fault::Kind::kLargeMap)) t = large_cache::take(len);
-  if (!t.base) {
+  LargeHeader* h = block_memory(len, span_only);
+  if (!h) {
     uncharge_memcg(x, len);
     unpin_group(x);
     return nullptr;
   }
-  auto* h = new (t.base) LargeHeader;
   h->offset = static_cast<std::uint32_t>(offset);
   h->usable = len - offset;
   h->map_len = len;
   h->group = x;
-  h->span_len = t.span_len;
-  h->dirty = t.dirty;
   x->stats.kmalloc_large.fetch_add(len, std::memory_order_relaxed);
-  return reinterpret_cast<char*>(t.base) + offset;
+  return reinterpret_cast<char*>(h) + offset;
 }
 
 void large_free(LargeHeader* h) {
   ErrnoKeeper keep_errno;
   GroupImpl* g = h->group;
   const std::size_t len = h->map_len;
-  large_cache::give(h, h->span_len, h->dirty > len ? h->dirty : len, len);
+  if (h->kind == kMediumKind) {
+    const auto units = static_cast<std::uint32_t>(h->span_len / kSlabSize);
+    page_source::give(h, units);  // its free-list links overwrite the kind word
+  } else {
+    large_cache::give(h, h->span_len, h->dirty > len ? h->dirty : len, len);
+  }
   g->stats.kmalloc_large.fetch_sub(len, std::memory_order_relaxed);
   uncharge_memcg(g, len);
   unpin_group(g);  // may drop the last reference of a removed group
+}
+
+// The header of the medium or large block holding p (p from kmalloc).
+LargeHeader* block_header(const void* p) {
+  if (span_kind(p) == kRegionKind) return static_cast<LargeHeader*>(slab_head(p));
+  return static_cast<LargeHeader*>(region_base(p));
 }
 
 
@@ -253,6 +297,11 @@ namespace detail {
 namespace {
 // Out of line, so that kmalloc's fast path saves no registers.
 __attribute__((noinline)) void* kmalloc_slow(std::size_t size) noexcept { return alloc_in(size, 16, current_group_impl()); }
+}  // namespace
+
+void* kmalloc_span(std::size_t size) noexcept { return large_alloc(size, 16, current_group_impl(), true); }
+
+namespace {
 
 // The fast path's miss: `obj` (charged to nobody) or nullptr; the class root
 // may not exist yet (then no table entry can name it and obj is nullptr).
@@ -302,13 +351,15 @@ void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexc
 
 namespace detail {
 namespace {
-// Clears what kmalloc(size) returned at p: a slab object whole, a large
-// block only where its span may hold nonzero bytes (the rest is fresh or
-// purged memory, and clearing it would fault it in).
+// Clears what kmalloc(size) returned at p: a slab object or a medium block
+// whole (its units may have held an earlier block), a large block only
+// where its span may hold nonzero bytes (the rest is fresh or purged
+// memory, and clearing it would fault it in).
 void* zeroed(void* p, std::size_t size) noexcept {
   if (!p) return nullptr;
   if (size <= kMaxSmallSize) return std::memset(p, 0, size);
-  const auto* h = static_cast<const LargeHeader*>(region_base(p));
+  const LargeHeader* h = block_header(p);
+  if (h->kind == kMediumKind) return std::memset(p, 0, size);
   const std::size_t start = static_cast<std::size_t>(static_cast<const char*>(p) - reinterpret_cast<const char*>(h));
   if (h->dirty > start) std::memset(p, 0, h->dirty - start < size ? h->dirty - start : size);
   return p;
@@ -335,6 +386,17 @@ __attribute__((noinline)) void kfree_large(void* p) noexcept {
 #endif
   large_free(static_cast<LargeHeader*>(region_base(p)));
 }
+
+// kfree of a medium block: its run's header has kMediumKind where a slab's
+// has kSlabKind.
+__attribute__((noinline)) void kfree_medium(void* p, Slab* s) noexcept {
+  auto* h = reinterpret_cast<LargeHeader*>(s);
+  // A freed run's first bytes are the page source's links.
+  MEMCG_CHECK(h->kind == kMediumKind, "kfree of a pointer kmalloc did not return, or of a freed medium block (double free)");
+  MEMCG_CHECK(static_cast<const char*>(p) == reinterpret_cast<const char*>(h) + h->offset,
+              "kfree of a pointer inside a medium allocation (misaligned pointer)");
+  large_free(h);
+}
 }  // namespace
 }  // namespace detail
 
@@ -345,16 +407,20 @@ template <bool kMixedLikely>
 inline void kfree_as(void* p) noexcept {
   // A slab never lies in a region's first unit (the region header's); a
   // large allocation's pointer always does (its offset is below kSlabSize),
-  // and so does nullptr: the address tells the three apart without a load.
+  // and so does nullptr: the address tells them apart without a load. A
+  // medium block lies in a slab region like a slab object, and its run's
+  // kind word tells them apart.
   if (MEMCG_LIKELY((reinterpret_cast<std::uintptr_t>(p) & (kRegionSize - 1)) >= kSlabSize)) {
     checked::on_span(p);
 #if defined(MEMCG_CHECKED)
     MEMCG_CHECK(span_kind(p) == kRegionKind, "kfree of a pointer that kmalloc did not return");
 #endif
-    // Every kmalloc class root charges objects: no test of the owner vector.
-    checked::on_free(p);
     std::uintptr_t off;
     Slab* s = Slab::of(p, &off);
+    // A medium block's run: the kind word shares the line free_charged reads.
+    if (MEMCG_UNLIKELY(s->kind != kSlabKind)) return kfree_medium(p, s);
+    // Every kmalloc class root charges objects: no test of the owner vector.
+    checked::on_free(p);
     MEMCG_ASSERT(s->objcgs != nullptr && s->reclaimable == 0);
     if constexpr (kMixedLikely) free_charged<true>(p, s, s->objcgs, off);
     else free_charged<false>(p, s);
@@ -383,9 +449,16 @@ std::size_t ksize(const void* p) noexcept {
   detail::checked::on_span(p);
   const void* base = detail::region_base(p);
   const std::uint32_t kind = detail::span_kind(p);
-  if (kind == detail::kRegionKind) return detail::Slab::of(p)->stride;
-  MEMCG_CHECK(kind != detail::large_cache::kLargeCachedKind, "ksize of a freed large block");
-  MEMCG_CHECK(kind == detail::kLargeKind, "ksize of a pointer that kmalloc did not return");
+  if (kind == detail::kRegionKind) {
+    const detail::Slab* s = detail::Slab::of(p);
+    if (MEMCG_LIKELY(s->kind == detail::kSlabKind)) return s->stride;
+    MEMCG_CHECK(s->kind == detail::kMediumKind,
+                "ksize of a pointer kmalloc did not return, or of a freed medium block");
+    base = s;
+  } else {
+    MEMCG_CHECK(kind != detail::large_cache::kLargeCachedKind, "ksize of a freed large block");
+    MEMCG_CHECK(kind == detail::kLargeKind, "ksize of a pointer that kmalloc did not return");
+  }
   auto* h = static_cast<const detail::LargeHeader*>(base);
   return h->usable - (static_cast<const char*>(p) - (static_cast<const char*>(base) + h->offset));
 }

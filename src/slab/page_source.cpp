@@ -205,7 +205,7 @@ void* carve_run(Source& s, Region* r, std::uint32_t u, std::uint32_t units) MEMC
 }  // namespace
 
 void* take(std::uint32_t units) noexcept {
-  MEMCG_ASSERT(units >= 1 && units <= kMaxSlabUnits);
+  MEMCG_ASSERT(units >= 1 && units <= kMaxRunUnits);
   Source& s = src();
   LockGuard<RankedMutex> l(s.mutex);
   // A run of several units only in a multi-unit region; a single unit
@@ -224,7 +224,7 @@ void* take(std::uint32_t units) noexcept {
 }
 
 void give(void* slab, std::uint32_t units) noexcept {
-  MEMCG_ASSERT(slab_base(slab) == slab && units >= 1 && units <= kMaxSlabUnits);
+  MEMCG_ASSERT(slab_base(slab) == slab && units >= 1 && units <= kMaxRunUnits);
   Source& s = src();
   LockGuard<RankedMutex> l(s.mutex);
   Region* r = region_of(slab);

@@ -1,7 +1,9 @@
-// PageSource: slabs of one or more kSlabSize units, aligned to kSlabSize,
+// PageSource: runs of one or more kSlabSize units, aligned to kSlabSize,
 // carved from large aligned mmap regions, so that object -> slab is an
 // address mask and one byte of the region header, and free needs no global
-// map.
+// map. A run is a slab, or one medium kmalloc block (its header in the
+// place of a slab's, told apart by its kind word); "slab" below means
+// either.
 //
 // A slab of n units is n contiguous units of one region. The region header
 // (at the region's start, in unit 0, never handed out) begins with a kind
@@ -42,6 +44,10 @@ inline constexpr std::size_t kEmptyRegionsKept = 1;
 
 inline constexpr std::uint32_t kRegionKind = 0x7e610e5e;
 inline constexpr std::uint32_t kMaxSlabUnits = 16;  // a slab is at most 1 MiB
+// A run take() hands out is at most this many units: a slab, or one medium
+// kmalloc block (kmalloc.cpp, "medium path") of up to 2 MiB with its header.
+inline constexpr std::uint32_t kMaxRunUnits = 32;
+static_assert(kMaxRunUnits < kSlabsPerRegion, "a run fits a region beside its header unit");
 
 inline void* slab_base(const void* p) noexcept {
   return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(kSlabSize - 1));
@@ -93,7 +99,7 @@ inline std::uint32_t span_kind(const void* p) noexcept { return *static_cast<con
 
 namespace page_source {
 
-/// `units` (1..kMaxSlabUnits) contiguous kSlabSize units, kSlabSize-aligned,
+/// `units` (1..kMaxRunUnits) contiguous kSlabSize units, kSlabSize-aligned,
 /// or nullptr (ENOMEM).
 void* take(std::uint32_t units = 1) noexcept;
 /// Returns a span obtained from take(units).

@@ -27,6 +27,7 @@ struct ObjCgroup;
 
 inline constexpr std::uint32_t kSlabKind = 0x51ab51ab;
 inline constexpr std::uint32_t kLargeKind = 0x1a4e1a4e;  // a large allocation's span (span_kind() in page_source.hpp)
+inline constexpr std::uint32_t kMediumKind = 0x3ed1a4e5;  // a medium kmalloc block's run (Slab::kind's place)
 
 // A live object's owner entry: ObjCgroup address | reclaimable (ObjSlot::key_of).
 using OwnerKey = std::uintptr_t;

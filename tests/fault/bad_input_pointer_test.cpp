@@ -56,11 +56,24 @@ TEST_F(BadPointerDeathTest, KfreeForeignPointer) {
   EXPECT_DEATH(Cache::free(unmapped), "span not mapped");
 }
 
+TEST_F(BadPointerDeathTest, KfreeMediumDoubleFree) {
+  // A freed medium block's units go back to the page source, whose links
+  // overwrite the run's kind word: a second kfree (or a ksize) finds no
+  // header. `keep` keeps their region mapped.
+  void* keep = kmalloc(100000);
+  void* medium = kmalloc(100000);
+  ASSERT_TRUE(keep && medium);
+  kfree(medium);
+  EXPECT_DEATH(kfree(medium), "freed medium block \\(double free\\)");
+  EXPECT_DEATH(ksize(medium), "ksize of a pointer kmalloc did not return, or of a freed medium block");
+  kfree(keep);
+}
+
 TEST_F(BadPointerDeathTest, KfreeLargeDoubleFree) {
   // A freed large block's span waits in the large-block cache, marked
   // freed: a second kfree (or a ksize) is a double free. Once the span is
   // unmapped, the pointer is foreign.
-  void* big = kmalloc(100000);
+  void* big = kmalloc(3u << 20);
   ASSERT_NE(big, nullptr);
   kfree(big);
   EXPECT_DEATH(kfree(big), "freed large block \\(double free\\)");
@@ -74,7 +87,10 @@ TEST_F(BadPointerDeathTest, KfreeMisalignedPointers) {
   void* p = kmalloc(200);
   EXPECT_DEATH(kfree(static_cast<char*>(p) + 1), "object boundary");
   kfree(p);
-  void* big = kmalloc(100000);
+  void* medium = kmalloc(100000);
+  EXPECT_DEATH(kfree(static_cast<char*>(medium) + 16), "inside a medium allocation");
+  kfree(medium);
+  void* big = kmalloc(3u << 20);
   EXPECT_DEATH(kfree(static_cast<char*>(big) + 16), "inside a large allocation");
   kfree(big);
 }

@@ -1,5 +1,6 @@
-// The large-block cache (slab/large_cache.hpp): freed large blocks are
-// reused without a new mapping, kzalloc clears reused memory, decay gives
+// The large-block cache (slab/large_cache.hpp): freed large blocks (above
+// 2 MiB: smaller ones are medium blocks, medium_test.cpp) are reused
+// without a new mapping, kzalloc clears reused memory, decay gives
 // pages back and then unmaps, the budget bounds what stays resident, and
 // the books balance under concurrent use. Each test runs in its own process
 // (ctest), so tuning changes do not leak.
@@ -25,6 +26,10 @@ namespace memcg::detail {
 namespace {
 
 constexpr std::size_t kPage = 4096;
+// Large blocks of one granule: above the medium path's 2 MiB.
+constexpr std::size_t kBlock = std::size_t{3} << 20;
+constexpr std::size_t kSmallLarge = (std::size_t{2} << 20) + 100 * 1024;  // the smallest kind of large block
+constexpr std::size_t kBigLarge = std::size_t{7} << 19;                    // 3.5 MiB
 
 // Resident pages of [p, p + len) (page-aligned p).
 std::size_t resident_pages(const void* p, std::size_t len) {
@@ -50,20 +55,20 @@ class LargeCache : public ::testing::Test {
 TEST_F(LargeCache, AFreedBlockIsReusedWithoutANewMappingAndChargedOnlyWhileHeld) {
   Group g = Group::root().create("lc_reuse");
   const auto s0 = large_cache::stats();
-  auto* p = static_cast<char*>(kmalloc(std::size_t{1} << 20, g));
+  auto* p = static_cast<char*>(kmalloc(kBlock, g));
   ASSERT_NE(p, nullptr);
-  std::memset(p, 0x5a, std::size_t{1} << 20);
-  EXPECT_EQ(g.stat().kmalloc_large, (std::size_t{1} << 20) + kPage);  // the header's page-rounded room
+  std::memset(p, 0x5a, kBlock);
+  EXPECT_EQ(g.stat().kmalloc_large, (kBlock) + kPage);  // the header's page-rounded room
   kfree(p);
   EXPECT_EQ(g.stat().kmalloc_large, 0u);
   EXPECT_EQ(large_cache::stats().spans, s0.spans + 1);
-  auto* q = static_cast<char*>(kmalloc(std::size_t{1} << 20, g));
+  auto* q = static_cast<char*>(kmalloc(kBlock, g));
   EXPECT_EQ(q, p) << "the cached span is taken again";
   const auto s1 = large_cache::stats();
   EXPECT_EQ(s1.hits, s0.hits + 1);
   EXPECT_EQ(s1.misses, s0.misses + 1);
   EXPECT_EQ(s1.spans, s0.spans);
-  EXPECT_EQ(resident_pages(span_of(q), (std::size_t{1} << 20) + kPage), ((std::size_t{1} << 20) + kPage) / kPage)
+  EXPECT_EQ(resident_pages(span_of(q), (kBlock) + kPage), ((kBlock) + kPage) / kPage)
       << "its pages are still resident: no faults on reuse";
   kfree(q);
   g.remove();
@@ -71,12 +76,12 @@ TEST_F(LargeCache, AFreedBlockIsReusedWithoutANewMappingAndChargedOnlyWhileHeld)
 
 TEST_F(LargeCache, KzallocClearsAReusedBlockAndCallocSizedGrowth) {
   Group g = Group::root().create("lc_zero");
-  constexpr std::size_t n = 200 * 1024;
+  constexpr std::size_t n = kSmallLarge + 200 * 1024;
   auto* p = static_cast<unsigned char*>(kmalloc(n, g));
   ASSERT_NE(p, nullptr);
   std::memset(p, 0xab, n);
   kfree(p);
-  for (std::size_t m : {n, n + 100 * 1024, n / 2}) {
+  for (std::size_t m : {n, kBigLarge, kSmallLarge}) {
     auto* q = static_cast<unsigned char*>(kzalloc(m, g));
     ASSERT_NE(q, nullptr);
     EXPECT_EQ(q, p) << "reused (" << m << ")";
@@ -123,7 +128,7 @@ TEST_F(LargeCache, AForcedDecayHandlesEverySpanDue) {
   Group g = Group::root().create("lc_many");
   std::vector<char*> blocks;
   for (int i = 0; i < 40; ++i) {
-    auto* p = static_cast<char*>(kmalloc(64 * 1024, g));
+    auto* p = static_cast<char*>(kmalloc(kBlock, g));
     ASSERT_NE(p, nullptr);
     std::memset(p, 6, 64 * 1024);
     blocks.push_back(p);
@@ -152,9 +157,9 @@ TEST_F(LargeCache, BudgetBoundsDirtyBytesAndSpans) {
   Group g = Group::root().create("lc_budget");
   std::vector<char*> blocks;
   for (int i = 0; i < 12; ++i) {
-    auto* p = static_cast<char*>(kmalloc(std::size_t{1} << 20, g));
+    auto* p = static_cast<char*>(kmalloc(kBlock, g));
     ASSERT_NE(p, nullptr);
-    std::memset(p, 2, std::size_t{1} << 20);
+    std::memset(p, 2, kBlock);
     blocks.push_back(p);
   }
   for (char* p : blocks) {
@@ -165,7 +170,7 @@ TEST_F(LargeCache, BudgetBoundsDirtyBytesAndSpans) {
   }
   std::size_t resident = 0;
   for (char* p : blocks)
-    if (page_source::owns(p)) resident += resident_pages(span_of(p), (std::size_t{1} << 20) + kPage);
+    if (page_source::owns(p)) resident += resident_pages(span_of(p), (kBlock) + kPage);
   EXPECT_LE(resident * kPage, t.dirty_max) << "what the cache holds is within its budget";
   EXPECT_EQ(large_cache::stats().spans, t.max_spans);
   g.remove();
@@ -173,14 +178,14 @@ TEST_F(LargeCache, BudgetBoundsDirtyBytesAndSpans) {
 
 TEST_F(LargeCache, ASmallRequestDoesNotPinABigBlocksPages) {
   Group g = Group::root().create("lc_trim");
-  constexpr std::size_t big = std::size_t{3} << 20;
+  constexpr std::size_t big = kBigLarge;
   auto* p = static_cast<char*>(kmalloc(big, g));
   ASSERT_NE(p, nullptr);
   std::memset(p, 3, big);
   kfree(p);
-  auto* q = static_cast<char*>(kmalloc(20 * 1024, g));
+  auto* q = static_cast<char*>(kmalloc(kSmallLarge, g));
   ASSERT_EQ(span_of(q), span_of(p)) << "the same granule serves it";
-  EXPECT_LE(resident_pages(span_of(q), big + kPage), (20 * 1024 + kPage) / kPage + 1)
+  EXPECT_LE(resident_pages(span_of(q), big + kPage), (kSmallLarge + kPage) / kPage + 1)
       << "the excess beyond the request was given back";
   kfree(q);
   g.remove();
@@ -190,7 +195,7 @@ TEST_F(LargeCache, ASmallRequestDoesNotPinABigBlocksPages) {
 // the span that fits it, not the most recent one.
 TEST_F(LargeCache, ARequestTakesTheSpanWhoseResidentPagesFitIt) {
   Group g = Group::root().create("lc_fit");
-  constexpr std::size_t small = 60 * 1024, big = std::size_t{1} << 20;
+  constexpr std::size_t small = kSmallLarge, big = kBigLarge;
   auto* a = static_cast<char*>(kmalloc(big, g));
   auto* b = static_cast<char*>(kmalloc(small, g));
   ASSERT_TRUE(a && b);
@@ -223,7 +228,7 @@ TEST_F(LargeCache, SpansOverTheLargestBinAreUnmappedOnFree) {
 // must not then believe them clean, or kzalloc would hand out old bytes.
 TEST_F(LargeCache, APurgeThatFailsOnLockedMemoryNeverHidesOldBytes) {
   Group g = Group::root().create("lc_locked");
-  constexpr std::size_t n = std::size_t{2} << 20;
+  constexpr std::size_t n = kBigLarge;
   auto* p = static_cast<unsigned char*>(kmalloc(n, g));
   ASSERT_NE(p, nullptr);
   std::memset(p, 0xff, n);
@@ -248,7 +253,7 @@ TEST_F(LargeCache, APurgeThatFailsOnLockedMemoryNeverHidesOldBytes) {
   std::memset(big, 0xee, n);
   ASSERT_EQ(::mlock(big, n), 0);
   kfree(big);
-  auto* small = static_cast<unsigned char*>(kzalloc(20 * 1024, g));
+  auto* small = static_cast<unsigned char*>(kzalloc(kSmallLarge, g));
   ASSERT_EQ(span_of(small), span_of(big));
   kfree(small);
   auto* again = static_cast<unsigned char*>(kzalloc(n, g));
@@ -262,16 +267,18 @@ TEST_F(LargeCache, APurgeThatFailsOnLockedMemoryNeverHidesOldBytes) {
 }
 
 // kfree leaves errno alone on every path: the fast one, a magazine
-// overflow, a cached span, an unmapped one.
+// overflow, a medium block, a cached span, an unmapped one.
 TEST_F(LargeCache, KfreeKeepsErrno) {
   Group g = Group::root().create("lc_errno");
   std::vector<void*> small;
   for (int i = 0; i < 5000; ++i) small.push_back(kmalloc(64, g));
-  void* cached = kmalloc(std::size_t{1} << 20, g);
+  void* medium = kmalloc(std::size_t{1} << 20, g);
+  void* cached = kmalloc(kBlock, g);
   void* huge = kmalloc(std::size_t{200} << 20, g);
-  ASSERT_TRUE(cached && huge);
+  ASSERT_TRUE(medium && cached && huge);
   errno = 4321;
   for (void* p : small) kfree(p);
+  kfree(medium);
   kfree(cached);
   kfree(huge);
   EXPECT_EQ(errno, 4321);
