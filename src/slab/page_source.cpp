@@ -1,6 +1,7 @@
 #include "slab/page_source.hpp"
 
 #include <sys/mman.h>
+#include <time.h>
 
 #include <atomic>
 #include <bit>
@@ -48,7 +49,19 @@ struct Source {
                 in_use MEMCG_GUARDED_BY(mutex) = 0, nregions MEMCG_GUARDED_BY(mutex) = 0,
                 unmapped MEMCG_GUARDED_BY(mutex) = 0, failures MEMCG_GUARDED_BY(mutex) = 0;
   std::uint64_t empty_regions MEMCG_GUARDED_BY(mutex) = 0;
+  // The most units in use since peak_since_ms (a window of kPeakWindowMs):
+  // the dirty budget is half of it.
+  std::uint64_t peak_in_use MEMCG_GUARDED_BY(mutex) = 0;
+  std::uint64_t peak_since_ms MEMCG_GUARDED_BY(mutex) = 0;
 };
+
+constexpr std::uint64_t kPeakWindowMs = 1000;
+
+std::uint64_t now_ms() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+}
 
 Source& src() {
   static Source* s = new Source;  // leaked: outlives static destructors
@@ -199,13 +212,14 @@ void* carve_run(Source& s, Region* r, std::uint32_t u, std::uint32_t units) MEMC
   if (r->used == 0) --s.empty_regions;  // a region with no unit in use is empty
   r->used += units;
   s.in_use += units;
+  if (s.in_use > s.peak_in_use) s.peak_in_use = s.in_use;
   return unit_addr(r, u);
 }
 
 }  // namespace
 
 void* take(std::uint32_t units) noexcept {
-  MEMCG_ASSERT(units >= 1 && units <= kMaxRunUnits);
+  MEMCG_ASSERT(units >= 1 && units <= kMaxSlabUnits);
   Source& s = src();
   LockGuard<RankedMutex> l(s.mutex);
   // A run of several units only in a multi-unit region; a single unit
@@ -224,7 +238,7 @@ void* take(std::uint32_t units) noexcept {
 }
 
 void give(void* slab, std::uint32_t units) noexcept {
-  MEMCG_ASSERT(slab_base(slab) == slab && units >= 1 && units <= kMaxRunUnits);
+  MEMCG_ASSERT(slab_base(slab) == slab && units >= 1 && units <= kMaxSlabUnits);
   Source& s = src();
   LockGuard<RankedMutex> l(s.mutex);
   Region* r = region_of(slab);
@@ -249,9 +263,20 @@ void give(void* slab, std::uint32_t units) noexcept {
       return;
     }
   }
-  // Purge the least recently freed slabs beyond the dirty budget. Their
-  // first page keeps the FreeSlab links, so only the rest is dropped.
-  while (s.ndirty > kDirtySlabsMax) {
+  // Purge the least recently freed slabs beyond the dirty budget: half the
+  // most units in use within the last window (about a second), at least
+  // kDirtySlabsMax. A program that frees its medium blocks and allocates
+  // them again (a phase, a request) reuses resident units, as the
+  // large-block cache's decay lets it; a second later the budget follows
+  // its use down. Their first page keeps the FreeSlab links, so only the
+  // rest is dropped.
+  const std::uint64_t now = now_ms();
+  if (now - s.peak_since_ms >= kPeakWindowMs) {
+    s.peak_in_use = s.in_use;
+    s.peak_since_ms = now;
+  }
+  const std::uint64_t budget = s.peak_in_use / 2 > kDirtySlabsMax ? s.peak_in_use / 2 : kDirtySlabsMax;
+  while (s.ndirty > budget) {
     FreeSlab* victim = s.free_tail;
     while (victim && !victim->dirty) victim = victim->prev;
     if (!victim) break;

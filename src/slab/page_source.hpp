@@ -1,9 +1,9 @@
 // PageSource: runs of one or more kSlabSize units, aligned to kSlabSize,
 // carved from large aligned mmap regions, so that object -> slab is an
 // address mask and one byte of the region header, and free needs no global
-// map. A run is a slab, or one medium kmalloc block (its header in the
-// place of a slab's, told apart by its kind word); "slab" below means
-// either.
+// map. A run is a slab, or one unit holding a medium kmalloc block (its
+// header in the place of a slab's, told apart by its kind word); "slab"
+// below means either.
 //
 // A slab of n units is n contiguous units of one region. The region header
 // (at the region's start, in unit 0, never handed out) begins with a kind
@@ -20,7 +20,8 @@
 //
 // Regions are kRegionSize, aligned to kRegionSize. Free slabs are reused
 // most-recently-freed first (their pages are still resident); beyond
-// kDirtySlabsMax free slabs the excess is purged with MADV_DONTNEED; a region
+// max(kDirtySlabsMax, half the most units in use within about a second)
+// resident free units the oldest are purged with MADV_DONTNEED; a region
 // whose slabs are all free is unmapped once more than kEmptyRegionsKept
 // regions are empty (hysteresis against map/unmap ping-pong).
 //
@@ -44,10 +45,6 @@ inline constexpr std::size_t kEmptyRegionsKept = 1;
 
 inline constexpr std::uint32_t kRegionKind = 0x7e610e5e;
 inline constexpr std::uint32_t kMaxSlabUnits = 16;  // a slab is at most 1 MiB
-// A run take() hands out is at most this many units: a slab, or one medium
-// kmalloc block (kmalloc.cpp, "medium path") of up to 2 MiB with its header.
-inline constexpr std::uint32_t kMaxRunUnits = 32;
-static_assert(kMaxRunUnits < kSlabsPerRegion, "a run fits a region beside its header unit");
 
 inline void* slab_base(const void* p) noexcept {
   return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(kSlabSize - 1));
@@ -99,7 +96,7 @@ inline std::uint32_t span_kind(const void* p) noexcept { return *static_cast<con
 
 namespace page_source {
 
-/// `units` (1..kMaxRunUnits) contiguous kSlabSize units, kSlabSize-aligned,
+/// `units` (1..kMaxSlabUnits) contiguous kSlabSize units, kSlabSize-aligned,
 /// or nullptr (ENOMEM).
 void* take(std::uint32_t units = 1) noexcept;
 /// Returns a span obtained from take(units).

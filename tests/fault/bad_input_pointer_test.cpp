@@ -60,8 +60,8 @@ TEST_F(BadPointerDeathTest, KfreeMediumDoubleFree) {
   // A freed medium block's units go back to the page source, whose links
   // overwrite the run's kind word: a second kfree (or a ksize) finds no
   // header. `keep` keeps their region mapped.
-  void* keep = kmalloc(100000);
-  void* medium = kmalloc(100000);
+  void* keep = kmalloc(20000);
+  void* medium = kmalloc(20000);
   ASSERT_TRUE(keep && medium);
   kfree(medium);
   EXPECT_DEATH(kfree(medium), "freed medium block \\(double free\\)");
@@ -87,7 +87,7 @@ TEST_F(BadPointerDeathTest, KfreeMisalignedPointers) {
   void* p = kmalloc(200);
   EXPECT_DEATH(kfree(static_cast<char*>(p) + 1), "object boundary");
   kfree(p);
-  void* medium = kmalloc(100000);
+  void* medium = kmalloc(20000);
   EXPECT_DEATH(kfree(static_cast<char*>(medium) + 16), "inside a medium allocation");
   kfree(medium);
   void* big = kmalloc(3u << 20);

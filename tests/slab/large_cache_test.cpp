@@ -1,5 +1,5 @@
 // The large-block cache (slab/large_cache.hpp): freed large blocks (above
-// 2 MiB: smaller ones are medium blocks, medium_test.cpp) are reused
+// 64 KiB: smaller ones are medium blocks, medium_test.cpp) are reused
 // without a new mapping, kzalloc clears reused memory, decay gives
 // pages back and then unmaps, the budget bounds what stays resident, and
 // the books balance under concurrent use. Each test runs in its own process
@@ -26,7 +26,7 @@ namespace memcg::detail {
 namespace {
 
 constexpr std::size_t kPage = 4096;
-// Large blocks of one granule: above the medium path's 2 MiB.
+// Large blocks of one granule, well above the medium path's 64 KiB.
 constexpr std::size_t kBlock = std::size_t{3} << 20;
 constexpr std::size_t kSmallLarge = (std::size_t{2} << 20) + 100 * 1024;  // the smallest kind of large block
 constexpr std::size_t kBigLarge = std::size_t{7} << 19;                    // 3.5 MiB
@@ -272,7 +272,7 @@ TEST_F(LargeCache, KfreeKeepsErrno) {
   Group g = Group::root().create("lc_errno");
   std::vector<void*> small;
   for (int i = 0; i < 5000; ++i) small.push_back(kmalloc(64, g));
-  void* medium = kmalloc(std::size_t{1} << 20, g);
+  void* medium = kmalloc(20000, g);
   void* cached = kmalloc(kBlock, g);
   void* huge = kmalloc(std::size_t{200} << 20, g);
   ASSERT_TRUE(medium && cached && huge);

@@ -1,5 +1,5 @@
 // Medium kmalloc blocks (above kMaxSmallSize, page-rounded length with the
-// header up to 2 MiB): runs of page-source units in shared slab regions,
+// header up to 64 KiB): page-source units in shared slab regions,
 // not a mapping each. Books, ksize, alignment, kzalloc on reused units,
 // group removal while a block is held, and frees on other threads.
 #include <gtest/gtest.h>
@@ -24,7 +24,7 @@ namespace {
 
 constexpr std::size_t kPage = 4096;
 constexpr std::size_t kHeader = 64;  // kmalloc.cpp kLargeMinOffset
-constexpr std::size_t kMaxMedium = (std::size_t{2} << 20) - kHeader;  // the largest medium size
+constexpr std::size_t kMaxMedium = kSlabSize - kHeader;  // the largest medium size
 
 std::size_t charged_len(std::size_t size) { return (kHeader + size + kPage - 1) & ~(kPage - 1); }
 
@@ -66,12 +66,12 @@ TEST(Medium, ManyLiveBlocksShareRegionsNotMappings) {
 }
 
 // Every size from just above kMaxSmallSize to the largest medium size is a
-// run in a slab region, its header where a slab's would be; one byte more
+// unit in a slab region, its header where a slab's would be; one byte more
 // is a large block (a span of its own).
-TEST(Medium, SizesUpTo2MiBAreRunsInSlabRegions) {
+TEST(Medium, SizesUpTo64KiBAreUnitsInSlabRegions) {
   Group g = Group::root().create("medium_sizes");
-  for (std::size_t n : {kMaxSmallSize + 1, std::size_t{20000}, kSlabSize - kHeader, kSlabSize - kHeader + 1,
-                        std::size_t{1} << 20, kMaxMedium, kMaxMedium + 1}) {
+  for (std::size_t n : {kMaxSmallSize + 1, std::size_t{20000}, kMaxMedium - 4096, kMaxMedium, kMaxMedium + 1,
+                        std::size_t{1} << 20}) {
     auto* p = static_cast<unsigned char*>(kmalloc(n, g));
     ASSERT_NE(p, nullptr) << n;
     const bool medium = n <= kMaxMedium;
@@ -95,7 +95,7 @@ TEST(Medium, SizesUpTo2MiBAreRunsInSlabRegions) {
 TEST(Medium, KzallocClearsReusedUnits) {
   Group g = Group::root().create("medium_zero");
   for (int round = 0; round < 20; ++round) {
-    const std::size_t n = 17000 + static_cast<std::size_t>(round) * 37000;
+    const std::size_t n = 16500 + static_cast<std::size_t>(round) * 2400;
     auto* p = static_cast<unsigned char*>(kmalloc(n, g));
     ASSERT_NE(p, nullptr);
     std::memset(p, 0xab, n);
@@ -113,12 +113,12 @@ TEST(Medium, KzallocClearsReusedUnits) {
 TEST(Medium, AlignedBlocks) {
   Group g = Group::root().create("medium_align");
   for (std::size_t align : {std::size_t{128}, std::size_t{4096}, std::size_t{1} << 15}) {
-    auto* p = static_cast<char*>(kmalloc_aligned(40000, align, g));
+    auto* p = static_cast<char*>(kmalloc_aligned(20000, align, g));
     ASSERT_NE(p, nullptr) << align;
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % align, 0u) << align;
     EXPECT_EQ(Slab::of(p)->kind, kMediumKind) << align;
-    EXPECT_GE(ksize(p), 40000u) << align;
-    std::memset(p, 1, 40000);
+    EXPECT_GE(ksize(p), 20000u) << align;
+    std::memset(p, 1, 20000);
     kfree(p);
   }
   EXPECT_EQ(g.stat().kmalloc_large, 0u);
@@ -130,9 +130,10 @@ TEST(Medium, AlignedBlocks) {
 TEST(Medium, ABlockOutlivesItsGroupsRemoval) {
   Group parent = Group::root().create("medium_parent");
   Group child = parent.create("child");
-  void* p = kmalloc(100000, child);
+  void* p = kmalloc(50000, child);
   ASSERT_NE(p, nullptr);
-  const std::size_t len = charged_len(100000);
+  EXPECT_EQ(Slab::of(p)->kind, kMediumKind);
+  const std::size_t len = charged_len(50000);
   EXPECT_GE(parent.current(), len);
   child.remove();
   EXPECT_GE(parent.current(), len);
@@ -155,7 +156,7 @@ TEST(Medium, BlocksFreedOnOtherThreadsKeepContentsAndBooks) {
     ts.emplace_back([&, t] {
       std::mt19937 rng(static_cast<unsigned>(t));
       for (int i = 0; i < kPerThread; ++i) {
-        const std::size_t n = kMaxSmallSize + 1 + rng() % (std::size_t{1} << 20);
+        const std::size_t n = kMaxSmallSize + 1 + rng() % (kMaxMedium - kMaxSmallSize);
         auto* p = static_cast<unsigned char*>(kmalloc(n, g));
         if (!p) {
           bad.fetch_add(1);
