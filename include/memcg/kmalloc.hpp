@@ -2,8 +2,8 @@
 //
 // kmalloc serves sizes up to kMaxSmallSize from size-class root caches
 // ("kmalloc-64", ...), and larger sizes as one block each, charged whole
-// (page-rounded, header included): up to 64 KiB a unit of the slab regions
-// (a medium block), above that a span of whole 4 MiB granules
+// (page-rounded, header included): up to 512 KiB a run of 64 KiB units of
+// the slab regions (a medium block), above that a span of whole 4 MiB granules
 // from a cache of freed large blocks or a new mapping (docs/slab.md,
 // "Medium and large blocks"). Such a block pins its group through the kmem
 // pin protocol, like a reservation, so it may outlive the group's removal.

@@ -161,8 +161,8 @@ inline int class_of(std::size_t size) { return kClasses.by_8[(size + 7) >> 3]; }
 // pinned to its group (kmem pin protocol). The returned pointer is at
 // header + offset (offset >= 64, a multiple of the requested alignment,
 // below kSlabSize / 2).
-//  - MEDIUM (page-rounded length up to kMaxMediumLen, one unit): a
-//    page-source unit in a shared slab region, the header where a slab's would be
+//  - MEDIUM (page-rounded length up to kMaxMediumLen): a run of 1-8
+//    page-source units in a shared slab region, the header where a slab's would be
 //    (kind kMediumKind: kfree and ksize tell it from a slab by that word,
 //    on the header line they read anyway). Many blocks share a region: no
 //    mapping, no page-table page and no address-space granule of its own.
@@ -186,10 +186,12 @@ static_assert(sizeof(LargeHeader) <= kLargeMinOffset, "the header fits its room"
 // kfree: a large pointer lies in its span's first kSlabSize bytes (large_alloc refuses larger alignments).
 static_assert(kSlabSize / 2 >= kLargeMinOffset, "large offsets stay below kSlabSize");
 constexpr std::size_t kMaxLargeSize = std::size_t{1} << 46;
-// One unit, header included. Runs of several units (blocks up to 1 MiB) were
-// measured: each freed run's units go back one by one, and runs carved from
-// fresh units beside them raised mstress's peak RSS by a third.
-constexpr std::size_t kMaxMediumLen = kSlabSize;
+// Eight units (512 KiB), header included. Runs of 16 (blocks up to 1 MiB)
+// raised mstress's peak RSS by a third: the page source keeps freed units
+// resident within its budget (page_source.hpp), where the large-block cache
+// trims a reused span's excess and purges only after a delay.
+constexpr std::size_t kMaxMediumLen = 8 * kSlabSize;
+static_assert(kMaxMediumLen <= kMaxSlabUnits * kSlabSize, "a medium run is at most a slab's units");
 
 constexpr std::size_t large_map_len(std::size_t size, std::size_t offset) {
   return (offset + size + 4095) & ~std::size_t{4095};

@@ -3,7 +3,7 @@
 // at span + 64), charged and freed (kfree) as any block above
 // kMaxSmallSize. For memcg-run's interposer, whose over-aligned
 // allocations (above kmalloc_aligned's 32 KiB) return span + align: kmalloc
-// itself puts blocks of up to 64 KiB in shared regions (medium blocks),
+// itself puts blocks of up to 512 KiB in shared regions (medium blocks),
 // which have no such alignment.
 #pragma once
 

@@ -1,7 +1,7 @@
 // PageSource: runs of one or more kSlabSize units, aligned to kSlabSize,
 // carved from large aligned mmap regions, so that object -> slab is an
 // address mask and one byte of the region header, and free needs no global
-// map. A run is a slab, or one unit holding a medium kmalloc block (its
+// map. A run is a slab, or one medium kmalloc block of 1-8 units (its
 // header in the place of a slab's, told apart by its kind word); "slab"
 // below means either.
 //

@@ -1,5 +1,5 @@
 // The large-block cache (slab/large_cache.hpp): freed large blocks (above
-// 64 KiB: smaller ones are medium blocks, medium_test.cpp) are reused
+// 512 KiB: smaller ones are medium blocks, medium_test.cpp) are reused
 // without a new mapping, kzalloc clears reused memory, decay gives
 // pages back and then unmaps, the budget bounds what stays resident, and
 // the books balance under concurrent use. Each test runs in its own process
@@ -26,7 +26,7 @@ namespace memcg::detail {
 namespace {
 
 constexpr std::size_t kPage = 4096;
-// Large blocks of one granule, well above the medium path's 64 KiB.
+// Large blocks of one granule, well above the medium path's 512 KiB.
 constexpr std::size_t kBlock = std::size_t{3} << 20;
 constexpr std::size_t kSmallLarge = (std::size_t{2} << 20) + 100 * 1024;  // the smallest kind of large block
 constexpr std::size_t kBigLarge = std::size_t{7} << 19;                    // 3.5 MiB

@@ -1,5 +1,5 @@
 // Medium kmalloc blocks (above kMaxSmallSize, page-rounded length with the
-// header up to 64 KiB): page-source units in shared slab regions,
+// header up to 512 KiB): runs of page-source units in shared slab regions,
 // not a mapping each. Books, ksize, alignment, kzalloc on reused units,
 // group removal while a block is held, and frees on other threads.
 #include <gtest/gtest.h>
@@ -24,7 +24,7 @@ namespace {
 
 constexpr std::size_t kPage = 4096;
 constexpr std::size_t kHeader = 64;  // kmalloc.cpp kLargeMinOffset
-constexpr std::size_t kMaxMedium = kSlabSize - kHeader;  // the largest medium size
+constexpr std::size_t kMaxMedium = 8 * kSlabSize - kHeader;  // the largest medium size
 
 std::size_t charged_len(std::size_t size) { return (kHeader + size + kPage - 1) & ~(kPage - 1); }
 
@@ -66,12 +66,12 @@ TEST(Medium, ManyLiveBlocksShareRegionsNotMappings) {
 }
 
 // Every size from just above kMaxSmallSize to the largest medium size is a
-// unit in a slab region, its header where a slab's would be; one byte more
+// run in a slab region, its header where a slab's would be; one byte more
 // is a large block (a span of its own).
-TEST(Medium, SizesUpTo64KiBAreUnitsInSlabRegions) {
+TEST(Medium, SizesUpTo512KiBAreRunsInSlabRegions) {
   Group g = Group::root().create("medium_sizes");
-  for (std::size_t n : {kMaxSmallSize + 1, std::size_t{20000}, kMaxMedium - 4096, kMaxMedium, kMaxMedium + 1,
-                        std::size_t{1} << 20}) {
+  for (std::size_t n : {kMaxSmallSize + 1, std::size_t{20000}, kSlabSize - kHeader, kSlabSize - kHeader + 1,
+                        std::size_t{300000}, kMaxMedium, kMaxMedium + 1, std::size_t{1} << 20}) {
     auto* p = static_cast<unsigned char*>(kmalloc(n, g));
     ASSERT_NE(p, nullptr) << n;
     const bool medium = n <= kMaxMedium;
@@ -95,7 +95,7 @@ TEST(Medium, SizesUpTo64KiBAreUnitsInSlabRegions) {
 TEST(Medium, KzallocClearsReusedUnits) {
   Group g = Group::root().create("medium_zero");
   for (int round = 0; round < 20; ++round) {
-    const std::size_t n = 16500 + static_cast<std::size_t>(round) * 2400;
+    const std::size_t n = 16500 + static_cast<std::size_t>(round) * 25000;
     auto* p = static_cast<unsigned char*>(kmalloc(n, g));
     ASSERT_NE(p, nullptr);
     std::memset(p, 0xab, n);
@@ -130,10 +130,10 @@ TEST(Medium, AlignedBlocks) {
 TEST(Medium, ABlockOutlivesItsGroupsRemoval) {
   Group parent = Group::root().create("medium_parent");
   Group child = parent.create("child");
-  void* p = kmalloc(50000, child);
+  void* p = kmalloc(100000, child);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(Slab::of(p)->kind, kMediumKind);
-  const std::size_t len = charged_len(50000);
+  const std::size_t len = charged_len(100000);
   EXPECT_GE(parent.current(), len);
   child.remove();
   EXPECT_GE(parent.current(), len);
