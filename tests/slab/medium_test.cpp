@@ -53,7 +53,9 @@ TEST(Medium, ManyLiveBlocksShareRegionsNotMappings) {
     blocks.push_back(p);
   }
   const std::size_t grown = mapping_count() - maps0;
-  EXPECT_LT(grown, static_cast<std::size_t>(kBlocks / 20)) << "mappings added for " << kBlocks << " blocks";
+  // About one region (4 MiB, 63 units) per 63 blocks; sanitizers map
+  // shadow memory beside each region (TSan: 256 here).
+  EXPECT_LT(grown, static_cast<std::size_t>(kBlocks / 10)) << "mappings added for " << kBlocks << " blocks";
   EXPECT_EQ(g.stat().kmalloc_large, kBlocks * charged_len(kSize));
   EXPECT_EQ(g.current(), kBlocks * charged_len(kSize) + g.stat().stock);
   for (int i = 0; i < kBlocks; ++i) {
