@@ -47,8 +47,11 @@ __attribute__((noinline)) void free_miss(ChildCache* c, void* obj) noexcept;
 /// then uncharge with what was read before publishing (`key`: the owner's
 /// ObjSlot::key_of(ObjCgroup, reclaimable), read by the caller; the cache
 /// and the charge are read here from the object's slab, which the
-/// unpublished object keeps).
+/// unpublished object keeps). A medium kmalloc block's free lands here too
+/// (kmalloc.cpp MEDIUM FREE).
 __attribute__((noinline)) void free_charged_miss(void* obj, std::uintptr_t key) noexcept;
+/// kfree of a medium kmalloc block (kmalloc.cpp).
+void kfree_medium(void* p) noexcept;
 
 // ---- table and slot operations (inside a gate operation) ----
 

@@ -162,24 +162,46 @@ inline int class_of(std::size_t size) { return kClasses.by_8[(size + 7) >> 3]; }
 // header + offset (offset >= 64, a multiple of the requested alignment,
 // below kSlabSize / 2).
 //  - MEDIUM (page-rounded length up to kMaxMediumLen): a run of 1-8
-//    page-source units in a shared slab region, the header where a slab's would be
-//    (kind kMediumKind: kfree and ksize tell it from a slab by that word,
-//    on the header line they read anyway). Many blocks share a region: no
+//    page-source units in a shared slab region, the header where a slab's
+//    would be. kfree takes it for a slab object, and the header presents
+//    the fields the slab free path reads so that the path misses without
+//    a test of its own (MEDIUM FREE below). Many blocks share a region: no
 //    mapping, no page-table page and no address-space granule of its own.
 //  - LARGE: a kRegionSize-aligned span of whole granules (large_cache.hpp),
 //    the header at its start, so kfree finds its kind word by the region
 //    mask and the pointer's offset in its granule (below kSlabSize, where no
 //    slab lies) tells it from a slab object without a load.
+// MEDIUM FREE. A medium block's header overlays a slab header's first line
+// (the [slab: ...] fields): its cache is kNoMagazineCache, which no thread
+// table entry holds, so free_charged's push always misses and the free goes
+// to free_charged_miss, which tells the block by its kind word and calls
+// kfree_medium; its sole owner slot holds span_len (above kOwnersMixed:
+// no owner entry is read) and its magazine offset 0 (a valid entry). The
+// free fast path thus pays nothing for medium blocks. A large span's header
+// is the same struct; no slab path reads it.
+inline constexpr std::uintptr_t kNoMagazineCache = 1;  // no ChildCache's address
+
 struct LargeHeader {
-  std::uint32_t kind = kLargeKind;  // kLargeKind or kMediumKind (Slab::kind's place)
+  std::uint32_t kind = kLargeKind;  // [slab: kind] kLargeKind or kMediumKind
   std::uint32_t offset = 0;
-  std::size_t usable = 0;    // bytes from the returned pointer to the end of the charged length
-  std::size_t map_len = 0;   // charged bytes (page-rounded offset + size)
-  GroupImpl* group = nullptr;  // pinned (kmem pin protocol)
-  std::size_t span_len = 0;  // mapped bytes: whole granules (large), or units * kSlabSize (medium)
-  std::size_t dirty = 0;     // large: bytes from the span's start that may be nonzero when handed out
+  std::size_t usable = 0;           // bytes from the returned pointer to the end of the charged length
+  std::uintptr_t no_cache = kNoMagazineCache;  // [slab: cache]
+  GroupImpl* group = nullptr;       // [slab: objcgs] pinned (kmem pin protocol)
+  std::size_t map_len = 0;          // charged bytes (page-rounded offset + size)
+  std::uint32_t zero_charge = 0;    // [slab: charge_bytes]
+  std::uint8_t zero_reclaimable = 0;  // [slab: reclaimable]
+  std::uint8_t zero_units = 0;
+  std::uint16_t entry_off = 0;      // [slab: mag_off]
+  std::size_t span_len = 0;         // [slab: sole] mapped bytes: units * kSlabSize (medium), whole granules (large)
+  std::size_t dirty = 0;            // large: bytes from the span's start that may be nonzero when handed out
 };
-static_assert(offsetof(LargeHeader, kind) == offsetof(Slab, kind), "kfree reads a run's kind where a slab keeps its");
+static_assert(offsetof(LargeHeader, kind) == offsetof(Slab, kind) && offsetof(LargeHeader, no_cache) == offsetof(Slab, cache) &&
+                  offsetof(LargeHeader, group) == offsetof(Slab, objcgs) &&
+                  offsetof(LargeHeader, zero_charge) == offsetof(Slab, charge_bytes) &&
+                  offsetof(LargeHeader, zero_reclaimable) == offsetof(Slab, reclaimable) &&
+                  offsetof(LargeHeader, entry_off) == offsetof(Slab, mag_off) &&
+                  offsetof(LargeHeader, span_len) == offsetof(Slab, sole),
+              "MEDIUM FREE: the header's slab fields are where a slab keeps them");
 
 constexpr std::size_t kLargeMinOffset = 64;  // the header's room; larger alignments use align
 static_assert(sizeof(LargeHeader) <= kLargeMinOffset, "the header fits its room");
@@ -392,17 +414,18 @@ __attribute__((noinline)) void kfree_large(void* p) noexcept {
   large_free(static_cast<LargeHeader*>(region_base(p)));
 }
 
-// kfree of a medium block: its run's header has kMediumKind where a slab's
-// has kSlabKind.
-__attribute__((noinline)) void kfree_medium(void* p, Slab* s) noexcept {
-  auto* h = reinterpret_cast<LargeHeader*>(s);
+}  // namespace
+
+// kfree of a medium block (MEDIUM FREE): its run's header has kMediumKind
+// where a slab's has kSlabKind.
+void kfree_medium(void* p) noexcept {
+  auto* h = static_cast<LargeHeader*>(slab_head(p));
   // A freed run's first bytes are the page source's links.
   MEMCG_CHECK(h->kind == kMediumKind, "kfree of a pointer kmalloc did not return, or of a freed medium block (double free)");
   MEMCG_CHECK(static_cast<const char*>(p) == reinterpret_cast<const char*>(h) + h->offset,
               "kfree of a pointer inside a medium allocation (misaligned pointer)");
   large_free(h);
 }
-}  // namespace
 }  // namespace detail
 
 namespace detail {
@@ -413,8 +436,8 @@ inline void kfree_as(void* p) noexcept {
   // A slab never lies in a region's first unit (the region header's); a
   // large allocation's pointer always does (its offset is below kSlabSize),
   // and so does nullptr: the address tells them apart without a load. A
-  // medium block lies in a slab region like a slab object, and its run's
-  // kind word tells them apart.
+  // medium block lies in a slab region like a slab object, and takes the
+  // slab path to its miss (MEDIUM FREE).
   if (MEMCG_LIKELY((reinterpret_cast<std::uintptr_t>(p) & (kRegionSize - 1)) >= kSlabSize)) {
     checked::on_span(p);
 #if defined(MEMCG_CHECKED)
@@ -422,8 +445,11 @@ inline void kfree_as(void* p) noexcept {
 #endif
     std::uintptr_t off;
     Slab* s = Slab::of(p, &off);
-    // A medium block's run: the kind word shares the line free_charged reads.
-    if (MEMCG_UNLIKELY(s->kind != kSlabKind)) return kfree_medium(p, s);
+#if defined(MEMCG_CHECKED)
+    // on_free validates slab objects; other builds send a medium block
+    // through free_charged's miss (MEDIUM FREE).
+    if (s->kind != kSlabKind) return kfree_medium(p);
+#endif
     // Every kmalloc class root charges objects: no test of the owner vector.
     checked::on_free(p);
     MEMCG_ASSERT(s->objcgs != nullptr && s->reclaimable == 0);

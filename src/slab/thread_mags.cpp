@@ -509,8 +509,9 @@ void* alloc_charged_miss(RootCache* root, GroupImpl* g, void* obj) noexcept {
 }
 
 void free_charged_miss(void* obj, std::uintptr_t key) noexcept {
-  ErrnoKeeper keep_errno;
   Slab* s = Slab::of(obj);
+  if (MEMCG_UNLIKELY(s->kind != kSlabKind)) return kfree_medium(obj);  // kmalloc.cpp MEDIUM FREE
+  ErrnoKeeper keep_errno;
   ChildCache* c = s->cache;
   const std::uint32_t charge = s->charge_bytes;  // before publishing: the slab may go after
   // Still charged, if the entry is the owner's and has room (a blocked view
