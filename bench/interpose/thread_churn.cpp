@@ -1,6 +1,6 @@
 // thread-churn: short threads. --iters threads in all, --threads of them
 // alive at a time; each mallocs --size blocks (cycling 64 B, 5000 B and
-// 40 KiB: slab classes and the large path), writes them, frees half itself
+// 40 KiB: slab classes and a medium block), writes them, frees half itself
 // and hands the rest to the next thread of its lane, and exits. What it
 // measures is the cost of a thread's start and exit in the allocator
 // (registration, the first allocation, the flush at exit). Prints the

@@ -48,7 +48,7 @@ struct Obj {
   void* p;
   int kind;        // 0: cache 0 (isolated), 1: cache 1 (shared), 2: kmalloc small (shared), 3: kmalloc large
   int charged;     // the nearest online ancestor of the target at allocation
-  u64 large_len;   // kind 3: bytes charged (the mapping)
+  u64 large_len;   // kind 3: bytes charged (the block: a medium run or a large span)
   std::uint32_t stride;  // kinds 0-2: ksize (the slab stride)
   u64 charge;      // kinds 1-2: bytes charged while live (stride + kOwnerRecord); else 0
 };

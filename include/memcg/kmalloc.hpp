@@ -33,7 +33,7 @@ void* kmalloc(std::size_t size) noexcept;                     ///< charged to cu
 void* kmalloc(std::size_t size, const Group& g) noexcept;     ///< charged to g
 void* kmalloc_aligned(std::size_t size, std::size_t align) noexcept;
 void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexcept;
-/// kmalloc, zeroed (a large block is cleared only where it may hold data).
+/// kmalloc, zeroed (a medium or large block is cleared only where it may hold data).
 void* kzalloc(std::size_t size) noexcept;
 void* kzalloc(std::size_t size, const Group& g) noexcept;
 /// The same with per-call charge flags (memcg/charge_flags.hpp).

@@ -261,8 +261,8 @@ __attribute__((visibility("default"))) void* calloc(std::size_t n, std::size_t m
     return nullptr;
   }
   if (!use_kmalloc()) return __libc_calloc(n, m);
-  // kzalloc clears a slab object, and a large block only where its span
-  // may hold data (cached spans are reused; fresh pages are zero).
+  // kzalloc clears a slab object, and a medium or large block only where
+  // its memory may hold data (fresh and purged pages are zero).
   void* p = in_library([&] { return memcg::kzalloc(total); });
   if (!p) errno = ENOMEM;
   return p;

@@ -27,7 +27,7 @@ enum class Kind : unsigned {
   // failures
   kPageSourceMap = 0,   // page_source: a region mmap fails (slab allocations see ENOMEM)
   kMetaAlloc,           // meta::alloc returns nullptr (child caches, magazines, tables)
-  kLargeMap,            // kmalloc's large path: the mmap fails
+  kLargeMap,            // kmalloc above 16 KiB: the medium block's units or the large span's mmap are refused
   kReclaimIterBreak,    // a reclaimer abandons the shared reclaim iterator mid-round
   // delay points (race windows)
   kAfterChildLookup,    // slab alloc_slow: a child cache found, not yet used (cache reference chain)

@@ -159,8 +159,8 @@ inline int class_of(std::size_t size) { return kClasses.by_8[(size + 7) >> 3]; }
 // A block above kMaxSmallSize is one allocation with this header before it,
 // charged whole (page-rounded offset + size), counted in kmalloc_large and
 // pinned to its group (kmem pin protocol). The returned pointer is at
-// header + offset (offset >= 64, a multiple of the requested alignment,
-// below kSlabSize / 2).
+// header + offset (offset >= 64, a multiple of the requested alignment, at
+// most kSlabSize / 2).
 //  - MEDIUM (page-rounded length up to kMaxMediumLen): a run of 1-8
 //    page-source units in a shared slab region, the header where a slab's
 //    would be. kfree takes it for a slab object, and the header presents
@@ -193,7 +193,10 @@ struct LargeHeader {
   std::uint8_t zero_units = 0;
   std::uint16_t entry_off = 0;      // [slab: mag_off]
   std::size_t span_len = 0;         // [slab: sole] mapped bytes: units * kSlabSize (medium), whole granules (large)
-  std::size_t dirty = 0;            // large: bytes from the span's start that may be nonzero when handed out
+  // Bytes from the span's start that may be nonzero when handed out (large);
+  // medium: span_len, or 0 when only each unit's first page may be
+  // (page_source::take's *dirty).
+  std::size_t dirty = 0;
 };
 static_assert(offsetof(LargeHeader, kind) == offsetof(Slab, kind) && offsetof(LargeHeader, no_cache) == offsetof(Slab, cache) &&
                   offsetof(LargeHeader, group) == offsetof(Slab, objcgs) &&
@@ -202,6 +205,9 @@ static_assert(offsetof(LargeHeader, kind) == offsetof(Slab, kind) && offsetof(La
                   offsetof(LargeHeader, entry_off) == offsetof(Slab, mag_off) &&
                   offsetof(LargeHeader, span_len) == offsetof(Slab, sole),
               "MEDIUM FREE: the header's slab fields are where a slab keeps them");
+static_assert(sizeof(LargeHeader::no_cache) == sizeof(Slab::cache) && sizeof(LargeHeader::entry_off) == sizeof(Slab::mag_off) &&
+                  sizeof(LargeHeader::span_len) == sizeof(OwnerKey) && sizeof(LargeHeader) <= 64,
+              "MEDIUM FREE: the overlaid fields have the slab's sizes");
 
 constexpr std::size_t kLargeMinOffset = 64;  // the header's room; larger alignments use align
 static_assert(sizeof(LargeHeader) <= kLargeMinOffset, "the header fits its room");
@@ -224,11 +230,13 @@ constexpr std::size_t large_map_len(std::size_t size, std::size_t offset) {
 LargeHeader* block_memory(std::size_t len, bool span_only) {
   if (len <= kMaxMediumLen && !span_only) {
     const auto units = static_cast<std::uint32_t>((len + kSlabSize - 1) / kSlabSize);
-    void* run = MEMCG_FAULT_FAIL(fault::Kind::kLargeMap) ? nullptr : page_source::take(units);
+    bool dirty = true;
+    void* run = MEMCG_FAULT_FAIL(fault::Kind::kLargeMap) ? nullptr : page_source::take(units, &dirty);
     if (!run) return nullptr;
     auto* h = new (run) LargeHeader;
     h->kind = kMediumKind;
     h->span_len = std::size_t{units} * kSlabSize;
+    h->dirty = dirty ? h->span_len : 0;
     return h;
   }
   // A kRegionSize-aligned span of whole granules, registered in the page
@@ -378,15 +386,25 @@ void* kmalloc_aligned(std::size_t size, std::size_t align, const Group& g) noexc
 
 namespace detail {
 namespace {
-// Clears what kmalloc(size) returned at p: a slab object or a medium block
-// whole (its units may have held an earlier block), a large block only
-// where its span may hold nonzero bytes (the rest is fresh or purged
-// memory, and clearing it would fault it in).
+// Clears what kmalloc(size) returned at p: a slab object whole; a medium or
+// large block only where it may hold nonzero bytes (the rest is fresh or
+// purged memory, and clearing it would fault it in): a medium block on
+// units that were not dirty, each unit's first page.
 void* zeroed(void* p, std::size_t size) noexcept {
   if (!p) return nullptr;
   if (size <= kMaxSmallSize) return std::memset(p, 0, size);
   const LargeHeader* h = block_header(p);
-  if (h->kind == kMediumKind) return std::memset(p, 0, size);
+  if (h->kind == kMediumKind) {
+    if (h->dirty) return std::memset(p, 0, size);
+    char* const b = static_cast<char*>(p);
+    char* const e = b + size;
+    for (char* u = const_cast<char*>(reinterpret_cast<const char*>(h)); u < e; u += kSlabSize) {
+      char* lo = u > b ? u : b;
+      char* hi = u + 4096 < e ? u + 4096 : e;
+      if (lo < hi) std::memset(lo, 0, static_cast<std::size_t>(hi - lo));
+    }
+    return p;
+  }
   const std::size_t start = static_cast<std::size_t>(static_cast<const char*>(p) - reinterpret_cast<const char*>(h));
   if (h->dirty > start) std::memset(p, 0, h->dirty - start < size ? h->dirty - start : size);
   return p;
@@ -399,7 +417,7 @@ void* kzalloc(std::size_t size, const Group& g) noexcept { return detail::zeroed
 
 namespace detail {
 namespace {
-// kfree of a large block (or a pointer kmalloc did not return), out of line
+// kfree of a large block (or a pointer kmalloc did not return, outside slab regions), out of line
 // so that kfree's slab path saves no registers.
 __attribute__((noinline)) void kfree_large(void* p) noexcept {
   checked::on_span(p);

@@ -1,4 +1,5 @@
-// LargeCache: freed large spans (kmalloc's large path, above kMaxSmallSize)
+// LargeCache: freed large spans (kmalloc's large blocks, above 512 KiB, and
+// memcg-run's over-aligned ones: kmalloc_span.hpp)
 // kept for reuse, so that a program that frees and allocates big blocks
 // does not map, unmap and fault them in each time.
 //

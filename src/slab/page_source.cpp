@@ -6,6 +6,7 @@
 #include <atomic>
 #include <bit>
 #include <cstddef>
+#include <new>
 
 #include "platform/assert.hpp"
 #include "platform/fork.hpp"
@@ -33,9 +34,16 @@ struct Region : RegionHead {
 };
 static_assert(offsetof(Region, kind) == 0, "kfree reads the kind word at the region's start");
 
-struct FreeSlab {  // lives in a free slab's first bytes
+// Lives in a free unit's first bytes. Bytes 16-23 are where a slab header
+// keeps its cache (slab.hpp): they hold kNotACache, never a ChildCache's
+// address nor 0, so that a kfree of a freed medium block (whose header is
+// read as a slab's, kmalloc.cpp MEDIUM FREE) never matches a magazine
+// entry, empty or not, and reaches the kind check.
+inline constexpr std::uintptr_t kNotACache = 1;
+struct FreeSlab {
   FreeSlab* next;
   FreeSlab* prev;
+  std::uintptr_t not_a_cache = kNotACache;
   bool dirty;  // pages possibly resident
 };
 
@@ -45,6 +53,10 @@ struct Source {
   Region* regions MEMCG_GUARDED_BY(mutex) = nullptr;      // mapped regions
   FreeSlab* free_head MEMCG_GUARDED_BY(mutex) = nullptr;  // MRU first
   FreeSlab* free_tail MEMCG_GUARDED_BY(mutex) = nullptr;
+  // The head-most unit of the list's tail of clean units (every unit from it
+  // to free_tail is clean), or nullptr: the purge starts before it instead
+  // of walking the units it purged before.
+  FreeSlab* clean_from MEMCG_GUARDED_BY(mutex) = nullptr;
   std::uint64_t nfree MEMCG_GUARDED_BY(mutex) = 0, ndirty MEMCG_GUARDED_BY(mutex) = 0,
                 in_use MEMCG_GUARDED_BY(mutex) = 0, nregions MEMCG_GUARDED_BY(mutex) = 0,
                 unmapped MEMCG_GUARDED_BY(mutex) = 0, failures MEMCG_GUARDED_BY(mutex) = 0;
@@ -56,9 +68,11 @@ struct Source {
 };
 
 constexpr std::uint64_t kPeakWindowMs = 1000;
+constexpr std::uint64_t kDirtyUnitsMax = std::uint64_t{1} << 14;  // 1 GiB, as the large-block cache's dirty_max
+constexpr std::uint32_t kPurgesPerGive = 64;
 
 std::uint64_t now_ms() noexcept {
-  timespec ts;
+  timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
 }
@@ -125,6 +139,7 @@ void* map_aligned(std::size_t len, int multi = -1) noexcept {
 
 void free_list_remove(Source& s, FreeSlab* f) MEMCG_REQUIRES(s.mutex) {
   MEMCG_ASSERT_HELD(s.mutex);
+  if (f == s.clean_from) s.clean_from = f->next;  // the rest of the clean tail
   if (f->prev) f->prev->next = f->next; else s.free_head = f->next;
   if (f->next) f->next->prev = f->prev; else s.free_tail = f->prev;
   --s.nfree;
@@ -136,7 +151,7 @@ void free_list_remove(Source& s, FreeSlab* f) MEMCG_REQUIRES(s.mutex) {
 
 // Puts one free unit on the free list, most recently used first.
 void free_list_push(Source& s, void* unit, bool dirty) MEMCG_REQUIRES(s.mutex) {
-  auto* f = static_cast<FreeSlab*>(unit);
+  auto* f = new (unit) FreeSlab;
   f->dirty = dirty;
   f->prev = nullptr;
   f->next = s.free_head;
@@ -200,14 +215,21 @@ std::uint32_t find_run(const Region* r, std::uint32_t units) {
   return m ? static_cast<std::uint32_t>(std::countr_zero(m)) : 0;
 }
 
-// Hands out units [u, u + units) of r (available per find_run).
-void* carve_run(Source& s, Region* r, std::uint32_t u, std::uint32_t units) MEMCG_REQUIRES(s.mutex) {
+// Hands out units [u, u + units) of r (available per find_run); *dirty:
+// whether one of them was a dirty free unit.
+void* carve_run(Source& s, Region* r, std::uint32_t u, std::uint32_t units, bool* dirty) MEMCG_REQUIRES(s.mutex) {
   // Never-carved units skipped by the run become free units.
   for (std::uint32_t k = r->bumped; k < u; ++k) free_list_push(s, unit_addr(r, k), false);
+  bool any_dirty = false;
   for (std::uint32_t k = u; k < u + units; ++k) {
-    if (k < r->bumped) free_list_remove(s, static_cast<FreeSlab*>(unit_addr(r, k)));
+    if (k < r->bumped) {
+      auto* f = static_cast<FreeSlab*>(unit_addr(r, k));
+      any_dirty |= f->dirty;
+      free_list_remove(s, f);
+    }
     r->head_delta[k] = static_cast<std::uint8_t>(k - u);
   }
+  if (dirty) *dirty = any_dirty;
   if (u + units > r->bumped) r->bumped = u + units;
   if (r->used == 0) --s.empty_regions;  // a region with no unit in use is empty
   r->used += units;
@@ -218,7 +240,7 @@ void* carve_run(Source& s, Region* r, std::uint32_t u, std::uint32_t units) MEMC
 
 }  // namespace
 
-void* take(std::uint32_t units) noexcept {
+void* take(std::uint32_t units, bool* dirty) noexcept {
   MEMCG_ASSERT(units >= 1 && units <= kMaxSlabUnits);
   Source& s = src();
   LockGuard<RankedMutex> l(s.mutex);
@@ -227,14 +249,14 @@ void* take(std::uint32_t units) noexcept {
   // in a multi-unit one rather than mapping more.
   const bool multi = units > 1;
   if (!multi && s.free_head && !in_multi_unit_region(s.free_head))  // the most recently freed unit
-    return carve_run(s, region_of(s.free_head), unit_of(s.free_head), 1);
+    return carve_run(s, region_of(s.free_head), unit_of(s.free_head), 1, dirty);
   for (Region* r = s.regions; r; r = r->next)
     if (in_multi_unit_region(r) == multi)
-      if (std::uint32_t u = find_run(r, units)) return carve_run(s, r, u, units);
-  if (!multi && s.free_head) return carve_run(s, region_of(s.free_head), unit_of(s.free_head), 1);
+      if (std::uint32_t u = find_run(r, units)) return carve_run(s, r, u, units, dirty);
+  if (!multi && s.free_head) return carve_run(s, region_of(s.free_head), unit_of(s.free_head), 1, dirty);
   Region* r = map_region(s, multi);
   if (!r) return nullptr;
-  return carve_run(s, r, 1, units);
+  return carve_run(s, r, 1, units, dirty);
 }
 
 void give(void* slab, std::uint32_t units) noexcept {
@@ -264,25 +286,34 @@ void give(void* slab, std::uint32_t units) noexcept {
     }
   }
   // Purge the least recently freed slabs beyond the dirty budget: half the
-  // most units in use within the last window (about a second), at least
-  // kDirtySlabsMax. A program that frees its medium blocks and allocates
-  // them again (a phase, a request) reuses resident units, as the
-  // large-block cache's decay lets it; a second later the budget follows
-  // its use down. Their first page keeps the FreeSlab links, so only the
-  // rest is dropped.
+  // most units in use within the last window (about a second), within
+  // [kDirtySlabsMax, kDirtyUnitsMax]. A program that frees its medium
+  // blocks and allocates them again (a phase, a request) reuses resident
+  // units, as the large-block cache's decay lets it; once the window
+  // restarts the budget follows its use down, purged by this and later
+  // gives (at most kPurgesPerGive units each, so that no call holds the
+  // mutex for a burst of madvise calls). Purges run only here: a process
+  // that stops freeing keeps at most its budget resident. A unit's first
+  // page keeps the FreeSlab links, so only the rest is dropped.
   const std::uint64_t now = now_ms();
   if (now - s.peak_since_ms >= kPeakWindowMs) {
     s.peak_in_use = s.in_use;
     s.peak_since_ms = now;
   }
-  const std::uint64_t budget = s.peak_in_use / 2 > kDirtySlabsMax ? s.peak_in_use / 2 : kDirtySlabsMax;
-  while (s.ndirty > budget) {
-    FreeSlab* victim = s.free_tail;
-    while (victim && !victim->dirty) victim = victim->prev;
+  std::uint64_t budget = s.peak_in_use / 2;
+  if (budget < kDirtySlabsMax) budget = kDirtySlabsMax;
+  if (budget > kDirtyUnitsMax) budget = kDirtyUnitsMax;
+  FreeSlab* victim = s.clean_from ? s.clean_from->prev : s.free_tail;
+  for (std::uint32_t n = 0; s.ndirty > budget && n < kPurgesPerGive && victim; ++n) {
+    while (victim && !victim->dirty) victim = victim->prev;  // clean ones join the clean tail
     if (!victim) break;
-    ::madvise(reinterpret_cast<char*>(victim) + 4096, kSlabSize - 4096, MADV_DONTNEED);
+    // A purge that fails (locked memory) leaves the unit dirty: take()
+    // reports it, and kzalloc clears it whole.
+    if (::madvise(reinterpret_cast<char*>(victim) + 4096, kSlabSize - 4096, MADV_DONTNEED) != 0) break;
     victim->dirty = false;
     --s.ndirty;
+    s.clean_from = victim;
+    victim = victim->prev;
   }
 }
 
@@ -306,7 +337,7 @@ void unmap_span(void* span, std::size_t len) noexcept {
 Stats stats() noexcept {
   Source& s = src();
   LockGuard<RankedMutex> l(s.mutex);
-  return Stats{s.nregions, s.in_use, s.nfree, s.unmapped, s.failures};
+  return Stats{s.nregions, s.in_use, s.nfree, s.ndirty, s.unmapped, s.failures};
 }
 
 #if defined(MEMCG_FAULT_INJECTION)

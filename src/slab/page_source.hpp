@@ -20,8 +20,9 @@
 //
 // Regions are kRegionSize, aligned to kRegionSize. Free slabs are reused
 // most-recently-freed first (their pages are still resident); beyond
-// max(kDirtySlabsMax, half the most units in use within about a second)
-// resident free units the oldest are purged with MADV_DONTNEED; a region
+// a budget of resident free units (half the most units in use within about
+// a second, from kDirtySlabsMax to 1 GiB) the oldest are purged with
+// MADV_DONTNEED past their first page, on frees; a region
 // whose slabs are all free is unmapped once more than kEmptyRegionsKept
 // regions are empty (hysteresis against map/unmap ping-pong).
 //
@@ -97,8 +98,11 @@ inline std::uint32_t span_kind(const void* p) noexcept { return *static_cast<con
 namespace page_source {
 
 /// `units` (1..kMaxSlabUnits) contiguous kSlabSize units, kSlabSize-aligned,
-/// or nullptr (ENOMEM).
-void* take(std::uint32_t units = 1) noexcept;
+/// or nullptr (ENOMEM). *dirty (if given): whether a unit of them may hold
+/// nonzero bytes past its first page (a unit freed and not purged since);
+/// otherwise only each unit's first page may (the free list's links, or
+/// what a purge kept).
+void* take(std::uint32_t units = 1, bool* dirty = nullptr) noexcept;
 /// Returns a span obtained from take(units).
 void give(void* slab, std::uint32_t units = 1) noexcept;
 
@@ -106,6 +110,7 @@ struct Stats {
   std::uint64_t regions_mapped = 0;    // regions currently mapped
   std::uint64_t slabs_in_use = 0;      // units
   std::uint64_t slabs_free = 0;        // units free, resident or purged
+  std::uint64_t slabs_dirty = 0;       // of them, resident (not purged since freed)
   std::uint64_t regions_unmapped = 0;  // total returned to the OS
   std::uint64_t map_failures = 0;
 };

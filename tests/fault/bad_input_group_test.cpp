@@ -219,7 +219,7 @@ TEST(BadInput, ScopedGroupNullAndRemoved) {
     EXPECT_GE(t->current(), 64u << 10);
     EXPECT_EQ(g.current(), 0u);
     EXPECT_NE(slabinfo(*t).find("bi-scoped"), std::string::npos);
-    void* big = kmalloc(100000);  // large path: the same
+    void* big = kmalloc(100000);  // a medium block: the same
     ASSERT_NE(big, nullptr);
     EXPECT_GE(t->stat().kmalloc_large, 100000u);
     EXPECT_EQ(g.stat().kmalloc_large, 0u);

@@ -121,7 +121,7 @@ std::uint64_t slab_workload(const Group& parent, int threads, std::chrono::milli
         void* p;
         bool km = rng() % 2;
         if (!km) p = c.alloc(g);
-        else p = kmalloc(rng() % 16 == 0 ? 100000 : 1 + rng() % 2000, g);
+        else p = kmalloc(rng() % 16 == 0 ? (rng() % 2 ? 100000 : 1u << 20) : 1 + rng() % 2000, g);  // medium or large
         if (!p) {
           ++failures;
         } else {
@@ -189,9 +189,14 @@ TEST_F(FaultTest, PageSourceAndLargeMapFailuresAreCleanNullptr) {
   const std::uint64_t before = fault::injected(Kind::kLargeMap);
   slab_workload(*t, 2, duration_ms(600));
   // The workload's large allocations may all be refused at its groups'
-  // limits, or be few on a loaded machine: make sure the large path's map
-  // fails at least once here, in an unlimited group, and returns nullptr.
-  for (int i = 0; i < 200 && fault::injected(Kind::kLargeMap) == before; ++i) kfree(kmalloc(100000, *t));
+  // limits, or be few on a loaded machine: make sure the memory of a medium
+  // block and of a large one is refused at least once here, in an unlimited
+  // group, and the allocation returns nullptr.
+  for (std::size_t n : {std::size_t{100000}, std::size_t{1} << 20}) {
+    const std::uint64_t at = fault::injected(Kind::kLargeMap);
+    for (int i = 0; i < 200 && fault::injected(Kind::kLargeMap) == at; ++i) kfree(kmalloc(n, *t));
+    EXPECT_GT(fault::injected(Kind::kLargeMap), at) << n;
+  }
   fault::clear_all();
   EXPECT_GT(fault::injected(Kind::kLargeMap), before);
   quiesce_thread();

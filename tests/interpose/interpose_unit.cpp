@@ -70,7 +70,7 @@ static void test_malloc_free() {
   errno = 0;
   CHECK(malloc(SIZE_MAX / 2) == nullptr && errno == ENOMEM);
   // free keeps errno, also on its slow paths (magazine overflow to the
-  // slabs, a large block cached)
+  // slabs, a medium block's units given back, a large block cached)
   void* p = malloc(20000);
   errno = 1234;
   free(p);
@@ -119,10 +119,10 @@ static void test_realloc() {
   char* p = static_cast<char*>(realloc(nullptr, 10));
   CHECK(p != nullptr);
   memcpy(p, "0123456789", 10);
-  p = static_cast<char*>(realloc(p, 100000));  // grow: slab -> large
+  p = static_cast<char*>(realloc(p, 100000));  // grow: slab -> medium
   CHECK(p && memcmp(p, "0123456789", 10) == 0);
   memset(p + 10, 'y', 100000 - 10);
-  p = static_cast<char*>(realloc(p, 5000));  // shrink: large -> slab
+  p = static_cast<char*>(realloc(p, 5000));  // shrink: medium -> slab
   CHECK(p && memcmp(p, "0123456789", 10) == 0 && p[4999] == 'y');
   p = static_cast<char*>(realloc(p, 4000));  // shrink to a smaller class: moves
   CHECK(p && p[3999] == 'y' && malloc_usable_size(p) == 4096);  // kmalloc-4096, was kmalloc-5120

@@ -177,8 +177,8 @@ TEST(Kmalloc, SizeRoundupIsTheClassOrThePageRoundedLargeSize) {
   EXPECT_EQ(kmalloc_size_roundup(8192), 8192u);
   EXPECT_EQ(kmalloc_size_roundup(8193), 10240u);  // four classes from 8 to 16 KiB
   EXPECT_EQ(kmalloc_size_roundup(16384), 16384u);
-  EXPECT_EQ(kmalloc_size_roundup(16385), 5u * 4096 - 64);  // the large path: pages minus its header
-  void* p = kmalloc(12000);  // a slab object of class 12 KiB, not a large block
+  EXPECT_EQ(kmalloc_size_roundup(16385), 5u * 4096 - 64);  // a medium block: pages minus its header
+  void* p = kmalloc(12000);  // a slab object of class 12 KiB, not a medium block
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(ksize(p), 12288u);
   kfree(p);

@@ -28,7 +28,7 @@ namespace {
 constexpr std::size_t kPage = 4096;
 // Large blocks of one granule, well above the medium path's 512 KiB.
 constexpr std::size_t kBlock = std::size_t{3} << 20;
-constexpr std::size_t kSmallLarge = (std::size_t{2} << 20) + 100 * 1024;  // the smallest kind of large block
+constexpr std::size_t kSmallLarge = (std::size_t{2} << 20) + 100 * 1024;  // smaller than kBlock and kBigLarge
 constexpr std::size_t kBigLarge = std::size_t{7} << 19;                    // 3.5 MiB
 
 // Resident pages of [p, p + len) (page-aligned p).

@@ -2,9 +2,12 @@
 // header up to 512 KiB): runs of page-source units in shared slab regions,
 // not a mapping each. Books, ksize, alignment, kzalloc on reused units,
 // group removal while a block is held, and frees on other threads.
+#include <sys/mman.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -109,6 +112,67 @@ TEST(Medium, KzallocClearsReusedUnits) {
     EXPECT_EQ(nonzero, 0u) << n;
     kfree(q);
   }
+  g.remove();
+}
+
+// Units never used (or purged) hold zeros past their first page: kzalloc
+// clears only the first page of each, and does not fault in the rest.
+// (Each test runs in a process of its own under ctest: the first medium
+// block comes from fresh units.)
+TEST(Medium, KzallocOnFreshUnitsClearsOnlyTheirFirstPages) {
+  Group g = Group::root().create("medium_fresh");
+  constexpr std::size_t n = 7 * kSlabSize - kHeader - kPage;  // seven units
+  auto* p = static_cast<unsigned char*>(kzalloc(n, g));
+  ASSERT_NE(p, nullptr);
+  std::vector<unsigned char> v((kHeader + n + kPage - 1) / kPage);
+  ASSERT_EQ(::mincore(Slab::of(p), kHeader + n, v.data()), 0);
+  std::size_t resident = 0;
+  for (unsigned char b : v) resident += b & 1;
+  EXPECT_LE(resident, 7u) << "one page per unit, not " << n / kPage;
+  std::size_t nonzero = 0;
+  for (std::size_t i = 0; i < n; ++i) nonzero += p[i] != 0;
+  EXPECT_EQ(nonzero, 0u);
+  kfree(p);
+  g.remove();
+}
+
+// Freed units stay resident within the page source's budget: half the most
+// units in use within the window (about a second), at least 64. Once the
+// window restarts, frees purge the excess, at most 64 units each. (Under
+// ctest each test has a process of its own: no earlier test's peak.)
+TEST(Medium, FreedUnitsStayResidentWithinTheBudgetWhichFollowsUseDown) {
+  Group g = Group::root().create("medium_budget");
+  constexpr int kBlocks = 600;
+  constexpr std::size_t kSize = kSlabSize - kHeader;  // one unit each
+  std::vector<char*> blocks;
+  for (int i = 0; i < kBlocks; ++i) {
+    auto* p = static_cast<char*>(kmalloc(kSize, g));
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 1, kSize);
+    blocks.push_back(p);
+  }
+  // A block in every 60 stays, so that no region is all free (those are
+  // unmapped, their units with them, beyond one).
+  const auto peak = page_source::stats();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kBlocks; ++i)
+    if (i % 60 != 0) kfree(blocks[i]);
+  const auto freed = page_source::stats();
+  EXPECT_LE(freed.slabs_dirty, peak.slabs_in_use / 2 + 1) << "within half the peak";
+  if (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(900))  // the same window
+    EXPECT_GE(freed.slabs_dirty + 1, peak.slabs_in_use / 2) << "the rest kept for reuse";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the window restarts
+  std::size_t before = freed.slabs_dirty;
+  for (int i = 0; i < 20 && before > kDirtySlabsMax; ++i) {
+    void* p = kmalloc(kSize, g);
+    ASSERT_NE(p, nullptr);
+    kfree(p);
+    const std::size_t after = page_source::stats().slabs_dirty;
+    EXPECT_GE(after + 64, before) << "at most 64 purges a free";
+    before = after;
+  }
+  EXPECT_LE(before, kDirtySlabsMax + 1) << "the budget followed use down";
+  for (int i = 0; i < kBlocks; i += 60) kfree(blocks[i]);
   g.remove();
 }
 

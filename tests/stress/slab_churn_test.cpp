@@ -65,11 +65,12 @@ struct Obj {  // what we write into each object to detect corruption
 };
 
 // The bytes an object of a per-object charging (shared) cache is charged:
-// its stride and its ownership record; 0 for isolated caches and large
-// kmallocs (charged per slab, per mapping).
+// its stride and its ownership record; 0 for isolated caches and medium or
+// large kmallocs (charged per slab, per block).
 std::uint64_t object_charge(void* p) {
   if (detail::span_kind(p) != detail::kRegionKind) return 0;  // a large kmalloc
   const detail::Slab* s = detail::Slab::of(p);
+  if (s->kind == detail::kMediumKind) return 0;
   return s->objcgs ? s->charge_bytes : 0;
 }
 constexpr std::uint64_t kMagic = 0x0b1ec7c0ffee1234;

@@ -19,8 +19,9 @@ constexpr auto kSamplePeriod = std::chrono::microseconds(200);
 bool is_enomem(const std::error_code& ec) { return ec == std::errc::not_enough_memory; }
 
 std::uint64_t page_size(Rng& rng) { return 4096 * rng.between(1, 4); }  // 4K..16K
-// Unreclaimable objects: 60% small (slab, kmalloc-<size>), 40% large path
-// (9K..32K: small enough for the OOM path, which skips charges above 32K).
+// Unreclaimable objects: 60% small (slab, kmalloc-<size>), 40% bigger
+// (9K..32K: slab classes to 16K, medium blocks above; small enough for the
+// OOM path, which skips charges above 32K).
 std::size_t kmem_size(Rng& rng) {
   return rng.below(10) < 6 ? rng.between(64, 4096) : rng.between(9 * 1024, 32 * 1024);
 }
@@ -344,7 +345,7 @@ void Churn::create_one() {
   }
   created.fetch_add(1, std::memory_order_relaxed);
   // Unreclaimable leftovers that will outlive the rmdir.
-  t.left.large = memcg::kmalloc(24 * 1024, t.group);  // above kMaxSmallSize: the large path
+  t.left.large = memcg::kmalloc(24 * 1024, t.group);  // above kMaxSmallSize: a medium block, pinning the group
   for (int i = 0; i < 4; ++i)
     if (void* p = memcg::kmalloc(256, t.group)) t.left.small.push_back(p);
   std::uint64_t filled = 0;
