@@ -19,6 +19,7 @@
 #include <atomic>
 #include <new>
 
+#include "platform/coarse_clock.hpp"
 #include "platform/fork.hpp"
 #include "platform/ranked_mutex.hpp"
 #include "slab/page_source.hpp"
@@ -87,12 +88,6 @@ struct Cache {
 Cache& cache() {
   static Cache* c = new Cache;  // leaked: spans may be freed during static destruction
   return *c;
-}
-
-std::uint64_t now_ms() noexcept {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
 }
 
 // ---- the two lists (mutex held) ----
@@ -242,7 +237,7 @@ void settle(Cache& c, bool force) noexcept {
     Work w;
     {
       LockGuard<RankedMutex> l(c.mutex);
-      more = collect(c, w, now_ms(), force);
+      more = collect(c, w, coarse_ms(), force);
     }
     run(c, w);
   }
@@ -287,7 +282,7 @@ Taken take(std::size_t len) noexcept {
         n = find(c, need, keep);
         if (n) unlink(c, n);
       }
-      collect(c, w, now_ms(), false);
+      collect(c, w, coarse_ms(), false);
     }
     run(c, w);
   }
@@ -340,7 +335,7 @@ void give(void* base, std::size_t span_len, std::size_t dirty, std::size_t len) 
   bool more;
   {
     LockGuard<RankedMutex> l(c.mutex);
-    const std::uint64_t now = now_ms();
+    const std::uint64_t now = coarse_ms();
     n->since_ms = now;
     c.in_use -= keep;
     link(c, n, /*newest=*/true);  // max_spans 0: the span-count pass below unmaps it

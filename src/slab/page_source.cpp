@@ -1,7 +1,6 @@
 #include "slab/page_source.hpp"
 
 #include <sys/mman.h>
-#include <time.h>
 
 #include <atomic>
 #include <bit>
@@ -9,6 +8,7 @@
 #include <new>
 
 #include "platform/assert.hpp"
+#include "platform/coarse_clock.hpp"
 #include "platform/fork.hpp"
 #include "platform/os_map.hpp"
 #include "platform/fault.hpp"
@@ -70,12 +70,6 @@ struct Source {
 constexpr std::uint64_t kPeakWindowMs = 1000;
 constexpr std::uint64_t kDirtyUnitsMax = std::uint64_t{1} << 14;  // 1 GiB, as the large-block cache's dirty_max
 constexpr std::uint32_t kPurgesPerGive = 64;
-
-std::uint64_t now_ms() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
 
 Source& src() {
   static Source* s = new Source;  // leaked: outlives static destructors
@@ -295,7 +289,7 @@ void give(void* slab, std::uint32_t units) noexcept {
   // mutex for a burst of madvise calls). Purges run only here: a process
   // that stops freeing keeps at most its budget resident. A unit's first
   // page keeps the FreeSlab links, so only the rest is dropped.
-  const std::uint64_t now = now_ms();
+  const std::uint64_t now = coarse_ms();
   if (now - s.peak_since_ms >= kPeakWindowMs) {
     s.peak_in_use = s.in_use;
     s.peak_since_ms = now;
